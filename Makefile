@@ -1,0 +1,27 @@
+# Two commands do all the set-up on a fresh machine:
+#   make demo   build the demo dataset from the embedded synthetic inputs into results/
+#   make test   run the whole test suite
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+CORES ?= all
+
+.PHONY: demo test venv clean
+
+$(BIN)/snakemake: envs/requirements.txt pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -r envs/requirements.txt
+	$(BIN)/pip install --quiet --no-deps -e .
+	touch $@
+
+venv: $(BIN)/snakemake
+
+demo: venv
+	$(BIN)/snakemake --cores $(CORES)
+
+test: venv
+	$(BIN)/python -m pytest
+
+clean:
+	rm -rf results .snakemake

@@ -1,0 +1,92 @@
+"""Configuration: validation against the JSON schema (defaults filled in) and the product table."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import yaml
+from jsonschema import Draft202012Validator, validators
+
+from .errors import ConfigError
+from .sentinel2 import parse_product_name, tile_key
+
+
+def _with_defaults(cls):
+    validate_properties = cls.VALIDATORS["properties"]
+
+    def set_defaults(validator, properties, instance, schema):
+        if isinstance(instance, dict):
+            for name, sub in properties.items():
+                if "default" in sub and name not in instance:
+                    instance[name] = _copy(sub["default"])
+        yield from validate_properties(validator, properties, instance, schema)
+
+    return validators.extend(cls, {"properties": set_defaults})
+
+
+def _copy(value):
+    import copy
+    return copy.deepcopy(value)
+
+
+_Validator = _with_defaults(Draft202012Validator)
+
+
+def validate_config(config: dict, schema_path) -> dict:
+    """Fill defaults into `config` in place and check it; the first error is raised as one line
+    naming the key (`config: sentinel1.max_time_gap_days: -3 is less than the minimum of 0`)."""
+    schema = yaml.safe_load(Path(schema_path).read_text())
+    validator = _Validator(schema)
+    # Two passes: defaults of nested objects appear in the first, are checked in the second.
+    for _ in range(2):
+        errors = sorted(validator.iter_errors(config), key=lambda e: (len(e.absolute_path), list(map(str, e.absolute_path))))
+    if errors:
+        e = errors[0]
+        where = ".".join(str(p) for p in e.absolute_path) or "(top level)"
+        raise ConfigError(f"config: {where}: {e.message}")
+    return config
+
+
+def product_table(config: dict, basedir: Path | None = None) -> dict[str, dict]:
+    """The configured Sentinel-2 products by tile key: name, level, path, geocoding source.
+
+    Products come from `sentinel2.products` (a list) and `sentinel2.product_table` (a CSV with a
+    `name` column and an optional `path` column). A product without a path is looked for as
+    `<sentinel2.input_dir>/<name>.SAFE`, then `.zip`.
+    """
+    s2 = config["sentinel2"]
+    rows = [dict(r) for r in s2.get("products") or []]
+    if s2.get("product_table"):
+        table = Path(s2["product_table"])
+        if basedir and not table.is_absolute() and not table.exists():
+            table = basedir / table
+        if not table.exists():
+            raise ConfigError(f"config: sentinel2.product_table: {table} does not exist")
+        with open(table, newline="") as f:
+            reader = csv.DictReader(f)
+            if "name" not in (reader.fieldnames or []):
+                raise ConfigError(f"config: sentinel2.product_table: {table} has no 'name' column")
+            rows += [{k: v for k, v in r.items() if k in ("name", "path") and v} for r in reader]
+    products: dict[str, dict] = {}
+    for row in rows:
+        name = Path(row["name"]).name.removesuffix(".zip").removesuffix(".SAFE")
+        try:
+            parsed = parse_product_name(name)
+        except Exception as e:
+            raise ConfigError(f"config: sentinel2.products: {e}") from None
+        key = tile_key(name, s2["l2a_baseline"])
+        if key in products:
+            raise ConfigError(f"config: sentinel2.products: {name} and {products[key]['name']} "
+                              f"have the same tile key {key}")
+        path = row.get("path")
+        if not path:
+            base = Path(s2["input_dir"]) / name
+            zipped = base.with_name(name + ".zip")
+            path = str(zipped if zipped.exists() and not base.with_name(name + ".SAFE").exists()
+                       else base.with_name(name + ".SAFE"))
+        products[key] = {"name": name, "level": parsed.level, "path": str(path),
+                         "mgrs_tile": parsed.tile, "sensing": parsed.sensing}
+    if not products:
+        raise ConfigError("config: sentinel2: no products configured (products or product_table)")
+    return dict(sorted(products.items()))

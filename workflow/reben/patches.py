@@ -1,0 +1,146 @@
+"""Cutting an L2A product into Sentinel-2 patches (rule cut_s2_patches).
+
+Each band is read once, whole, and viewed as (rows, px, cols, px) blocks, so validity and SCL
+fractions come from array reductions over all patches at once; only the writing of each valid
+patch's 12 files loops over patches.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .constants import (S2_BAND_RESOLUTION, S2_BANDS, S2_NODATA, SCL_CLOUD_OR_SHADOW,
+                        SCL_RESOLUTION, SCL_SNOW, patch_pixels)
+from .errors import ProductError
+from .geotiff import PatchTiffWriter, replace_dir
+from .grid import TileGrid
+from .io import read_json, write_parquet
+from .logs import Progress
+from .shards import ShardWriter, encode
+
+LOG = logging.getLogger("reben.patches")
+
+
+def blocks(array: np.ndarray, px: int, n_rows: int, n_cols: int) -> np.ndarray:
+    """View the grid part of a tile-sized array as (n_rows, px, n_cols, px) patch blocks."""
+    return array[: n_rows * px, : n_cols * px].reshape(n_rows, px, n_cols, px)
+
+
+def read_band(path: str, product: str, band: str, grid: TileGrid) -> np.ndarray:
+    """One band of the product, whole, as stored; a read failure names the file."""
+    import rasterio
+    from rasterio.errors import RasterioError
+
+    res = S2_BAND_RESOLUTION.get(band, SCL_RESOLUTION)
+    px = patch_pixels(res)
+    try:
+        with rasterio.open(path) as src:
+            rows = min(src.height, grid.n_rows * px)
+            cols = min(src.width, grid.n_cols * px)
+            data = src.read(1, window=((0, rows), (0, cols)))
+    except RasterioError as e:
+        raise ProductError(product, f"band {band} could not be decoded ({e})", path) from None
+    if data.shape != (grid.n_rows * px, grid.n_cols * px):
+        raise ProductError(product, f"band {band} is {data.shape[1]}x{data.shape[0]} px, smaller "
+                                    f"than the tile geocoding's grid at {res} m", path)
+    return data
+
+
+def scl_fractions(scl: np.ndarray, grid: TileGrid) -> tuple[np.ndarray, np.ndarray]:
+    """Per-patch fractions (flat, grid order) of cloud-or-shadow and of snow pixels in SCL."""
+    b = blocks(scl, patch_pixels(SCL_RESOLUTION), grid.n_rows, grid.n_cols)
+    area = b.shape[1] * b.shape[3]
+    cloud = np.isin(b, SCL_CLOUD_OR_SHADOW).sum(axis=(1, 3)) / area
+    snow = np.isin(b, SCL_SNOW).sum(axis=(1, 3)) / area
+    return cloud.ravel().astype("float32"), snow.ravel().astype("float32")
+
+
+def patch_table(grid: TileGrid, valid: np.ndarray, cloud: np.ndarray, snow: np.ndarray) -> pd.DataFrame:
+    x, y = grid.indices()
+    return pd.DataFrame({
+        "patch_id": grid.patch_ids(),
+        "x": x.astype("int32"), "y": y.astype("int32"),
+        "valid": valid.astype(bool),
+        "cloud_or_shadow_fraction": cloud.astype("float32"),
+        "snow_fraction": snow.astype("float32"),
+    })
+
+
+def cut_tile(tile_json, out_dir, table_path, shard_path, threads: int = 1) -> dict:
+    """Write every valid patch of a product, its validity/SCL table and its safetensors shard.
+
+    Outputs appear all at once: patches go to a temporary folder renamed at the end, the table
+    and shard through temporary names. A product excluded for its quality indicators yields an
+    empty folder and shard, and a table of invalid patches.
+    """
+    start = time.monotonic()
+    tile = read_json(tile_json)
+    grid = TileGrid.from_dict(tile["grid"])
+    key, product = tile["tile_key"], tile["product"]
+    out_dir = Path(out_dir)
+    tmp_dir = out_dir.with_name(out_dir.name + ".tmp")
+    shutil.rmtree(tmp_dir, ignore_errors=True)
+    tmp_dir.mkdir(parents=True)
+    n = grid.n_rows * grid.n_cols
+
+    if tile["excluded"]:
+        LOG.info("%s: excluded (%s); no patches cut", key, tile["excluded_reason"])
+        zeros = np.zeros(n, dtype="float32")
+        with ShardWriter(shard_path):
+            pass
+        write_parquet(patch_table(grid, np.zeros(n, bool), zeros, zeros), table_path)
+        replace_dir(tmp_dir, out_dir)
+        return {"patches": n, "valid": 0}
+
+    paths = tile["band_paths"]
+    os.environ.setdefault("GDAL_NUM_THREADS", str(max(threads, 1)))
+    with ThreadPoolExecutor(max_workers=max(threads, 1)) as pool:
+        arrays = dict(zip(S2_BANDS + ("SCL",), pool.map(
+            lambda band: read_band(paths[band], product, band, grid), S2_BANDS + ("SCL",))))
+    decoded = time.monotonic()
+    LOG.info("%s: decoded 12 bands and SCL in %.1f s", key, decoded - start)
+
+    valid = np.ones((grid.n_rows, grid.n_cols), dtype=bool)
+    for band in S2_BANDS:
+        px = patch_pixels(S2_BAND_RESOLUTION[band])
+        valid &= ~(blocks(arrays[band], px, grid.n_rows, grid.n_cols) == S2_NODATA).any(axis=(1, 3))
+    cloud, snow = scl_fractions(arrays.pop("SCL"), grid)
+    valid = valid.ravel()
+
+    writers = {res: PatchTiffWriter((patch_pixels(res),) * 2, "uint16", grid.crs, res, nodata=S2_NODATA)
+               for res in sorted(set(S2_BAND_RESOLUTION.values()))}
+    views = {band: blocks(arrays[band], patch_pixels(S2_BAND_RESOLUTION[band]), grid.n_rows, grid.n_cols)
+             for band in S2_BANDS}
+    ids = grid.patch_ids()
+    xs, ys = grid.indices()
+    todo = np.flatnonzero(valid)
+    progress = Progress(f"{key}: writing patches", len(todo))
+    try:
+        with ShardWriter(shard_path) as shard:
+            for done, i in enumerate(todo, 1):
+                x, y, pid = int(xs[i]), int(ys[i]), ids[i]
+                left, _, _, top = grid.patch_bounds(x, y)
+                folder = tmp_dir / pid
+                folder.mkdir()
+                tensors = {}
+                for band in S2_BANDS:
+                    patch = np.ascontiguousarray(views[band][y, :, x, :])
+                    writers[S2_BAND_RESOLUTION[band]].write(folder / f"{pid}_{band}.tif", patch, left, top)
+                    tensors[band] = patch
+                shard.add(pid, encode(tensors))
+                progress.update(done)
+        write_parquet(patch_table(grid, valid, cloud, snow), table_path)
+        replace_dir(tmp_dir, out_dir)
+    except BaseException:
+        shutil.rmtree(tmp_dir, ignore_errors=True)
+        raise
+    LOG.info("%s: %d patches, %d valid, cut in %.1f s", key, n, len(todo), time.monotonic() - start)
+    return {"patches": n, "valid": int(len(todo))}

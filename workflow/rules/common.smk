@@ -1,0 +1,68 @@
+# Config validation, the product table, wildcard constraints and path helpers.
+# The only rule file that holds Python functions.
+import os
+import sys
+from pathlib import Path
+
+REPO = Path(workflow.basedir)
+# Scripts import the package from this checkout, also on cluster nodes (PYTHONPATH is inherited).
+sys.path.insert(0, str(REPO / "workflow"))
+os.environ["PYTHONPATH"] = os.pathsep.join(
+    p for p in (str(REPO / "workflow"), os.environ.get("PYTHONPATH")) if p
+)
+
+from reben.config import product_table, validate_config
+from reben.errors import RebenError
+
+try:
+    validate_config(config, REPO / "workflow/schemas/config.schema.yaml")
+    PRODUCTS = product_table(config, REPO)
+except RebenError as e:
+    raise WorkflowError(str(e)) from None
+
+RESULTS = config["results"]
+TILES = list(PRODUCTS)
+
+
+wildcard_constraints:
+    tile=r"S2[A-D]_MSIL2A_\d{8}T\d{6}_N\d{4}_R\d{3}_T\d{2}[A-Z]{3}",
+
+
+def tile_path(tile, name):
+    """A per-tile intermediate: results/tiles/<tile key>/<name>."""
+    return f"{RESULTS}/tiles/{tile}/{name}"
+
+
+def log_path(rule, name):
+    return f"{RESULTS}/logs/{rule}/{name}.log"
+
+
+def benchmark_path(rule, name):
+    return f"{RESULTS}/benchmarks/{rule}/{name}.tsv"
+
+
+def per_tile(name):
+    """The same per-tile intermediate for every configured tile."""
+    return [tile_path(tile, name) for tile in TILES]
+
+
+def l2a_product(wildcards):
+    """The L2A product of a tile: the configured one, or sen2cor's output for an L1C product."""
+    product = PRODUCTS[wildcards.tile]
+    if product["level"] == "MSIL2A":
+        return ancient(product["path"])
+    return f"{RESULTS}/l2a/{wildcards.tile}.SAFE"
+
+
+def geocoding_source(wildcards):
+    """The product whose MTD_TL.xml gives the tile geocoding: the L1C itself where the tile starts
+    from L1C, so that the grid (and all that depends only on it) is not downstream of sen2cor."""
+    return ancient(PRODUCTS[wildcards.tile]["path"])
+
+
+# Each rule file adds what the default target builds.
+FINAL_TARGETS = []
+
+
+def final_targets(wildcards):
+    return FINAL_TARGETS

@@ -1,0 +1,15 @@
+# The demo's synthetic inputs, made on first use under results/demo/ (see reben.synthetic).
+# A configuration that points at real inputs never needs these rules.
+
+
+rule synthesize_sentinel2_product:
+    output:
+        product=directory(f"{RESULTS}/demo/sentinel2/{{product}}.SAFE"),
+    log:
+        log_path("synthesize_sentinel2_product", "{product}"),
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    script:
+        "../scripts/synthesize_sentinel2_product.py"

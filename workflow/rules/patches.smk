@@ -1,0 +1,23 @@
+# Sentinel-2 patches: every valid patch of every product, with its SCL fractions and a shard.
+
+
+rule cut_s2_patches:
+    input:
+        tile=tile_path("{tile}", "tile.json"),
+    output:
+        patches=directory(tile_path("{tile}", "s2")),
+        table=tile_path("{tile}", "s2_patches.parquet"),
+        shard=tile_path("{tile}", "s2_shard.parquet"),
+    log:
+        log_path("cut_s2_patches", "{tile}"),
+    benchmark:
+        benchmark_path("cut_s2_patches", "{tile}")
+    threads: 2
+    resources:
+        mem_mb=3500,
+        runtime=30,
+    script:
+        "../scripts/cut_s2_patches.py"
+
+
+FINAL_TARGETS.extend(per_tile("s2_patches.parquet"))
