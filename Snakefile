@@ -11,7 +11,14 @@ configfile: "config/config.yaml"
 include: "workflow/rules/common.smk"
 include: "workflow/rules/demo.smk"
 include: "workflow/rules/tiles.smk"
+include: "workflow/rules/l1c.smk"
 include: "workflow/rules/patches.smk"
+include: "workflow/rules/labels.smk"
+include: "workflow/rules/sentinel1.smk"
+include: "workflow/rules/splits.smk"
+include: "workflow/rules/dataset.smk"
+include: "workflow/rules/distribution.smk"
+include: "workflow/rules/report.smk"
 
 
 rule all:

@@ -33,10 +33,21 @@ def _copy(value):
 _Validator = _with_defaults(Draft202012Validator)
 
 
+def load_schema(schema_path) -> dict:
+    """The config schema: the main file, plus the `properties` of every other *.schema.yaml
+    beside it (one per stage, so that each stage documents its own section)."""
+    schema_path = Path(schema_path)
+    schema = yaml.safe_load(schema_path.read_text())
+    for part in sorted(schema_path.parent.glob("*.schema.yaml")):
+        if part != schema_path:
+            schema["properties"].update(yaml.safe_load(part.read_text())["properties"])
+    return schema
+
+
 def validate_config(config: dict, schema_path) -> dict:
     """Fill defaults into `config` in place and check it; the first error is raised as one line
     naming the key (`config: sentinel1.max_time_gap_days: -3 is less than the minimum of 0`)."""
-    schema = yaml.safe_load(Path(schema_path).read_text())
+    schema = load_schema(schema_path)
     validator = _Validator(schema)
     # Two passes: defaults of nested objects appear in the first, are checked in the second.
     for _ in range(2):

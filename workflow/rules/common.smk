@@ -60,6 +60,27 @@ def geocoding_source(wildcards):
     return ancient(PRODUCTS[wildcards.tile]["path"])
 
 
+# ------------------------------------------------------------------ From L1C to L2A: product retrieval from the Copernicus Data Space and sen2cor (l1c.smk)
+
+
+# ------------------------------------------------------------------ CORINE reference maps and 19-class labels (labels.smk)
+
+
+# ------------------------------------------------------------------ Sentinel-1 pairing and patches (sentinel1.smk)
+
+
+# ------------------------------------------------------------------ Splits and countries (splits.smk)
+
+
+# ------------------------------------------------------------------ Selection and dataset assembly (metadata parquet files, trees) (dataset.smk)
+
+
+# ------------------------------------------------------------------ LMDB, archives and provenance (distribution.smk)
+
+
+# ------------------------------------------------------------------ The dataset report (report.smk)
+
+
 # Each rule file adds what the default target builds.
 FINAL_TARGETS = []
 

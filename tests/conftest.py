@@ -1,0 +1,54 @@
+"""Shared test fixtures: the package on sys.path, the real data in ../shared/data, and one
+finished demo run of the real workflow that integration tests read."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "workflow"))
+
+SHARED_DATA = REPO.parent / "shared" / "data"
+SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
+
+
+def shared(*parts) -> Path:
+    """A file of ../shared/data; the test is skipped where that folder is absent."""
+    path = SHARED_DATA.joinpath(*parts)
+    if not path.exists():
+        pytest.skip(f"real data not available: {path}")
+    return path
+
+
+def run_snakemake(workdir: Path, *args, configfile: Path | None = None, check: bool = True,
+                  timeout: int = 1800) -> subprocess.CompletedProcess:
+    """Run the real workflow of this checkout in `workdir`; output captured for the assertion."""
+    cmd = [SNAKEMAKE, "-s", str(REPO / "Snakefile"), "--directory", str(workdir),
+           "--configfile", str(configfile or REPO / "config" / "config.yaml"), "--cores", "2", *args]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout,
+                          env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    if check and proc.returncode != 0:
+        raise AssertionError(f"snakemake failed ({proc.returncode}):\n{proc.stdout[-4000:]}\n{proc.stderr[-8000:]}")
+    return proc
+
+
+@pytest.fixture(scope="session")
+def demo_run(tmp_path_factory) -> Path:
+    """A working directory holding a finished run of the default (demo) configuration."""
+    workdir = tmp_path_factory.mktemp("demo")
+    run_snakemake(workdir)
+    return workdir
+
+
+@pytest.fixture
+def demo_copy(demo_run, tmp_path) -> Path:
+    """A private copy of the finished demo run (mtimes kept), for tests that change inputs."""
+    dst = tmp_path / "demo"
+    shutil.copytree(demo_run, dst, symlinks=True, copy_function=shutil.copy2)
+    return dst

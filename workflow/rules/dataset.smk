@@ -1,0 +1,1 @@
+# Selection and dataset assembly (metadata parquet files, trees).

@@ -1,0 +1,1 @@
+# LMDB, archives and provenance.

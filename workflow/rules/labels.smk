@@ -1,0 +1,1 @@
+# CORINE reference maps and 19-class labels.

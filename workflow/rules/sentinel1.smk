@@ -1,0 +1,1 @@
+# Sentinel-1 pairing and patches.
