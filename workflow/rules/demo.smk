@@ -13,3 +13,16 @@ rule synthesize_sentinel2_product:
         runtime=10,
     script:
         "../scripts/synthesize_sentinel2_product.py"
+
+
+rule synthesize_country_borders:
+    output:
+        borders=f"{RESULTS}/demo/borders/countries.gpkg",
+    log:
+        log_path("synthesize_country_borders", "countries"),
+    threads: 1
+    resources:
+        mem_mb=500,
+        runtime=5,
+    script:
+        "../scripts/synthesize_country_borders.py"
