@@ -61,3 +61,16 @@ def test_round_trip_through_dict():
     grid = full_tile(patch_size_m=600)
     assert TileGrid.from_dict(grid.to_dict()) == grid
     assert grid.n_cols == 183
+
+
+def test_ids_and_file_names_are_those_of_the_real_reben_patches():
+    from conftest import shared
+    from reben.constants import S2_BANDS
+    root = shared("reben_samples", "BigEarthNet-S2", KEY)
+    grid = full_tile()
+    folders = sorted(p.name for p in root.iterdir())
+    assert folders == [grid.patch_id(75, 43), grid.patch_id(89, 18)]
+    for folder in folders:
+        assert sorted(p.name for p in (root / folder).iterdir()) == sorted(f"{folder}_{b}.tif" for b in S2_BANDS)
+    ref = shared("reben_samples", "Reference_Maps", KEY)
+    assert [p.name for p in ref.iterdir()] == [grid.patch_id(26, 57)]
