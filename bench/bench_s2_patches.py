@@ -26,13 +26,15 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "workflow"))
 
 STEP = r"""
-import json, os, resource, sys, time
+import json, os, sys, time
 sys.path.insert(0, {workflow!r})
 os.environ["GDAL_NUM_THREADS"] = str({threads})
 start = time.perf_counter()
 {body}
 wall = time.perf_counter() - start
-print(json.dumps({{"wall_s": wall, "peak_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}}))
+# VmHWM is this process's own peak (ru_maxrss would carry the parent's peak across exec).
+hwm = next(int(l.split()[1]) for l in open("/proc/self/status") if l.startswith("VmHWM:"))
+print(json.dumps({{"wall_s": wall, "peak_mib": hwm / 1024}}))
 """
 
 DECODE = """
