@@ -62,7 +62,7 @@ def check_l1c_zip(path, name: str | None = None) -> None:
         raise Sen2corError(f"{label}: {path} holds no MTD_MSIL1C.xml: not an L1C product")
 
 
-def stage_l1c(product, staging_dir) -> Path:
+def stage_l1c(product, staging_dir, name: str | None = None) -> Path:
     """A private `<name>.SAFE` of the L1C product inside `staging_dir`: the zip extracted, or the
     SAFE folder mirrored (folders made, files symlinked), so repairs never touch the input."""
     product, staging_dir = Path(product), Path(staging_dir)
@@ -79,7 +79,7 @@ def stage_l1c(product, staging_dir) -> Path:
                 dst.symlink_to(src.resolve())
         safe.mkdir(parents=True, exist_ok=True)
         return safe
-    check_l1c_zip(product)
+    check_l1c_zip(product, name)
     with zipfile.ZipFile(product) as z:
         root = z.namelist()[0].split("/", 1)[0]
         z.extractall(staging_dir)
@@ -155,7 +155,7 @@ def run_sen2cor(l1c, out_product, record, command: str, version: str,
 
     work = Path(tempfile.mkdtemp(prefix=f".{key}.sen2cor.", dir=out_product.parent)).resolve()
     try:
-        staged = stage_l1c(l1c, work / "input")
+        staged = stage_l1c(l1c, work / "input", l1c_name)
         repaired = repair_empty_folders(staged)
         if repaired:
             LOG.info("%s: restored %d empty folder(s) missing from the product: %s",
