@@ -55,13 +55,21 @@ def scheduled(workdir: Path, configfile: Path) -> dict[str, int]:
     return {rule: int(n) for rule, n in jobs.items() if rule not in ("total", "all")}
 
 
-def hashes(root: Path, pattern: str) -> dict[str, str]:
-    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(root.glob(pattern)) if p.is_file()}
+GRID_AND_REFERENCE = ("tiles/*/grid.parquet", "tiles/*/geocoding.json", "tiles/*/labels.parquet",
+                      "tiles/*/reference_maps_shard.parquet", "tiles/*/reference_maps/*/*.tif")
+S2_PATCHES = ("tiles/*/s2/*/*.tif", "tiles/*/s2_patches.parquet", "tiles/*/s2_shard.parquet")
 
 
-def mtimes(root: Path, pattern: str) -> dict[str, int]:
-    return {str(p.relative_to(root)): p.stat().st_mtime_ns for p in sorted(root.glob(pattern)) if p.is_file()}
+def files(root: Path, patterns) -> list[Path]:
+    return sorted(p for pattern in patterns for p in root.glob(pattern) if p.is_file())
+
+
+def hashes(root: Path, patterns) -> dict[str, str]:
+    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest() for p in files(root, patterns)}
+
+
+def mtimes(root: Path, patterns) -> dict[str, int]:
+    return {str(p.relative_to(root)): p.stat().st_mtime_ns for p in files(root, patterns)}
 
 
 @pytest.fixture(scope="session")
@@ -107,11 +115,13 @@ def test_a_new_sen2cor_version_reruns_sen2cor_and_the_s2_branch_only(run_copy):
     assert {r: jobs.get(r) for r in SEN2COR_BRANCH} == {"sen2cor": 3, "inspect_tile": 3, "cut_s2_patches": 3}
     assert not set(jobs) & NEVER_AFTER_SEN2COR, jobs
 
-    grid_files = "tiles/*/[gr]*"  # grid.parquet, geocoding.json, reference_maps*, ...
-    before, before_times = hashes(run_copy / RESULTS, grid_files), mtimes(run_copy / RESULTS, grid_files)
-    run_snakemake(run_copy, configfile=configfile)
     results = run_copy / RESULTS
-    assert hashes(results, grid_files) == before and mtimes(results, grid_files) == before_times
+    before, before_times = hashes(results, GRID_AND_REFERENCE), mtimes(results, GRID_AND_REFERENCE)
+    s2_times = mtimes(results, S2_PATCHES)
+    run_snakemake(run_copy, configfile=configfile)
+    assert hashes(results, GRID_AND_REFERENCE) == before  # grid and reference maps untouched
+    assert mtimes(results, GRID_AND_REFERENCE) == before_times
+    assert all(t > s2_times[f] for f, t in mtimes(results, S2_PATCHES).items() if f in s2_times)
     for record in results.glob("l2a/*.json"):
         assert yaml.safe_load(record.read_text())["sen2cor"]["version"] == "2.12"
     assert scheduled(run_copy, configfile) == {}
@@ -153,3 +163,23 @@ def test_an_l2a_process_that_is_not_installed_is_one_line(run_copy):
     job_log = (run_copy / RESULTS / "logs" / "sen2cor" / f"{key}.log").read_text()
     assert job_log.strip().endswith("ERROR sen2cor command 'L2A_Process_not_installed' not found or not "
                                     "executable: install sen2cor and set config sen2cor.command to its L2A_Process")
+
+
+def test_a_new_clc_version_reruns_reference_maps_and_no_sen2cor_or_patch_job(run_copy):
+    config = demo_l1c_config()
+    if "clc" not in config:
+        pytest.skip("the CLC stage (issue 3) is not on this branch yet")
+    config["clc"]["version"] = "a-new-clc-release"
+    configfile = write_config(run_copy / "changed.yaml", config)
+    jobs = scheduled(run_copy, configfile)
+    assert jobs.get("rasterize_reference_maps") == 3
+    assert not set(jobs) & (SEN2COR_BRANCH | {"make_patch_grid", "pair_sentinel1", "cut_s1_patches",
+                                               "synthesize_l1c_product", "synthesize_clc"}), jobs
+    results = run_copy / RESULTS
+    s2_before, s2_times = hashes(results, S2_PATCHES), mtimes(results, S2_PATCHES)
+    l2a_times = mtimes(results, ("l2a/*.json",))
+    labels_times = mtimes(results, ("tiles/*/labels.parquet",))
+    run_snakemake(run_copy, configfile=configfile)
+    assert hashes(results, S2_PATCHES) == s2_before and mtimes(results, S2_PATCHES) == s2_times
+    assert mtimes(results, ("l2a/*.json",)) == l2a_times
+    assert all(t > labels_times[f] for f, t in mtimes(results, ("tiles/*/labels.parquet",)).items())
