@@ -14,7 +14,7 @@ import pytest
 import shapely
 from pyproj import Transformer
 
-from conftest import run_snakemake
+from conftest import REPO, run_snakemake
 from reben.assembly import METADATA_SCHEMA, AssemblyError, TileInputs, assemble_dataset
 from reben.bigearthnet_v1 import FootprintTableError
 from reben.constants import S2_BANDS
@@ -203,7 +203,13 @@ def test_a_missing_patch_folder_fails_clearly(two_tiles):
 
 # --------------------------------------------------------------------------- a real demo run
 
+# The demo dataset needs labels.parquet and the reference maps of the CLC stage (issue 3).
+needs_labels = pytest.mark.skipif(
+    "rule rasterize_reference_maps" not in (REPO / "workflow/rules/labels.smk").read_text(),
+    reason="the CLC/labels stage (issue 3) is not on this branch yet")
+
 @pytest.mark.integration
+@needs_labels
 def test_demo_metadata_files(demo_run):
     dataset = demo_run / "results" / "dataset"
     kept = []
@@ -227,6 +233,7 @@ def test_demo_metadata_files(demo_run):
 
 
 @pytest.mark.integration
+@needs_labels
 def test_demo_counts_add_up(demo_run):
     results = demo_run / "results"
     funnel = pd.read_csv(results / "dataset" / "funnel.csv").set_index("tile_key")
@@ -250,6 +257,7 @@ def test_demo_counts_add_up(demo_run):
 
 
 @pytest.mark.integration
+@needs_labels
 def test_demo_second_run_rebuilds_nothing(demo_run):
     proc = run_snakemake(demo_run, "--dry-run")
     assert "Nothing to be done" in proc.stdout + proc.stderr
