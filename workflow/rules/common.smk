@@ -64,6 +64,22 @@ def geocoding_source(wildcards):
 
 
 # ------------------------------------------------------------------ CORINE reference maps and 19-class labels (labels.smk)
+from reben.clc import clc_identity
+
+try:
+    if not config["clc"]["path"]:
+        raise RebenError("config: clc.path: not set (the CORINE Land Cover vector file)")
+    CLC_PATH = config["clc"]["path"]
+    # The configured version, else the file's sha256, cached by path, size and mtime.
+    CLC_IDENTITY = clc_identity(CLC_PATH, config["clc"]["version"],
+                                cache_path=Path(RESULTS) / ".cache" / "clc_sha256.json")
+except RebenError as e:
+    raise WorkflowError(str(e)) from None
+
+
+def clc_file(wildcards):
+    """The CLC vector, as ancient(): its identity in params, not its mtime, decides reruns."""
+    return ancient(CLC_PATH)
 
 
 # ------------------------------------------------------------------ Sentinel-1 pairing and patches (sentinel1.smk)
