@@ -19,13 +19,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute  # noqa: F401
 
-from .constants import patch_pixels
 from .errors import RebenError
 from .geotiff import replace_dir
 from .grid import TileGrid, read_grid_json
-from .io import write_parquet
-from .labels import CLC_NODATA, MAX_UNLABELED_FRACTION, class_counts, class_table, labels_table
+from .labels import (CLC_NODATA, MAX_UNLABELED_FRACTION, class_counts, class_table, labels_table,
+                     write_labels)
 from .logs import Progress
 from .shards import ShardWriter, encode
 
@@ -208,7 +209,7 @@ def rasterize_tile(geometries, codes: np.ndarray, grid: TileGrid) -> np.ndarray:
     from affine import Affine
     from rasterio.features import rasterize
 
-    px = patch_pixels(REFERENCE_RESOLUTION)
+    px = grid.patch_size_m // REFERENCE_RESOLUTION
     shape = (grid.n_rows * px, grid.n_cols * px)
     if len(geometries) == 0:
         return np.full(shape, CLC_NODATA, dtype=np.uint16)
@@ -363,7 +364,7 @@ def _libdeflate(lib, handle):
         size = lib.libdeflate_zlib_compress(handle, data, len(data), out, len(out))
         if not size:
             raise RuntimeError("libdeflate: output buffer too small")
-        return out.raw[:size]
+        return ctypes.string_at(out, size)
     return compress
 
 
@@ -372,7 +373,7 @@ def _libdeflate(lib, handle):
 def write_reference_maps(reference: np.ndarray, grid: TileGrid, out_dir, shard_path) -> None:
     """One GeoTIFF per grid patch in `out_dir/<patch_id>/`, and the shard of `Data` tensors;
     the folder is built as `<out_dir>.tmp` and renamed at the end."""
-    px = patch_pixels(REFERENCE_RESOLUTION)
+    px = grid.patch_size_m // REFERENCE_RESOLUTION
     out_dir = Path(out_dir)
     tmp_dir = out_dir.with_name(out_dir.name + ".tmp")
     shutil.rmtree(tmp_dir, ignore_errors=True)
@@ -412,12 +413,12 @@ def rasterize_reference_maps(geocoding, clc, out_dir, shard_path, labels_path, l
     if not len(geometries):
         LOG.warning("%s: no CLC polygon of %s meets the tile: every pixel is %d, no patch is labelled",
                     grid.tile_key, source.path, CLC_NODATA)
-    px = patch_pixels(REFERENCE_RESOLUTION)
+    px = grid.patch_size_m // REFERENCE_RESOLUTION
     counts = class_counts(reference, grid.n_rows, grid.n_cols, px)
     labels = labels_table(grid.patch_ids(), counts, max_unlabeled_fraction)
     write_reference_maps(reference, grid, out_dir, shard_path)
-    write_parquet(labels, labels_path)
-    n, labelled = len(labels), int(labels["labelled"].sum())
+    write_labels(labels, labels_path)
+    n, labelled = labels.num_rows, int(pa.compute.sum(labels["labelled"]).as_py() or 0)
     LOG.info("%s: %d CLC polygons read in %.1f s, rasterized in %.1f s; %d patches, %d labelled, "
              "%d unlabeled (>= %g %% UNLABELED); done in %.1f s", grid.tile_key, len(geometries),
              read - start, burnt - read, n, labelled, n - labelled, 100 * max_unlabeled_fraction,

@@ -15,7 +15,6 @@ from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 
 CLASS_TABLE = Path(__file__).resolve().parents[2] / "resources" / "clc_classes.csv"
@@ -71,21 +70,23 @@ def class_counts(reference: np.ndarray, n_rows: int, n_cols: int, px: int,
     table = table or class_table()
     lut = table.lookup()
     k = len(table.classes) + 1
-    if int(reference.max(initial=0)) >= lut.size or (lut[reference] == _NOT_A_CODE).any():
-        bad = np.setdiff1d(np.unique(reference), np.array(table.codes))
-        raise ValueError(f"reference map holds codes outside the class table: {bad.tolist()}")
+    if int(reference.max(initial=0)) >= lut.size:
+        raise ValueError(f"reference map holds code {int(reference.max())}, outside the class table")
     # Patch column of every pixel column, times k: added to the class index it keys the bincount.
     column_key = (np.arange(n_cols, dtype=np.intp).repeat(px) * k)[None, :]
     counts = np.empty((n_rows, n_cols * k), dtype=np.int64)
     for row in range(n_rows):  # one row of patches at a time bounds the memory of the keys
         strip = lut[reference[row * px:(row + 1) * px, : n_cols * px]]
+        if (strip == _NOT_A_CODE).any():
+            bad = np.setdiff1d(np.unique(reference[row * px:(row + 1) * px]), np.array(table.codes))
+            raise ValueError(f"reference map holds codes outside the class table: {bad.tolist()}")
         counts[row] = np.bincount((strip + column_key).ravel(), minlength=n_cols * k)
     return counts.reshape(n_rows * n_cols, k)
 
 
 def labels_table(patch_ids: list[str], counts: np.ndarray,
                  max_unlabeled_fraction: float = MAX_UNLABELED_FRACTION,
-                 table: ClassTable | None = None) -> pd.DataFrame:
+                 table: ClassTable | None = None) -> pa.Table:
     """The labels of every patch from its class counts (see `class_counts`): patch_id,
     unlabeled_fraction, labelled (unlabeled < the threshold), labels (the classes present,
     sorted alphabetically; empty when not labelled), and fraction_<class> per class."""
@@ -102,12 +103,26 @@ def labels_table(patch_ids: list[str], counts: np.ndarray,
     values = pa.array(np.array(table.classes, dtype=object)[alphabetical][cols], type=pa.string())
     labels = pa.ListArray.from_arrays(pa.array(offsets), values)
     fractions = (counts / area).astype(np.float32)
-    frame = pd.DataFrame({
-        "patch_id": pd.Series(patch_ids, dtype="string[pyarrow]"),
-        "unlabeled_fraction": fractions[:, n_classes],
-        "labelled": labelled,
-        "labels": pd.arrays.ArrowExtensionArray(labels),
-    })
+    columns = {
+        "patch_id": pa.array(patch_ids, type=pa.string()),
+        "unlabeled_fraction": pa.array(fractions[:, n_classes]),
+        "labelled": pa.array(labelled),
+        "labels": labels,
+    }
     for i, column in enumerate(table.fraction_columns()):
-        frame[column] = fractions[:, i]
-    return frame
+        columns[column] = pa.array(fractions[:, i])
+    return pa.table(columns)
+
+
+def write_labels(labels: pa.Table, path) -> None:
+    """labels.parquet, atomically; written by pyarrow so that any reader gets list<string>."""
+    import os
+    import pyarrow.parquet as pq
+
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    try:
+        pq.write_table(labels, tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
