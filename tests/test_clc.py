@@ -309,7 +309,7 @@ def test_demo_reference_maps_and_labels(demo_run):
         grid = pq.read_table(tile / "grid.parquet", columns=["patch_id"]).column(0).to_pylist()
         labels = pq.read_table(tile / "labels.parquet").to_pandas()
         assert labels["patch_id"].tolist() == grid
-        assert sorted(p.name for p in (tile / "reference_maps").iterdir()) == sorted(grid)
+        assert sorted(p.name for p in (tile / "reference_maps").iterdir() if p.name[0] != ".") == sorted(grid)
         keys = [k for k, _ in iter_shard(tile / "reference_maps_shard.parquet")]
         assert keys == [f"{p}_reference_map" for p in grid]
         total, labelled = total + len(labels), labelled + int(labels["labelled"].sum())
@@ -326,6 +326,9 @@ def test_new_clc_version_reruns_only_reference_maps_and_touch_reruns_nothing(dem
     changed.write_text(yaml.safe_dump(config))
     proc = run_snakemake(demo_copy, "--dry-run", configfile=changed)
     assert job_counts(proc.stdout + proc.stderr) == {"rasterize_reference_maps": 3, "all": 1}
+    # ...and a new L2A (inspect_tile rerun) is not upstream of the reference maps.
+    proc = run_snakemake(demo_copy, "--dry-run", "--forcerun", "inspect_tile")
+    assert "rasterize_reference_maps" not in job_counts(proc.stdout + proc.stderr)
 
     clc = demo_copy / config["clc"]["path"]
     later = time.time_ns() + 60 * 10**9
