@@ -190,13 +190,13 @@ def read_tile_polygons(source: ClcSource, grid: TileGrid, recode: dict | None = 
     wkb = table.column(meta["geometry_name"] or "wkb_geometry").to_numpy(zero_copy_only=False)
     geometries = shapely.from_wkb(wkb) if len(wkb) else np.array([], dtype=object)
     codes = parse_codes(table.column(source.code_field).to_pylist(), source, recode)
-    keep = ~(shapely.is_missing(geometries) | shapely.is_empty(geometries))
-    geometries, codes = geometries[keep], codes[keep]
-    invalid = ~shapely.is_valid(geometries)
+    invalid = ~shapely.is_valid(geometries) & ~shapely.is_missing(geometries)
     if invalid.any():
         geometries[invalid] = shapely.make_valid(geometries[invalid], method="structure",
                                                  keep_collapsed=False)
         LOG.info("%s: repaired %d invalid CLC geometries", grid.tile_key, int(invalid.sum()))
+    keep = ~(shapely.is_missing(geometries) | shapely.is_empty(geometries))
+    geometries, codes = geometries[keep], codes[keep]
     transformer = Transformer.from_crs(source.crs, grid.crs, always_xy=True)
     geometries = shapely.transform(geometries, lambda xy: np.column_stack(
         transformer.transform(xy[:, 0], xy[:, 1])))
