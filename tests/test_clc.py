@@ -330,7 +330,7 @@ def test_new_clc_version_reruns_only_reference_maps_and_touch_reruns_nothing(dem
     proc = run_snakemake(demo_copy, "--dry-run", "--forcerun", "inspect_tile")
     assert "rasterize_reference_maps" not in job_counts(proc.stdout + proc.stderr)
 
-    clc = demo_copy / config["clc"]["path"]
+    clc = demo_copy / config["clc"]["path"].replace("{results}", config["results"])
     later = time.time_ns() + 60 * 10**9
     os.utime(clc, ns=(later, later))
     proc = run_snakemake(demo_copy, "--dry-run")
