@@ -90,6 +90,23 @@ def l1c_name(wildcards):
 
 
 # ------------------------------------------------------------------ CORINE reference maps and 19-class labels (labels.smk)
+from reben.clc import clc_identity
+
+# "{results}" in clc.path stands for the results folder (the demo's CLC is made there).
+CLC_PATH = (config["clc"]["path"] or "").replace("{results}", RESULTS) or None
+try:
+    # The configured version, else the file's sha256, cached by path, size and mtime.
+    CLC_IDENTITY = CLC_PATH and clc_identity(CLC_PATH, config["clc"]["version"],
+                                             cache_path=Path(RESULTS) / ".cache" / "clc_sha256.json")
+except RebenError as e:
+    raise WorkflowError(str(e)) from None
+
+
+def clc_file(wildcards):
+    """The CLC vector, as ancient(): its identity in params, not its mtime, decides reruns."""
+    if not CLC_PATH:
+        raise WorkflowError("config: clc.path: not set (the CORINE Land Cover vector file)")
+    return ancient(CLC_PATH)
 
 
 # ------------------------------------------------------------------ Sentinel-1 pairing and patches (sentinel1.smk)

@@ -30,3 +30,16 @@ rule synthesize_l1c_product:
         runtime=10,
     script:
         "../scripts/synthesize_l1c_product.py"
+
+
+rule synthesize_clc:
+    output:
+        clc=f"{RESULTS}/demo/clc/clc2018_demo.gpkg",
+    log:
+        log_path("synthesize_clc", "clc2018_demo"),
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    script:
+        "../scripts/synthesize_clc.py"
