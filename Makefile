@@ -1,12 +1,13 @@
 # Two commands do all the set-up on a fresh machine:
 #   make demo   build the demo dataset from the embedded synthetic inputs into results/
-#   make test   run the whole test suite
+#   make test   run the whole test suite (but the SLURM tests)
+#   make test-slurm   run the workflow on a real single-node SLURM cluster (root, Debian)
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 CORES ?= all
 
-.PHONY: demo test venv clean
+.PHONY: demo test test-slurm venv clean
 
 $(BIN)/snakemake: envs/requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,7 +22,10 @@ demo: venv
 	$(BIN)/snakemake --cores $(CORES)
 
 test: venv
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -m "not slurm"
+
+test-slurm: venv
+	tests/slurm/run.sh
 
 clean:
 	rm -rf results .snakemake
