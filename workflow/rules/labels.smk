@@ -24,7 +24,7 @@ rule rasterize_reference_maps:
         benchmark_path("rasterize_reference_maps", "{tile}")
     threads: 1
     resources:
-        mem_mb=2500,
+        mem_mb=mem_mb_grows(2500),
         runtime=30,
     script:
         "../scripts/rasterize_reference_maps.py"
