@@ -15,7 +15,7 @@ rule select_patches:
         log_path("select_patches", "{tile}"),
     threads: 1
     resources:
-        mem_mb=1000,
+        mem_mb=mem_mb_grows(1000),
         runtime=5,
     script:
         "../scripts/select_patches.py"
@@ -42,7 +42,7 @@ rule assemble_dataset:
         benchmark_path("assemble_dataset", "dataset")
     threads: 2
     resources:
-        mem_mb=4000,
+        mem_mb=mem_mb_grows(4000),
         runtime=60,
     script:
         "../scripts/assemble_dataset.py"

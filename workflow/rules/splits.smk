@@ -10,7 +10,7 @@ rule assign_splits:
         log_path("assign_splits", "{tile}"),
     threads: 1
     resources:
-        mem_mb=500,
+        mem_mb=mem_mb_grows(500),
         runtime=5,
     script:
         "../scripts/assign_splits.py"
@@ -31,7 +31,7 @@ rule assign_countries:
         log_path("assign_countries", "{tile}"),
     threads: 1
     resources:
-        mem_mb=1500,
+        mem_mb=mem_mb_grows(1500),
         runtime=10,
     script:
         "../scripts/assign_countries.py"
@@ -47,7 +47,7 @@ rule download_country_borders:
         log_path("download_country_borders", "borders"),
     threads: 1
     resources:
-        mem_mb=500,
+        mem_mb=mem_mb_grows(500),
         runtime=10,
     script:
         "../scripts/download_country_borders.py"
