@@ -114,8 +114,111 @@ def clc_file(wildcards):
 
 # ------------------------------------------------------------------ Splits and countries (splits.smk)
 
+NATURAL_EARTH_BORDERS = f"{RESULTS}/downloads/naturalearth/{Path(config['countries']['download']['url']).name}"
+_IDENTITIES = {}
+
+
+def file_identity(path):
+    """What reruns the rules that read an external file: its sha256 (touching or copying it
+    reruns nothing, new content reruns its rules). Files the workflow makes itself (under the
+    results folder) go by name, as they may not exist yet when the workflow is parsed."""
+    if path is None:
+        return None
+    path = str(path)
+    if path not in _IDENTITIES:
+        inside_results = Path(path).resolve().is_relative_to(Path(RESULTS).resolve())
+        if inside_results or not Path(path).is_file():
+            _IDENTITIES[path] = Path(path).name
+        else:
+            import hashlib
+
+            digest = hashlib.sha256()
+            with open(path, "rb") as f:
+                for block in iter(lambda: f.read(1 << 20), b""):
+                    digest.update(block)
+            _IDENTITIES[path] = f"{Path(path).name} sha256:{digest.hexdigest()}"
+    return _IDENTITIES[path]
+
+
+def borders_path():
+    """The configured borders file ("{results}" stands for the results folder, where the demo's
+    synthetic borders are made), or Natural Earth admin-0 1:110m (downloaded) when unset."""
+    configured = config["countries"]["borders"]
+    return configured.replace("{results}", RESULTS) if configured else NATURAL_EARTH_BORDERS
+
+
+def borders_file(wildcards):
+    return ancient(borders_path())
+
+
+def borders_identity():
+    if not config["countries"]["borders"]:
+        download = config["countries"]["download"]
+        return f"{download['url']} sha256:{download['sha256']}"
+    return file_identity(borders_path())
+
+
 
 # ------------------------------------------------------------------ Selection and dataset assembly (metadata parquet files, trees) (dataset.smk)
+
+
+def dataset_path(name):
+    """A file or folder of the assembled dataset: results/dataset/<name>."""
+    return f"{RESULTS}/dataset/{name}"
+
+
+def flag_lists():
+    """The configured lists of flagged patch ids, by flag (None where the threshold applies)."""
+    flags = config["flags"]
+    return {"cloud_or_shadow": flags["cloud_or_shadow_list"], "snow": flags["snow_list"]}
+
+
+def flag_list_identities():
+    return {flag: file_identity(path) for flag, path in flag_lists().items()}
+
+
+def v1_footprints_identity():
+    return file_identity(config["bigearthnet_v1"]["footprints"])
+
+
+def selection_inputs(wildcards):
+    """The tables select_patches reads for one tile (S1 pairing only when Sentinel-1 is on)."""
+    inputs = {
+        "tile": tile_path(wildcards.tile, "tile.json"),
+        "s2_patches": tile_path(wildcards.tile, "s2_patches.parquet"),
+        "labels": tile_path(wildcards.tile, "labels.parquet"),
+    }
+    for flag, path in flag_lists().items():
+        if path:
+            inputs[f"{flag}_list"] = ancient(path)
+    if config["sentinel1"]["enabled"]:
+        inputs["s1_pairing"] = tile_path(wildcards.tile, "s1_pairing.parquet")
+    return inputs
+
+
+def dataset_inputs(wildcards):
+    """Every per-tile output the dataset is assembled from, each as a list in TILES order."""
+    names = {
+        "tile": "tile.json",
+        "geocoding": "geocoding.json",
+        "s2_patches": "s2_patches.parquet",
+        "labels": "labels.parquet",
+        "splits": "splits.parquet",
+        "countries": "countries.parquet",
+        "selection": "selection.parquet",
+        "s2_dir": "s2",
+        "reference_maps_dir": "reference_maps",
+    }
+    if config["sentinel1"]["enabled"]:
+        names.update(s1_pairing="s1_pairing.parquet", s1_dir="s1")
+    inputs = {key: per_tile(name) for key, name in names.items()}
+    for flag, path in flag_lists().items():
+        if path:
+            inputs[f"{flag}_list"] = ancient(path)
+    if config["bigearthnet_v1"]["footprints"]:
+        inputs["v1_footprints"] = ancient(config["bigearthnet_v1"]["footprints"])
+    return inputs
+
 
 
 # ------------------------------------------------------------------ LMDB, archives and provenance (distribution.smk)

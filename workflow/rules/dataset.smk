@@ -1,1 +1,58 @@
 # Selection and dataset assembly (metadata parquet files, trees).
+
+
+rule select_patches:
+    input:
+        unpack(selection_inputs),
+    output:
+        selection=tile_path("{tile}", "selection.parquet"),
+    params:
+        cloud_or_shadow_threshold=config["flags"]["cloud_or_shadow_threshold"],
+        snow_threshold=config["flags"]["snow_threshold"],
+        flag_lists=flag_list_identities(),
+        sentinel1=config["sentinel1"]["enabled"],
+    log:
+        log_path("select_patches", "{tile}"),
+    threads: 1
+    resources:
+        mem_mb=mem_mb_grows(1000),
+        runtime=5,
+    script:
+        "../scripts/select_patches.py"
+
+
+rule assemble_dataset:
+    input:
+        unpack(dataset_inputs),
+    output:
+        s2=directory(dataset_path("BigEarthNet-S2")),
+        s1=directory(dataset_path("BigEarthNet-S1")),
+        reference_maps=directory(dataset_path("Reference_Maps")),
+        metadata=dataset_path("metadata.parquet"),
+        flagged_metadata=dataset_path("metadata_for_patches_with_snow_cloud_or_shadow.parquet"),
+        sidecar=dataset_path("patches.parquet"),
+        funnel=dataset_path("funnel.csv"),
+    params:
+        v1_footprints=v1_footprints_identity(),
+        flag_lists=flag_list_identities(),
+        sentinel1=config["sentinel1"]["enabled"],
+    log:
+        log_path("assemble_dataset", "dataset"),
+    benchmark:
+        benchmark_path("assemble_dataset", "dataset")
+    threads: 2
+    resources:
+        mem_mb=mem_mb_grows(4000),
+        runtime=60,
+    script:
+        "../scripts/assemble_dataset.py"
+
+
+FINAL_TARGETS.extend(
+    [
+        dataset_path("metadata.parquet"),
+        dataset_path("metadata_for_patches_with_snow_cloud_or_shadow.parquet"),
+        dataset_path("patches.parquet"),
+        dataset_path("funnel.csv"),
+    ]
+)

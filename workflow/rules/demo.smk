@@ -43,3 +43,16 @@ rule synthesize_clc:
         runtime=10,
     script:
         "../scripts/synthesize_clc.py"
+
+
+rule synthesize_country_borders:
+    output:
+        borders=f"{RESULTS}/demo/borders/countries.gpkg",
+    log:
+        log_path("synthesize_country_borders", "countries"),
+    threads: 1
+    resources:
+        mem_mb=mem_mb_grows(500),
+        runtime=5,
+    script:
+        "../scripts/synthesize_country_borders.py"

@@ -1,1 +1,56 @@
-# Splits and countries.
+# Splits and countries: from the patch grid alone (and the borders), never from pixels or labels.
+
+
+rule assign_splits:
+    input:
+        geocoding=tile_path("{tile}", "geocoding.json"),
+    output:
+        splits=tile_path("{tile}", "splits.parquet"),
+    log:
+        log_path("assign_splits", "{tile}"),
+    threads: 1
+    resources:
+        mem_mb=mem_mb_grows(500),
+        runtime=5,
+    script:
+        "../scripts/assign_splits.py"
+
+
+rule assign_countries:
+    input:
+        geocoding=tile_path("{tile}", "geocoding.json"),
+        borders=borders_file,
+    output:
+        countries=tile_path("{tile}", "countries.parquet"),
+    params:
+        borders=borders_identity(),
+        layer=config["countries"]["layer"],
+        name_field=config["countries"]["name_field"],
+        names=config["countries"]["names"],
+    log:
+        log_path("assign_countries", "{tile}"),
+    threads: 1
+    resources:
+        mem_mb=mem_mb_grows(1500),
+        runtime=10,
+    script:
+        "../scripts/assign_countries.py"
+
+
+rule download_country_borders:
+    output:
+        borders=NATURAL_EARTH_BORDERS,
+    params:
+        url=config["countries"]["download"]["url"],
+        sha256=config["countries"]["download"]["sha256"],
+    log:
+        log_path("download_country_borders", "borders"),
+    threads: 1
+    resources:
+        mem_mb=mem_mb_grows(500),
+        runtime=10,
+    script:
+        "../scripts/download_country_borders.py"
+
+
+FINAL_TARGETS.extend(per_tile("splits.parquet") + per_tile("countries.parquet"))

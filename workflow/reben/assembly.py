@@ -1,0 +1,294 @@
+"""The dataset in results/dataset/ (rule assemble_dataset): trees, metadata files, sidecar, funnel.
+
+One job for the whole dataset. Per tile it joins the per-tile tables (all one row per grid
+patch, in grid order), then:
+- links the selected patches' files into `BigEarthNet-S2/<tile key>/<patch_id>/`,
+  `Reference_Maps/<tile key>/<patch_id>/` and `BigEarthNet-S1/<S1 product>/<s1_name>/` (hard
+  links to the per-tile outputs, copies where the file system refuses links); each tree is
+  built in `<tree>.tmp` and renamed when complete;
+- writes `metadata.parquet` (kept patches without flags) and
+  `metadata_for_patches_with_snow_cloud_or_shadow.parquet` (kept patches with a flag) with
+  exactly the DESIGN schema, sorted by patch_id;
+- writes the sidecar `patches.parquet` (GeoParquet, EPSG:4326 footprints, every grid patch of
+  every tile, all that is known of it) and `funnel.csv` (counts per tile and a TOTAL row).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from .errors import RebenError
+from .flags import read_flag_list, unknown_ids
+from .geotiff import replace_dir
+from .grid import read_grid_json
+from .io import read_json, write_parquet
+from .logs import Progress
+from .selection import DROP_REASONS, selection_counts
+from .splits import SPLITS
+
+LOG = logging.getLogger("reben.assembly")
+
+METADATA_SCHEMA = pa.schema([
+    ("patch_id", pa.string()),
+    ("labels", pa.list_(pa.string())),
+    ("split", pa.string()),
+    ("country", pa.string()),
+    ("s1_name", pa.string()),
+    ("s2v1_name", pa.string()),
+    ("contains_seasonal_snow", pa.bool_()),
+    ("contains_cloud_or_shadow", pa.bool_()),
+])
+"""metadata.parquet and metadata_for_patches_with_snow_cloud_or_shadow.parquet (DESIGN.md)."""
+
+FUNNEL_COLUMNS = ("tile_key", "grid_patches", *DROP_REASONS, "kept", "flagged", "clean", *SPLITS)
+
+TREES = ("BigEarthNet-S2", "BigEarthNet-S1", "Reference_Maps")
+
+
+class AssemblyError(RebenError):
+    """The per-tile outputs cannot be put together into the dataset."""
+
+
+@dataclass(frozen=True)
+class TileInputs:
+    """The per-tile files the assembly reads for one tile (s1_* are None without Sentinel-1)."""
+
+    tile: str
+    geocoding: str
+    s2_patches: str
+    labels: str
+    splits: str
+    countries: str
+    selection: str
+    s2_dir: str
+    reference_maps_dir: str
+    s1_pairing: str | None = None
+    s1_dir: str | None = None
+
+
+def _check_rows(name: str, table: pd.DataFrame, ids: np.ndarray, key: str) -> None:
+    if len(table) != len(ids) or not np.array_equal(table["patch_id"].to_numpy(dtype=object), ids):
+        raise AssemblyError(f"{key}: {name} does not list the patches of the grid in grid order; "
+                            f"rebuild it")
+
+
+def tile_table(inputs: TileInputs, v1=None):
+    """Everything known of every grid patch of one tile, as a GeoDataFrame in the tile CRS."""
+    from .bigearthnet_v1 import match_v1_names
+
+    tile = read_json(inputs.tile)
+    grid = read_grid_json(inputs.geocoding)
+    key = grid.tile_key
+    frame = grid.to_frame()
+    ids = frame["patch_id"].to_numpy(dtype=object)
+    tables = {name: pd.read_parquet(getattr(inputs, attr)) for name, attr in (
+        ("s2_patches.parquet", "s2_patches"), ("labels.parquet", "labels"),
+        ("splits.parquet", "splits"), ("countries.parquet", "countries"),
+        ("selection.parquet", "selection"))}
+    if inputs.s1_pairing:
+        tables["s1_pairing.parquet"] = pd.read_parquet(inputs.s1_pairing)
+    for name, table in tables.items():
+        _check_rows(name, table, ids, key)
+
+    n = len(frame)
+    frame.insert(1, "tile_key", key)
+    frame["epsg"] = np.full(n, grid.epsg, dtype="int32")
+    frame["sensing_time"] = pd.Timestamp(tile["sensing_time"])
+    frame["season"] = tile["season"]
+    frame["split"] = tables["splits.parquet"]["split"].to_numpy()
+    frame["country"] = tables["countries.parquet"]["country"].to_numpy()
+    labels = tables["labels.parquet"]
+    frame["labels"] = [sorted(v) for v in labels["labels"]]
+    for column in labels.columns:
+        if column not in ("patch_id", "labels"):
+            frame[column] = labels[column].to_numpy()
+    s2 = tables["s2_patches.parquet"]
+    for column in ("valid", "cloud_or_shadow_fraction", "snow_fraction"):
+        frame[column] = s2[column].to_numpy()
+    if inputs.s1_pairing:
+        s1 = tables["s1_pairing.parquet"]
+        frame["s1_product"] = s1["s1_product"].to_numpy(dtype=object)
+        frame["s1_name"] = s1["s1_name"].fillna("").to_numpy(dtype=object)
+        frame["s1_time_gap_days"] = s1["s1_time_gap_days"].to_numpy(dtype="float64")
+    else:
+        frame["s1_product"] = pd.Series([None] * n, dtype=object)
+        frame["s1_name"] = ""
+        frame["s1_time_gap_days"] = np.full(n, np.nan)
+    selection = tables["selection.parquet"]
+    for column in ("drop_reason", "contains_cloud_or_shadow", "contains_seasonal_snow"):
+        frame[column] = selection[column].to_numpy()
+    frame["s2v1_name"] = match_v1_names(frame.geometry, tile["season"], v1)
+    geometry = frame.pop("geometry")
+    return frame.set_geometry(geometry)
+
+
+def metadata_table(patches: pd.DataFrame) -> pa.Table:
+    """The DESIGN metadata table of `patches` (sorted by patch_id, labels sorted)."""
+    patches = patches.sort_values("patch_id", kind="stable")
+    columns = {
+        "patch_id": patches["patch_id"].astype(str).tolist(),
+        "labels": [sorted(v) for v in patches["labels"]],
+        "split": patches["split"].astype(str).tolist(),
+        "country": patches["country"].astype(str).tolist(),
+        "s1_name": patches["s1_name"].astype(str).tolist(),
+        "s2v1_name": patches["s2v1_name"].astype(str).tolist(),
+        "contains_seasonal_snow": patches["contains_seasonal_snow"].astype(bool).tolist(),
+        "contains_cloud_or_shadow": patches["contains_cloud_or_shadow"].astype(bool).tolist(),
+    }
+    return pa.Table.from_pydict(columns, schema=METADATA_SCHEMA)
+
+
+def write_arrow(table: pa.Table, path) -> None:
+    import pyarrow.parquet as pq
+
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    try:
+        pq.write_table(table, tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def write_csv(frame: pd.DataFrame, path) -> None:
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    try:
+        frame.to_csv(tmp, index=False)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def funnel(patches: pd.DataFrame) -> pd.DataFrame:
+    """Counts per tile and a TOTAL row: grid patches, each drop reason, kept, flagged, clean
+    (kept without flag), and the kept patches of each split."""
+    rows = []
+    for key, group in patches.groupby("tile_key", sort=True):
+        counts = {"tile_key": key, **selection_counts(group)}
+        counts["clean"] = counts["kept"] - counts["flagged"]
+        kept = group.loc[group["drop_reason"] == "", "split"]
+        counts.update({s: int((kept == s).sum()) for s in SPLITS})
+        rows.append(counts)
+    table = pd.DataFrame(rows, columns=list(FUNNEL_COLUMNS))
+    total = table.drop(columns="tile_key").sum().astype(int)
+    table.loc[len(table)] = {"tile_key": "TOTAL", **total.to_dict()}
+    return table
+
+
+class Linker:
+    """Hard links files into a tree, falling back to copies where the file system refuses."""
+
+    def __init__(self):
+        self.copying = False
+        self.files = 0
+
+    def link(self, src: str, dst: str) -> None:
+        if not self.copying:
+            try:
+                os.link(src, dst)
+                return
+            except OSError as e:
+                if not Path(src).is_file():
+                    raise AssemblyError(f"{src}: missing; rebuild the tile's outputs") from None
+                LOG.warning("hard links impossible (%s); copying the files instead", e.strerror)
+                self.copying = True
+        shutil.copyfile(src, dst)
+
+    def link_folder(self, src: Path, dst: Path, expected: int | None = None) -> None:
+        try:
+            names = [e.name for e in os.scandir(src) if e.is_file()]
+        except FileNotFoundError:
+            raise AssemblyError(f"{src}: patch folder missing; rebuild the tile's outputs") from None
+        if expected is not None and len(names) != expected:
+            raise AssemblyError(f"{src}: {len(names)} files, expected {expected}; rebuild the "
+                                f"tile's outputs")
+        dst.mkdir(parents=True)
+        for name in names:
+            self.link(os.path.join(src, name), os.path.join(dst, name))
+        self.files += len(names)
+
+
+def link_trees(jobs: list[tuple[Path, Path, int | None]], threads: int = 1) -> Linker:
+    """Link every (source folder, destination folder, expected file count) job."""
+    linker = Linker()
+    progress = Progress("linking patch folders", len(jobs))
+    done = 0
+    # Link syscalls release the GIL; a few threads hide file-system latency.
+    with ThreadPoolExecutor(max_workers=max(threads, 1)) as pool:
+        for chunk_start in range(0, len(jobs), 2000):
+            chunk = jobs[chunk_start: chunk_start + 2000]
+            list(pool.map(lambda job: linker.link_folder(*job), chunk))
+            done += len(chunk)
+            progress.update(done)
+    return linker
+
+
+def assemble_dataset(tiles: list[TileInputs], s2_tree, s1_tree, reference_maps_tree,
+                     metadata, flagged_metadata, sidecar, funnel_csv, v1_footprints=None,
+                     flag_lists=(), threads: int = 1) -> pd.DataFrame:
+    """Build the dataset from the per-tile outputs; returns the funnel table."""
+    import geopandas as gpd
+
+    from .bigearthnet_v1 import read_v1_footprints
+    from .constants import S2_BANDS
+
+    start = time.monotonic()
+    v1 = read_v1_footprints(v1_footprints) if v1_footprints else None
+    frames = [tile_table(t, v1).to_crs("EPSG:4326") for t in tiles]
+    patches = gpd.GeoDataFrame(pd.concat(frames, ignore_index=True), crs="EPSG:4326")
+    patches = patches.sort_values("patch_id", kind="stable").reset_index(drop=True)
+    if patches["patch_id"].duplicated().any():
+        dup = patches.loc[patches["patch_id"].duplicated(), "patch_id"].iloc[0]
+        raise AssemblyError(f"patch_id {dup} occurs in two tiles; two products share a tile key")
+    for path in flag_lists:
+        n = unknown_ids(read_flag_list(path), patches["patch_id"])
+        if n:
+            LOG.warning("%s: %d patch ids are not patches of the dataset; ignored", path, n)
+
+    kept = patches[patches["drop_reason"] == ""]
+    flagged = kept["contains_cloud_or_shadow"] | kept["contains_seasonal_snow"]
+    by_key = {read_grid_json(t.geocoding).tile_key: t for t in tiles}
+    trees = {name: Path(path) for name, path in
+             (("s2", s2_tree), ("s1", s1_tree), ("reference_maps", reference_maps_tree))}
+    tmp = {name: path.with_name(path.name + ".tmp") for name, path in trees.items()}
+    for path in tmp.values():
+        shutil.rmtree(path, ignore_errors=True)
+        path.mkdir(parents=True)
+    try:
+        jobs = []
+        for key, pid, s1_product, s1_name in zip(kept["tile_key"], kept["patch_id"],
+                                                 kept["s1_product"], kept["s1_name"]):
+            t = by_key[key]
+            jobs.append((Path(t.s2_dir) / pid, tmp["s2"] / key / pid, len(S2_BANDS)))
+            jobs.append((Path(t.reference_maps_dir) / pid, tmp["reference_maps"] / key / pid, 1))
+            if t.s1_dir and s1_name:
+                jobs.append((Path(t.s1_dir) / s1_product / s1_name, tmp["s1"] / s1_product / s1_name, 2))
+        linker = link_trees(jobs, threads)
+        write_arrow(metadata_table(kept[~flagged]), metadata)
+        write_arrow(metadata_table(kept[flagged]), flagged_metadata)
+        write_parquet(patches, sidecar)
+        table = funnel(patches)
+        write_csv(table, funnel_csv)
+        for name in trees:
+            replace_dir(tmp[name], trees[name])
+    except BaseException:
+        for path in tmp.values():
+            shutil.rmtree(path, ignore_errors=True)
+        raise
+    total = table.iloc[-1]
+    LOG.info("dataset: %d tiles, %d grid patches, %d kept (%d clean, %d flagged), %d files %s "
+             "in %.1f s", len(tiles), total["grid_patches"], total["kept"], total["clean"],
+             total["flagged"], linker.files, "copied" if linker.copying else "linked",
+             time.monotonic() - start)
+    return table
