@@ -14,9 +14,9 @@ rule compute_band_statistics:
         log_path("compute_band_statistics", "band_statistics"),
     benchmark:
         benchmark_path("compute_band_statistics", "band_statistics")
-    threads: 4
+    threads: 8
     resources:
-        mem_mb=1000,
+        mem_mb=2000,
         runtime=240,
     script:
         "../scripts/compute_band_statistics.py"
