@@ -140,7 +140,7 @@ def run_report(root: Path, data: dict, band_stats: Path | None = None) -> dict:
         band_statistics_path=band_stats, borders_path=data["borders"],
         s2_dir=ds / "BigEarthNet-S2", refmap_dir=ds / "Reference_Maps", template_path=TEMPLATE,
         html_path=out / "index.html", json_path=out / "report.json",
-        tables_dir=out / "tables", figures_dir=out / "figures")
+        tables_dir=out / "tables", figures_dir=out / "figures", name_field="NAME")
 
 
 @pytest.fixture(scope="module")
@@ -343,6 +343,19 @@ def test_a_sidecar_without_a_needed_column_is_named(tmp_path):
     gpd.read_parquet(path).drop(columns="drop_reason").to_parquet(path)
     with pytest.raises(ReportError, match=r"patches\.parquet: no column drop_reason"):
         run_report(tmp_path, data)
+
+
+def test_borders_in_another_crs_are_read_around_the_patches(built, tmp_path):
+    import geopandas as gpd
+    from reben.report import read_borders_near
+    _, data, _ = built
+    far = gpd.GeoDataFrame({"NAME": ["Faraway"]}, crs=4326, geometry=[gpd.points_from_xy([-60], [-10])[0].buffer(1)])
+    borders = pd.concat([gpd.read_file(data["borders"]), far]).to_crs(3035)
+    borders.to_file(tmp_path / "borders_3035.gpkg")
+    kept = gpd.read_parquet(data["dataset"] / "patches.parquet")
+    near = read_borders_near(tmp_path / "borders_3035.gpkg", kept)
+    assert sorted(near["NAME"]) == ["Austria", "Slovenia"]
+    assert near.crs.to_epsg() == 4326
 
 
 # ------------------------------------------------------------------ the page in a browser

@@ -12,7 +12,6 @@ tables/*.csv and figures/*.png are written beside it.
 from __future__ import annotations
 
 import base64
-import io
 import logging
 import math
 import shutil
@@ -296,7 +295,25 @@ def plot_cooccurrence(co: pd.DataFrame, path: Path) -> Path:
     return _save(fig, path)
 
 
-def plot_map(kept, borders, path: Path, max_footprints: int) -> Path:
+def read_borders_near(path, kept):
+    """The borders around the kept patches (a few degrees of margin), in EPSG:4326."""
+    import geopandas as gpd
+    import pyogrio
+    import shapely
+    from pyproj import Transformer
+
+    xmin, ymin, xmax, ymax = kept.to_crs(4326).total_bounds if len(kept) else (-180, -90, 180, 90)
+    pad = max(1.0, 0.2 * max(xmax - xmin, ymax - ymin))
+    area = shapely.box(max(xmin - pad, -180), max(ymin - pad, -90), min(xmax + pad, 180), min(ymax + pad, 90))
+    crs = pyogrio.read_info(path)["crs"]
+    if crs:  # pyogrio filters by a box in the file's own CRS
+        area = shapely.transform(shapely.segmentize(area, 0.5),
+                                 Transformer.from_crs(4326, crs, always_xy=True).transform, interleaved=False)
+    borders = gpd.read_file(path, bbox=area.bounds)
+    return borders.to_crs(4326) if borders.crs else borders
+
+
+def plot_map(kept, borders, path: Path, max_footprints: int, name_field: str | None = None) -> Path:
     """Kept patches coloured by split over the country borders, in longitude/latitude."""
     plt = _pyplot()
     from matplotlib.collections import PolyCollection
@@ -309,6 +326,12 @@ def plot_map(kept, borders, path: Path, max_footprints: int) -> Path:
     view = (minx - pad, miny - pad, maxx + pad, maxy + pad)
     if borders is not None and len(borders):
         borders.boundary.plot(ax=ax, color="#555555", linewidth=0.6, zorder=1)
+        if name_field in borders.columns:
+            import shapely
+            inside = borders[borders.intersects(shapely.box(*view))]
+            for name, geom in zip(inside[name_field], inside.geometry):
+                point = shapely.clip_by_rect(geom, *view).representative_point()
+                ax.annotate(str(name), (point.x, point.y), color="#555555", fontsize=9, ha="center", zorder=3)
     for split in SPLITS:
         part = kept[kept["split"] == split]
         if not len(part):
@@ -448,7 +471,8 @@ def _fresh_dir(final: Path) -> Path:
 
 def build_report(metadata_path, flagged_path, sidecar_path, funnel_path, band_statistics_path,
                  borders_path, s2_dir, refmap_dir, template_path, html_path, json_path,
-                 tables_dir, figures_dir, map_max_footprints: int = 20000) -> dict:
+                 tables_dir, figures_dir, map_max_footprints: int = 20000,
+                 name_field: str | None = None) -> dict:
     """Write the report (index.html, report.json, the tables and figures folders) and return
     report.json's contents. Folders are built as `<name>.tmp` and renamed, files written to
     temporary names, the page last."""
@@ -501,13 +525,9 @@ def build_report(metadata_path, flagged_path, sidecar_path, funnel_path, band_st
         "label_frequencies": plot_label_frequencies(labels["frequencies"], figures_tmp / "label_frequencies.png"),
         "cooccurrence": plot_cooccurrence(labels["cooccurrence"], figures_tmp / "label_cooccurrence.png"),
     }
-    borders = None
-    if borders_path:
-        xmin, ymin, xmax, ymax = kept.total_bounds if len(kept) else (-180, -90, 180, 90)
-        pad = max(1.0, 0.2 * max(xmax - xmin, ymax - ymin))
-        borders = gpd.read_file(borders_path, bbox=(xmin - pad, ymin - pad, xmax + pad, ymax + pad))
-        borders = borders.to_crs(4326) if borders.crs else borders
-    figures["map"] = plot_map(kept.to_crs(4326), borders, figures_tmp / "map.png", map_max_footprints)
+    borders = read_borders_near(borders_path, kept) if borders_path else None
+    figures["map"] = plot_map(kept.to_crs(4326), borders, figures_tmp / "map.png", map_max_footprints,
+                              name_field)
     colours = class_colours(classes)
     progress = Progress("report: example quick-looks", len(classes))
     for j, (name, patch_id) in enumerate(examples.items(), 1):

@@ -40,6 +40,7 @@ rule write_report:
         figures=directory(report_path("figures")),
     params:
         borders=borders_identity(),
+        name_field=config["countries"]["name_field"],
         map_max_footprints=config["report"]["map_max_footprints"],
     log:
         log_path("write_report", "report"),

@@ -19,4 +19,5 @@ if __name__ == "__main__":
         tables_dir=snakemake.output.tables,
         figures_dir=snakemake.output.figures,
         map_max_footprints=snakemake.params.map_max_footprints,
+        name_field=snakemake.params.name_field,
     )
