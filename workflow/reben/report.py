@@ -489,7 +489,15 @@ def build_report(metadata_path, flagged_path, sidecar_path, funnel_path, band_st
     flagged = pd.read_parquet(flagged_path)
     for frame, path in ((metadata, metadata_path), (flagged, flagged_path)):
         _require(frame, ["patch_id", "labels", "split", "country"], str(path))
-    sidecar = gpd.read_parquet(sidecar_path)
+    import json
+
+    import pyarrow.parquet as pq
+    schema = pq.read_schema(sidecar_path)
+    geo = json.loads((schema.metadata or {}).get(b"geo", b"{}"))
+    wanted = {"patch_id", "tile_key", "epsg", "split", "drop_reason", *FLAG_COLUMNS,
+              geo.get("primary_column", "geometry")}
+    columns = [c for c in schema.names if c in wanted or c.startswith("fraction_")]
+    sidecar = gpd.read_parquet(sidecar_path, columns=columns)
     _require(sidecar, ["patch_id", "tile_key", "epsg", "split", "drop_reason", *FLAG_COLUMNS],
              str(sidecar_path))
     funnel = read_funnel(funnel_path)
