@@ -226,6 +226,21 @@ def dataset_inputs(wildcards):
 
 # ------------------------------------------------------------------ The dataset report (report.smk)
 
+REPORT_TEMPLATE = str(REPO / "resources" / "report" / "index.html.j2")
+
+
+def report_path(name):
+    """A file or folder of the report: results/report/<name>."""
+    return f"{RESULTS}/report/{name}"
+
+
+def band_statistics_inputs(wildcards):
+    """metadata.parquet and the GeoTIFF trees the band statistics read (S1 only when it is on)."""
+    inputs = {"metadata": f"{RESULTS}/dataset/metadata.parquet", "s2": f"{RESULTS}/dataset/BigEarthNet-S2"}
+    if config["sentinel1"]["enabled"]:
+        inputs["s1"] = f"{RESULTS}/dataset/BigEarthNet-S1"
+    return inputs
+
 
 # ------------------------------------------------------------------ Cluster execution: memory per attempt, SLURM checks (profiles/slurm, issue 8)
 import shutil

@@ -1,0 +1,480 @@
+"""The dataset report (reben.report, reben.bandstats): hand-made dataset tables with hand-computed
+expectations, a render of the page in headless Chromium, and the report of a demo run."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+from html.parser import HTMLParser
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from conftest import REPO
+from reben.bandstats import RunningStats, band_statistics, write_band_statistics
+from reben.constants import S2_BAND_RESOLUTION, S2_BANDS
+from reben.geotiff import write_geotiff
+from reben.grid import TileGrid
+from reben.report import (CLASSES_19, FUNNEL_COLUMNS, ReportError, build_report, funnel_checks,
+                          lookup, nearest_train_distances, read_funnel)
+
+TILE = "S2A_MSIL2A_20170613T101031_N9999_R022_T33UUP"
+CHROMIUM = Path("/usr/bin/chromium")
+TEMPLATE = REPO / "resources" / "report" / "index.html.j2"
+
+# A 4 x 4 grid (1200 m patches) at T33UUP's corner. Row y=3 is dropped (one reason each),
+# column x=0 is train, x=1 validation, x=2 and x=3 test; (3, 2) is kept but cloudy.
+DROPPED = {(0, 3): "invalid", (1, 3): "invalid", (2, 3): "unlabeled", (3, 3): "no_s1"}
+LABELS = {
+    (0, 0): ["Arable land"], (0, 1): ["Arable land", "Pastures"], (0, 2): ["Coniferous forest"],
+    (1, 0): ["Arable land"], (1, 1): ["Pastures"], (1, 2): ["Arable land", "Coniferous forest", "Pastures"],
+    (2, 0): ["Urban fabric"], (2, 1): ["Arable land"], (2, 2): ["Inland waters", "Urban fabric"],
+    (3, 0): ["Arable land"], (3, 1): ["Arable land", "Pastures"], (3, 2): ["Marine waters"],
+}
+CLOUDY = {(3, 2)}
+
+
+def split_of(x: int) -> str:
+    return ["train", "validation", "test", "test"][x]
+
+
+def country_of(x: int) -> str:
+    return "Slovenia" if x == 3 else "Austria"
+
+
+def reference_map(labels: list[str]) -> np.ndarray:
+    """Equal vertical stripes, one per label, of the label's first CLC code."""
+    codes = [CLASSES_19[name][0] for name in labels]
+    stripes = np.array_split(np.arange(120), len(codes))
+    out = np.zeros((120, 120), dtype="uint16")
+    for code, cols in zip(codes, stripes):
+        out[:, cols] = code
+    return out
+
+
+def make_dataset(root: Path, with_s1: bool = True) -> dict:
+    """A tiny dataset in results/dataset/ layout, with the tables the dataset stage writes."""
+    import geopandas as gpd
+    import shapely
+
+    grid = TileGrid(TILE, 32633, 300000.0, 5400000.0, 4800.0, 4800.0)
+    ds = root / "dataset"
+    rng = np.random.default_rng(9)
+    frame = grid.to_frame()
+    rows = []
+    for i, (x, y, pid) in enumerate(zip(frame["x"], frame["y"], frame["patch_id"])):
+        x, y = int(x), int(y)
+        reason = DROPPED.get((x, y), "")
+        labels = LABELS.get((x, y), [])
+        s1_name = f"S1B_IW_GRDH_1SDV_20170612T165809_33UUP_{x}_{y}" if with_s1 and reason != "no_s1" else ""
+        fractions = {f"fraction_{c}": np.float32(labels.count(c) / len(labels) if labels else 0)
+                     for c in CLASSES_19}
+        if len(labels) == 3:  # stripes of 40 px each
+            fractions = {k: np.float32(1 / 3 if v else 0) for k, v in fractions.items()}
+        rows.append({"patch_id": pid, "tile_key": TILE, "x": x, "y": y, "epsg": 32633,
+                     "split": split_of(x), "country": country_of(x), "labels": labels,
+                     "s1_name": s1_name, "drop_reason": reason,
+                     "contains_cloud_or_shadow": (x, y) in CLOUDY, "contains_seasonal_snow": False,
+                     **fractions})
+        if reason:
+            continue
+        left, _, _, top = grid.patch_bounds(x, y)
+        folder = ds / "BigEarthNet-S2" / TILE / pid
+        folder.mkdir(parents=True)
+        for band in S2_BANDS:
+            res = S2_BAND_RESOLUTION[band]
+            n = 1200 // res
+            write_geotiff(folder / f"{pid}_{band}.tif", rng.integers(1, 12000, (n, n), dtype="uint16"),
+                          grid.crs, left, top, res, nodata=0)
+        folder = ds / "Reference_Maps" / TILE / pid
+        folder.mkdir(parents=True)
+        write_geotiff(folder / f"{pid}_reference_map.tif", reference_map(labels), grid.crs, left, top, 10,
+                      nodata=0)
+        if s1_name:
+            folder = ds / "BigEarthNet-S1" / "S1B_IW_GRDH_1SDV_20170612T165809" / s1_name
+            folder.mkdir(parents=True)
+            for pol in ("VV", "VH"):
+                values = rng.normal(-12, 4, (120, 120)).astype("float32")
+                values[0, :3] = np.nan  # a few pixels without backscatter
+                write_geotiff(folder / f"{s1_name}_{pol}.tif", values, grid.crs, left, top, 10)
+    sidecar = gpd.GeoDataFrame(pd.DataFrame(rows), geometry=frame.geometry.values, crs=grid.crs).to_crs(4326)
+    sidecar.to_parquet(ds / "patches.parquet", index=False)
+
+    kept = sidecar[sidecar["drop_reason"] == ""]
+    columns = ["patch_id", "labels", "split", "country", "s1_name"]
+    meta = pd.DataFrame(kept[columns]).assign(s2v1_name="", contains_seasonal_snow=kept["contains_seasonal_snow"],
+                                              contains_cloud_or_shadow=kept["contains_cloud_or_shadow"])
+    flagged = meta["contains_cloud_or_shadow"] | meta["contains_seasonal_snow"]
+    meta[~flagged].sort_values("patch_id").to_parquet(ds / "metadata.parquet", index=False)
+    meta[flagged].sort_values("patch_id").to_parquet(
+        ds / "metadata_for_patches_with_snow_cloud_or_shadow.parquet", index=False)
+
+    funnel = pd.DataFrame([
+        {"tile_key": TILE, "grid_patches": 16, "product_quality": 0, "invalid": 2, "unlabeled": 1,
+         "no_s1": 1, "kept": 12, "flagged": 1, "clean": 11, "train": 3, "validation": 3, "test": 6}])
+    funnel = pd.concat([funnel, funnel.assign(tile_key="TOTAL")])
+    funnel.to_csv(ds / "funnel.csv", index=False)
+
+    borders = gpd.GeoDataFrame({"NAME": ["Austria", "Slovenia"]}, crs=4326, geometry=[
+        shapely.box(12.0, 48.0, 12.3, 48.9), shapely.box(12.3, 48.0, 13.0, 48.9)])
+    borders.to_file(root / "borders.gpkg")
+    return {"dataset": ds, "borders": root / "borders.gpkg", "grid": grid}
+
+
+def run_report(root: Path, data: dict, band_stats: Path | None = None) -> dict:
+    ds = data["dataset"]
+    out = root / "report"
+    out.mkdir(exist_ok=True)
+    if band_stats is None:
+        band_stats = out / "band_statistics.json"
+        write_band_statistics(ds / "metadata.parquet", ds / "BigEarthNet-S2", band_stats,
+                              s1_dir=ds / "BigEarthNet-S1")
+    return build_report(
+        metadata_path=ds / "metadata.parquet",
+        flagged_path=ds / "metadata_for_patches_with_snow_cloud_or_shadow.parquet",
+        sidecar_path=ds / "patches.parquet", funnel_path=ds / "funnel.csv",
+        band_statistics_path=band_stats, borders_path=data["borders"],
+        s2_dir=ds / "BigEarthNet-S2", refmap_dir=ds / "Reference_Maps", template_path=TEMPLATE,
+        html_path=out / "index.html", json_path=out / "report.json",
+        tables_dir=out / "tables", figures_dir=out / "figures", name_field="NAME")
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    root = tmp_path_factory.mktemp("report")
+    data = make_dataset(root)
+    return root, data, run_report(root, data)
+
+
+def pid(x: int, y: int) -> str:
+    return f"{TILE}_{x}_{y}"
+
+
+# ------------------------------------------------------------------ band statistics
+
+
+def test_running_stats_merged_in_chunks_equal_numpy_on_all_values():
+    rng = np.random.default_rng(1)
+    values = rng.normal(3000, 800, 100_000) + 1e6  # a large offset: where sum of squares loses digits
+    total = RunningStats()
+    for chunk in np.array_split(values, 37):
+        total.merge(RunningStats.of(chunk))
+    s = total.summary()
+    assert s["pixels"] == values.size
+    assert s["mean"] == pytest.approx(values.mean(), rel=1e-12)
+    assert s["std"] == pytest.approx(values.std(), rel=1e-9)
+    assert (s["min"], s["max"]) == (values.min(), values.max())
+
+
+def test_band_statistics_equal_numpy_on_the_train_geotiffs(built):
+    import rasterio
+    root, data, report = built
+    ds = data["dataset"]
+    stats = json.loads((root / "report" / "band_statistics.json").read_text())
+    train = [pid(0, 0), pid(0, 1), pid(0, 2)]  # column x=0, all clean
+    assert stats["patches"] == {"s2": 3, "s1": 3}
+    assert stats["order"] == list(S2_BANDS) + ["VV", "VH"]
+    for band in S2_BANDS:
+        values = np.concatenate([rasterio.open(ds / "BigEarthNet-S2" / TILE / p / f"{p}_{band}.tif").read(1).ravel()
+                                 for p in train]).astype("float64")
+        got = stats["bands"][band]
+        assert got["pixels"] == values.size == 3 * (1200 // S2_BAND_RESOLUTION[band]) ** 2
+        assert got["mean"] == pytest.approx(values.mean(), rel=1e-12)
+        assert got["std"] == pytest.approx(values.std(), rel=1e-10)
+        assert stats["mean"][stats["order"].index(band)] == got["mean"]
+    for pol in ("VV", "VH"):
+        values = np.concatenate([
+            rasterio.open(ds / "BigEarthNet-S1" / "S1B_IW_GRDH_1SDV_20170612T165809" /
+                          f"S1B_IW_GRDH_1SDV_20170612T165809_33UUP_0_{y}" /
+                          f"S1B_IW_GRDH_1SDV_20170612T165809_33UUP_0_{y}_{pol}.tif").read(1).ravel()
+            for y in range(3)]).astype("float64")
+        got = stats["bands"][pol]
+        assert got["pixels"] == 3 * (120 * 120 - 3)  # the NaN pixels are left out
+        assert got["mean"] == pytest.approx(np.nanmean(values), rel=1e-12)
+        assert got["std"] == pytest.approx(np.nanstd(values), rel=1e-10)
+    assert report["band_statistics"] == stats
+
+
+def test_band_statistics_without_sentinel1_and_of_another_split(tmp_path):
+    data = make_dataset(tmp_path, with_s1=False)
+    meta = pd.read_parquet(data["dataset"] / "metadata.parquet")
+    stats = band_statistics(meta, data["dataset"] / "BigEarthNet-S2", None, split="test", threads=2)
+    assert stats["order"] == list(S2_BANDS)
+    assert stats["patches"] == {"s2": 5, "s1": 0}  # (2,0..2), (3,0), (3,1); (3,2) is flagged
+    assert stats["bands"]["B02"]["pixels"] == 5 * 120 * 120
+
+
+def test_band_statistics_name_a_missing_patch_file(built, tmp_path):
+    from reben.bandstats import BandStatisticsError
+    _, data, _ = built
+    meta = pd.read_parquet(data["dataset"] / "metadata.parquet")
+    meta.loc[0, "patch_id"] = f"{TILE}_9_9"
+    with pytest.raises(BandStatisticsError, match=r"T33UUP_9_9_B01\.tif: missing"):
+        band_statistics(meta, data["dataset"] / "BigEarthNet-S2")
+
+
+# ------------------------------------------------------------------ numbers
+
+
+def test_funnel_and_its_checks(built):
+    _, _, report = built
+    assert report["funnel"]["TOTAL"] == {"grid_patches": 16, "product_quality": 0, "invalid": 2, "unlabeled": 1,
+                                         "no_s1": 1, "kept": 12, "flagged": 1, "clean": 11, "train": 3,
+                                         "validation": 3, "test": 6}
+    assert list(report["funnel"]) == [TILE, "TOTAL"]
+    failed = [c for c in report["checks"] if not c["ok"]]
+    assert failed == [] and report["summary"]["checks_failed"] == 0
+    assert report["summary"] == {"tiles": 1, "patches": 11, "flagged_patches": 1, "checks_failed": 0}
+
+
+def test_a_funnel_that_does_not_add_up_fails_its_checks(built):
+    import geopandas as gpd
+    _, data, _ = built
+    ds = data["dataset"]
+    funnel = read_funnel(ds / "funnel.csv")
+    funnel.loc[TILE, "kept"] = 13  # one patch counted twice
+    checks = {c["name"]: c for c in funnel_checks(
+        funnel, gpd.read_parquet(ds / "patches.parquet"), pd.read_parquet(ds / "metadata.parquet"),
+        pd.read_parquet(ds / "metadata_for_patches_with_snow_cloud_or_shadow.parquet"))}
+    bad = {name for name, c in checks.items() if not c["ok"]}
+    assert bad == {"grid patches = product_quality + invalid + unlabeled + no_s1 + kept",
+                   "kept = flagged + clean", "kept = train + validation + test",
+                   "TOTAL row = sum of the tile rows", "funnel.csv = counts of the sidecar patches.parquet"}
+    assert checks["kept = flagged + clean"]["detail"] == f"fails for {TILE}"
+    assert checks["TOTAL row = sum of the tile rows"]["detail"] == "differs in kept"
+
+
+def test_label_frequencies_cooccurrence_and_labels_per_patch(built):
+    _, _, report = built
+    freq = report["labels"]["frequencies"]
+    assert list(freq) == list(CLASSES_19)
+    assert freq["Arable land"] == {"train": 2, "validation": 2, "test": 3, "total": 7}
+    assert freq["Pastures"] == {"train": 1, "validation": 2, "test": 1, "total": 4}
+    assert freq["Coniferous forest"] == {"train": 1, "validation": 1, "test": 0, "total": 2}
+    assert freq["Urban fabric"] == {"train": 0, "validation": 0, "test": 2, "total": 2}
+    assert freq["Inland waters"]["total"] == 1
+    assert freq["Marine waters"]["total"] == 0  # only on the flagged patch
+    assert sum(f["total"] for f in freq.values()) == 16
+    co = report["labels"]["cooccurrence"]
+    assert co["Arable land"]["Pastures"] == co["Pastures"]["Arable land"] == 3
+    assert co["Arable land"]["Coniferous forest"] == 1
+    assert co["Urban fabric"]["Inland waters"] == 1
+    assert co["Arable land"]["Arable land"] == 7
+    per_patch = report["labels"]["labels_per_patch"]
+    assert per_patch["1"] == {"train": 2, "validation": 2, "test": 3, "total": 7}
+    assert per_patch["2"] == {"train": 1, "validation": 0, "test": 2, "total": 3}
+    assert per_patch["3"] == {"train": 0, "validation": 1, "test": 0, "total": 1}
+    assert per_patch["0"]["total"] == 0
+
+
+def test_countries_by_split(built):
+    _, _, report = built
+    assert report["countries"] == {
+        "Austria": {"train": 3, "validation": 3, "test": 3, "total": 9},
+        "Slovenia": {"train": 0, "validation": 0, "test": 2, "total": 2},
+    }
+
+
+def test_leakage_distances_between_footprints_in_metres(built):
+    root, _, report = built
+    # validation column x=1 touches the train column x=0; test x=2 is 1200 m away, x=3 2400 m.
+    assert report["leakage"]["validation"] == {"patches": 3, "min_m": 0.0, "median_m": 0.0, "max_m": 0.0,
+                                               "touching": 3}
+    test = report["leakage"]["test"]
+    assert test["patches"] == 6  # every kept test patch, the flagged (3, 2) too
+    assert test["min_m"] == pytest.approx(1200, abs=1e-3)
+    assert test["median_m"] == pytest.approx(1800, abs=1e-3)  # 1200 x3, 2400 x3
+    assert test["max_m"] == pytest.approx(2400, abs=1e-3)
+    assert test["touching"] == 0
+    table = pd.read_csv(root / "report" / "tables" / "leakage.csv", keep_default_na=False).set_index("patch_id")
+    # the three train patches are all 2400 m from (3, 1): edge to edge, corners count
+    assert table.loc[pid(3, 1), "nearest_train_patch_id"] in {pid(0, 0), pid(0, 1), pid(0, 2)}
+    assert table.loc[pid(3, 1), "distance_m"] == pytest.approx(2400, abs=1e-3)
+
+
+def test_leakage_without_train_patches_gives_no_distance():
+    import geopandas as gpd
+    import shapely
+    kept = gpd.GeoDataFrame({"patch_id": ["a", "b"], "split": ["test", "validation"], "epsg": [32633, 32633]},
+                            geometry=[shapely.box(0, 0, 1, 1), shapely.box(2, 0, 3, 1)], crs=32633)
+    distances = nearest_train_distances(kept)
+    assert distances["distance_m"].isna().all()
+    assert list(distances["patch_id"]) == ["a", "b"]
+
+
+def test_examples_take_the_patch_where_the_class_covers_most(built):
+    root, _, report = built
+    ex = report["examples"]
+    assert ex["Arable land"]["patch_id"] == pid(0, 0)  # alone on (0,0), (1,0), (2,1), (3,0): smallest id
+    assert ex["Urban fabric"]["patch_id"] == pid(2, 0)  # alone there, half of (2, 2)
+    assert ex["Pastures"]["patch_id"] == pid(1, 1)
+    assert ex["Marine waters"]["patch_id"] is None
+    assert ex["Marine waters"]["figure"] is None
+    for e in ex.values():
+        if e["patch_id"]:
+            assert (root / "report" / e["figure"]).stat().st_size > 1000
+
+
+def test_tables_and_figures_beside_the_page(built):
+    root, _, report = built
+    out = root / "report"
+    assert sorted(p.name for p in (out / "tables").iterdir()) == sorted([
+        "funnel.csv", "label_frequencies.csv", "label_cooccurrence.csv", "labels_per_patch.csv",
+        "countries_by_split.csv", "leakage.csv"])
+    freq = pd.read_csv(out / "tables" / "label_frequencies.csv", index_col="class")
+    assert freq.loc["Arable land", "total"] == 7
+    funnel = pd.read_csv(out / "tables" / "funnel.csv", index_col=0)
+    assert list(funnel.columns) == list(FUNNEL_COLUMNS)
+    figures = {p.name for p in (out / "figures").iterdir()}
+    assert {"map.png", "label_frequencies.png", "label_cooccurrence.png"} <= figures
+    assert len([f for f in figures if f.startswith("example_")]) == 5  # five classes occur in metadata.parquet
+    assert json.loads((out / "report.json").read_text()) == report
+    assert not list(root.glob("report/*.tmp"))
+
+
+def test_a_sidecar_without_a_needed_column_is_named(tmp_path):
+    import geopandas as gpd
+    data = make_dataset(tmp_path, with_s1=False)
+    path = data["dataset"] / "patches.parquet"
+    gpd.read_parquet(path).drop(columns="drop_reason").to_parquet(path)
+    with pytest.raises(ReportError, match=r"patches\.parquet: no column drop_reason"):
+        run_report(tmp_path, data)
+
+
+def test_borders_in_another_crs_are_read_around_the_patches(built, tmp_path):
+    import geopandas as gpd
+    from reben.report import read_borders_near
+    _, data, _ = built
+    far = gpd.GeoDataFrame({"NAME": ["Faraway"]}, crs=4326, geometry=[gpd.points_from_xy([-60], [-10])[0].buffer(1)])
+    borders = pd.concat([gpd.read_file(data["borders"]), far]).to_crs(3035)
+    borders.to_file(tmp_path / "borders_3035.gpkg")
+    kept = gpd.read_parquet(data["dataset"] / "patches.parquet")
+    near = read_borders_near(tmp_path / "borders_3035.gpkg", kept)
+    assert sorted(near["NAME"]) == ["Austria", "Slovenia"]
+    assert near.crs.to_epsg() == 4326
+
+
+# ------------------------------------------------------------------ the page in a browser
+
+
+# Marks the page once everything has loaded: how many images failed to decode.
+PROBE = """<script>
+window.addEventListener("load", () => {
+  const broken = [...document.images].filter(i => !i.complete || i.naturalWidth === 0);
+  document.body.setAttribute("data-images", String(document.images.length));
+  document.body.setAttribute("data-broken-images", String(broken.length));
+});
+</script>"""
+
+
+class _Cells(HTMLParser):
+    """The data-key cells of a page, their text and decimals, and the body's probe attributes."""
+
+    def __init__(self):
+        super().__init__()
+        self.cells, self.body, self._open = [], {}, None
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if tag == "body":
+            self.body = attrs
+        if "data-key" in attrs:
+            self._open = [attrs["data-key"], int(attrs["data-decimals"]), ""]
+
+    def handle_data(self, data):
+        if self._open is not None:
+            self._open[2] += data
+
+    def handle_endtag(self, tag):
+        if self._open is not None and tag in ("td", "th"):
+            self.cells.append(tuple(self._open))
+            self._open = None
+
+
+def render_in_chromium(report_dir: Path, tmp_path: Path) -> str:
+    """The DOM of the report page (with the probe script added) after headless Chromium loaded it."""
+    if not CHROMIUM.exists():
+        pytest.skip(f"{CHROMIUM} is absent: install Debian's chromium package to render the report")
+    page = tmp_path / "page"
+    shutil.copytree(report_dir, page)
+    html = (page / "index.html").read_text()
+    (page / "index.html").write_text(html.replace("</body>", PROBE + "</body>"))
+    profile = tmp_path / "chromium-profile"
+    profile.mkdir()
+    proc = subprocess.run(
+        [str(CHROMIUM), "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync",
+         f"--user-data-dir={profile}", "--virtual-time-budget=10000", "--dump-dom",
+         (page / "index.html").as_uri()],
+        capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return proc.stdout
+
+
+def check_rendered_page(dom: str, report: dict) -> int:
+    """No broken image, and every number in the page equals report.json's; returns the count."""
+    cells = _Cells()
+    cells.feed(dom)
+    assert cells.body.get("data-broken-images") == "0", f"broken images: {cells.body}"
+    assert int(cells.body["data-images"]) >= 3
+    for key, decimals, text in cells.cells:
+        value = lookup(report, key)
+        if value is None:
+            assert text == "n/a", key
+        else:
+            shown = float(re.sub(r"[,\s]", "", text))
+            assert shown == pytest.approx(round(value, decimals), abs=10 ** -decimals / 2), key
+    return len(cells.cells)
+
+
+def test_the_page_renders_in_chromium_with_its_numbers_and_images(built, tmp_path):
+    root, _, report = built
+    dom = render_in_chromium(root / "report", tmp_path)
+    assert check_rendered_page(dom, report) > 100
+    assert "Arable land" in dom and "T33UUP_0_0" in dom
+
+
+# ------------------------------------------------------------------ a demo run
+
+
+@pytest.mark.integration
+def test_report_of_a_demo_run(demo_run, tmp_path):
+    import geopandas as gpd
+    import rasterio
+    ds, out = demo_run / "results" / "dataset", demo_run / "results" / "report"
+    report = json.loads((out / "report.json").read_text())
+    assert [c for c in report["checks"] if not c["ok"]] == []
+    funnel = pd.read_csv(ds / "funnel.csv", index_col=0)
+    tiles = funnel.drop(index="TOTAL")
+    assert (tiles.sum() == funnel.loc["TOTAL"]).all()
+    assert (funnel["grid_patches"] == funnel[["product_quality", "invalid", "unlabeled", "no_s1", "kept"]].sum(axis=1)).all()
+    assert (funnel["kept"] == funnel["flagged"] + funnel["clean"]).all()
+    assert (funnel["kept"] == funnel[["train", "validation", "test"]].sum(axis=1)).all()
+    assert report["funnel"]["TOTAL"] == {k: int(v) for k, v in funnel.loc["TOTAL"].items()}
+    sidecar = gpd.read_parquet(ds / "patches.parquet")
+    assert funnel.loc["TOTAL", "grid_patches"] == len(sidecar)
+
+    meta = pd.read_parquet(ds / "metadata.parquet")
+    counts = meta["labels"].explode().dropna().value_counts()
+    freq = report["labels"]["frequencies"]
+    assert {c: f["total"] for c, f in freq.items() if f["total"]} == counts.to_dict()
+    for split in ("train", "validation", "test"):
+        part = meta.loc[meta["split"] == split, "labels"].explode().dropna().value_counts()
+        assert {c: f[split] for c, f in freq.items() if f[split]} == part.to_dict()
+
+    stats = json.loads((out / "band_statistics.json").read_text())
+    train = meta.loc[meta["split"] == "train", "patch_id"]
+    assert stats["patches"]["s2"] == len(train) > 0
+    for band in ("B02", "B8A", "B09"):
+        values = np.concatenate([
+            rasterio.open(ds / "BigEarthNet-S2" / p.rsplit("_", 2)[0] / p / f"{p}_{band}.tif").read(1).ravel()
+            for p in train]).astype("float64")
+        assert stats["bands"][band]["mean"] == pytest.approx(values.mean(), rel=1e-12)
+        assert stats["bands"][band]["std"] == pytest.approx(values.std(), rel=1e-10)
+
+    dom = render_in_chromium(out, tmp_path)
+    assert check_rendered_page(dom, report) > 50
