@@ -19,6 +19,7 @@ from reben.bandstats import RunningStats, band_statistics, write_band_statistics
 from reben.constants import S2_BAND_RESOLUTION, S2_BANDS
 from reben.geotiff import write_geotiff
 from reben.grid import TileGrid
+from reben.labels import class_table
 from reben.report import (CLASSES_19, FUNNEL_COLUMNS, ReportError, build_report, funnel_checks,
                           lookup, nearest_train_distances, read_funnel)
 
@@ -48,7 +49,8 @@ def country_of(x: int) -> str:
 
 def reference_map(labels: list[str]) -> np.ndarray:
     """Equal vertical stripes, one per label, of the label's first CLC code."""
-    codes = [CLASSES_19[name][0] for name in labels]
+    table = class_table()
+    codes = [min(code for code, cls in table.code_class.items() if cls == name) for name in labels]
     stripes = np.array_split(np.arange(120), len(codes))
     out = np.zeros((120, 120), dtype="uint16")
     for code, cols in zip(codes, stripes):

@@ -28,6 +28,8 @@ from .logs import Progress
 
 LOG = logging.getLogger("reben.report")
 
+from .labels import class_table
+
 SPLITS = ("train", "validation", "test")
 SPLIT_COLOURS = {"train": "#1f77b4", "validation": "#ff7f0e", "test": "#2ca02c"}
 DROP_REASONS = ("product_quality", "invalid", "unlabeled", "no_s1")
@@ -35,28 +37,8 @@ FUNNEL_COLUMNS = ("grid_patches", *DROP_REASONS, "kept", "flagged", "clean", *SP
 FLAG_COLUMNS = ("contains_cloud_or_shadow", "contains_seasonal_snow")
 TOTAL = "TOTAL"
 
-# The 19-class nomenclature: class name and the CLC level-3 codes it gathers (DESIGN.md).
-CLASSES_19 = {
-    "Urban fabric": (111, 112),
-    "Industrial or commercial units": (121,),
-    "Arable land": (211, 212, 213),
-    "Permanent crops": (221, 222, 223, 241),
-    "Pastures": (231,),
-    "Complex cultivation patterns": (242,),
-    "Land principally occupied by agriculture, with significant areas of natural vegetation": (243,),
-    "Agro-forestry areas": (244,),
-    "Broad-leaved forest": (311,),
-    "Coniferous forest": (312,),
-    "Mixed forest": (313,),
-    "Natural grassland and sparsely vegetated areas": (321, 333),
-    "Moors, heathland and sclerophyllous vegetation": (322, 323),
-    "Transitional woodland, shrub": (324,),
-    "Beaches, dunes, sands": (331,),
-    "Inland wetlands": (411, 412),
-    "Coastal wetlands": (421, 422),
-    "Inland waters": (511, 512),
-    "Marine waters": (521, 522, 523),
-}
+# The 19-class nomenclature comes from resources/clc_classes.csv, through reben.labels.
+CLASSES_19 = class_table().classes
 
 
 class ReportError(RebenError):
@@ -375,10 +357,12 @@ def reference_map_classes(refmap_dir, patch_id: str, classes) -> np.ndarray:
     path = Path(refmap_dir) / tile_key_of(patch_id) / patch_id / f"{patch_id}_reference_map.tif"
     with rasterio.open(path) as src:
         codes = src.read(1)
-    lut = np.full(1000, len(classes), dtype=np.int64)
-    for j, name in enumerate(classes):
-        lut[list(CLASSES_19[name])] = j
-    return lut[np.clip(codes, 0, 999)]
+    table = class_table()
+    if list(classes) != list(table.classes):
+        raise ValueError("class order differs from the class table")
+    # Unknown numbers cannot occur in a map the workflow wrote; they would read as UNLABELED.
+    lut = np.where(table.lookup() == 255, len(table.classes), table.lookup()).astype(np.int64)
+    return lut[np.clip(codes, 0, lut.size - 1)]
 
 
 def plot_example(s2_dir, refmap_dir, patch_id: str, name: str, classes, colours, path: Path) -> Path:
