@@ -13,3 +13,19 @@ rule synthesize_sentinel2_product:
         runtime=10,
     script:
         "../scripts/synthesize_sentinel2_product.py"
+
+
+rule synthesize_sentinel1_product:
+    output:
+        vv=f"{RESULTS}/demo/sentinel1/{{s1}}_VV.tif",
+        vh=f"{RESULTS}/demo/sentinel1/{{s1}}_VH.tif",
+    wildcard_constraints:
+        s1=r"S1[A-D]_IW_GRDH_1SDV_\d{8}T\d{6}_\w+",
+    log:
+        log_path("synthesize_sentinel1_product", "{s1}"),
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    script:
+        "../scripts/synthesize_sentinel1_product.py"
