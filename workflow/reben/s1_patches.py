@@ -138,7 +138,7 @@ def cut_tile(tile_key: str, grid_json, pairing_path, s2_patches_path, products: 
     xs, ys = grid.indices()
     s1_names = pairing["s1_name"].to_numpy(dtype=object)
     progress = Progress(f"{tile_key}: writing S1 patches", int(needed.sum()))
-    done = 0
+    done, resampling = 0, 0.0
     try:
         with ShardWriter(shard_path) as shard:
             for product in sorted(pairing.loc[needed, "s1_product"].unique()):
@@ -153,10 +153,13 @@ def cut_tile(tile_key: str, grid_json, pairing_path, s2_patches_path, products: 
                     for y0, y1 in sampler.chunks(np.flatnonzero(mine.any(axis=1))):
                         cols = np.flatnonzero(mine[y0:y1].any(axis=0))
                         x0, x1 = int(cols.min()), int(cols.max()) + 1
+                        t0 = time.monotonic()
                         rows_w, cols_w = sampler.window(y0, y1, x0, x1)
                         taps = Taps(*sampler.positions(y0, y1, x0, x1), rows_w, cols_w)
                         bands = {pol: patch_blocks(to_db(taps.bilinear(source.read_linear(pol, rows_w, cols_w))), px)
                                  for pol in S1_POLARISATIONS}
+                        del taps
+                        resampling += time.monotonic() - t0
                         for dy, dx in zip(*np.nonzero(mine[y0:y1, x0:x1])):
                             i = (y0 + dy) * grid.n_cols + x0 + dx
                             name = s1_names[i]
@@ -177,7 +180,7 @@ def cut_tile(tile_key: str, grid_json, pairing_path, s2_patches_path, products: 
     except BaseException:
         shutil.rmtree(tmp_dir, ignore_errors=True)
         raise
-    LOG.info("%s: %d patches paired, %d valid on the S2 side: %d S1 patch pairs written in %.1f s",
-             tile_key, int(pairing["s1_product"].notna().sum()), int(s2["valid"].sum()), done,
-             time.monotonic() - start)
+    LOG.info("%s: %d patches paired, %d valid on the S2 side: %d S1 patch pairs written in %.1f s "
+             "(%.1f s reading and resampling)", tile_key, int(pairing["s1_product"].notna().sum()),
+             int(s2["valid"].sum()), done, time.monotonic() - start, resampling)
     return {"written": done}

@@ -28,7 +28,7 @@ aligned grids would otherwise touch a neighbour with a weight of 1e-13)."""
 class PatchSampler:
     """Source pixel positions of the 10 m pixels of a tile's patches, for one source grid."""
 
-    def __init__(self, grid: TileGrid, src_crs, src_transform, chunk_pixels: int = 12_000_000):
+    def __init__(self, grid: TileGrid, src_crs, src_transform, chunk_pixels: int = 6_000_000):
         from pyproj import Transformer
 
         self.grid = grid
@@ -88,17 +88,31 @@ class Taps:
     the bilinear weights; a neighbour with zero weight is replaced by the pixel itself."""
 
     def __init__(self, u: np.ndarray, v: np.ndarray, rows: tuple[int, int], cols: tuple[int, int]):
+        """`u` and `v` are consumed (overwritten) to keep the peak memory low."""
         width = cols[1] - cols[0]
         self.shape = u.shape
         j0 = np.floor(u)
-        fx = u - j0
+        u -= j0                                   # u is now the weight of the right neighbour
+        self.fx = u.astype(np.float32)
         i0 = np.floor(v)
-        fy = v - i0
-        self.fx, self.fy = fx.astype(np.float32), fy.astype(np.float32)
-        i00 = (i0 - rows[0]).astype(np.int64) * width + (j0 - cols[0]).astype(np.int64)
-        step_x = (fx > 0).astype(np.int64)
-        step_y = (fy > 0).astype(np.int64) * width
-        self.idx = (i00, i00 + step_x, i00 + step_y, i00 + step_y + step_x)
+        v -= i0
+        self.fy = v.astype(np.float32)
+        del u, v
+        i0 -= rows[0]
+        i0 *= width
+        j0 -= cols[0]
+        i0 += j0                                  # flat index of the upper-left neighbour (exact in float64)
+        del j0
+        i00 = i0.astype(np.int64)
+        del i0
+        step_x = (self.fx > 0).astype(np.int64)
+        step_y = (self.fy > 0).astype(np.int64)
+        step_y *= width
+        i01 = i00 + step_x
+        i10 = i00 + step_y
+        step_y += i01
+        self.idx = (i00, i01, i10, step_y)
+        del step_x
         if i00.size and (i00.min() < 0 or self.idx[3].max() >= (rows[1] - rows[0]) * width):
             raise ValueError("source window does not hold every touched pixel")
 

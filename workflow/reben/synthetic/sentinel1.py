@@ -115,7 +115,7 @@ def backscatter(spec: SyntheticS1, cover: np.ndarray) -> dict[str, np.ndarray]:
     rng = np.random.default_rng(spec.seed)
     transform, shape = acquisition_grid(spec)
     rows, cols = np.mgrid[0:shape[0], 0:shape[1]]
-    x, y = transform * (cols + 0.5, rows + 0.5)
+    x, y = transform @ (cols + 0.5, rows + 0.5)
     wx, wy = Transformer.from_crs(f"EPSG:{spec.epsg}", f"EPSG:{WORLD_EPSG}", always_xy=True).transform(x, y)
     valid = spec.valid(wx, wy)
     world_transform = Affine(10, 0, WORLD_LEFT, 0, -10, WORLD_TOP)
