@@ -1,7 +1,6 @@
 """Sentinel-1 patches on the Sentinel-2 grid (rule cut_s1_patches).
 
-For every patch that has a partner product and that the Sentinel-2 side could use (valid in
-s2_patches.parquet), VV and VH are resampled bilinearly in linear power onto the patch's
+For every patch that has a partner product, VV and VH are resampled bilinearly in linear power onto the patch's
 120 x 120 pixels at 10 m in the tile CRS (reben.s1_resample), turned into dB, and written as
 `<S1 product>/<s1_name>/<s1_name>_VV.tif|_VH.tif` plus one shard row (key s1_name, tensors VV
 and VH float32). The GeoTIFFs are byte for byte what the published reBEN S1 files are for the
@@ -114,15 +113,18 @@ def to_db(linear: np.ndarray) -> np.ndarray:
 
 def cut_tile(tile_key: str, grid_json, pairing_path, s2_patches_path, products: list[dict],
              out_dir, shard_path, unit: str = "auto", nodata: float | None = None) -> dict:
-    """Write the S1 patch pair of every paired patch that is valid on the Sentinel-2 side.
+    """Write the S1 patch pair of every paired patch (of those valid on the Sentinel-2 side
+    only, where `s2_patches_path` is given).
 
-    `products`: [{name, VV, VH}], at least every product the pairing names.
+    `products`: [{name, VV, VH}], at least every product the pairing names. The workflow passes
+    no s2_patches table, so that S1 patches are not downstream of sen2cor (see sentinel1.smk).
     """
     start = time.monotonic()
     grid = read_grid_json(grid_json)
     pairing = pd.read_parquet(pairing_path)
-    s2 = pd.read_parquet(s2_patches_path, columns=["patch_id", "valid"])
     ids = grid.patch_ids()
+    s2 = (pd.read_parquet(s2_patches_path, columns=["patch_id", "valid"]) if s2_patches_path
+          else pd.DataFrame({"patch_id": ids, "valid": np.ones(len(ids), bool)}))
     for name, table in (("s1_pairing", pairing), ("s2_patches", s2)):
         if table["patch_id"].tolist() != ids:
             raise Sentinel1Error(tile_key, f"{name} table does not list the grid's patches in grid order; "
@@ -180,7 +182,8 @@ def cut_tile(tile_key: str, grid_json, pairing_path, s2_patches_path, products: 
     except BaseException:
         shutil.rmtree(tmp_dir, ignore_errors=True)
         raise
-    LOG.info("%s: %d patches paired, %d valid on the S2 side: %d S1 patch pairs written in %.1f s "
-             "(%.1f s reading and resampling)", tile_key, int(pairing["s1_product"].notna().sum()),
-             int(s2["valid"].sum()), done, time.monotonic() - start, resampling)
+    LOG.info("%s: %d patches paired%s: %d S1 patch pairs written in %.1f s (%.1f s reading and "
+             "resampling)", tile_key, int(pairing["s1_product"].notna().sum()),
+             f", {int(s2['valid'].sum())} valid on the S2 side" if s2_patches_path else "", done,
+             time.monotonic() - start, resampling)
     return {"written": done}

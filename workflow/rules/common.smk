@@ -99,8 +99,10 @@ from reben.sentinel1 import candidates as s1_candidates
 from reben.sentinel1 import configured_products as s1_configured_products
 from reben.sentinel1 import parse_s1_name
 from reben.sentinel2 import parse_product_name as parse_s2_name
+from reben.synthetic.sentinel1 import DEMO_S1
 
 S1 = config["sentinel1"]
+DEMO_S1_NAMES = [spec.name for spec in DEMO_S1]  # the only names rule synthesize_sentinel1_product makes
 S1_ENABLED = S1["enabled"]
 # Raw GRD products turned into backscatter by SNAP's gpt (optional): name -> GRD file.
 S1_GRD = {}

@@ -33,11 +33,13 @@ rule synthesize_l1c_product:
 
 
 rule synthesize_sentinel1_product:
+    # Writes into sentinel1.input_dir, so that a config deriving from the demo (another
+    # `results`) still finds them; only the demo's own product names match.
     output:
-        vv=f"{RESULTS}/demo/sentinel1/{{s1}}_VV.tif",
-        vh=f"{RESULTS}/demo/sentinel1/{{s1}}_VH.tif",
+        vv=f"{S1['input_dir']}/{{s1}}_VV.tif",
+        vh=f"{S1['input_dir']}/{{s1}}_VH.tif",
     wildcard_constraints:
-        s1=r"S1[A-D]_IW_GRDH_1SDV_\d{8}T\d{6}_\w+",
+        s1="|".join(DEMO_S1_NAMES),
     log:
         log_path("synthesize_sentinel1_product", "{s1}"),
     threads: 1

@@ -54,11 +54,12 @@ rule pair_sentinel1:
         "../scripts/pair_sentinel1.py"
 
 
+# Every paired patch is cut, also where the S2 patch is invalid: that keeps the S1 side off
+# sen2cor's branch (a new sen2cor version reruns no S1 job); the selection drops the extras.
 rule cut_s1_patches:
     input:
         geocoding=tile_path("{tile}", "geocoding.json"),
         pairing=tile_path("{tile}", "s1_pairing.parquet"),
-        s2_patches=tile_path("{tile}", "s2_patches.parquet"),
         vv=s1_vv_files,
         vh=s1_vh_files,
     output:

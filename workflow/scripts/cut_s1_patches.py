@@ -8,7 +8,7 @@ if __name__ == "__main__":
         tile_key=snakemake.wildcards.tile,
         grid_json=snakemake.input.geocoding,
         pairing_path=snakemake.input.pairing,
-        s2_patches_path=snakemake.input.s2_patches,
+        s2_patches_path=None,
         products=[{"name": name, "VV": vv, "VH": vh} for name, vv, vh in
                   zip(snakemake.params.products, snakemake.input.vv, snakemake.input.vh, strict=True)],
         out_dir=snakemake.output.patches,
