@@ -24,7 +24,7 @@ rule grd_to_backscatter:
         benchmark_path("grd_to_backscatter", "{s1}")
     threads: S1["grd"]["threads"]
     resources:
-        mem_mb=16000,
+        mem_mb=mem_mb_grows(16000),
         runtime=120,
     script:
         "../scripts/grd_to_backscatter.py"
@@ -48,7 +48,7 @@ rule pair_sentinel1:
         benchmark_path("pair_sentinel1", "{tile}")
     threads: 1
     resources:
-        mem_mb=1500,
+        mem_mb=mem_mb_grows(1500),
         runtime=20,
     script:
         "../scripts/pair_sentinel1.py"
@@ -75,7 +75,7 @@ rule cut_s1_patches:
         benchmark_path("cut_s1_patches", "{tile}")
     threads: 1
     resources:
-        mem_mb=2500,
+        mem_mb=mem_mb_grows(2500),
         runtime=30,
     script:
         "../scripts/cut_s1_patches.py"
