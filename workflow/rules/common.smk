@@ -112,6 +112,71 @@ def clc_file(wildcards):
 # ------------------------------------------------------------------ Sentinel-1 pairing and patches (sentinel1.smk)
 
 
+from reben.sentinel1 import candidates as s1_candidates
+from reben.sentinel1 import configured_products as s1_configured_products
+from reben.sentinel1 import parse_s1_name
+from reben.sentinel2 import parse_product_name as parse_s2_name
+from reben.synthetic.sentinel1 import DEMO_S1
+
+S1 = config["sentinel1"]
+DEMO_S1_NAMES = [spec.name for spec in DEMO_S1]  # the only names rule synthesize_sentinel1_product makes
+S1_ENABLED = S1["enabled"]
+# Raw GRD products turned into backscatter by SNAP's gpt (optional): name -> GRD file.
+S1_GRD = {}
+try:
+    if S1_ENABLED and S1["grd"]["gpt"]:
+        S1_GRD = {parse_s1_name(Path(p).name).name: p for p in S1["grd"]["products"]}
+    S1_PRODUCTS = (
+        s1_configured_products(
+            S1,
+            extra={
+                name: {
+                    pol: f"{RESULTS}/sentinel1/backscatter/{name}_{pol}_linear.tif"
+                    for pol in ("VV", "VH")
+                }
+                for name in S1_GRD
+            },
+        )
+        if S1_ENABLED
+        else {}
+    )
+except RebenError as e:
+    raise WorkflowError(str(e)) from None
+
+
+def s1_tile_products(wildcards):
+    """Names of the S1 products acquired within the maximum gap of the tile's S2 sensing time."""
+    sensing = parse_s2_name(wildcards.tile).sensing_time
+    return s1_candidates(S1_PRODUCTS, sensing, S1["max_time_gap_days"])
+
+
+def _s1_files(wildcards, pol):
+    # Raw backscatter files enter through ancient(); GRD-derived ones are ordinary intermediates.
+    return [
+        S1_PRODUCTS[name][pol] if name in S1_GRD else ancient(S1_PRODUCTS[name][pol])
+        for name in s1_tile_products(wildcards)
+    ]
+
+
+def s1_vv_files(wildcards):
+    return _s1_files(wildcards, "VV")
+
+
+def s1_vh_files(wildcards):
+    return _s1_files(wildcards, "VH")
+
+
+def s1_grd_product(wildcards):
+    return ancient(S1_GRD[wildcards.s1])
+
+
+def s1_grd_graph(wildcards):
+    """The gpt graph: as configured, or shipped in this checkout's resources/."""
+    graph = Path(S1["grd"]["graph"])
+    return ancient(str(graph if graph.is_absolute() or graph.exists() else REPO / graph))
+
+
+
 # ------------------------------------------------------------------ Splits and countries (splits.smk)
 
 NATURAL_EARTH_BORDERS = f"{RESULTS}/downloads/naturalearth/{Path(config['countries']['download']['url']).name}"

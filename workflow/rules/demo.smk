@@ -56,3 +56,20 @@ rule synthesize_country_borders:
         runtime=5,
     script:
         "../scripts/synthesize_country_borders.py"
+
+rule synthesize_sentinel1_product:
+    # Writes into sentinel1.input_dir, so that a config deriving from the demo (another
+    # `results`) still finds them; only the demo's own product names match.
+    output:
+        vv=f"{S1['input_dir']}/{{s1}}_VV.tif",
+        vh=f"{S1['input_dir']}/{{s1}}_VH.tif",
+    wildcard_constraints:
+        s1="|".join(DEMO_S1_NAMES),
+    log:
+        log_path("synthesize_sentinel1_product", "{s1}"),
+    threads: 1
+    resources:
+        mem_mb=mem_mb_grows(1000),
+        runtime=10,
+    script:
+        "../scripts/synthesize_sentinel1_product.py"

@@ -1,1 +1,85 @@
-# Sentinel-1 pairing and patches.
+# Sentinel-1 pairing and patches: for every grid patch the S1 product closest in time that
+# covers it with valid pixels, and the S1 patch pairs (VV, VH in dB) on the S2 patch grid.
+# Only when sentinel1.enabled; the products are found when the workflow is parsed (common.smk).
+
+
+rule grd_to_backscatter:
+    input:
+        grd=s1_grd_product,
+        graph=s1_grd_graph,
+    output:
+        vv=f"{RESULTS}/sentinel1/backscatter/{{s1}}_VV_linear.tif",
+        vh=f"{RESULTS}/sentinel1/backscatter/{{s1}}_VH_linear.tif",
+    params:
+        gpt=S1["grd"]["gpt"],
+        dem=S1["grd"]["dem"],
+        external_dem=S1["grd"]["external_dem"],
+        crs=S1["grd"]["crs"],
+        cache=S1["grd"]["cache"],
+    wildcard_constraints:
+        s1=r"S1[A-D]_[A-Z0-9]{2}_[A-Z_]{4}_[0-9][A-Z]{3}_\d{8}T\d{6}\w*",
+    log:
+        log_path("grd_to_backscatter", "{s1}"),
+    benchmark:
+        benchmark_path("grd_to_backscatter", "{s1}")
+    threads: S1["grd"]["threads"]
+    resources:
+        mem_mb=mem_mb_grows(16000),
+        runtime=120,
+    script:
+        "../scripts/grd_to_backscatter.py"
+
+
+rule pair_sentinel1:
+    input:
+        geocoding=tile_path("{tile}", "geocoding.json"),
+        vv=s1_vv_files,
+        vh=s1_vh_files,
+    output:
+        pairing=tile_path("{tile}", "s1_pairing.parquet"),
+    params:
+        products=s1_tile_products,
+        max_time_gap_days=S1["max_time_gap_days"],
+        unit=S1["unit"],
+        nodata=S1["nodata"],
+    log:
+        log_path("pair_sentinel1", "{tile}"),
+    benchmark:
+        benchmark_path("pair_sentinel1", "{tile}")
+    threads: 1
+    resources:
+        mem_mb=mem_mb_grows(1500),
+        runtime=20,
+    script:
+        "../scripts/pair_sentinel1.py"
+
+
+# Every paired patch is cut, also where the S2 patch is invalid: that keeps the S1 side off
+# sen2cor's branch (a new sen2cor version reruns no S1 job); the selection drops the extras.
+rule cut_s1_patches:
+    input:
+        geocoding=tile_path("{tile}", "geocoding.json"),
+        pairing=tile_path("{tile}", "s1_pairing.parquet"),
+        vv=s1_vv_files,
+        vh=s1_vh_files,
+    output:
+        patches=directory(tile_path("{tile}", "s1")),
+        shard=tile_path("{tile}", "s1_shard.parquet"),
+    params:
+        products=s1_tile_products,
+        unit=S1["unit"],
+        nodata=S1["nodata"],
+    log:
+        log_path("cut_s1_patches", "{tile}"),
+    benchmark:
+        benchmark_path("cut_s1_patches", "{tile}")
+    threads: 1
+    resources:
+        mem_mb=mem_mb_grows(2500),
+        runtime=30,
+    script:
+        "../scripts/cut_s1_patches.py"
+
+
+if S1_ENABLED:
+    FINAL_TARGETS.extend(per_tile("s1_pairing.parquet") + per_tile("s1_shard.parquet"))

@@ -1,0 +1,16 @@
+"""Pair every patch of one tile with its Sentinel-1 product (rule pair_sentinel1)."""
+from reben.s1_pairing import pair_tile
+
+if __name__ == "__main__":
+    from reben.logs import to_snakemake_log
+    to_snakemake_log(snakemake.log[0])
+    pair_tile(
+        tile_key=snakemake.wildcards.tile,
+        grid_json=snakemake.input.geocoding,
+        products=[{"name": name, "VV": vv, "VH": vh} for name, vv, vh in
+                  zip(snakemake.params.products, snakemake.input.vv, snakemake.input.vh, strict=True)],
+        out_path=snakemake.output.pairing,
+        max_gap_days=snakemake.params.max_time_gap_days,
+        unit=snakemake.params.unit,
+        nodata=snakemake.params.nodata,
+    )
