@@ -94,7 +94,12 @@ def run_lmdb(root: str) -> dict:
         root / "dataset/lmdb",
         {"s2": root / "dataset/BigEarthNet-S2", "s1": root / "dataset/BigEarthNet-S1",
          "reference_maps": root / "dataset/Reference_Maps"},
-        content_path=root / "dataset/LMDB_CONTENT.sha256", sample_size=20)
+        sample_size=20)
+
+
+def run_hash(root: str) -> str:
+    from reben.lmdb_store import write_content_hash
+    return write_content_hash(Path(root) / "dataset/lmdb", Path(root) / "dataset/LMDB_CONTENT.sha256")
 
 
 def run_archives(root: str, level: int, threads: int) -> list[dict]:
@@ -159,6 +164,8 @@ def main():
               f"wall {m['wall']:.1f} s = {n / m['wall']:,.0f} patches/s; "
               f"CPU {m['cpu']:.1f} s = {n / m['cpu']:,.0f} patches per CPU-second; "
               f"peak RSS {m['rss']:,.0f} MiB (anonymous {m['anon']:,.0f} MiB)", flush=True)
+        m, _ = measured(run_hash, str(root))
+        print(f"hash_lmdb_content: wall {m['wall']:.1f} s, CPU {m['cpu']:.1f} s", flush=True)
         if a.skip_archives:
             return
         m, archives = measured(run_archives, str(root), a.level, a.threads)

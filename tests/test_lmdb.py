@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 from reben import lmdb_store
-from reben.lmdb_store import DistributionError, encode_lmdb, lmdb_content_hash
+from reben.lmdb_store import DistributionError, encode_lmdb, lmdb_content_hash, write_content_hash
 from reben.shards import decode, iter_shard
 from reben.synthetic.dataset import metadata_frame, write_tile
 
@@ -42,8 +42,9 @@ def small(tmp_path):
 
 
 def build(s, **kw):
-    return encode_lmdb(s["meta"], s["shards"], s["out"], s["trees"], content_path=s["content"],
-                       **{"sample_size": 10, **kw})
+    summary = encode_lmdb(s["meta"], s["shards"], s["out"], s["trees"], **{"sample_size": 10, **kw})
+    write_content_hash(s["out"], s["content"])
+    return summary
 
 
 def entries(path) -> dict[bytes, bytes]:
@@ -184,3 +185,14 @@ def test_full_disk_is_one_line_and_leaves_nothing(small, tiny_mount):
         build(small)
     assert "\n" not in str(e.value) and "lmdb.tmp" in str(e.value)
     assert os.listdir(small["out"].parent) == []
+
+
+def test_two_shards_with_different_values_for_one_key_are_refused(small):
+    from reben.shards import ShardWriter, encode
+    key = "S1B_IW_GRDH_1SDV_20170612T165809_33UUP_0_0"
+    with ShardWriter(small["root"] / "extra_s1_shard.parquet") as shard:
+        shard.add(key, encode({"VV": np.zeros((120, 120), np.float32), "VH": np.zeros((120, 120), np.float32)}))
+    small["shards"]["s1"].append(small["root"] / "extra_s1_shard.parquet")
+    with pytest.raises(DistributionError, match=rf"^{key}: two shards hold different values for this key$"):
+        build(small)
+    assert not small["out"].exists()

@@ -200,11 +200,23 @@ def content_hash(env) -> tuple[str, int]:
 
 
 def lmdb_content_hash(lmdb_dir) -> tuple[str, int]:
-    env = lmdb.open(str(lmdb_dir), readonly=True, lock=False, subdir=True)
+    try:
+        env = lmdb.open(str(lmdb_dir), readonly=True, lock=False, subdir=True)
+    except lmdb.Error as e:
+        raise DistributionError(f"{lmdb_dir}: not a readable LMDB ({e})") from None
     try:
         return content_hash(env)
     finally:
         env.close()
+
+
+def write_content_hash(lmdb_dir, out_path) -> str:
+    """LMDB_CONTENT.sha256: `<sha256>  <n> entries`, the identity of the LMDB's content."""
+    from .provenance import write_text
+    digest, n = lmdb_content_hash(lmdb_dir)
+    write_text(f"{digest}  {n} entries\n", out_path)
+    LOG.info("hash_lmdb_content: %d entries, sha256 %s", n, digest)
+    return digest
 
 
 def _read_tif(path) -> np.ndarray:
@@ -282,8 +294,8 @@ def _prepare_tmp(out_dir: Path) -> Path:
 
 
 def encode_lmdb(metadata_paths, shards: dict[str, list], out_dir, trees: dict[str, Path],
-                content_path=None, sample_size: int = 20, seed: int = 0) -> dict:
-    """Build the LMDB at `out_dir` from the shards, verify it, and write its content hash.
+                sample_size: int = 20, seed: int = 0) -> dict:
+    """Build the LMDB at `out_dir` from the shards and verify it (entry count, sample).
 
     metadata_paths: metadata.parquet and metadata_for_patches_with_snow_cloud_or_shadow.parquet.
     shards: {"s2": [...], "reference_maps": [...], "s1": [...]} per-tile shard files.
@@ -313,16 +325,12 @@ def encode_lmdb(metadata_paths, shards: dict[str, list], out_dir, trees: dict[st
         done += len(batch)
         progress.update(done)
         env.sync(True)
-        # The content hash (a full read) and the sample check (GeoTIFF reads) overlap.
-        from concurrent.futures import ThreadPoolExecutor
-        with ThreadPoolExecutor(1) as pool:
-            hashing = pool.submit(content_hash, env)
-            checked = verify_sample(env, selection, _s1_by_patch(metadata_paths), trees,
-                                    sample_size, seed)
-            digest, n = hashing.result()
-        if n != len(wanted):
+        n = env.stat()["entries"]
+        if n != len(wanted):  # every put was a wanted key, so equal counts mean equal key sets
             raise DistributionError(f"{out_dir}: {n} entries written, the metadata files ask for "
                                     f"{len(wanted)}")
+        checked = verify_sample(env, selection, _s1_by_patch(metadata_paths), trees,
+                                sample_size, seed)
         env.close()
         env = None
         from .geotiff import replace_dir
@@ -335,12 +343,9 @@ def encode_lmdb(metadata_paths, shards: dict[str, list], out_dir, trees: dict[st
             env.close()
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
-    if content_path:
-        from .provenance import write_text
-        write_text(f"{digest}  {n} entries\n", content_path)
     summary = {"entries": n, "s2": len(selection.s2), "s1": len(selection.s1),
                "reference_maps": len(selection.reference_maps), "verified_patches": checked,
-               "content_sha256": digest, "seconds": round(progress.elapsed(), 1)}
+               "seconds": round(progress.elapsed(), 1)}
     LOG.info("encode_lmdb: %(entries)d entries (%(s2)d S2, %(s1)d S1, %(reference_maps)d "
              "reference maps), %(verified_patches)d patches checked against their GeoTIFFs, "
              "%(seconds).1f s", summary)

@@ -7,7 +7,6 @@ rule encode_lmdb:
         unpack(lmdb_inputs),
     output:
         lmdb=directory(dataset_path("lmdb")),
-        content=dataset_path("LMDB_CONTENT.sha256"),
     params:
         sample_size=config["distribution"]["lmdb_verify_sample"],
         seed=config["distribution"]["lmdb_verify_seed"],
@@ -21,6 +20,21 @@ rule encode_lmdb:
         runtime=240,
     script:
         "../scripts/encode_lmdb.py"
+
+
+rule hash_lmdb_content:
+    input:
+        lmdb=dataset_path("lmdb"),
+    output:
+        content=dataset_path("LMDB_CONTENT.sha256"),
+    log:
+        log_path("hash_lmdb_content", "dataset"),
+    threads: 1
+    resources:
+        mem_mb=500,
+        runtime=60,
+    script:
+        "../scripts/hash_lmdb_content.py"
 
 
 rule archive_tree:
