@@ -62,6 +62,32 @@ def geocoding_source(wildcards):
 
 # ------------------------------------------------------------------ From L1C to L2A: product retrieval from the Copernicus Data Space and sen2cor (l1c.smk)
 
+L1C_NAME = r"S2[A-D]_MSIL1C_\d{8}T\d{6}_N\d{4}_R\d{3}_T\d{2}[A-Z]{3}_\d{8}T\d{6}"
+L1C_DIR = config["sentinel2"]["input_dir"]
+
+
+def _expect_retrieved_l1c():
+    """With retrieval on, an L1C product that has no path of its own and is not on disk is
+    expected as `<input_dir>/<name>.zip`, which retrieve_l1c fetches."""
+    for product in PRODUCTS.values():
+        default = Path(L1C_DIR) / (product["name"] + ".SAFE")
+        if product["level"] == "MSIL1C" and product["path"] == str(default) and not default.exists():
+            product["path"] = str(default.with_name(product["name"] + ".zip"))
+
+
+if config["retrieval"]["enabled"]:
+    _expect_retrieved_l1c()
+
+
+def l1c_product(wildcards):
+    """The L1C product (zip or SAFE folder) sen2cor turns into the tile's L2A product; a raw
+    input, so touching it reruns nothing (its name is the sen2cor rule's `l1c` param)."""
+    return ancient(PRODUCTS[wildcards.tile]["path"])
+
+
+def l1c_name(wildcards):
+    return PRODUCTS[wildcards.tile]["name"]
+
 
 # ------------------------------------------------------------------ CORINE reference maps and 19-class labels (labels.smk)
 

@@ -13,3 +13,20 @@ rule synthesize_sentinel2_product:
         runtime=10,
     script:
         "../scripts/synthesize_sentinel2_product.py"
+
+
+rule synthesize_l1c_product:
+    output:
+        product=f"{RESULTS}/demo/l1c/{{l1c}}.zip",
+    params:
+        name="{l1c}",
+    log:
+        log_path("synthesize_l1c_product", "{l1c}"),
+    wildcard_constraints:
+        l1c=L1C_NAME,
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    script:
+        "../scripts/synthesize_l1c_product.py"

@@ -1,1 +1,56 @@
 # From L1C to L2A: product retrieval from the Copernicus Data Space and sen2cor.
+#
+# A tile that starts from an L1C product gets its L2A product from `sen2cor`; its patch grid
+# still comes from the L1C (geocoding_source), so reference maps and labels never wait for, or
+# rerun with, sen2cor. With `retrieval.enabled`, an L1C product that is not on disk is fetched
+# from the Copernicus Data Space into `sentinel2.input_dir` (credentials from the environment).
+
+
+rule sen2cor:
+    input:
+        l1c=l1c_product,
+    output:
+        product=directory(f"{RESULTS}/l2a/{{tile}}.SAFE"),
+        record=f"{RESULTS}/l2a/{{tile}}.json",
+    params:
+        l1c=l1c_name,
+        command=config["sen2cor"]["command"],
+        version=config["sen2cor"]["version"],
+        resolution=config["sen2cor"]["resolution"],
+        extra_args=config["sen2cor"]["extra_args"],
+    log:
+        main=log_path("sen2cor", "{tile}"),
+        l2a_process=log_path("sen2cor", "{tile}.L2A_Process"),
+    benchmark:
+        benchmark_path("sen2cor", "{tile}")
+    threads: config["sen2cor"]["threads"]
+    resources:
+        mem_mb=config["sen2cor"]["mem_mb"],
+        runtime=config["sen2cor"]["runtime"],
+    script:
+        "../scripts/sen2cor.py"
+
+
+if config["retrieval"]["enabled"]:
+
+    # A `run:` block, not a script: Snakemake reruns a script rule whenever its script file is
+    # newer than the output, which would re-fetch every protected product after an update of
+    # the workflow. The retrieval settings change how a product is fetched, never what it is
+    # (the catalogue's MD5 is checked), so they are not params either.
+    rule retrieve_l1c:
+        output:
+            product=protected(f"{L1C_DIR}/{{l1c}}.zip"),
+        log:
+            log_path("retrieve_l1c", "{l1c}"),
+        wildcard_constraints:
+            l1c=L1C_NAME,
+        localrule: True
+        threads: 1
+        resources:
+            mem_mb=300,
+            runtime=config["retrieval"]["runtime"],
+            cdse_downloads=1,
+        run:
+            from reben.cdse import retrieve_for_rule
+
+            retrieve_for_rule(wildcards.l1c, output.product, log[0], config["retrieval"])

@@ -1,0 +1,270 @@
+"""Retrieval from the Copernicus Data Space against a local server that answers the documented
+calls: OData search by name, the identity service's password grant, and the product download
+(with a redirect between download hosts, HTTP Range, interruptions and stalls)."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import socket
+import stat
+import threading
+import zipfile
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+import yaml
+
+from conftest import run_snakemake
+from reben.cdse import (CREDENTIAL_VARIABLES, Endpoints, RetrievalError, credentials_from_env,
+                        retrieve_product)
+
+USER, PASSWORD = "ada@example.org", "s3cret"
+GOOD = "S2A_MSIL1C_20170613T101031_N0205_R022_T33UUP_20170613T101608"
+FLAKY = "S2A_MSIL1C_20170613T101031_N0205_R022_T34VER_20170613T101025"
+STALLED = "S2A_MSIL1C_20170617T113321_N0205_R080_T29UPU_20170617T113319"
+BAD_MD5 = "S2A_MSIL1C_20170701T093031_N0205_R136_T35VPK_20170701T093032"
+NOT_A_ZIP = "S2B_MSIL1C_20170924T093019_N0205_R136_T35VNK_20170924T093016"
+UNKNOWN = "S2B_MSIL1C_20180101T000000_N0206_R001_T01AAA_20180101T000001"
+
+
+def product_zip(name: str, payload: int = 300_000) -> bytes:
+    """A small zip in the CDSE layout: one <name>.SAFE/ folder holding MTD_MSIL1C.xml and data."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as z:
+        z.writestr(f"{name}.SAFE/MTD_MSIL1C.xml", "<n1:Level-1C_User_Product/>")
+        z.writestr(f"{name}.SAFE/GRANULE/L1C_X/IMG_DATA/X_B01.jp2",
+                   hashlib.sha256(name.encode()).digest() * (payload // 32))
+    return buffer.getvalue()
+
+
+class FakeCDSE:
+    """What the server holds and how it misbehaves, plus a record of the requests it saw."""
+
+    def __init__(self):
+        self.products = {}
+        self.requests = []
+        self.tokens = set()
+
+    def add(self, name, data: bytes, mode="ok", md5=None):
+        self.products[name + ".SAFE"] = {
+            "Id": hashlib.md5(name.encode()).hexdigest()[:8] + "-fd82-5a53-ba09-b05ce085e40c",
+            "data": data, "mode": mode, "md5": md5 or hashlib.md5(data).hexdigest(), "served": 0}
+
+    def by_id(self, product_id):
+        return next((p for p in self.products.values() if p["Id"] == product_id), None)
+
+    def downloads(self, name):
+        return [r for r in self.requests if r[0] == "GET" and "/download/" in r[1]
+                and self.products[name + ".SAFE"]["Id"] in r[1]]
+
+
+def make_handler(cdse: FakeCDSE):
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, *args):
+            pass
+
+        def send_json(self, status, body):
+            data = json.dumps(body).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def do_POST(self):
+            cdse.requests.append(("POST", self.path, dict(self.headers)))
+            form = {k: v[0] for k, v in parse_qs(self.rfile.read(int(self.headers["Content-Length"])).decode()).items()}
+            if self.path != "/token" or form.get("client_id") != "cdse-public" or form.get("grant_type") != "password":
+                return self.send_json(400, {"error": "invalid_request"})
+            if (form.get("username"), form.get("password")) != (USER, PASSWORD):
+                return self.send_json(401, {"error": "invalid_grant", "error_description": "Invalid user credentials"})
+            token = f"token-{len(cdse.tokens)}"
+            cdse.tokens.add(token)
+            self.send_json(200, {"access_token": token, "expires_in": 600, "refresh_expires_in": 3600,
+                                 "refresh_token": "refresh", "token_type": "Bearer"})
+
+        def do_GET(self):
+            cdse.requests.append(("GET", self.path, dict(self.headers)))
+            url = urlsplit(self.path)
+            if url.path == "/odata/v1/Products":
+                query = parse_qs(url.query)["$filter"][0]
+                assert query.startswith("Name eq '") and query.endswith("'"), query
+                name = query[len("Name eq '"):-1]
+                found = [p for n, p in cdse.products.items() if n == name]
+                return self.send_json(200, {"@odata.context": "$metadata#Products", "value": [{
+                    "@odata.mediaContentType": "application/octet-stream", "Id": p["Id"], "Name": name,
+                    "ContentType": "application/octet-stream", "ContentLength": len(p["data"]),
+                    "Online": True, "EvictionDate": "9999-12-31T23:59:59.999Z",
+                    "S3Path": f"/eodata/Sentinel-2/MSI/L1C/2017/06/13/{name}",
+                    "Checksum": [{"Value": p["md5"], "Algorithm": "MD5", "ChecksumDate": "2023-11-15T10:00:00Z"},
+                                 {"Value": "0" * 64, "Algorithm": "BLAKE3", "ChecksumDate": "2023-11-15T10:00:00Z"}],
+                    "ContentDate": {"Start": "2017-06-13T10:10:31.026Z", "End": "2017-06-13T10:10:31.026Z"},
+                } for p in found]})
+            product_id = url.path.split("Products(", 1)[-1].split(")", 1)[0]
+            if url.path.startswith("/zipper/"):  # the documented host redirects to a download node
+                self.send_response(307)
+                self.send_header("Location", f"/download/odata/v1/Products({product_id})/$value")
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
+            if self.headers.get("Authorization", "").removeprefix("Bearer ") not in cdse.tokens:
+                return self.send_json(401, {"detail": "Expired signature!"})
+            product = cdse.by_id(product_id)
+            if product is None:
+                return self.send_json(404, {"detail": "Not found"})
+            self.serve(product)
+
+        def serve(self, product):
+            data = product["data"]
+            start = 0
+            if (rng := self.headers.get("Range")):
+                start = int(rng.removeprefix("bytes=").rstrip("-"))
+            body = data[start:]
+            product["served"] += 1
+            self.send_response(206 if start else 200)
+            self.send_header("Content-Type", "application/zip")
+            self.send_header("Content-Length", str(len(body)))
+            if start:
+                self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
+            self.end_headers()
+            cut = {"stall": 0, "interrupt_once": len(body) // 2 if product["served"] == 1 else len(body)}.get(
+                product["mode"], len(body))
+            self.wfile.write(body[:cut])
+            if cut < len(body):  # drop the connection mid-body
+                self.wfile.flush()
+                self.connection.shutdown(socket.SHUT_RDWR)
+                self.close_connection = True
+
+    return Handler
+
+
+@pytest.fixture
+def cdse():
+    fake = FakeCDSE()
+    fake.add(GOOD, product_zip(GOOD))
+    fake.add(FLAKY, product_zip(FLAKY), mode="interrupt_once")
+    fake.add(STALLED, product_zip(STALLED), mode="stall")
+    fake.add(BAD_MD5, product_zip(BAD_MD5), md5="0123456789abcdef0123456789abcdef")
+    fake.add(NOT_A_ZIP, b"<html>Service unavailable</html>" * 100)
+    server = ThreadingHTTPServer(("127.0.0.1", 0), make_handler(fake))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    base = f"http://127.0.0.1:{server.server_address[1]}"
+    fake.endpoints = Endpoints(catalogue=f"{base}/odata/v1", download=f"{base}/zipper/odata/v1",
+                               token=f"{base}/token")
+    yield fake
+    server.shutdown()
+    server.server_close()
+
+
+ENV = {"CDSE_USERNAME": USER, "CDSE_PASSWORD": PASSWORD}
+
+
+def fetch(cdse, name, dest_dir, sleeps=None, retries=3, environ=ENV):
+    return retrieve_product(name, Path(dest_dir) / f"{name}.zip", cdse.endpoints, retries=retries,
+                            backoff_s=2, timeout_s=5, environ=environ,
+                            sleep=(sleeps.append if sleeps is not None else lambda s: None))
+
+
+def test_retrieves_a_product_through_the_redirect_and_checks_it(cdse, tmp_path):
+    path = fetch(cdse, GOOD, tmp_path)
+    assert path == tmp_path / f"{GOOD}.zip"
+    assert path.read_bytes() == cdse.products[GOOD + ".SAFE"]["data"]
+    assert not (tmp_path / f"{GOOD}.zip.part").exists()
+    search = [r for r in cdse.requests if r[1].startswith("/odata/v1/Products?")]
+    assert len(search) == 1 and "Name+eq+%27" + GOOD + ".SAFE%27" in search[0][1]
+    (download,) = cdse.downloads(GOOD)
+    assert download[2]["Authorization"] == "Bearer token-0"  # the token followed the redirect
+
+
+def test_an_interrupted_download_resumes_where_it_stopped(cdse, tmp_path):
+    sleeps = []
+    path = fetch(cdse, FLAKY, tmp_path, sleeps)
+    data = cdse.products[FLAKY + ".SAFE"]["data"]
+    assert hashlib.md5(path.read_bytes()).hexdigest() == hashlib.md5(data).hexdigest()
+    first, second = cdse.downloads(FLAKY)
+    assert "Range" not in first[2]
+    resumed_at = int(second[2]["Range"].removeprefix("bytes=").removesuffix("-"))
+    assert 0 < resumed_at <= len(data) // 2  # what arrived before the cut is not fetched again
+    assert sleeps == [2]
+
+
+def test_a_download_that_never_completes_fails_after_bounded_retries(cdse, tmp_path):
+    sleeps = []
+    with pytest.raises(RetrievalError) as e:
+        fetch(cdse, STALLED, tmp_path, sleeps, retries=3)
+    message = str(e.value)
+    assert message.startswith(f"{STALLED}: download did not complete after 3 retries")
+    assert "\n" not in message
+    assert len(cdse.downloads(STALLED)) == 4
+    assert sleeps == [2, 4, 8]  # exponential back-off
+    assert not (tmp_path / f"{STALLED}.zip").exists()
+
+
+def test_a_checksum_mismatch_fails_and_removes_the_download(cdse, tmp_path):
+    with pytest.raises(RetrievalError, match=rf"^{BAD_MD5}: MD5 [0-9a-f]{{32}} of the download differs "
+                                             r"from the catalogue's 0123456789abcdef0123456789abcdef"):
+        fetch(cdse, BAD_MD5, tmp_path)
+    assert list(tmp_path.iterdir()) == []  # neither the product nor a .part to resume from
+
+
+def test_a_download_that_is_not_a_zip_fails_clearly(cdse, tmp_path):
+    with pytest.raises(RetrievalError, match=rf"^{NOT_A_ZIP}: .* is not a readable zip"):
+        fetch(cdse, NOT_A_ZIP, tmp_path)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_an_unknown_product_name_fails_with_one_line(cdse, tmp_path):
+    with pytest.raises(RetrievalError, match=rf"^{UNKNOWN}: the CDSE catalogue knows no product of that name"):
+        fetch(cdse, UNKNOWN, tmp_path)
+    assert cdse.downloads(GOOD) == []
+
+
+def test_missing_credentials_name_the_variables_before_any_request(cdse, tmp_path):
+    with pytest.raises(RetrievalError) as e:
+        fetch(cdse, GOOD, tmp_path, environ={"CDSE_USERNAME": USER})
+    assert "CDSE_PASSWORD" in str(e.value) and "CDSE_USERNAME" not in str(e.value)
+    with pytest.raises(RetrievalError, match="CDSE_USERNAME and CDSE_PASSWORD"):
+        credentials_from_env({})
+    assert cdse.requests == []
+
+
+def test_refused_credentials_fail_with_one_line(cdse, tmp_path):
+    with pytest.raises(RetrievalError, match=r"CDSE refused the credentials in CDSE_USERNAME and CDSE_PASSWORD \(HTTP 401\)"):
+        fetch(cdse, GOOD, tmp_path, environ={"CDSE_USERNAME": USER, "CDSE_PASSWORD": "wrong"})
+
+
+@pytest.mark.integration
+def test_retrieve_l1c_keeps_going_past_a_product_that_never_arrives(cdse, tmp_path, monkeypatch):
+    """Two products through the workflow with --keep-going: the good one arrives (protected),
+    the stalled one fails after its retries with one line naming it."""
+    for variable in CREDENTIAL_VARIABLES:
+        monkeypatch.setenv(variable, ENV[variable])
+    config = {
+        "results": "results",
+        "sentinel2": {"input_dir": "downloads", "products": [{"name": GOOD}, {"name": STALLED}]},
+        "retrieval": {"enabled": True, "catalogue_url": cdse.endpoints.catalogue,
+                      "download_url": cdse.endpoints.download, "token_url": cdse.endpoints.token,
+                      "retries": 2, "backoff_s": 0, "timeout_s": 5},
+    }
+    configfile = tmp_path / "config.yaml"
+    configfile.write_text(yaml.safe_dump(config))
+    workdir = tmp_path / "run"
+    workdir.mkdir()
+    targets = [f"downloads/{GOOD}.zip", f"downloads/{STALLED}.zip"]
+    proc = run_snakemake(workdir, "--keep-going", *targets, configfile=configfile, check=False)
+    assert proc.returncode != 0
+    good = workdir / targets[0]
+    assert good.read_bytes() == cdse.products[GOOD + ".SAFE"]["data"]
+    assert not os.stat(good).st_mode & (stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH)  # protected
+    assert not (workdir / targets[1]).exists()
+    log = (workdir / "results/logs/retrieve_l1c" / f"{STALLED}.log").read_text()
+    assert f"ERROR {STALLED}: download did not complete after 2 retries" in log
+    assert GOOD not in log  # each job's log holds its own product only
