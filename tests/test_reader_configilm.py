@@ -69,7 +69,7 @@ for split in ("train", "validation", "test"):
             dtypes.add(str(img.dtype))
             labels[key] = [int(v) for v in lbl.tolist()]
             if i in (0, len(ds) - 1):
-                np.save(out / f"{split}_{c}_{key}.npy", img.numpy())
+                np.save(out / f"{split}__{c}__{key}.npy", img.numpy())
         report[f"{split}/{c}"] = {"clean": len(clean), "all": len(ds), "shapes": sorted(shapes),
                                   "dtypes": sorted(dtypes), "labels": labels}
 print(json.dumps(report))
@@ -184,10 +184,10 @@ def test_tensors_are_the_geotiff_bands_in_the_readers_order(reader_run, demo_run
     _, out = reader_run
     dataset = demo_run / "results" / "dataset"
     s1_of = dict(zip(metadata["patch_id"], metadata["s1_name"]))
-    saved = sorted(out.glob(f"*_{c}_*.npy"))
+    saved = sorted(out.glob(f"*__{c}__*.npy"))
     assert saved
     for npy in saved:
-        pid = npy.stem.split(f"_{c}_", 1)[1]
+        pid = npy.stem.split(f"__{c}__", 1)[1]
         tensor = np.load(npy)
         for i, band in enumerate(BANDS[c]):
             np.testing.assert_array_equal(tensor[i], _geotiff(dataset, pid, s1_of[pid], band),

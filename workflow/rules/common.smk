@@ -110,6 +110,15 @@ def dataset_path(name):
     return f"{RESULTS}/dataset/{name}"
 
 
+def has_rule(name):
+    """Whether a rule of that name has been defined (by an earlier include)."""
+    try:
+        getattr(rules, name)
+    except Exception:
+        return False
+    return True
+
+
 def dist_path(name):
     """A file of the distribution: results/dist/<name>."""
     return f"{RESULTS}/dist/{name}"

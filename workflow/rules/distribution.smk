@@ -124,11 +124,14 @@ rule write_provenance:
         "../scripts/write_provenance.py"
 
 
-FINAL_TARGETS.extend(
-    [
-        dataset_path("lmdb"),
-        dataset_path("PROVENANCE.json"),
-        dist_path("SHA256SUMS"),
-        dist_path("MD5SUMS"),
-    ]
-)
+# Built by default once the stages it reads from are in the workflow (the dataset assembly and
+# the reference maps); this guard can go when both are on main.
+if has_rule("assemble_dataset") and has_rule("rasterize_reference_maps"):
+    FINAL_TARGETS.extend(
+        [
+            dataset_path("lmdb"),
+            dataset_path("PROVENANCE.json"),
+            dist_path("SHA256SUMS"),
+            dist_path("MD5SUMS"),
+        ]
+    )
