@@ -165,9 +165,10 @@ def provenance_inputs():
 
 def provenance_input_files():
     """Input files recorded by name, size and sha256 in PROVENANCE.json (where configured)."""
+    # From the CLC and countries stages' helpers, where those stages are in the workflow.
     files = {
-        "clc": config.get("clc", {}).get("path"),
-        "borders": config.get("countries", {}).get("borders"),
+        "clc": globals().get("CLC_PATH"),
+        "borders": globals()["borders_path"]() if "borders_path" in globals() else None,
     }
     return {label: path for label, path in files.items() if path}
 
