@@ -6,7 +6,7 @@ its GeoTIFF trees directly, then measures, each step in a fresh process (for its
   - write_tar_zst of the three trees, against the same tar bytes written to nowhere (the
     Python and file-reading share) and zstd alone on those bytes in memory (the zstd share).
 
-    .venv/bin/python bench/bench_distribution.py [--side 91] [--level 10] [--threads 2] [--keep DIR]
+    .venv/bin/python bench/bench_distribution.py [--side 91] [--level 3] [--threads 2] [--keep DIR]
 """
 
 from __future__ import annotations
@@ -142,7 +142,7 @@ def run_zstd_only(root: str, level: int, threads: int) -> int:
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--side", type=int, default=91, help="patches per tile side (91: 8,281)")
-    ap.add_argument("--level", type=int, default=10, help="zstd level (config default 10)")
+    ap.add_argument("--level", type=int, default=3, help="zstd level (config default 3)")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--keep", type=Path, help="work in this folder and keep it")
     ap.add_argument("--skip-archives", action="store_true")
