@@ -1,12 +1,14 @@
 # Two commands do all the set-up on a fresh machine:
 #   make demo   build the demo dataset from the embedded synthetic inputs into results/
-#   make test   run the whole test suite
+#   make test   run the whole test suite: the SLURM tests on a real single-node cluster
+#               (skipped with the reason where SLURM cannot be installed), then all the rest
+# Parts: make test-slurm, make test-main (pytest -m "not slurm").
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 CORES ?= all
 
-.PHONY: demo test venv clean
+.PHONY: demo test test-main test-slurm venv clean
 
 $(BIN)/snakemake: envs/requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,8 +22,14 @@ venv: $(BIN)/snakemake
 demo: venv
 	$(BIN)/snakemake --cores $(CORES)
 
-test: venv
-	$(BIN)/python -m pytest
+# The main suite runs last, so that its pytest summary closes the output.
+test: test-slurm test-main
+
+test-main: venv
+	$(BIN)/python -m pytest -m "not slurm"
+
+test-slurm: venv
+	tests/slurm/run.sh
 
 clean:
 	rm -rf results .snakemake

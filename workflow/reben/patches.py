@@ -92,7 +92,8 @@ def cut_tile(tile_json, out_dir, table_path, shard_path, threads: int = 1) -> di
     n = grid.n_rows * grid.n_cols
 
     if tile["excluded"]:
-        LOG.info("%s: excluded (%s); no patches cut", key, tile["excluded_reason"])
+        LOG.info("%s: excluded (%s); %d patches, none cut, in %.1f s", key, tile["excluded_reason"],
+                 n, time.monotonic() - start)
         zeros = np.zeros(n, dtype="float32")
         with ShardWriter(shard_path):
             pass

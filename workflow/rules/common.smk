@@ -90,6 +90,23 @@ def l1c_name(wildcards):
 
 
 # ------------------------------------------------------------------ CORINE reference maps and 19-class labels (labels.smk)
+from reben.clc import clc_identity
+
+# "{results}" in clc.path stands for the results folder (the demo's CLC is made there).
+CLC_PATH = (config["clc"]["path"] or "").replace("{results}", RESULTS) or None
+try:
+    # The configured version, else the file's sha256, cached by path, size and mtime.
+    CLC_IDENTITY = CLC_PATH and clc_identity(CLC_PATH, config["clc"]["version"],
+                                             cache_path=Path(RESULTS) / ".cache" / "clc_sha256.json")
+except RebenError as e:
+    raise WorkflowError(str(e)) from None
+
+
+def clc_file(wildcards):
+    """The CLC vector, as ancient(): its identity in params, not its mtime, decides reruns."""
+    if not CLC_PATH:
+        raise WorkflowError("config: clc.path: not set (the CORINE Land Cover vector file)")
+    return ancient(CLC_PATH)
 
 
 # ------------------------------------------------------------------ Sentinel-1 pairing and patches (sentinel1.smk)
@@ -175,6 +192,77 @@ def provenance_input_files():
 
 
 # ------------------------------------------------------------------ The dataset report (report.smk)
+
+
+# ------------------------------------------------------------------ Cluster execution: memory per attempt, SLURM checks (profiles/slurm, issue 8)
+import shutil
+import subprocess
+import time
+
+from reben.slurm import (
+    SlurmError,
+    check_job_resources,
+    check_sbatch,
+    mem_mb_for_attempt,
+    memory_kills,
+    parse_sinfo_partitions,
+)
+
+RUN_STARTED = time.time()
+
+
+def mem_mb_grows(first_attempt_mb):
+    """A rule's mem_mb: the measured peak with headroom on the first attempt, that much more on
+    each retry (profiles/slurm sets retries), so that a job SLURM killed for exceeding its memory
+    gets through. In a rule: `resources: mem_mb=mem_mb_grows(3500)`."""
+
+    def mem_mb(wildcards, attempt):
+        return mem_mb_for_attempt(first_attempt_mb, attempt)
+
+    return mem_mb
+
+
+def submits_to_slurm():
+    """True in the Snakemake process that submits jobs with sbatch (not inside a job)."""
+    plugin = workflow.executor_plugin
+    return plugin is not None and plugin.name == "slurm"
+
+
+def check_slurm_submission():
+    """Before the first sbatch: one line instead of a hung or half-submitted run when sbatch is
+    missing, a partition does not exist or a placeholder of profiles/slurm is left."""
+    check_sbatch(shutil.which("sbatch"))
+    sinfo = subprocess.run(["sinfo", "-h", "-o", "%P"], capture_output=True, text=True)
+    if sinfo.returncode != 0:
+        raise SlurmError(f"sinfo cannot reach the SLURM controller: {sinfo.stderr.strip()}")
+    submitted = [job.resources for job in workflow.dag.needrun_jobs() if not job.is_local]
+    check_job_resources(submitted, parse_sinfo_partitions(sinfo.stdout))
+
+
+def report_memory_kills():
+    """One line per job of this run that SLURM killed for exceeding its memory, from the SLURM
+    outputs the plugin keeps for failed jobs: <slurm-logdir>/rule_<rule>/<wildcards>/<id>.log."""
+    logdir = getattr(workflow.executor_settings, "logdir", None) or ".snakemake/slurm_logs"
+    for kill in memory_kills(Path(logdir), since=RUN_STARTED):
+        logger.warning(kill.line())
+
+
+onstart:
+    if submits_to_slurm():
+        try:
+            check_slurm_submission()
+        except SlurmError as e:
+            raise WorkflowError(str(e)) from None
+
+
+onsuccess:
+    if submits_to_slurm():
+        report_memory_kills()
+
+
+onerror:
+    if submits_to_slurm():
+        report_memory_kills()
 
 
 # Each rule file adds what the default target builds.

@@ -9,7 +9,7 @@ rule synthesize_sentinel2_product:
         log_path("synthesize_sentinel2_product", "{product}"),
     threads: 1
     resources:
-        mem_mb=1000,
+        mem_mb=mem_mb_grows(1000),
         runtime=10,
     script:
         "../scripts/synthesize_sentinel2_product.py"
@@ -26,7 +26,20 @@ rule synthesize_l1c_product:
         l1c=L1C_NAME,
     threads: 1
     resources:
-        mem_mb=1000,
+        mem_mb=mem_mb_grows(1000),
         runtime=10,
     script:
         "../scripts/synthesize_l1c_product.py"
+
+
+rule synthesize_clc:
+    output:
+        clc=f"{RESULTS}/demo/clc/clc2018_demo.gpkg",
+    log:
+        log_path("synthesize_clc", "clc2018_demo"),
+    threads: 1
+    resources:
+        mem_mb=mem_mb_grows(1000),
+        runtime=10,
+    script:
+        "../scripts/synthesize_clc.py"

@@ -16,7 +16,7 @@ rule encode_lmdb:
         benchmark_path("encode_lmdb", "dataset")
     threads: 2
     resources:
-        mem_mb=2000,
+        mem_mb=mem_mb_grows(2000),
         runtime=240,
     script:
         "../scripts/encode_lmdb.py"
@@ -53,7 +53,7 @@ rule archive_tree:
         benchmark_path("archive_tree", "{tree}")
     threads: config["distribution"]["zstd_threads"]
     resources:
-        mem_mb=2000,
+        mem_mb=mem_mb_grows(2000),
         runtime=600,
     script:
         "../scripts/archive_tree.py"

@@ -25,7 +25,7 @@ rule sen2cor:
         benchmark_path("sen2cor", "{tile}")
     threads: config["sen2cor"]["threads"]
     resources:
-        mem_mb=config["sen2cor"]["mem_mb"],
+        mem_mb=mem_mb_grows(config["sen2cor"]["mem_mb"]),
         runtime=config["sen2cor"]["runtime"],
     script:
         "../scripts/sen2cor.py"

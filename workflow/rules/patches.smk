@@ -14,7 +14,7 @@ rule cut_s2_patches:
         benchmark_path("cut_s2_patches", "{tile}")
     threads: 2
     resources:
-        mem_mb=3500,
+        mem_mb=mem_mb_grows(4000),
         runtime=30,
     script:
         "../scripts/cut_s2_patches.py"

@@ -13,7 +13,7 @@ rule make_patch_grid:
         log_path("make_patch_grid", "{tile}"),
     threads: 1
     resources:
-        mem_mb=500,
+        mem_mb=mem_mb_grows(1000),
         runtime=5,
     script:
         "../scripts/make_patch_grid.py"
@@ -30,7 +30,7 @@ rule inspect_tile:
         log_path("inspect_tile", "{tile}"),
     threads: 1
     resources:
-        mem_mb=500,
+        mem_mb=mem_mb_grows(1000),
         runtime=5,
     script:
         "../scripts/inspect_tile.py"

@@ -1,0 +1,426 @@
+"""CORINE Land Cover: the configured vector file, its identity, the polygons of a tile, and the
+tile's reference maps and labels (rule rasterize_reference_maps).
+
+Per tile, only the polygons whose extent meets the tile are read, through the file's spatial
+index (`bbox=` in the layer's CRS); invalid rings are repaired, the polygons reprojected to the
+tile CRS and burnt once into a 10 m array of the whole grid (a pixel takes the polygon that
+holds its centre; 999 where none does). Reference maps, the shard and the labels all come
+from that one array.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute  # noqa: F401
+
+from .errors import RebenError
+from .geotiff import replace_dir
+from .grid import TileGrid, read_grid_json
+from .labels import (CLC_NODATA, MAX_UNLABELED_FRACTION, class_counts, class_table, labels_table,
+                     write_labels)
+from .logs import Progress
+from .shards import ShardWriter, encode
+
+LOG = logging.getLogger("reben.clc")
+
+CODE_FIELDS = ("Code_18", "CODE_18")
+"""Code fields looked for when none is configured: the EEA GeoPackage, the national extracts."""
+REFERENCE_RESOLUTION = 10
+REFERENCE_NODATA = 0
+"""The nodata tag of a reference-map GeoTIFF (as in reBEN; no pixel takes it, 999 marks no CLC)."""
+LEGACY_CODES = {990: "unclassified land surface", 995: "unclassified water bodies"}
+
+
+class ClcError(RebenError):
+    """The CLC input cannot be used: missing file, layer, CRS or code field, or a bad code."""
+
+
+# ------------------------------------------------------------------ the input and its identity
+
+@dataclass(frozen=True)
+class ClcSource:
+    """An opened CLC input: file, layer, code field and the layer's CRS (as WKT or EPSG)."""
+
+    path: str
+    layer: str
+    code_field: str
+    crs: str
+
+
+def open_clc(path, layer: str | None = None, code_field: str | None = None) -> ClcSource:
+    """Check the CLC input and settle its layer and code field. The layer may be left out when
+    the file holds one layer, or one layer with a code field; the code field may be left out
+    when the layer has one of CODE_FIELDS."""
+    import pyogrio
+    from pyogrio.errors import DataSourceError
+
+    path = str(path)
+    if not Path(path).exists():
+        raise ClcError(f"clc: {path} does not exist")
+    try:
+        layers = [str(name) for name, _ in pyogrio.list_layers(path)]
+    except DataSourceError as e:
+        raise ClcError(f"clc: {path} is not a vector file GDAL can open ({e})") from None
+    infos = {}
+
+    def info(name):
+        if name not in infos:
+            infos[name] = pyogrio.read_info(path, layer=name)
+        return infos[name]
+
+    if layer is None:
+        candidates = layers if len(layers) == 1 else [
+            name for name in layers if _code_field(info(name)["fields"], code_field)]
+        if len(candidates) != 1:
+            raise ClcError(f"clc: {path} holds layers {', '.join(layers)}: set clc.layer to the CLC one")
+        layer = candidates[0]
+    elif layer not in layers:
+        raise ClcError(f"clc: {path} has no layer {layer!r} (layers: {', '.join(layers)})")
+    meta = info(layer)
+    if meta["geometry_type"] is None:
+        raise ClcError(f"clc: {path}: layer {layer} has no geometries")
+    if not meta["crs"]:
+        raise ClcError(f"clc: {path}: layer {layer} has no CRS; assign one (e.g. ogr2ogr -a_srs EPSG:3035)")
+    field = _code_field(meta["fields"], code_field)
+    if field is None:
+        wanted = code_field or " or ".join(CODE_FIELDS)
+        raise ClcError(f"clc: {path}: layer {layer} has no code field {wanted} "
+                       f"(fields: {', '.join(map(str, meta['fields']))}); set clc.code_field")
+    return ClcSource(path=path, layer=layer, code_field=field, crs=meta["crs"])
+
+
+def _code_field(fields, configured: str | None) -> str | None:
+    fields = [str(f) for f in fields]
+    if configured is not None:
+        return configured if configured in fields else None
+    return next((f for f in CODE_FIELDS if f in fields), None)
+
+
+def clc_identity(path, version: str | None = None, cache_path=None) -> str:
+    """What identifies the CLC input for the rules' params: the configured version, else the
+    file's sha256. Hashes are cached by (absolute path, size, mtime) in `cache_path`, so that
+    an 8 GB file is hashed once, not on every parse; touching it costs one more hash, with
+    the same result, so nothing reruns."""
+    if version:
+        return f"version:{version}"
+    path = Path(path)
+    if not path.exists():
+        raise ClcError(f"clc: {path} does not exist (set clc.version if a rule makes it)")
+    stat = path.stat()
+    key = f"{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}"
+    cache = {}
+    if cache_path and Path(cache_path).exists():
+        try:
+            cache = json.loads(Path(cache_path).read_text())
+        except ValueError:
+            cache = {}
+    if key not in cache:
+        digest = hashlib.sha256()
+        with open(path, "rb") as f:
+            while chunk := f.read(1 << 24):
+                digest.update(chunk)
+        cache[key] = digest.hexdigest()
+        if cache_path:
+            from .io import write_json
+            Path(cache_path).parent.mkdir(parents=True, exist_ok=True)
+            write_json(cache, cache_path)
+    return f"sha256:{cache[key]}"
+
+
+# ------------------------------------------------------------------ the polygons of a tile
+
+def tile_bbox(source: ClcSource, grid: TileGrid) -> tuple[float, float, float, float]:
+    """The grid's extent in the layer's CRS (edges densified, so the curved edges fit)."""
+    from pyproj import CRS, Transformer
+
+    left, top = grid.ulx, grid.uly
+    right = left + grid.n_cols * grid.patch_size_m
+    bottom = top - grid.n_rows * grid.patch_size_m
+    transformer = Transformer.from_crs(CRS.from_user_input(grid.crs),
+                                       CRS.from_user_input(source.crs), always_xy=True)
+    return transformer.transform_bounds(left, bottom, right, top, densify_pts=21)
+
+
+def parse_codes(values, source: ClcSource, recode: dict | None = None) -> np.ndarray:
+    """The codes of the polygons read, as uint16, after the configured recoding; a value that
+    is not a code of the CLC nomenclature stops the job with one line naming them all."""
+    import pandas as pd
+
+    text = pd.Series(values, dtype="string").str.strip()
+    numbers = pd.to_numeric(text, errors="coerce")
+    if numbers.isna().any():
+        bad = text[numbers.isna()].fillna("<null>").value_counts()
+        raise ClcError(f"clc: {source.path}: field {source.code_field} holds non-numeric values "
+                       + ", ".join(f"{v!r} ({n} polygons)" for v, n in bad.items()))
+    codes = numbers.to_numpy(dtype=np.int64)
+    if recode:
+        mapping = {int(k): int(v) for k, v in recode.items()}
+        codes = np.array([mapping.get(c, c) for c in codes.tolist()], dtype=np.int64)
+    known = np.array(class_table().codes)
+    unknown, counts = np.unique(codes[~np.isin(codes, known)], return_counts=True)
+    if unknown.size:
+        listed = ", ".join(f"{c} ({n} polygons)" for c, n in zip(unknown.tolist(), counts.tolist()))
+        hint = ""
+        if set(unknown.tolist()) & set(LEGACY_CODES):
+            hint = ("; 990/995 are the unclassified codes of CLC versions before 2018 V2020: "
+                    "map them with clc.recode, e.g. {990: 999, 995: 999}")
+        raise ClcError(f"clc: {source.path}: codes not in the CLC nomenclature: {listed}{hint}")
+    return codes.astype(np.uint16)
+
+
+def read_tile_polygons(source: ClcSource, grid: TileGrid, recode: dict | None = None):
+    """Polygons (shapely array, tile CRS) and codes (uint16) of the CLC features whose extent
+    meets the tile, read through the spatial index; invalid geometries repaired."""
+    import pyogrio
+    import shapely
+    from pyproj import Transformer
+
+    bbox = tile_bbox(source, grid)
+    meta, table = pyogrio.read_arrow(source.path, layer=source.layer, columns=[source.code_field],
+                                     bbox=bbox)
+    wkb = table.column(meta["geometry_name"] or "wkb_geometry").to_numpy(zero_copy_only=False)
+    geometries = shapely.from_wkb(wkb) if len(wkb) else np.array([], dtype=object)
+    codes = parse_codes(table.column(source.code_field).to_pylist(), source, recode)
+    invalid = ~shapely.is_valid(geometries) & ~shapely.is_missing(geometries)
+    if invalid.any():
+        geometries[invalid] = shapely.make_valid(geometries[invalid], method="structure",
+                                                 keep_collapsed=False)
+        LOG.info("%s: repaired %d invalid CLC geometries", grid.tile_key, int(invalid.sum()))
+    keep = ~(shapely.is_missing(geometries) | shapely.is_empty(geometries))
+    geometries, codes = geometries[keep], codes[keep]
+    transformer = Transformer.from_crs(source.crs, grid.crs, always_xy=True)
+    geometries = shapely.transform(geometries, lambda xy: np.column_stack(
+        transformer.transform(xy[:, 0], xy[:, 1])))
+    return geometries, codes
+
+
+def rasterize_tile(geometries, codes: np.ndarray, grid: TileGrid) -> np.ndarray:
+    """The grid's 10 m code array (uint16): each pixel takes the polygon holding its centre,
+    CLC_NODATA where none does; where repaired polygons overlap, the later one in the file wins."""
+    from affine import Affine
+    from rasterio.features import rasterize
+
+    px = grid.patch_size_m // REFERENCE_RESOLUTION
+    shape = (grid.n_rows * px, grid.n_cols * px)
+    if len(geometries) == 0:
+        return np.full(shape, CLC_NODATA, dtype=np.uint16)
+    transform = Affine(REFERENCE_RESOLUTION, 0, grid.ulx, 0, -REFERENCE_RESOLUTION, grid.uly)
+    return rasterize(zip(geometries, codes.tolist()), out_shape=shape, transform=transform,
+                     fill=CLC_NODATA, dtype="uint16", all_touched=False)
+
+
+# ------------------------------------------------------------------ reference-map GeoTIFFs
+
+class ReferenceMapWriter:
+    """Writes reference-map GeoTIFFs (uint16, DEFLATE, predictor 2, nodata 0) byte-identical to
+    what rasterio writes, without opening a GDAL dataset per file.
+
+    A template written by rasterio gives the header; each file is that header with its corner,
+    strip offsets and strip sizes filled in, followed by its strips, differenced (predictor 2)
+    and compressed with the deflate library and level that reproduce rasterio's bytes. Which
+    library and level that is, is found by trying them on a probe; if none reproduces them
+    (another GDAL build), each file is written through rasterio instead.
+    """
+
+    _X, _Y = 123456.25, 7654321.75
+
+    def __init__(self, crs, shape=(120, 120), resolution: float = REFERENCE_RESOLUTION):
+        from .geotiff import _rasterio_bytes
+
+        self.crs, self.shape, self.resolution = crs, tuple(shape), resolution
+        self.options = dict(compress="deflate", predictor=2)
+        self._reference = lambda a, left, top: _rasterio_bytes(
+            a, crs, left, top, resolution, REFERENCE_NODATA, **self.options)
+        self._compress = None
+        try:
+            self._build()
+        except Exception as e:  # any surprise in the layout: the slow path is still right
+            LOG.info("reference maps written through rasterio (%s)", e)
+            self._compress = None
+
+    def _build(self) -> None:
+        import struct
+
+        probe = _probe(self.shape, seed=1)
+        template = self._reference(probe, self._X, self._Y)
+        if template[:4] != b"II*\x00":
+            raise RuntimeError("template is not a little-endian classic TIFF")
+        ifd = struct.unpack_from("<I", template, 4)[0]
+        entries = {}
+        for i in range(struct.unpack_from("<H", template, ifd)[0]):
+            tag, kind, count, value = struct.unpack_from("<HHII", template, ifd + 2 + 12 * i)
+            entries[tag] = (kind, count, value, ifd + 2 + 12 * i + 8)
+        (kind_o, n, at_o, inline_o), (kind_c, n_c, at_c, inline_c) = entries[273], entries[279]
+        if kind_o != 4 or kind_c != 4 or n != n_c:
+            raise RuntimeError("strip offsets or sizes are not LONG arrays")
+        self._offsets_at = inline_o if n == 1 else at_o
+        self._counts_at = inline_c if n == 1 else at_c
+        offsets = struct.unpack_from(f"<{n}I", template, self._offsets_at)
+        counts = struct.unpack_from(f"<{n}I", template, self._counts_at)
+        self.rows_per_strip = entries.get(278, (4, 1, self.shape[0], 0))[2]
+        if list(offsets) != [offsets[0] + sum(counts[:i]) for i in range(n)] \
+                or offsets[-1] + counts[-1] != len(template):
+            raise RuntimeError("strips are not stored in order at the end of the file")
+        self._header = bytearray(template[: offsets[0]])
+        self._n_strips = n
+        marker = struct.pack("<dd", self._X, self._Y)
+        self._tiepoint_at = self._header.find(marker)
+        if self._tiepoint_at < 0:
+            raise RuntimeError("tie point not found in the template")
+        strips = [template[o:o + c] for o, c in zip(offsets, counts)]
+        for compress in _compressors():
+            self._compress = compress
+            if [s for s in self._strips(probe)] == strips:
+                break
+        else:
+            raise RuntimeError("no deflate library here reproduces GDAL's strips")
+        check = _probe(self.shape, seed=2)
+        if self.to_bytes(check, 500000.0, 5000040.0) != self._reference(check, 500000.0, 5000040.0):
+            raise RuntimeError("fast path differs from rasterio on a check patch")
+
+    def _strips(self, array: np.ndarray):
+        diff = array.astype("<u2", copy=True)
+        diff[:, 1:] -= array[:, :-1]  # horizontal differencing, modulo 2**16
+        r = self.rows_per_strip
+        return [self._compress(diff[i:i + r].tobytes()) for i in range(0, array.shape[0], r)]
+
+    def to_bytes(self, array: np.ndarray, left: float, top: float) -> bytes:
+        import struct
+
+        if array.shape != self.shape:
+            raise ValueError(f"reference map of shape {array.shape}, writer made for {self.shape}")
+        if self._compress is None:
+            return self._reference(np.ascontiguousarray(array, dtype=np.uint16), left, top)
+        strips = self._strips(array)
+        header = self._header
+        sizes = [len(s) for s in strips]
+        offsets = np.cumsum([len(header)] + sizes[:-1]).tolist()
+        struct.pack_into(f"<{self._n_strips}I", header, self._offsets_at, *offsets)
+        struct.pack_into(f"<{self._n_strips}I", header, self._counts_at, *sizes)
+        struct.pack_into("<dd", header, self._tiepoint_at, float(left), float(top))
+        return bytes(header) + b"".join(strips)
+
+    def write(self, path, array: np.ndarray, left: float, top: float) -> None:
+        with open(path, "wb") as f:
+            f.write(self.to_bytes(array, left, top))
+
+
+def _probe(shape, seed: int) -> np.ndarray:
+    """A patch with the structure of a reference map: regions of codes with ragged edges."""
+    rng = np.random.default_rng(seed)
+    codes = np.array(class_table().codes, dtype=np.uint16)
+    yy, xx = np.mgrid[: shape[0], : shape[1]]
+    region = ((xx + 7 * np.sin(yy / 9.0)) // 31 + 4 * ((yy + 5 * np.cos(xx / 7.0)) // 29)).astype(int)
+    return codes[rng.permutation(codes.size)[region % codes.size]]
+
+
+def _compressors():
+    """zlib-stream compressors that GDAL may be using: the libdeflate GDAL has loaded (found in
+    this process's memory map, so it is the very same library), at every level, then zlib."""
+    import ctypes
+    import zlib
+
+    import rasterio  # noqa: F401  (loads GDAL and its deflate library)
+
+    maps = Path("/proc/self/maps")
+    libraries = sorted({line.split()[-1] for line in maps.read_text().splitlines()
+                        if "/libdeflate" in line}) if maps.exists() else []
+    for name in libraries:
+        try:
+            lib = ctypes.CDLL(name)
+        except OSError:
+            continue
+        lib.libdeflate_alloc_compressor.restype = ctypes.c_void_p
+        lib.libdeflate_alloc_compressor.argtypes = [ctypes.c_int]
+        lib.libdeflate_zlib_compress.restype = ctypes.c_size_t
+        lib.libdeflate_zlib_compress.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_size_t,
+                                                 ctypes.c_void_p, ctypes.c_size_t]
+        for level in (6, 7, 5, 8, 9, 4, 3, 2, 1, 10, 11, 12):
+            handle = lib.libdeflate_alloc_compressor(level)
+            if handle:
+                yield _libdeflate(lib, handle)
+    for level in (6, 7, 5, 8, 9, 4, 3, 2, 1):
+        yield lambda data, level=level: zlib.compress(data, level)
+
+
+def _libdeflate(lib, handle):
+    import ctypes
+
+    out = ctypes.create_string_buffer(1 << 16)
+
+    def compress(data: bytes) -> bytes:
+        nonlocal out
+        if len(out) < len(data) + len(data) // 8 + 1024:
+            out = ctypes.create_string_buffer(len(data) + len(data) // 8 + 1024)
+        size = lib.libdeflate_zlib_compress(handle, data, len(data), out, len(out))
+        if not size:
+            raise RuntimeError("libdeflate: output buffer too small")
+        return ctypes.string_at(out, size)
+    return compress
+
+
+# ------------------------------------------------------------------ the job
+
+def write_reference_maps(reference: np.ndarray, grid: TileGrid, out_dir, shard_path) -> None:
+    """One GeoTIFF per grid patch in `out_dir/<patch_id>/`, and the shard of `Data` tensors;
+    the folder is built as `<out_dir>.tmp` and renamed at the end."""
+    px = grid.patch_size_m // REFERENCE_RESOLUTION
+    out_dir = Path(out_dir)
+    tmp_dir = out_dir.with_name(out_dir.name + ".tmp")
+    shutil.rmtree(tmp_dir, ignore_errors=True)
+    tmp_dir.mkdir(parents=True)
+    writer = ReferenceMapWriter(grid.crs, (px, px))
+    blocks = reference[: grid.n_rows * px, : grid.n_cols * px].reshape(grid.n_rows, px, grid.n_cols, px)
+    xs, ys = grid.indices()
+    ids = grid.patch_ids()
+    progress = Progress(f"{grid.tile_key}: writing reference maps", len(ids))
+    try:
+        with ShardWriter(shard_path) as shard:
+            for i, (x, y, pid) in enumerate(zip(xs.tolist(), ys.tolist(), ids)):
+                patch = np.ascontiguousarray(blocks[y, :, x, :])
+                left, _, _, top = grid.patch_bounds(x, y)
+                folder = tmp_dir / pid
+                folder.mkdir()
+                writer.write(folder / f"{pid}_reference_map.tif", patch, left, top)
+                shard.add(f"{pid}_reference_map", encode({"Data": patch}))
+                progress.update(i + 1)
+        replace_dir(tmp_dir, out_dir)
+    except BaseException:
+        shutil.rmtree(tmp_dir, ignore_errors=True)
+        raise
+
+
+def rasterize_reference_maps(geocoding, clc, out_dir, shard_path, labels_path, layer=None,
+                             code_field=None, recode=None,
+                             max_unlabeled_fraction: float = MAX_UNLABELED_FRACTION) -> dict:
+    """Reference maps, their shard and the labels of every patch of one tile's grid."""
+    start = time.monotonic()
+    grid = read_grid_json(geocoding)
+    source = open_clc(clc, layer, code_field)
+    geometries, codes = read_tile_polygons(source, grid, recode)
+    read = time.monotonic()
+    reference = rasterize_tile(geometries, codes, grid)
+    burnt = time.monotonic()
+    if not len(geometries):
+        LOG.warning("%s: no CLC polygon of %s meets the tile: every pixel is %d, no patch is labelled",
+                    grid.tile_key, source.path, CLC_NODATA)
+    px = grid.patch_size_m // REFERENCE_RESOLUTION
+    counts = class_counts(reference, grid.n_rows, grid.n_cols, px)
+    labels = labels_table(grid.patch_ids(), counts, max_unlabeled_fraction)
+    write_reference_maps(reference, grid, out_dir, shard_path)
+    write_labels(labels, labels_path)
+    n, labelled = labels.num_rows, int(pa.compute.sum(labels["labelled"]).as_py() or 0)
+    LOG.info("%s: %d CLC polygons read in %.1f s, rasterized in %.1f s; %d patches, %d labelled, "
+             "%d unlabeled (>= %g %% UNLABELED); done in %.1f s", grid.tile_key, len(geometries),
+             read - start, burnt - read, n, labelled, n - labelled, 100 * max_unlabeled_fraction,
+             time.monotonic() - start)
+    return {"polygons": len(geometries), "patches": n, "labelled": labelled}

@@ -1,0 +1,17 @@
+"""Reference maps, their shard and the 19-class labels of one tile (rule rasterize_reference_maps)."""
+from reben.clc import rasterize_reference_maps
+
+if __name__ == "__main__":
+    from reben.logs import to_snakemake_log
+    to_snakemake_log(snakemake.log[0])
+    rasterize_reference_maps(
+        geocoding=snakemake.input.geocoding,
+        clc=snakemake.input.clc,
+        out_dir=snakemake.output.maps,
+        shard_path=snakemake.output.shard,
+        labels_path=snakemake.output.labels,
+        layer=snakemake.params.layer,
+        code_field=snakemake.params.code_field,
+        recode=snakemake.params.recode,
+        max_unlabeled_fraction=snakemake.params.max_unlabeled_fraction,
+    )
