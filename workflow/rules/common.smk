@@ -289,6 +289,76 @@ def dataset_inputs(wildcards):
 # ------------------------------------------------------------------ LMDB, archives and provenance (distribution.smk)
 
 
+def dataset_path(name):
+    """A file or folder of the assembled dataset: results/dataset/<name>.
+    (The same helper as the dataset stage's; one of the two goes when both are on main.)"""
+    return f"{RESULTS}/dataset/{name}"
+
+
+def has_rule(name):
+    """Whether a rule of that name has been defined (by an earlier include)."""
+    try:
+        getattr(rules, name)
+    except Exception:
+        return False
+    return True
+
+
+def dist_path(name):
+    """A file of the distribution: results/dist/<name>."""
+    return f"{RESULTS}/dist/{name}"
+
+
+METADATA_FILES = ("metadata.parquet", "metadata_for_patches_with_snow_cloud_or_shadow.parquet")
+
+
+def dataset_trees():
+    """The dataset's patch trees, by kind (Sentinel-1 only when it is on)."""
+    trees = {"s2": "BigEarthNet-S2", "reference_maps": "Reference_Maps"}
+    if config["sentinel1"]["enabled"]:
+        trees["s1"] = "BigEarthNet-S1"
+    return trees
+
+
+def lmdb_inputs(wildcards):
+    """What encode_lmdb copies (the per-tile shards) and checks against (metadata, trees)."""
+    inputs = {
+        "metadata": dataset_path(METADATA_FILES[0]),
+        "flagged_metadata": dataset_path(METADATA_FILES[1]),
+        "s2_shards": per_tile("s2_shard.parquet"),
+        "reference_map_shards": per_tile("reference_maps_shard.parquet"),
+    }
+    if config["sentinel1"]["enabled"]:
+        inputs["s1_shards"] = per_tile("s1_shard.parquet")
+    inputs.update({f"{kind}_tree": dataset_path(tree) for kind, tree in dataset_trees().items()})
+    return inputs
+
+
+def dist_archives():
+    return [dist_path(f"{tree}.tar.zst") for tree in dataset_trees().values()]
+
+
+def manifest_members():
+    """What MANIFEST.sha256 covers, relative to results/dataset."""
+    return [*dataset_trees().values(), *METADATA_FILES]
+
+
+def provenance_inputs():
+    """Inputs recorded by name in PROVENANCE.json."""
+    return {"sentinel2_products": [p["name"] for p in PRODUCTS.values()]}
+
+
+def provenance_input_files():
+    """Input files recorded by name, size and sha256 in PROVENANCE.json (where configured)."""
+    # From the CLC and countries stages' helpers, where those stages are in the workflow.
+    files = {
+        "clc": globals().get("CLC_PATH"),
+        "borders": globals()["borders_path"]() if "borders_path" in globals() else None,
+    }
+    return {label: path for label, path in files.items() if path}
+
+
+
 # ------------------------------------------------------------------ The dataset report (report.smk)
 
 REPORT_TEMPLATE = str(REPO / "resources" / "report" / "index.html.j2")

@@ -1,1 +1,137 @@
-# LMDB, archives and provenance.
+# LMDB, archives and provenance: the dataset as users load it (ConfigILM's LMDB + metadata),
+# download it (reproducible tar.zst with checksums) and check it (manifest, provenance).
+
+
+rule encode_lmdb:
+    input:
+        unpack(lmdb_inputs),
+    output:
+        lmdb=directory(dataset_path("lmdb")),
+    params:
+        sample_size=config["distribution"]["lmdb_verify_sample"],
+        seed=config["distribution"]["lmdb_verify_seed"],
+    log:
+        log_path("encode_lmdb", "dataset"),
+    benchmark:
+        benchmark_path("encode_lmdb", "dataset")
+    threads: 2
+    resources:
+        mem_mb=mem_mb_grows(2000),
+        runtime=240,
+    script:
+        "../scripts/encode_lmdb.py"
+
+
+rule hash_lmdb_content:
+    input:
+        lmdb=dataset_path("lmdb"),
+    output:
+        content=dataset_path("LMDB_CONTENT.sha256"),
+    log:
+        log_path("hash_lmdb_content", "dataset"),
+    threads: 1
+    resources:
+        mem_mb=500,
+        runtime=60,
+    script:
+        "../scripts/hash_lmdb_content.py"
+
+
+rule archive_tree:
+    input:
+        tree=dataset_path("{tree}"),
+    output:
+        archive=dist_path("{tree}.tar.zst"),
+    params:
+        level=config["distribution"]["zstd_level"],
+        mtime=config["distribution"]["archive_mtime"],
+    wildcard_constraints:
+        tree="BigEarthNet-S2|BigEarthNet-S1|Reference_Maps",
+    log:
+        log_path("archive_tree", "{tree}"),
+    benchmark:
+        benchmark_path("archive_tree", "{tree}")
+    threads: config["distribution"]["zstd_threads"]
+    resources:
+        mem_mb=mem_mb_grows(2000),
+        runtime=600,
+    script:
+        "../scripts/archive_tree.py"
+
+
+rule write_dist_checksums:
+    input:
+        archives=dist_archives(),
+        metadata=dataset_path(METADATA_FILES[0]),
+        flagged_metadata=dataset_path(METADATA_FILES[1]),
+    output:
+        metadata=dist_path(METADATA_FILES[0]),
+        flagged_metadata=dist_path(METADATA_FILES[1]),
+        sha256=dist_path("SHA256SUMS"),
+        md5=dist_path("MD5SUMS"),
+    log:
+        log_path("write_dist_checksums", "dist"),
+    threads: 1
+    resources:
+        mem_mb=500,
+        runtime=120,
+    script:
+        "../scripts/write_dist_checksums.py"
+
+
+rule write_manifest:
+    input:
+        trees=[dataset_path(tree) for tree in dataset_trees().values()],
+        metadata=[dataset_path(name) for name in METADATA_FILES],
+    output:
+        manifest=dataset_path("MANIFEST.sha256"),
+    params:
+        dataset_dir=dataset_path(""),
+        members=manifest_members(),
+    log:
+        log_path("write_manifest", "dataset"),
+    benchmark:
+        benchmark_path("write_manifest", "dataset")
+    threads: 2
+    resources:
+        mem_mb=1000,
+        runtime=240,
+    script:
+        "../scripts/write_manifest.py"
+
+
+rule write_provenance:
+    input:
+        manifest=dataset_path("MANIFEST.sha256"),
+        lmdb_content=dataset_path("LMDB_CONTENT.sha256"),
+        metadata=dataset_path(METADATA_FILES[0]),
+        flagged_metadata=dataset_path(METADATA_FILES[1]),
+        files=[ancient(path) for path in provenance_input_files().values()],
+    output:
+        provenance=dataset_path("PROVENANCE.json"),
+    params:
+        config=config,
+        inputs=provenance_inputs(),
+        input_files=provenance_input_files(),
+        repo=str(REPO),
+    log:
+        log_path("write_provenance", "dataset"),
+    threads: 1
+    resources:
+        mem_mb=500,
+        runtime=60,
+    script:
+        "../scripts/write_provenance.py"
+
+
+# Built by default once the stages it reads from are in the workflow (the dataset assembly and
+# the reference maps); this guard can go when both are on main.
+if has_rule("assemble_dataset") and has_rule("rasterize_reference_maps"):
+    FINAL_TARGETS.extend(
+        [
+            dataset_path("lmdb"),
+            dataset_path("PROVENANCE.json"),
+            dist_path("SHA256SUMS"),
+            dist_path("MD5SUMS"),
+        ]
+    )

@@ -1,0 +1,352 @@
+"""The deep-learning store: one LMDB environment of safetensors values (the rico-hdl layout that
+ConfigILM's BENv2DataSet reads), built by copying the per-tile shards, never the GeoTIFFs.
+
+Keys are UTF-8 `patch_id` (Sentinel-2), `s1_name` (Sentinel-1) and `<patch_id>_reference_map`;
+values are the shard values unchanged. The environment is written to `<out>.tmp` and renamed
+when it has verified itself: its entries are exactly the keys the metadata files call for, and
+a seeded sample of entries decodes to the arrays of the dataset's GeoTIFFs.
+
+LMDB pages are not byte-deterministic, so `content_hash` gives the identity of an environment:
+sha256 over every (key, value) in key order, each length-prefixed (8 bytes little-endian).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import lmdb
+import numpy as np
+import pandas as pd
+import pyarrow.parquet as pq
+
+from .constants import S1_POLARISATIONS, S2_BANDS
+from .errors import RebenError
+from .logs import LOG, Progress
+from .shards import decode
+
+REFERENCE_MAP_SUFFIX = "_reference_map"
+
+# Entries per write transaction: bounds LMDB's dirty-page list (values are 30-160 kB).
+_BATCH_BYTES = 256 * 1024**2
+
+
+class DistributionError(RebenError):
+    """An output of the distribution stage cannot be built from its inputs, or cannot be written."""
+
+
+@dataclass(frozen=True)
+class Selection:
+    """The keys one LMDB must hold, by kind, and where each patch comes from (for messages)."""
+
+    s2: list[str]
+    reference_maps: list[str]
+    s1: list[str]
+    source: dict[str, str]  # key -> metadata file that asks for it
+
+    @property
+    def keys(self) -> set[str]:
+        return set(self.s2) | set(self.reference_maps) | set(self.s1)
+
+
+def tile_key_of(patch_id: str) -> str:
+    """`S2A_MSIL2A_20170613T101031_N9999_R022_T33UUP_26_57` -> its tile key (drop `_x_y`)."""
+    return patch_id.rsplit("_", 2)[0]
+
+
+def s1_product_of(s1_name: str) -> str:
+    """`S1B_IW_GRDH_1SDV_20170612T165809_33UUP_26_57` -> `S1B_IW_GRDH_1SDV_20170612T165809`."""
+    return s1_name.rsplit("_", 3)[0]
+
+
+def read_selection(metadata_paths) -> Selection:
+    """The LMDB keys of the patches in the metadata files (both files: all selected patches)."""
+    s2: list[str] = []
+    s1: set[str] = set()
+    source: dict[str, str] = {}
+    for path in metadata_paths:
+        try:
+            table = pd.read_parquet(path, columns=["patch_id", "s1_name"])
+        except (OSError, ValueError, KeyError) as e:
+            raise DistributionError(f"{path}: cannot read patch_id and s1_name ({e})") from None
+        name = Path(path).name
+        for pid, s1_name in zip(table["patch_id"], table["s1_name"]):
+            if pid in source:
+                raise DistributionError(f"{path}: patch {pid} is listed twice "
+                                        f"(also in {source[pid]})")
+            source[pid] = name
+            source[pid + REFERENCE_MAP_SUFFIX] = name
+            s2.append(pid)
+            if s1_name:
+                s1.add(s1_name)
+                source.setdefault(s1_name, name)
+    s2.sort()
+    return Selection(s2=s2, reference_maps=[p + REFERENCE_MAP_SUFFIX for p in s2],
+                     s1=sorted(s1), source=source)
+
+
+def _shard_keys(path) -> list[str]:
+    try:
+        return pq.read_table(path, columns=["key"]).column("key").to_pylist()
+    except (OSError, ValueError) as e:
+        raise DistributionError(f"{path}: not a readable shard ({e})") from None
+
+
+def _value_bytes(path) -> int:
+    """Bytes of a shard's value column as stored (uncompressed): a size estimate from metadata."""
+    meta = pq.ParquetFile(path).metadata
+    col = meta.schema.names.index("value")
+    return sum(meta.row_group(i).column(col).total_uncompressed_size for i in range(meta.num_row_groups))
+
+
+def plan(selection: Selection, shards: dict[str, list]) -> tuple[list[tuple[str, str]], int]:
+    """Which shards to read, in a fixed order, and an initial map size.
+
+    `shards` maps a kind ("s2", "reference_maps", "s1") to its per-tile shard files. Returns
+    [(kind, shard path)] sorted by path and the map size in bytes. Raises one line for the first
+    key of the selection that no shard holds.
+    """
+    held: set[str] = set()
+    order = sorted((str(p), kind) for kind, paths in shards.items() for p in paths)
+    value_bytes = 0
+    for path, _ in order:
+        held.update(_shard_keys(path))
+        value_bytes += _value_bytes(path)
+    for kind, wanted in (("s2", selection.s2), ("reference_maps", selection.reference_maps),
+                         ("s1", selection.s1)):
+        missing = [k for k in wanted if k not in held]
+        if missing:
+            where = ", ".join(sorted({str(Path(p).name) for p in shards.get(kind, [])})) or "none given"
+            more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
+            raise DistributionError(
+                f"{selection.source[missing[0]]}: {missing[0]} has no entry in the {kind} shards "
+                f"({where}){more}; rebuild the stage that writes them")
+    n = len(selection.keys)
+    # Each large value lives on its own overflow pages: round up to a page, then room for the
+    # B-tree and free pages. The store grows on demand if this still falls short.
+    map_size = int(1.25 * (value_bytes + n * (4096 + 256))) + 64 * 1024**2
+    return [(kind, path) for path, kind in order], map_size
+
+
+def _row_groups(order):
+    """Row groups of every shard in `order`, read one ahead in a thread (Arrow releases the GIL)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def groups():
+        for _kind, path in order:
+            f = pq.ParquetFile(path, memory_map=True)
+            for i in range(f.num_row_groups):
+                yield f, i
+
+    with ThreadPoolExecutor(1) as pool:
+        pending = None
+        for f, i in groups():
+            nxt = pool.submit(f.read_row_group, i, columns=["key", "value"])
+            if pending is not None:
+                yield pending.result()
+            pending = nxt
+        if pending is not None:
+            yield pending.result()
+
+
+def _stream(order, wanted: set[str]):
+    """(key bytes, value buffer) of the wanted rows, in shard order. Values are views into the
+    Arrow buffers (no copy); they live as long as the caller keeps them."""
+    for table in _row_groups(order):
+        keys = table.column("key").to_pylist()
+        at = 0
+        for chunk in table.column("value").chunks:
+            _, offsets, data = chunk.buffers()
+            offsets = np.frombuffer(offsets, dtype=np.int64, count=len(chunk) + 1, offset=8 * chunk.offset)
+            data = memoryview(data) if data is not None else memoryview(b"")
+            for j in range(len(chunk)):
+                key = keys[at + j]
+                if key in wanted:
+                    yield key.encode(), data[offsets[j]:offsets[j + 1]]
+            at += len(chunk)
+
+
+def _put_batch(env, batch) -> None:
+    """Write one batch in one transaction, growing the map when it is full."""
+    while True:
+        try:
+            with env.begin(write=True) as txn:
+                for key, value in batch:
+                    if not txn.put(key, value, overwrite=False) and txn.get(key) != bytes(value):
+                        raise DistributionError(
+                            f"{key.decode()}: two shards hold different values for this key")
+            return
+        except lmdb.MapFullError:
+            size = env.info()["map_size"] * 2
+            LOG.info("LMDB map full: growing it to %.1f GiB", size / 1024**3)
+            env.set_mapsize(size)
+
+
+def content_hash(env) -> tuple[str, int]:
+    """sha256 of every (key, value) in key order, each length-prefixed; and the entry count."""
+    h = hashlib.sha256()
+    n = 0
+    with env.begin(buffers=True) as txn:
+        for key, value in txn.cursor():
+            h.update(len(key).to_bytes(8, "little"))
+            h.update(key)
+            h.update(len(value).to_bytes(8, "little"))
+            h.update(value)
+            n += 1
+    return h.hexdigest(), n
+
+
+def lmdb_content_hash(lmdb_dir) -> tuple[str, int]:
+    try:
+        env = lmdb.open(str(lmdb_dir), readonly=True, lock=False, subdir=True)
+    except lmdb.Error as e:
+        raise DistributionError(f"{lmdb_dir}: not a readable LMDB ({e})") from None
+    try:
+        return content_hash(env)
+    finally:
+        env.close()
+
+
+def write_content_hash(lmdb_dir, out_path) -> str:
+    """LMDB_CONTENT.sha256: `<sha256>  <n> entries`, the identity of the LMDB's content."""
+    from .provenance import write_text
+    digest, n = lmdb_content_hash(lmdb_dir)
+    write_text(f"{digest}  {n} entries\n", out_path)
+    LOG.info("hash_lmdb_content: %d entries, sha256 %s", n, digest)
+    return digest
+
+
+def _read_tif(path) -> np.ndarray:
+    import rasterio
+    with rasterio.open(path) as src:
+        return src.read(1)
+
+
+def _same(key: str, name: str, stored: np.ndarray, path: Path) -> None:
+    if not path.exists():
+        raise DistributionError(f"{path}: missing; the LMDB entry {key} cannot be checked against it")
+    tif = _read_tif(path)
+    if stored.dtype != tif.dtype or stored.shape != tif.shape or not np.array_equal(stored, tif):
+        raise DistributionError(f"{key}: tensor {name} ({stored.dtype} {stored.shape}) differs "
+                                f"from {path} ({tif.dtype} {tif.shape})")
+
+
+def verify_sample(env, selection: Selection, s1_of: dict[str, str], trees: dict[str, Path],
+                  sample_size: int, seed: int) -> int:
+    """Decode a seeded sample of patches and compare each tensor with its GeoTIFF."""
+    if not selection.s2 or sample_size <= 0:
+        return 0
+    rng = np.random.default_rng(seed)
+    picks = rng.choice(len(selection.s2), size=min(sample_size, len(selection.s2)), replace=False)
+    with env.begin() as txn:
+        for i in sorted(picks):
+            pid = selection.s2[i]
+            tile = tile_key_of(pid)
+            checks = [(pid, Path(trees["s2"]) / tile / pid, [(b, f"{pid}_{b}.tif") for b in S2_BANDS]),
+                      (pid + REFERENCE_MAP_SUFFIX, Path(trees["reference_maps"]) / tile / pid,
+                       [("Data", f"{pid}{REFERENCE_MAP_SUFFIX}.tif")])]
+            s1 = s1_of.get(pid)
+            if s1:
+                checks.append((s1, Path(trees["s1"]) / s1_product_of(s1) / s1,
+                               [(p, f"{s1}_{p}.tif") for p in S1_POLARISATIONS]))
+            for key, folder, tensors in checks:
+                value = txn.get(key.encode())
+                if value is None:
+                    raise DistributionError(f"{key}: missing from the LMDB just written")
+                stored = decode(value)
+                if sorted(stored) != sorted(name for name, _ in tensors):
+                    raise DistributionError(f"{key}: tensors {sorted(stored)}, expected "
+                                            f"{sorted(name for name, _ in tensors)}")
+                for name, file in tensors:
+                    _same(key, name, stored[name], folder / file)
+    return len(picks)
+
+
+def _s1_by_patch(metadata_paths) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for path in metadata_paths:
+        t = pd.read_parquet(path, columns=["patch_id", "s1_name"])
+        out.update((p, s) for p, s in zip(t["patch_id"], t["s1_name"]) if s)
+    return out
+
+
+def _free(path: Path) -> str:
+    try:
+        return f"{shutil.disk_usage(path.parent).free / 1024**2:.1f} MiB free there"
+    except OSError:
+        return "free space unknown"
+
+
+def _prepare_tmp(out_dir: Path) -> Path:
+    tmp = out_dir.with_name(out_dir.name + ".tmp")
+    try:
+        if tmp.exists():
+            LOG.info("removing %s left by an interrupted job", tmp)
+            shutil.rmtree(tmp)
+        out_dir.parent.mkdir(parents=True, exist_ok=True)
+        tmp.mkdir()
+    except OSError as e:
+        raise DistributionError(f"{tmp}: cannot write the LMDB here ({e.strerror})") from None
+    return tmp
+
+
+def encode_lmdb(metadata_paths, shards: dict[str, list], out_dir, trees: dict[str, Path],
+                sample_size: int = 20, seed: int = 0) -> dict:
+    """Build the LMDB at `out_dir` from the shards and verify it (entry count, sample).
+
+    metadata_paths: metadata.parquet and metadata_for_patches_with_snow_cloud_or_shadow.parquet.
+    shards: {"s2": [...], "reference_maps": [...], "s1": [...]} per-tile shard files.
+    trees: {"s2", "reference_maps", "s1"} dataset folders the sample is compared against.
+    """
+    out_dir = Path(out_dir)
+    selection = read_selection(metadata_paths)
+    order, map_size = plan(selection, shards)
+    wanted = selection.keys
+    tmp = _prepare_tmp(out_dir)
+    env = None
+    try:
+        # lock=False: a private new folder with one writer, and no lock.mdb shipped with the data.
+        env = lmdb.open(str(tmp), map_size=map_size, subdir=True, lock=False, sync=False,
+                        metasync=False, meminit=False, readahead=False)
+        progress = Progress("LMDB entries", len(wanted))
+        batch, batch_bytes, done = [], 0, 0
+        for key, value in _stream(order, wanted):
+            batch.append((key, value))
+            batch_bytes += len(value)
+            if batch_bytes >= _BATCH_BYTES:
+                _put_batch(env, batch)
+                done += len(batch)
+                progress.update(done)
+                batch, batch_bytes = [], 0
+        _put_batch(env, batch)
+        done += len(batch)
+        progress.update(done)
+        env.sync(True)
+        n = env.stat()["entries"]
+        if n != len(wanted):  # every put was a wanted key, so equal counts mean equal key sets
+            raise DistributionError(f"{out_dir}: {n} entries written, the metadata files ask for "
+                                    f"{len(wanted)}")
+        checked = verify_sample(env, selection, _s1_by_patch(metadata_paths), trees,
+                                sample_size, seed)
+        env.close()
+        env = None
+        from .geotiff import replace_dir
+        replace_dir(tmp, out_dir)
+    except (lmdb.Error, OSError) as e:
+        reason = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
+        raise DistributionError(f"{tmp}: cannot write the LMDB ({reason}; {_free(tmp)})") from None
+    finally:
+        if env is not None:
+            env.close()
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+    summary = {"entries": n, "s2": len(selection.s2), "s1": len(selection.s1),
+               "reference_maps": len(selection.reference_maps), "verified_patches": checked,
+               "seconds": round(progress.elapsed(), 1)}
+    LOG.info("encode_lmdb: %(entries)d entries (%(s2)d S2, %(s1)d S1, %(reference_maps)d "
+             "reference maps), %(verified_patches)d patches checked against their GeoTIFFs, "
+             "%(seconds).1f s", summary)
+    return summary

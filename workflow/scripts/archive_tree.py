@@ -1,0 +1,14 @@
+"""Archive one dataset tree as a reproducible tar.zst (rule archive_tree)."""
+from reben.archives import write_tar_zst
+
+if __name__ == "__main__":
+    from reben.logs import LOG, to_snakemake_log
+    to_snakemake_log(snakemake.log[0])
+    summary = write_tar_zst(
+        tree=snakemake.input.tree,
+        out_path=snakemake.output.archive,
+        level=snakemake.params.level,
+        threads=snakemake.threads,
+        mtime=snakemake.params.mtime,
+    )
+    LOG.info("archive_tree: %(archive)s, %(members)d members, %(tar_bytes)d tar bytes -> %(bytes)d", summary)

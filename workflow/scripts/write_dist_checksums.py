@@ -1,0 +1,13 @@
+"""Copy the metadata files beside the archives and list sha256 and md5 of each (rule write_dist_checksums)."""
+from reben.archives import copy_file, write_checksums
+
+if __name__ == "__main__":
+    from reben.logs import to_snakemake_log
+    to_snakemake_log(snakemake.log[0])
+    copy_file(snakemake.input.metadata, snakemake.output.metadata)
+    copy_file(snakemake.input.flagged_metadata, snakemake.output.flagged_metadata)
+    write_checksums(
+        files=[*snakemake.input.archives, snakemake.output.metadata, snakemake.output.flagged_metadata],
+        sha256_path=snakemake.output.sha256,
+        md5_path=snakemake.output.md5,
+    )
