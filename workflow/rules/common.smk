@@ -289,21 +289,6 @@ def dataset_inputs(wildcards):
 # ------------------------------------------------------------------ LMDB, archives and provenance (distribution.smk)
 
 
-def dataset_path(name):
-    """A file or folder of the assembled dataset: results/dataset/<name>.
-    (The same helper as the dataset stage's; one of the two goes when both are on main.)"""
-    return f"{RESULTS}/dataset/{name}"
-
-
-def has_rule(name):
-    """Whether a rule of that name has been defined (by an earlier include)."""
-    try:
-        getattr(rules, name)
-    except Exception:
-        return False
-    return True
-
-
 def dist_path(name):
     """A file of the distribution: results/dist/<name>."""
     return f"{RESULTS}/dist/{name}"
@@ -350,11 +335,7 @@ def provenance_inputs():
 
 def provenance_input_files():
     """Input files recorded by name, size and sha256 in PROVENANCE.json (where configured)."""
-    # From the CLC and countries stages' helpers, where those stages are in the workflow.
-    files = {
-        "clc": globals().get("CLC_PATH"),
-        "borders": globals()["borders_path"]() if "borders_path" in globals() else None,
-    }
+    files = {"clc": CLC_PATH, "borders": borders_path()}
     return {label: path for label, path in files.items() if path}
 
 

@@ -124,14 +124,11 @@ rule write_provenance:
         "../scripts/write_provenance.py"
 
 
-# Built by default once the stages it reads from are in the workflow (the dataset assembly and
-# the reference maps); this guard can go when both are on main.
-if has_rule("assemble_dataset") and has_rule("rasterize_reference_maps"):
-    FINAL_TARGETS.extend(
-        [
-            dataset_path("lmdb"),
-            dataset_path("PROVENANCE.json"),
-            dist_path("SHA256SUMS"),
-            dist_path("MD5SUMS"),
-        ]
-    )
+FINAL_TARGETS.extend(
+    [
+        dataset_path("lmdb"),
+        dataset_path("PROVENANCE.json"),
+        dist_path("SHA256SUMS"),
+        dist_path("MD5SUMS"),
+    ]
+)
