@@ -31,7 +31,7 @@ from .errors import RebenError
 from .flags import read_flag_list, unknown_ids
 from .geotiff import replace_dir
 from .grid import read_grid_json
-from .io import read_json, write_parquet
+from .io import read_json, write_arrow, write_parquet
 from .logs import Progress
 from .selection import DROP_REASONS, selection_counts
 from .splits import SPLITS
@@ -146,18 +146,6 @@ def metadata_table(patches: pd.DataFrame) -> pa.Table:
         "contains_cloud_or_shadow": patches["contains_cloud_or_shadow"].astype(bool).tolist(),
     }
     return pa.Table.from_pydict(columns, schema=METADATA_SCHEMA)
-
-
-def write_arrow(table: pa.Table, path) -> None:
-    import pyarrow.parquet as pq
-
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    try:
-        pq.write_table(table, tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def write_csv(frame: pd.DataFrame, path) -> None:

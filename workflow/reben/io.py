@@ -35,3 +35,17 @@ def write_parquet(frame, path) -> None:
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def write_arrow(table, path) -> None:
+    """A pyarrow Table to Parquet at `path`, atomically; pyarrow keeps list<string> columns as
+    such for every reader (pandas' own metadata would not)."""
+    import pyarrow.parquet as pq
+
+    path = Path(path)
+    tmp = _tmp(path)
+    try:
+        pq.write_table(table, tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)

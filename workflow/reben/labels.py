@@ -17,6 +17,8 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
+from .io import write_arrow
+
 CLASS_TABLE = Path(__file__).resolve().parents[2] / "resources" / "clc_classes.csv"
 UNLABELED = "UNLABELED"
 CLC_NODATA = 999
@@ -116,13 +118,4 @@ def labels_table(patch_ids: list[str], counts: np.ndarray,
 
 def write_labels(labels: pa.Table, path) -> None:
     """labels.parquet, atomically; written by pyarrow so that any reader gets list<string>."""
-    import os
-    import pyarrow.parquet as pq
-
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    try:
-        pq.write_table(labels, tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    write_arrow(labels, path)

@@ -31,7 +31,8 @@ from ..constants import QUALITY_INDICATORS, S2_BAND_RESOLUTION, S2_BANDS
 from ..sentinel2 import METADATA_BAND_IDS, parse_product_name
 from . import landscape as ls
 from .scenario import DEMO_PRODUCTS, SyntheticProduct
-from .sentinel2 import _iso, _sub, _write_jp2, product_content, tile_metadata_xml
+from .sentinel2 import (_iso, _sub, _write_jp2, product_content, product_info,
+                         quality_indicators, special_values, tile_metadata_xml, xml_bytes)
 
 LOG = logging.getLogger("reben.synthetic")
 
@@ -95,46 +96,17 @@ def _names(spec: SyntheticProduct) -> dict[str, str]:
 
 def l1c_metadata_xml(spec: SyntheticProduct, image_files: list[str]) -> bytes:
     """MTD_MSIL1C.xml with the fields and layout of a real L1C product."""
-    p = parse_product_name(spec.name)
     names = _names(spec)
-    t = p.sensing_time
     root = ET.Element("n1:Level-1C_User_Product", {"xmlns:n1": N1_L1C,
                       "xmlns:xsi": "http://www.w3.org/2001/XMLSchema-instance"})
     general = _sub(root, "n1:General_Info")
-    info = _sub(general, "Product_Info")
-    _sub(info, "PRODUCT_START_TIME", _iso(t))
-    _sub(info, "PRODUCT_STOP_TIME", _iso(t))
-    _sub(info, "PRODUCT_URI", spec.safe_name)
-    _sub(info, "PROCESSING_LEVEL", "Level-1C")
-    _sub(info, "PRODUCT_TYPE", "S2MSI1C")
-    _sub(info, "PROCESSING_BASELINE", spec.baseline)
-    _sub(info, "GENERATION_TIME", datetime.strptime(p.processed, "%Y%m%dT%H%M%S").strftime("%Y-%m-%dT%H:%M:%S.000000Z"))
-    datatake = _sub(info, "Datatake", datatakeIdentifier=f"G{p.mission}_{p.sensing}_{spec.absolute_orbit:06d}_N{spec.baseline}")
-    _sub(datatake, "SPACECRAFT_NAME", f"Sentinel-2{p.mission[-1]}")
-    _sub(datatake, "DATATAKE_TYPE", "INS-NOBS")
-    _sub(datatake, "DATATAKE_SENSING_START", _iso(t))
-    _sub(datatake, "SENSING_ORBIT_NUMBER", int(p.orbit[1:]))
-    _sub(datatake, "SENSING_ORBIT_DIRECTION", "DESCENDING")
-    options = _sub(info, "Query_Options", completeSingleTile="true")
-    _sub(options, "PRODUCT_FORMAT", "SAFE_COMPACT")
-    granule = _sub(_sub(_sub(info, "Product_Organisation"), "Granule_List"), "Granule",
-                   datastripIdentifier=names["datastrip_id"], granuleIdentifier=names["granule_id"],
-                   imageFormat="JPEG2000")
-    for f in image_files:
-        _sub(granule, "IMAGE_FILE", f)
+    product_info(general, spec, "1C", {"datastripIdentifier": names["datastrip_id"],
+                                       "granuleIdentifier": names["granule_id"]}, image_files)
     chars = _sub(general, "Product_Image_Characteristics")
-    for text, index in (("NODATA", 0), ("SATURATED", 65535)):
-        sv = _sub(chars, "Special_Values")
-        _sub(sv, "SPECIAL_VALUE_TEXT", text)
-        _sub(sv, "SPECIAL_VALUE_INDEX", index)
+    special_values(chars)
     _sub(chars, "QUANTIFICATION_VALUE", "10000", unit="none")
-    qi = _sub(root, "n1:Quality_Indicators_Info")
-    _sub(qi, "Cloud_Coverage_Assessment", f"{100 * spec.cloud_fraction:.6f}")
-    inspections = _sub(_sub(qi, "Quality_Control_Checks"), "Quality_Inspections")
-    for check in ("FORMAT_CORRECTNESS",) + QUALITY_INDICATORS:
-        _sub(inspections, "quality_check", spec.quality.get(check, "PASSED"), checkType=check)
-    ET.indent(root, space="    ")
-    return b'<?xml version="1.0" encoding="UTF-8" standalone="no"?>\n' + ET.tostring(root)
+    quality_indicators(root, spec)
+    return xml_bytes(root)
 
 
 def l1c_tile_metadata_xml(spec: SyntheticProduct) -> bytes:

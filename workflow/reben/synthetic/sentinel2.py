@@ -108,19 +108,17 @@ def _iso(t: datetime) -> str:
     return t.strftime("%Y-%m-%dT%H:%M:%S.024Z")
 
 
-def product_metadata_xml(spec: SyntheticProduct, granule: str, image_files: list[str]) -> bytes:
-    """MTD_MSIL2A.xml with the fields and layout of a real L2A product."""
+def product_info(general: ET.Element, spec: SyntheticProduct, level: str, granule_attrib: dict,
+                 image_files: list[str]) -> None:
+    """The Product_Info block of MTD_MSIL1C.xml / MTD_MSIL2A.xml (level "1C" or "2A")."""
     p = parse_product_name(spec.name)
     t = p.sensing_time
-    root = ET.Element("n1:Level-2A_User_Product", {"xmlns:n1": N1_L2A,
-                      "xmlns:xsi": "http://www.w3.org/2001/XMLSchema-instance"})
-    general = _sub(root, "n1:General_Info")
     info = _sub(general, "Product_Info")
     _sub(info, "PRODUCT_START_TIME", _iso(t))
     _sub(info, "PRODUCT_STOP_TIME", _iso(t))
     _sub(info, "PRODUCT_URI", spec.safe_name)
-    _sub(info, "PROCESSING_LEVEL", "Level-2A")
-    _sub(info, "PRODUCT_TYPE", "S2MSI2A")
+    _sub(info, "PROCESSING_LEVEL", f"Level-{level}")
+    _sub(info, "PRODUCT_TYPE", f"S2MSI{level}")
     _sub(info, "PROCESSING_BASELINE", spec.baseline)
     _sub(info, "GENERATION_TIME", datetime.strptime(p.processed, "%Y%m%dT%H%M%S").strftime("%Y-%m-%dT%H:%M:%S.000000Z"))
     datatake = _sub(info, "Datatake", datatakeIdentifier=f"G{p.mission}_{p.sensing}_{spec.absolute_orbit:06d}_N{spec.baseline}")
@@ -131,16 +129,41 @@ def product_metadata_xml(spec: SyntheticProduct, granule: str, image_files: list
     _sub(datatake, "SENSING_ORBIT_DIRECTION", "DESCENDING")
     options = _sub(info, "Query_Options", completeSingleTile="true")
     _sub(options, "PRODUCT_FORMAT", "SAFE_COMPACT")
-    organisation = _sub(info, "Product_Organisation")
-    granules = _sub(_sub(organisation, "Granule_List"), "Granule",
-                    granuleIdentifier=granule, imageFormat="JPEG2000")
+    granule = _sub(_sub(_sub(info, "Product_Organisation"), "Granule_List"), "Granule",
+                   **granule_attrib, imageFormat="JPEG2000")
     for f in image_files:
-        _sub(granules, "IMAGE_FILE", f)
-    chars = _sub(general, "Product_Image_Characteristics")
+        _sub(granule, "IMAGE_FILE", f)
+
+
+def special_values(chars: ET.Element) -> None:
     for text, index in (("NODATA", 0), ("SATURATED", 65535)):
         sv = _sub(chars, "Special_Values")
         _sub(sv, "SPECIAL_VALUE_TEXT", text)
         _sub(sv, "SPECIAL_VALUE_INDEX", index)
+
+
+def quality_indicators(root: ET.Element, spec: SyntheticProduct) -> None:
+    """Cloud coverage and the quality checks (PASSED unless the spec says otherwise)."""
+    qi = _sub(root, "n1:Quality_Indicators_Info")
+    _sub(qi, "Cloud_Coverage_Assessment", f"{100 * spec.cloud_fraction:.6f}")
+    inspections = _sub(_sub(qi, "Quality_Control_Checks"), "Quality_Inspections")
+    for check in ("FORMAT_CORRECTNESS",) + QUALITY_INDICATORS:
+        _sub(inspections, "quality_check", spec.quality.get(check, "PASSED"), checkType=check)
+
+
+def xml_bytes(root: ET.Element, indent: str = "    ") -> bytes:
+    ET.indent(root, space=indent)
+    return b'<?xml version="1.0" encoding="UTF-8" standalone="no"?>\n' + ET.tostring(root)
+
+
+def product_metadata_xml(spec: SyntheticProduct, granule: str, image_files: list[str]) -> bytes:
+    """MTD_MSIL2A.xml with the fields and layout of a real L2A product."""
+    root = ET.Element("n1:Level-2A_User_Product", {"xmlns:n1": N1_L2A,
+                      "xmlns:xsi": "http://www.w3.org/2001/XMLSchema-instance"})
+    general = _sub(root, "n1:General_Info")
+    product_info(general, spec, "2A", {"granuleIdentifier": granule}, image_files)
+    chars = _sub(general, "Product_Image_Characteristics")
+    special_values(chars)
     quant = _sub(chars, "QUANTIFICATION_VALUES_LIST")
     _sub(quant, "BOA_QUANTIFICATION_VALUE", "10000", unit="none")
     _sub(quant, "AOT_QUANTIFICATION_VALUE", "1000.0", unit="none")
@@ -149,13 +172,8 @@ def product_metadata_xml(spec: SyntheticProduct, granule: str, image_files: list
         offsets = _sub(chars, "BOA_ADD_OFFSET_VALUES_LIST")
         for band_id, _ in enumerate(METADATA_BAND_IDS):
             _sub(offsets, "BOA_ADD_OFFSET", spec.boa_add_offset, band_id=band_id)
-    qi = _sub(root, "n1:Quality_Indicators_Info")
-    _sub(qi, "Cloud_Coverage_Assessment", f"{100 * spec.cloud_fraction:.6f}")
-    inspections = _sub(_sub(qi, "Quality_Control_Checks"), "Quality_Inspections")
-    for check in ("FORMAT_CORRECTNESS",) + QUALITY_INDICATORS:
-        _sub(inspections, "quality_check", spec.quality.get(check, "PASSED"), checkType=check)
-    ET.indent(root, space="    ")
-    return b'<?xml version="1.0" encoding="UTF-8" standalone="no"?>\n' + ET.tostring(root)
+    quality_indicators(root, spec)
+    return xml_bytes(root)
 
 
 def tile_metadata_xml(spec: SyntheticProduct, tile_id: str) -> bytes:
@@ -180,8 +198,7 @@ def tile_metadata_xml(spec: SyntheticProduct, tile_id: str) -> bytes:
         _sub(pos, "ULY", f"{spec.uly:.0f}")
         _sub(pos, "XDIM", res)
         _sub(pos, "YDIM", -res)
-    ET.indent(root, space="  ")
-    return b'<?xml version="1.0" encoding="UTF-8" standalone="no"?>\n' + ET.tostring(root)
+    return xml_bytes(root, "  ")
 
 
 def write_l2a_product(spec: SyntheticProduct, out_path) -> Path:
