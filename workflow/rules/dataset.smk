@@ -2,6 +2,8 @@
 
 
 rule select_patches:
+    # Light (a small table, a JSON or a download): runs where Snakemake runs, not as a cluster job.
+    localrule: True
     input:
         unpack(selection_inputs),
     output:

@@ -101,6 +101,8 @@ rule write_manifest:
 
 
 rule write_provenance:
+    # Light (a small table, a JSON or a download): runs where Snakemake runs, not as a cluster job.
+    localrule: True
     input:
         manifest=dataset_path("MANIFEST.sha256"),
         lmdb_content=dataset_path("LMDB_CONTENT.sha256"),

@@ -2,6 +2,8 @@
 
 
 rule assign_splits:
+    # Light (a small table, a JSON or a download): runs where Snakemake runs, not as a cluster job.
+    localrule: True
     input:
         geocoding=tile_path("{tile}", "geocoding.json"),
     output:
@@ -38,6 +40,8 @@ rule assign_countries:
 
 
 rule download_country_borders:
+    # Light (a small table, a JSON or a download): runs where Snakemake runs, not as a cluster job.
+    localrule: True
     output:
         borders=NATURAL_EARTH_BORDERS,
     params:
