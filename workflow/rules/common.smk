@@ -328,6 +328,23 @@ def manifest_members():
     return [*dataset_trees().values(), *METADATA_FILES]
 
 
+# Settings that change how jobs run, never what they make: PROVENANCE.json leaves them out, so
+# that more threads or memory (or another download mirror) rerun nothing.
+HOW_NOT_WHAT = {"threads", "mem_mb", "runtime", "zstd_threads"}
+
+
+def provenance_config():
+    """The resolved config as PROVENANCE.json records it: without HOW_NOT_WHAT settings and
+    without `retrieval` (where a product came from; its MD5 is checked either way)."""
+
+    def strip(node):
+        if isinstance(node, dict):
+            return {k: strip(v) for k, v in node.items() if k not in HOW_NOT_WHAT}
+        return node
+
+    return strip({k: v for k, v in config.items() if k != "retrieval"})
+
+
 def provenance_inputs():
     """Inputs recorded by name in PROVENANCE.json."""
     return {"sentinel2_products": [p["name"] for p in PRODUCTS.values()]}

@@ -112,7 +112,7 @@ rule write_provenance:
     output:
         provenance=dataset_path("PROVENANCE.json"),
     params:
-        config=config,
+        config=provenance_config(),
         inputs=provenance_inputs(),
         input_files=provenance_input_files(),
         repo=str(REPO),
