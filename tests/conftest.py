@@ -46,9 +46,14 @@ def demo_run(tmp_path_factory) -> Path:
     return workdir
 
 
+def copy_run(run: Path, dst: Path) -> Path:
+    """A private copy of a finished run, with mtimes and Snakemake's metadata kept, so that a
+    dry-run in the copy sees exactly what it would see in the original."""
+    shutil.copytree(run, dst, symlinks=True, copy_function=shutil.copy2)
+    return dst
+
+
 @pytest.fixture
 def demo_copy(demo_run, tmp_path) -> Path:
-    """A private copy of the finished demo run (mtimes kept), for tests that change inputs."""
-    dst = tmp_path / "demo"
-    shutil.copytree(demo_run, dst, symlinks=True, copy_function=shutil.copy2)
-    return dst
+    """A private copy of the finished demo run, for tests that change inputs."""
+    return copy_run(demo_run, tmp_path / "demo")

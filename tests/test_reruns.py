@@ -8,13 +8,12 @@ import copy
 import hashlib
 import os
 import re
-import shutil
 from pathlib import Path
 
 import pytest
 import yaml
 
-from conftest import REPO, run_snakemake
+from conftest import REPO, copy_run, run_snakemake
 
 pytestmark = pytest.mark.integration
 
@@ -83,10 +82,8 @@ def l1c_run(tmp_path_factory) -> Path:
 
 @pytest.fixture
 def run_copy(l1c_run, tmp_path) -> Path:
-    """A private copy of the finished run (mtimes and Snakemake's metadata kept)."""
-    dst = tmp_path / "run"
-    shutil.copytree(l1c_run, dst, symlinks=True, copy_function=shutil.copy2)
-    return dst
+    """A private copy of the finished L1C run."""
+    return copy_run(l1c_run, tmp_path / "run")
 
 
 def changed(workdir: Path, **sen2cor) -> Path:

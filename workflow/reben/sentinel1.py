@@ -268,3 +268,9 @@ class S1Source:
             else:
                 out[where] &= ~bad
         return out
+
+
+def product_files(names, vv_paths, vh_paths) -> list[dict]:
+    """The products a rule hands over: name, VV file and VH file of each (in the same order)."""
+    return [{"name": name, "VV": vv, "VH": vh}
+            for name, vv, vh in zip(names, vv_paths, vh_paths, strict=True)]

@@ -3,14 +3,14 @@ from reben.s1_patches import cut_tile
 
 if __name__ == "__main__":
     from reben.logs import to_snakemake_log
+    from reben.sentinel1 import product_files
     to_snakemake_log(snakemake.log[0])
     cut_tile(
         tile_key=snakemake.wildcards.tile,
         grid_json=snakemake.input.geocoding,
         pairing_path=snakemake.input.pairing,
         s2_patches_path=None,
-        products=[{"name": name, "VV": vv, "VH": vh} for name, vv, vh in
-                  zip(snakemake.params.products, snakemake.input.vv, snakemake.input.vh, strict=True)],
+        products=product_files(snakemake.params.products, snakemake.input.vv, snakemake.input.vh),
         out_dir=snakemake.output.patches,
         shard_path=snakemake.output.shard,
         unit=snakemake.params.unit,

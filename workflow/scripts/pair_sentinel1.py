@@ -3,12 +3,12 @@ from reben.s1_pairing import pair_tile
 
 if __name__ == "__main__":
     from reben.logs import to_snakemake_log
+    from reben.sentinel1 import product_files
     to_snakemake_log(snakemake.log[0])
     pair_tile(
         tile_key=snakemake.wildcards.tile,
         grid_json=snakemake.input.geocoding,
-        products=[{"name": name, "VV": vv, "VH": vh} for name, vv, vh in
-                  zip(snakemake.params.products, snakemake.input.vv, snakemake.input.vh, strict=True)],
+        products=product_files(snakemake.params.products, snakemake.input.vv, snakemake.input.vh),
         out_path=snakemake.output.pairing,
         max_gap_days=snakemake.params.max_time_gap_days,
         unit=snakemake.params.unit,
