@@ -74,3 +74,13 @@ def test_ids_and_file_names_are_those_of_the_real_reben_patches():
         assert sorted(p.name for p in (root / folder).iterdir()) == sorted(f"{folder}_{b}.tif" for b in S2_BANDS)
     ref = shared("reben_samples", "Reference_Maps", KEY)
     assert [p.name for p in ref.iterdir()] == [grid.patch_id(26, 57)]
+
+
+def test_tile_key_and_s1_product_are_recovered_from_patch_names():
+    from reben.grid import tile_key_of
+    from reben.sentinel1 import s1_name, s1_product_of
+    grid = full_tile()
+    assert tile_key_of(grid.patch_id(75, 43)) == KEY
+    name = s1_name("S1B_IW_GRDH_1SDV_20170612T165809", "T33UUP", 26, 57)
+    assert name == "S1B_IW_GRDH_1SDV_20170612T165809_33UUP_26_57"
+    assert s1_product_of(name) == "S1B_IW_GRDH_1SDV_20170612T165809"

@@ -22,6 +22,8 @@ import pandas as pd
 
 from .constants import S1_POLARISATIONS, S2_BANDS
 from .errors import RebenError
+from .grid import tile_key_of
+from .sentinel1 import s1_product_of
 from .io import write_json
 from .logs import Progress
 
@@ -71,14 +73,6 @@ class RunningStats:
                 "min": self.min, "max": self.max}
 
 
-def tile_key_of(patch_id: str) -> str:
-    """`S2A_MSIL2A_..._T33UUP_26_57` -> `S2A_MSIL2A_..._T33UUP`."""
-    return patch_id.rsplit("_", 2)[0]
-
-
-def s1_product_of(s1_name: str) -> str:
-    """`S1B_IW_GRDH_1SDV_20170612T165809_33UUP_26_57` -> `S1B_IW_GRDH_1SDV_20170612T165809`."""
-    return s1_name.rsplit("_", 3)[0]
 
 
 def s2_band_paths(s2_dir, patch_id: str) -> dict[str, Path]:

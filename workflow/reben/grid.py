@@ -105,6 +105,11 @@ class TileGrid:
                    height_m=float(d["height_m"]), patch_size_m=int(d["patch_size_m"]))
 
 
+def tile_key_of(patch_id: str) -> str:
+    """The tile key of a patch id: `S2A_MSIL2A_..._T33UUP_26_57` -> `S2A_MSIL2A_..._T33UUP`."""
+    return patch_id.rsplit("_", 2)[0]
+
+
 def read_grid_json(path) -> TileGrid:
     """The TileGrid recorded in a tile's geocoding.json (written by make_patch_grid)."""
     import json

@@ -25,7 +25,9 @@ import pyarrow.parquet as pq
 
 from .constants import S1_POLARISATIONS, S2_BANDS
 from .errors import RebenError
+from .grid import tile_key_of
 from .logs import LOG, Progress
+from .sentinel1 import s1_product_of
 from .shards import decode
 
 REFERENCE_MAP_SUFFIX = "_reference_map"
@@ -52,14 +54,6 @@ class Selection:
         return set(self.s2) | set(self.reference_maps) | set(self.s1)
 
 
-def tile_key_of(patch_id: str) -> str:
-    """`S2A_MSIL2A_20170613T101031_N9999_R022_T33UUP_26_57` -> its tile key (drop `_x_y`)."""
-    return patch_id.rsplit("_", 2)[0]
-
-
-def s1_product_of(s1_name: str) -> str:
-    """`S1B_IW_GRDH_1SDV_20170612T165809_33UUP_26_57` -> `S1B_IW_GRDH_1SDV_20170612T165809`."""
-    return s1_name.rsplit("_", 3)[0]
 
 
 def read_selection(metadata_paths) -> Selection:

@@ -124,7 +124,7 @@ def write_provenance(out_path, config: dict, inputs: dict, input_files: dict, me
     import pandas as pd
 
     from .io import write_json
-    from .lmdb_store import s1_product_of
+    from .sentinel1 import s1_product_of
 
     s1_products = set()
     for path in metadata_paths:

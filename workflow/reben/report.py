@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .bandstats import tile_key_of
+from .grid import tile_key_of
 from .errors import RebenError
 from .io import read_json, write_json
 from .logs import Progress

@@ -67,6 +67,12 @@ def s1_name(product: str, mgrs_tile: str, x: int, y: int) -> str:
     return f"{product}_{mgrs_tile.removeprefix('T')}_{int(x)}_{int(y)}"
 
 
+def s1_product_of(s1_name: str) -> str:
+    """The S1 product folder of an s1_name: `S1B_IW_GRDH_1SDV_20170612T165809_33UUP_26_57` ->
+    `S1B_IW_GRDH_1SDV_20170612T165809` (the inverse of `s1_name`)."""
+    return s1_name.rsplit("_", 3)[0]
+
+
 def _polarisation(path: Path, name: S1ProductName) -> str | None:
     rest = path.name[len(name.name):] if path.name.startswith(name.name) else path.name
     found = {m.upper() for m in POL_TOKEN.findall(Path(rest).stem)}
