@@ -5,7 +5,11 @@ from snakemake.utils import min_version
 min_version("9.0")
 
 
-configfile: "config/config.yaml"
+# The embedded demo is the config only when none is given: with --configfile, the demo's values
+# are never used, and every key the file leaves out takes its schema default (config/README.md).
+if not workflow.overwrite_configfiles:
+
+    configfile: "config/demo.yaml"
 
 
 include: "workflow/rules/common.smk"

@@ -16,6 +16,15 @@ sys.path.insert(0, str(REPO / "workflow"))
 
 SHARED_DATA = REPO.parent / "shared" / "data"
 SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
+DEMO_CONFIG = REPO / "config" / "demo.yaml"
+
+
+def demo_config() -> dict:
+    """The embedded demo's config, as a dict to derive a test config from (the demo is complete:
+    a config given with --configfile inherits nothing from it)."""
+    import yaml
+
+    return yaml.safe_load(DEMO_CONFIG.read_text())
 
 
 def shared(*parts) -> Path:
@@ -30,7 +39,7 @@ def run_snakemake(workdir: Path, *args, configfile: Path | None = None, check: b
                   timeout: int = 1800) -> subprocess.CompletedProcess:
     """Run the real workflow of this checkout in `workdir`; output captured for the assertion."""
     cmd = [SNAKEMAKE, "-s", str(REPO / "Snakefile"), "--directory", str(workdir),
-           "--configfile", str(configfile or REPO / "config" / "config.yaml"), "--cores", "2", *args]
+           "--configfile", str(configfile or DEMO_CONFIG), "--cores", "2", *args]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout,
                           env={**os.environ, "PYTHONUNBUFFERED": "1"})
     if check and proc.returncode != 0:

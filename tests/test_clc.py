@@ -14,7 +14,7 @@ import pytest
 import rasterio
 import shapely
 
-from conftest import run_snakemake, shared
+from conftest import DEMO_CONFIG, run_snakemake, shared
 from reben.clc import (ClcError, ReferenceMapWriter, clc_identity, open_clc, rasterize_reference_maps,
                        rasterize_tile, read_tile_polygons)
 from reben.grid import TileGrid
@@ -320,7 +320,7 @@ def test_demo_reference_maps_and_labels(demo_run):
 def test_new_clc_version_reruns_only_reference_maps_and_touch_reruns_nothing(demo_copy):
     import yaml
     from conftest import REPO
-    config = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+    config = yaml.safe_load(DEMO_CONFIG.read_text())
     config["clc"]["version"] = "synthetic-demo-2"
     changed = demo_copy / "changed.yaml"
     changed.write_text(yaml.safe_dump(config))

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO, SNAKEMAKE, run_snakemake
+from conftest import DEMO_CONFIG, REPO, SNAKEMAKE, run_snakemake
 
 pytestmark = pytest.mark.integration
 
@@ -51,7 +51,7 @@ def _wait_for_cutting(workdir: Path, proc: subprocess.Popen, timeout: float = 90
 
 def test_run_killed_while_cutting_patches_then_resumed_gives_the_same_bytes(demo_run, tmp_path):
     cmd = [SNAKEMAKE, "-s", str(REPO / "Snakefile"), "--directory", str(tmp_path),
-           "--configfile", str(REPO / "config" / "config.yaml"), "--cores", "2"]
+           "--configfile", str(DEMO_CONFIG), "--cores", "2"]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             start_new_session=True)
     try:

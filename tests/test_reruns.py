@@ -24,18 +24,11 @@ NEVER_AFTER_SEN2COR = {"make_patch_grid", "rasterize_reference_maps", "synthesiz
                        "cut_s1_patches", "assign_splits", "assign_countries"}
 
 
-def merged(base: dict, over: dict) -> dict:
-    """`over` on top of `base`, dicts merged recursively, as Snakemake merges config files."""
-    out = copy.deepcopy(base)
-    for key, value in over.items():
-        out[key] = merged(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
-    return out
 
 
 def demo_l1c_config() -> dict:
-    """config/demo_l1c.yaml over config/config.yaml, as a run from the repository root sees it."""
-    base = yaml.safe_load((REPO / "config/config.yaml").read_text())
-    return merged(base, yaml.safe_load((REPO / "config/demo_l1c.yaml").read_text()))
+    """config/demo_l1c.yaml, complete on its own (a --configfile inherits nothing from the demo)."""
+    return yaml.safe_load((REPO / "config/demo_l1c.yaml").read_text())
 
 
 def write_config(path: Path, config: dict) -> Path:

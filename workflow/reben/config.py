@@ -59,6 +59,29 @@ def validate_config(config: dict, schema_path) -> dict:
     return config
 
 
+RESULTS_PLACEHOLDER = "{results}"
+
+
+def resolve_results_placeholder(config: dict) -> dict:
+    """Replace `{results}` in every string of the config by the results folder, in place: the
+    demo's inputs are made there, and a config derived from it (another `results`) follows."""
+    results = config["results"]
+
+    def resolve(node):
+        if isinstance(node, dict):
+            return {k: resolve(v) for k, v in node.items()}
+        if isinstance(node, list):
+            return [resolve(v) for v in node]
+        if isinstance(node, str):
+            return node.replace(RESULTS_PLACEHOLDER, results)
+        return node
+
+    for key, value in list(config.items()):
+        if key != "results":
+            config[key] = resolve(value)
+    return config
+
+
 def product_table(config: dict, basedir: Path | None = None) -> dict[str, dict]:
     """The configured Sentinel-2 products by tile key: name, level, path, geocoding source.
 

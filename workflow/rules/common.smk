@@ -11,11 +11,12 @@ os.environ["PYTHONPATH"] = os.pathsep.join(
     p for p in (str(REPO / "workflow"), os.environ.get("PYTHONPATH")) if p
 )
 
-from reben.config import product_table, validate_config
+from reben.config import product_table, resolve_results_placeholder, validate_config
 from reben.errors import RebenError
 
 try:
     validate_config(config, REPO / "workflow/schemas/config.schema.yaml")
+    resolve_results_placeholder(config)
     PRODUCTS = product_table(config, REPO)
 except RebenError as e:
     raise WorkflowError(str(e)) from None

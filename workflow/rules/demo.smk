@@ -57,12 +57,13 @@ rule synthesize_country_borders:
     script:
         "../scripts/synthesize_country_borders.py"
 
+
 rule synthesize_sentinel1_product:
-    # Writes into sentinel1.input_dir, so that a config deriving from the demo (another
-    # `results`) still finds them; only the demo's own product names match.
+    # Like every demo rule, writes only under <results>/demo/, never into a folder a user
+    # configured as input; only the demo's own product names match.
     output:
-        vv=f"{S1['input_dir']}/{{s1}}_VV.tif",
-        vh=f"{S1['input_dir']}/{{s1}}_VH.tif",
+        vv=f"{RESULTS}/demo/sentinel1/{{s1}}_VV.tif",
+        vh=f"{RESULTS}/demo/sentinel1/{{s1}}_VH.tif",
     wildcard_constraints:
         s1="|".join(DEMO_S1_NAMES),
     log:
