@@ -174,6 +174,31 @@ def funnel(patches: pd.DataFrame) -> pd.DataFrame:
     return table
 
 
+def top_drop_reason(counts) -> tuple[str, int]:
+    """The drop reason that took the most patches in a funnel row, and how many."""
+    reason = max(DROP_REASONS, key=lambda r: int(counts[r]))
+    return reason, int(counts[reason])
+
+
+def check_funnel(table: pd.DataFrame) -> None:
+    """Warn for every tile that contributes no patch, naming its main drop reason; fail when the
+    whole dataset would be empty, with the funnel's top drop reason, so that no empty LMDB,
+    archive or report is built from it."""
+    for _, row in table.iloc[:-1].iterrows():
+        if int(row["kept"]) == 0:
+            reason, n = top_drop_reason(row)
+            LOG.warning("%s: contributes no patch: %d of %d grid patches dropped as %s",
+                        row["tile_key"], n, int(row["grid_patches"]), reason)
+    total = table.iloc[-1]
+    if int(total["kept"]) == 0:
+        reason, n = top_drop_reason(total)
+        raise AssemblyError(
+            f"dataset: no patch kept of {int(total['grid_patches'])} grid patches in "
+            f"{len(table) - 1} tiles; top drop reason {reason} ({n} patches); see the "
+            f"select_patches logs (an excluded product, a CLC that misses every tile, or "
+            f"Sentinel-1 that covers none)")
+
+
 class Linker:
     """Hard links files into a tree, falling back to copies where the file system refuses."""
 
@@ -244,6 +269,8 @@ def assemble_dataset(tiles: list[TileInputs], s2_tree, s1_tree, reference_maps_t
         if n:
             LOG.warning("%s: %d patch ids are not patches of the dataset; ignored", path, n)
 
+    table = funnel(patches)
+    check_funnel(table)
     kept = patches[patches["drop_reason"] == ""]
     flagged = kept["contains_cloud_or_shadow"] | kept["contains_seasonal_snow"]
     by_key = {read_grid_json(t.geocoding).tile_key: t for t in tiles}
@@ -266,10 +293,15 @@ def assemble_dataset(tiles: list[TileInputs], s2_tree, s1_tree, reference_maps_t
         write_arrow(metadata_table(kept[~flagged]), metadata)
         write_arrow(metadata_table(kept[flagged]), flagged_metadata)
         write_parquet(patches, sidecar)
-        table = funnel(patches)
         write_csv(table, funnel_csv)
         for name in trees:
             replace_dir(tmp[name], trees[name])
+    except OSError as e:
+        for path in tmp.values():
+            shutil.rmtree(path, ignore_errors=True)
+        # A full disk ([Errno 28]) or a refused write: one line naming the file, no traceback.
+        raise AssemblyError(f"{e.filename or 'dataset'}: {e.strerror or e}; nothing of the "
+                            f"dataset was kept") from None
     except BaseException:
         for path in tmp.values():
             shutil.rmtree(path, ignore_errors=True)

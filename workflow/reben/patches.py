@@ -8,7 +8,6 @@ patch's 12 files loops over patches.
 from __future__ import annotations
 
 import logging
-import os
 import shutil
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -42,12 +41,17 @@ def read_band(path: str, product: str, band: str, grid: TileGrid) -> np.ndarray:
     res = S2_BAND_RESOLUTION.get(band, SCL_RESOLUTION)
     px = patch_pixels(res)
     try:
-        with rasterio.open(path) as src:
+        # One decoding thread per band (bands are decoded in parallel instead): GDAL's
+        # multi-threaded JPEG2000 decoding reports a corrupt or truncated stream ("Stream too
+        # short") on its own stderr and returns zeros; single-threaded, the read fails.
+        with rasterio.Env(GDAL_NUM_THREADS=1), rasterio.open(path) as src:
             rows = min(src.height, grid.n_rows * px)
             cols = min(src.width, grid.n_cols * px)
             data = src.read(1, window=((0, rows), (0, cols)))
     except RasterioError as e:
-        raise ProductError(product, f"band {band} could not be decoded ({e})", path) from None
+        detail = str(e.__cause__ or e)
+        raise ProductError(product, f"band {band} could not be decoded ({detail}); the file is "
+                                    f"corrupt or truncated: fetch the product again", path) from None
     if data.shape != (grid.n_rows * px, grid.n_cols * px):
         raise ProductError(product, f"band {band} is {data.shape[1]}x{data.shape[0]} px, smaller "
                                     f"than the tile geocoding's grid at {res} m", path)
@@ -102,7 +106,6 @@ def cut_tile(tile_json, out_dir, table_path, shard_path, threads: int = 1) -> di
         return {"patches": n, "valid": 0}
 
     paths = tile["band_paths"]
-    os.environ.setdefault("GDAL_NUM_THREADS", str(max(threads, 1)))
     with ThreadPoolExecutor(max_workers=max(threads, 1)) as pool:
         arrays = dict(zip(S2_BANDS + ("SCL",), pool.map(
             lambda band: read_band(paths[band], product, band, grid), S2_BANDS + ("SCL",))))

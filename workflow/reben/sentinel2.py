@@ -108,6 +108,12 @@ class ProductFiles:
             return self._zip.read(self._prefix + member)
         return (self.path / member).read_bytes()
 
+    def open(self, member: str):
+        """A binary file object of one member."""
+        if self._zip is not None:
+            return self._zip.open(self._prefix + member)
+        return open(self.path / member, "rb")
+
     def gdal_path(self, member: str) -> str:
         """A path GDAL can open directly (through /vsizip/ for zipped products)."""
         if self._zip is not None:
@@ -165,14 +171,23 @@ def read_geocoding(root: ET.Element, product: str, source: str) -> dict:
     code = _find(geocoding, "HORIZONTAL_CS_CODE")
     if code is None or not (code.text or "").upper().startswith("EPSG:"):
         raise ProductError(product, "no HORIZONTAL_CS_CODE EPSG code in the tile geocoding", source)
+    def number(el, name, kind):
+        field = _find(el, name)
+        try:
+            return kind(field.text)
+        except (AttributeError, TypeError, ValueError):
+            text = None if field is None else field.text
+            raise ProductError(product, f"{name} of the {el.get('resolution')} m "
+                                        f"{_local(el.tag)} is {text!r}, not a number", source) from None
+
     sizes = {}
     for el in _findall(geocoding, "Size"):
         res = int(el.get("resolution"))
-        sizes[res] = (int(_find(el, "NROWS").text), int(_find(el, "NCOLS").text))
+        sizes[res] = (number(el, "NROWS", int), number(el, "NCOLS", int))
     positions = {}
     for el in _findall(geocoding, "Geoposition"):
         res = int(el.get("resolution"))
-        positions[res] = tuple(float(_find(el, k).text) for k in ("ULX", "ULY", "XDIM", "YDIM"))
+        positions[res] = tuple(number(el, k, float) for k in ("ULX", "ULY", "XDIM", "YDIM"))
     if 10 not in positions:
         raise ProductError(product, "no 10 m Geoposition (ULX/ULY) in the tile geocoding", source)
     if 10 not in sizes:
@@ -198,6 +213,23 @@ def product_grid(product_path, key: str, patch_size_m: int) -> tuple[TileGrid, d
     grid = TileGrid(tile_key=key, epsg=geo["epsg"], ulx=ulx, uly=uly,
                     width_m=ncols * xdim, height_m=nrows * abs(ydim), patch_size_m=patch_size_m)
     return grid, geo
+
+
+def product_identity(product_path) -> str:
+    """What reruns a tile when its product's content changes while its name stays: the sizes of
+    its image files (a zip: its own size), read from the file system, never the pixels. Touching
+    or copying the product changes nothing here; a repaired, truncated band file does."""
+    path = Path(product_path)
+    name = path.name
+    if path.is_file():
+        return f"{name} bytes:{path.stat().st_size}"
+    if not path.is_dir():
+        return name
+    sizes = sorted((str(p.relative_to(path)), p.stat().st_size)
+                   for p in path.glob("GRANULE/*/IMG_DATA/**/*.jp2"))
+    import hashlib
+    digest = hashlib.sha256(repr(sizes).encode()).hexdigest()[:16]
+    return f"{name} image-file sizes:{digest}"
 
 
 # --- product metadata -----------------------------------------------------------------------
@@ -271,6 +303,57 @@ def find_band_files(files: ProductFiles, image_files: list[str]) -> dict[str, st
     return found
 
 
+MANIFEST = "manifest.safe"
+CHECKSUMS = {"MD5": "md5", "SHA3-256": "sha3_256"}
+"""Checksum names of manifest.safe (MD5 up to baseline 03.xx, SHA3-256 since) and their hashlib names."""
+
+
+def read_manifest(files: ProductFiles) -> dict[str, tuple[int | None, str | None, str | None]]:
+    """The files manifest.safe lists, by member path: (size, checksum name, checksum); empty
+    where the product has no manifest or the manifest lists no file."""
+    if not files.glob(MANIFEST):
+        return {}
+    listed = {}
+    for stream in _findall(files.parse_xml(MANIFEST), "byteStream"):
+        location, checksum = _find(stream, "fileLocation"), _find(stream, "checksum")
+        if location is None or not location.get("href"):
+            continue
+        member = location.get("href").removeprefix("./")
+        size = stream.get("size")
+        listed[member] = (int(size) if size and size.isdigit() else None,
+                          checksum.get("checksumName") if checksum is not None else None,
+                          (checksum.text or "").strip().lower() if checksum is not None else None)
+    return listed
+
+
+def verify_band_files(files: ProductFiles, bands: dict[str, str], manifest: dict) -> int:
+    """Check every band file that manifest.safe lists against its size and checksum; a truncated
+    or corrupt file fails with one line naming it. Returns how many files were checked."""
+    import hashlib
+
+    checked = 0
+    for member in bands.values():
+        if member not in manifest:
+            continue
+        size, algorithm, digest = manifest[member]
+        opened = files.open(member)
+        with opened as f:
+            h = hashlib.new(CHECKSUMS[algorithm]) if algorithm in CHECKSUMS and digest else None
+            got = 0
+            for block in iter(lambda: f.read(1 << 22), b""):
+                got += len(block)
+                if h:
+                    h.update(block)
+        if size is not None and got != size:
+            raise ProductError(files.name, f"{got} bytes, {MANIFEST} lists {size}: truncated or "
+                                           f"corrupt, fetch the product again", member)
+        if h and h.hexdigest() != digest:
+            raise ProductError(files.name, f"{algorithm} {h.hexdigest()} differs from {MANIFEST}'s "
+                                           f"{digest}: corrupt, fetch the product again", member)
+        checked += 1
+    return checked
+
+
 def check_band_geometry(files: ProductFiles, bands: dict[str, str], grid: TileGrid,
                         geo: dict) -> None:
     """Every band file opens, is single-band uint16 (uint8 for SCL), and has the CRS, corner and
@@ -310,6 +393,7 @@ def inspect_product(product_path, key: str, patch_size_m: int) -> dict:
     mtd = read_product_metadata(files.parse_xml(find_product_metadata(files)))
     bands = find_band_files(files, mtd["image_files"])
     check_band_geometry(files, bands, grid, geo)
+    verified = verify_band_files(files, bands, read_manifest(files))
     passed, reason = quality_verdict(mtd["quality"])
     sensing = name.sensing_time
     return {
@@ -332,5 +416,6 @@ def inspect_product(product_path, key: str, patch_size_m: int) -> dict:
         "excluded": not passed,
         "excluded_reason": reason,
         "band_paths": {band: files.gdal_path(member) for band, member in bands.items()},
+        "band_files_verified": verified,
         "grid": grid.to_dict(),
     }

@@ -79,6 +79,15 @@ def _expect_retrieved_l1c():
 if config["retrieval"]["enabled"]:
     _expect_retrieved_l1c()
 
+# Snakemake removes the empty folders of outputs that are missing at the end of a run, and so
+# the user's own (still empty) input folder after a failed download: it is restored.
+L1C_DIR_EXISTED = Path(L1C_DIR).is_dir()
+
+
+def keep_input_dir():
+    if L1C_DIR_EXISTED:
+        Path(L1C_DIR).mkdir(parents=True, exist_ok=True)
+
 
 def l1c_product(wildcards):
     """The L1C product (zip or SAFE folder) sen2cor turns into the tile's L2A product; a raw
@@ -440,11 +449,23 @@ onstart:
 onsuccess:
     if submits_to_slurm():
         report_memory_kills()
+    keep_input_dir()
+    closing_summary_line()
 
 
 onerror:
     if submits_to_slurm():
         report_memory_kills()
+    keep_input_dir()
+
+
+def closing_summary_line():
+    """What the run built, in one line, after Snakemake's own (when the dataset was built)."""
+    from reben.summary import closing_summary
+
+    funnel_csv = dataset_path("funnel.csv")
+    if Path(funnel_csv).exists():
+        logger.info(closing_summary(funnel_csv, len(TILES), report_path("index.html")))
 
 
 # Each rule file adds what the default target builds.

@@ -201,6 +201,24 @@ def tile_metadata_xml(spec: SyntheticProduct, tile_id: str) -> bytes:
     return xml_bytes(root, "  ")
 
 
+def manifest_xml(safe: Path, members: list[str]) -> str:
+    """manifest.safe as real products have it: a dataObject per file with its size and MD5
+    (baselines before 04.00; later ones use SHA3-256), so that corruption is detectable."""
+    import hashlib
+
+    objects = "".join(
+        f'    <dataObject ID="IMG_DATA_{Path(m).stem}">\n'
+        f'      <byteStream mimeType="application/octet-stream" size="{(safe / m).stat().st_size}">\n'
+        f'        <fileLocation locatorType="URL" href="./{m}"/>\n'
+        f'        <checksum checksumName="MD5">{hashlib.md5((safe / m).read_bytes()).hexdigest()}</checksum>\n'
+        f'      </byteStream>\n    </dataObject>\n'
+        for m in members)
+    return ('<?xml version="1.0" encoding="UTF-8"?>\n<xfdu:XFDU xmlns:xfdu="urn:ccsds:schema:xfdu:1" '
+            'version="esa/safe/sentinel/1.1/sentinel-2/msi/archive_l2a_user_product">\n'
+            '  <metadataSection><metadataObject ID="S2_Level-2A_Product_Metadata"/></metadataSection>\n'
+            f'  <dataObjectSection>\n{objects}  </dataObjectSection>\n</xfdu:XFDU>\n')
+
+
 def write_l2a_product(spec: SyntheticProduct, out_path) -> Path:
     """Write the product as `out_path` (a `<name>.SAFE` folder), atomically."""
     out_path = Path(out_path)
@@ -224,11 +242,7 @@ def write_l2a_product(spec: SyntheticProduct, out_path) -> Path:
     tile_id = f"{p.mission}_OPER_MSI_L2A_TL_SYNT_{p.processed}_A{spec.absolute_orbit:06d}_{p.tile}_N{spec.baseline}"
     (tmp / "MTD_MSIL2A.xml").write_bytes(product_metadata_xml(spec, tile_id, image_files))
     (tmp / "GRANULE" / granule / "MTD_TL.xml").write_bytes(tile_metadata_xml(spec, tile_id))
-    (tmp / "manifest.safe").write_text(
-        '<?xml version="1.0" encoding="UTF-8"?>\n<xfdu:XFDU xmlns:xfdu="urn:ccsds:schema:xfdu:1" '
-        f'version="esa/safe/sentinel/1.1/sentinel-2/msi/archive_l2a_user_product">\n'
-        f'  <metadataSection><metadataObject ID="S2_Level-2A_Product_Metadata"/></metadataSection>\n'
-        f'</xfdu:XFDU>\n')
+    (tmp / "manifest.safe").write_text(manifest_xml(tmp, [f"{rel}.jp2" for rel in image_files]))
     if out_path.exists():
         shutil.rmtree(out_path)
     os.replace(tmp, out_path)
