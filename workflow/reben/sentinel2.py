@@ -108,6 +108,14 @@ class ProductFiles:
             return self._zip.read(self._prefix + member)
         return (self.path / member).read_bytes()
 
+    def sizes(self, pattern: str) -> list[tuple[str, int]]:
+        """(member, bytes) of the members matching `pattern`, from the file system or the zip's
+        directory (no member is read)."""
+        members = self.glob(pattern)
+        if self._zip is not None:
+            return [(m, self._zip.getinfo(self._prefix + m).file_size) for m in members]
+        return [(m, (self.path / m).stat().st_size) for m in members]
+
     def open(self, member: str):
         """A binary file object of one member."""
         if self._zip is not None:
@@ -216,20 +224,23 @@ def product_grid(product_path, key: str, patch_size_m: int) -> tuple[TileGrid, d
 
 
 def product_identity(product_path) -> str:
-    """What reruns a tile when its product's content changes while its name stays: the sizes of
-    its image files (a zip: its own size), read from the file system, never the pixels. Touching
-    or copying the product changes nothing here; a repaired, truncated band file does."""
-    path = Path(product_path)
-    name = path.name
-    if path.is_file():
-        return f"{name} bytes:{path.stat().st_size}"
-    if not path.is_dir():
-        return name
-    sizes = sorted((str(p.relative_to(path)), p.stat().st_size)
-                   for p in path.glob("GRANULE/*/IMG_DATA/**/*.jp2"))
+    """What reruns a tile when its product's content changes while its name stays: a hash of its
+    metadata XML files (where the geocoding and the quality indicators are) and of the sizes of
+    its image files, never of the pixels. Touching or copying the product changes nothing; a
+    corrected MTD_TL.xml or a repaired, truncated band file does."""
     import hashlib
-    digest = hashlib.sha256(repr(sizes).encode()).hexdigest()[:16]
-    return f"{name} image-file sizes:{digest}"
+
+    path = Path(product_path)
+    if not path.exists():
+        return path.name
+    files = ProductFiles(path)
+    digest = hashlib.sha256()
+    metadata = [m for m in files.glob("*.xml") if "/" not in m] + files.glob("*MTD_TL.xml")
+    for member in metadata:
+        digest.update(member.encode() + files.read_bytes(member))
+    for member, size in files.sizes("*.jp2"):
+        digest.update(f"{member}:{size}".encode())
+    return f"{path.name} content:{digest.hexdigest()[:16]}"
 
 
 # --- product metadata -----------------------------------------------------------------------

@@ -55,10 +55,59 @@ def l2a_product(wildcards):
     return f"{RESULTS}/l2a/{wildcards.tile}.SAFE"
 
 
+def l2a_product_identity(wildcards):
+    """A configured L2A product's content identity (metadata XML, image file sizes): a repaired
+    file reruns its tile, a touched one nothing. sen2cor's output goes by its rule."""
+    product = PRODUCTS[wildcards.tile]
+    return product_identity_of(product["path"]) if product["level"] == "MSIL2A" else None
+
+
+def geocoding_source_identity(wildcards):
+    return product_identity_of(PRODUCTS[wildcards.tile]["path"])
+
+
+def product_identity_of(path):
+    """Products the workflow makes itself (the demo's, under the results folder) go by name."""
+    from reben.sentinel2 import product_identity
+
+    if Path(path).resolve().is_relative_to(Path(RESULTS).resolve()):
+        return Path(path).name
+    try:
+        return product_identity(path)
+    except RebenError as e:
+        raise WorkflowError(str(e)) from None
+
+
 def geocoding_source(wildcards):
     """The product whose MTD_TL.xml gives the tile geocoding: the L1C itself where the tile starts
     from L1C, so that the grid (and all that depends only on it) is not downstream of sen2cor."""
     return ancient(PRODUCTS[wildcards.tile]["path"])
+
+
+# ------------------------------------------------------------------ Input check (rule check_inputs, tiles.smk)
+
+
+def input_check_report(wildcards):
+    """The check's report, as ancient(): a tile job waits for the check, but a rerun check (after
+    a config change) reruns no tile by itself."""
+    return ancient(f"{RESULTS}/check/inputs.txt")
+
+
+def input_check_inputs(wildcards):
+    """Every raw input the check reads (as ancient(): it reads metadata, and its result depends
+    on content the tiles' own params track). Products still to be retrieved are left out (so
+    the check does not wait for downloads), as are Sentinel-1 files gpt makes."""
+    inputs = {
+        "products": [ancient(p["path"]) for p in PRODUCTS.values()
+                     if not (config["retrieval"]["enabled"] and p["path"].endswith(".zip")
+                             and not Path(p["path"]).exists())],
+        "borders": borders_file(wildcards),
+    }
+    if CLC_PATH:
+        inputs["clc"] = ancient(CLC_PATH)
+    inputs["s1"] = [ancient(p[pol]) for name, p in S1_PRODUCTS.items() if name not in S1_GRD
+                    for pol in ("VV", "VH")] if S1_ENABLED else []
+    return inputs
 
 
 # ------------------------------------------------------------------ From L1C to L2A: product retrieval from the Copernicus Data Space and sen2cor (l1c.smk)

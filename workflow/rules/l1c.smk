@@ -9,6 +9,7 @@
 rule sen2cor:
     input:
         l1c=l1c_product,
+        check=input_check_report,
     output:
         product=directory(f"{RESULTS}/l2a/{{tile}}.SAFE"),
         record=f"{RESULTS}/l2a/{{tile}}.json",

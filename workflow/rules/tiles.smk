@@ -1,14 +1,42 @@
-# Tile inspection: the patch grid from the tile geocoding, and what the L2A product holds.
+# Tile inspection: the input check, the patch grid from the tile geocoding, and what the L2A
+# product holds.
+
+
+# Every tile's first job (make_patch_grid, sen2cor) waits for this one: it reads the metadata of
+# every input and reports every problem at once (also `python -m reben check --configfile X`).
+rule check_inputs:
+    localrule: True
+    input:
+        unpack(input_check_inputs),
+    output:
+        report=f"{RESULTS}/check/inputs.txt",
+    params:
+        config=provenance_config(),
+        products=PRODUCTS,
+        clc_path=CLC_PATH,
+        borders_path=borders_path(),
+        s1_products={name: {pol: p[pol] for pol in ("VV", "VH")} for name, p in S1_PRODUCTS.items()},
+    log:
+        log_path("check_inputs", "inputs"),
+    threads: 1
+    resources:
+        mem_mb=mem_mb_grows(1000),
+        runtime=10,
+    script:
+        "../scripts/check_inputs.py"
+
 
 
 rule make_patch_grid:
     input:
         product=geocoding_source,
+        check=input_check_report,
     output:
         grid=tile_path("{tile}", "grid.parquet"),
         geocoding=tile_path("{tile}", "geocoding.json"),
     params:
         patch_size_m=config["patch_size_m"],
+        product=geocoding_source_identity,
     log:
         log_path("make_patch_grid", "{tile}"),
     threads: 1
@@ -22,10 +50,12 @@ rule make_patch_grid:
 rule inspect_tile:
     input:
         product=l2a_product,
+        geocoding=tile_path("{tile}", "geocoding.json"),
     output:
         tile=tile_path("{tile}", "tile.json"),
     params:
         patch_size_m=config["patch_size_m"],
+        product=l2a_product_identity,
     log:
         log_path("inspect_tile", "{tile}"),
     threads: 1

@@ -9,4 +9,5 @@ if __name__ == "__main__":
         key=snakemake.wildcards.tile,
         patch_size_m=snakemake.params.patch_size_m,
         tile_path=snakemake.output.tile,
+        geocoding_path=snakemake.input.geocoding,
     )

@@ -1,0 +1,55 @@
+"""`python -m reben check --configfile X`: the input check, before any job (see reben.check)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def load_config(configfile) -> dict:
+    """The config as the workflow sees it: validated, defaults filled, `{results}` resolved."""
+    import yaml
+
+    from .config import resolve_results_placeholder, validate_config
+
+    path = Path(configfile) if configfile else REPO / "config" / "demo.yaml"
+    config = yaml.safe_load(path.read_text()) or {}
+    validate_config(config, REPO / "workflow/schemas/config.schema.yaml")
+    return resolve_results_placeholder(config)
+
+
+def run_check(config: dict):
+    from .check import check_inputs
+    from .config import product_table
+    from .sentinel1 import configured_products
+
+    products = product_table(config, REPO)
+    clc_path = config["clc"]["path"]
+    borders = config["countries"]["borders"]
+    s1 = configured_products(config["sentinel1"]) if config["sentinel1"]["enabled"] else {}
+    return check_inputs(config, products, clc_path, borders, s1)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m reben")
+    commands = parser.add_subparsers(dest="command", required=True)
+    check = commands.add_parser("check", help="check every input's metadata, before any job")
+    check.add_argument("--configfile", help="the config (default: the embedded demo)")
+    args = parser.parse_args(argv)
+
+    from .errors import RebenError
+
+    try:
+        result = run_check(load_config(args.configfile))
+    except RebenError as e:
+        print(e, file=sys.stderr)
+        return 1
+    print(result.report(), end="")
+    return 1 if [p for p in result.all_problems if ": warning: " not in p] else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,267 @@
+"""The input check (rule check_inputs, and `python -m reben check --configfile X`).
+
+Reads the metadata of every input, never its pixels, and reports every problem at once, one
+line each, with a summary table per tile: the Sentinel-2 products (files, geocoding, quality
+indicators, band file sizes against manifest.safe), the CLC layer, field, CRS and its coverage
+of each tile (one spatial-index query per tile), the Sentinel-1 products that overlap each tile
+within the date window, the country names of the borders file, and the free disk space against
+an estimate of what the run writes.
+"""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .constants import S2_BAND_RESOLUTION, patch_pixels
+from .errors import RebenError
+
+# Bytes one kept patch costs on disk, counted three and a half times: the per-tile GeoTIFFs,
+# their shard, the LMDB copy and the compressed archives (the dataset trees are hard links).
+S2_PATCH_BYTES = sum(patch_pixels(res) ** 2 * 2 for res in S2_BAND_RESOLUTION.values())
+S1_PATCH_BYTES = 2 * 120 * 120 * 4
+REFERENCE_MAP_BYTES = 120 * 120 * 2
+COPIES = 3.5
+L2A_PRODUCT_BYTES = 1.2e9
+"""sen2cor's output for one full tile (L1C inputs only)."""
+
+
+class InputCheckError(RebenError):
+    """One or more inputs cannot be used; the message lists every problem, one per line."""
+
+
+@dataclass
+class TileRow:
+    tile: str
+    product: str
+    level: str
+    patches: int | None = None
+    quality: str = "?"
+    clc: str = "-"
+    s1: str = "-"
+    s1_overlapping: int = 0
+    problems: list[str] = field(default_factory=list)
+
+
+@dataclass
+class CheckResult:
+    tiles: list[TileRow]
+    problems: list[str]
+    notes: list[str]
+
+    @property
+    def all_problems(self) -> list[str]:
+        return self.problems + [p for row in self.tiles for p in row.problems]
+
+    def table(self) -> str:
+        header = ("tile", "level", "patches", "quality", "CLC polygons", "S1 overlapping", "problems")
+        rows = [(r.tile, r.level, "?" if r.patches is None else str(r.patches), r.quality, r.clc,
+                 r.s1, str(len(r.problems))) for r in self.tiles]
+        widths = [max(len(x) for x in column) for column in zip(header, *rows)]
+        line = lambda cells: "  ".join(c.ljust(w) for c, w in zip(cells, widths)).rstrip()
+        return "\n".join([line(header), line(["-" * w for w in widths]), *map(line, rows)])
+
+    def report(self) -> str:
+        problems = self.all_problems
+        parts = [self.table(), ""]
+        parts += self.notes
+        if problems:
+            parts += [f"{len(problems)} problem(s):", *problems]
+        else:
+            parts.append(f"inputs: {len(self.tiles)} tiles checked, no problem")
+        return "\n".join(parts) + "\n"
+
+
+def check_product(row: TileRow, path: str, patch_size_m: int, inside_results: bool):
+    """The product's files, geocoding and quality indicators; returns its TileGrid or None."""
+    from .sentinel2 import (ProductFiles, find_band_files, find_product_metadata,
+                            find_tile_metadata, product_grid, quality_verdict,
+                            read_manifest, read_product_metadata)
+
+    if not Path(path).exists():
+        if not inside_results:
+            row.problems.append(f"{row.tile}: {path}: product not found")
+        return None
+    try:
+        grid, _ = product_grid(path, row.tile, patch_size_m)
+        files = ProductFiles(path)
+        find_tile_metadata(files)
+        mtd = read_product_metadata(files.parse_xml(find_product_metadata(files)))
+        passed, reason = quality_verdict(mtd["quality"])
+        row.quality = "PASSED" if passed else "excluded"
+        if not passed:
+            row.problems.append(f"{row.tile}: warning: excluded from the dataset: {reason}")
+        row.patches = grid.n_rows * grid.n_cols
+        if row.level == "MSIL2A":
+            bands = find_band_files(files, mtd["image_files"])
+            manifest = read_manifest(files)
+            sizes = dict(files.sizes("*.jp2"))
+            for member in bands.values():
+                listed = manifest.get(member, (None,))[0]
+                if listed is not None and sizes.get(member) != listed:
+                    row.problems.append(f"{row.tile}: {path}: {member}: {sizes.get(member)} bytes, "
+                                        f"manifest.safe lists {listed}: truncated or corrupt")
+        return grid
+    except RebenError as e:
+        row.problems.append(f"{row.tile}: {e}")
+        return None
+
+
+def check_clc(rows: list[TileRow], grids: dict, clc: dict, clc_path: str | None, problems: list[str]):
+    """The CLC layer, code field and CRS, and how many polygons meet each tile (index query)."""
+    import pyogrio
+
+    from .clc import open_clc, tile_bbox
+
+    if not clc_path:
+        problems.append("config: clc.path: not set (the CORINE Land Cover vector file)")
+        return
+    if not Path(clc_path).exists():
+        return  # made by the workflow (the demo), or reported missing below
+    try:
+        source = open_clc(clc_path, clc["layer"], clc["code_field"])
+    except RebenError as e:
+        problems.append(str(e))
+        return
+    for row in rows:
+        grid = grids.get(row.tile)
+        if grid is None:
+            continue
+        _, table = pyogrio.read_arrow(source.path, layer=source.layer, columns=[source.code_field],
+                                      bbox=tile_bbox(source, grid), read_geometry=False)
+        row.clc = str(table.num_rows)
+        if table.num_rows == 0:
+            row.problems.append(f"{row.tile}: warning: {clc_path}: no CLC polygon over the tile "
+                                f"(another region, or a layer whose CRS is mislabelled)")
+    checked = [r for r in rows if r.clc != "-"]
+    if checked and all(r.clc == "0" for r in checked):
+        problems.append(f"clc: {clc_path}: no polygon over any of the {len(checked)} tiles; the "
+                        f"dataset would be empty (is the layer's CRS {source.crs.splitlines()[0][:60]!r} right?)")
+
+
+def s1_footprint_in(path: str, crs: str):
+    """The footprint of a Sentinel-1 file (from its header) in `crs`, as a shapely box."""
+    import rasterio
+    import shapely
+    from rasterio.warp import transform_bounds
+
+    with rasterio.open(path) as src:
+        bounds = transform_bounds(src.crs, crs, *src.bounds, densify_pts=21)
+    return shapely.box(*bounds)
+
+
+def check_s1(rows: list[TileRow], grids: dict, s1_products: dict, max_gap_days: float,
+             results: str):
+    """Per tile, the Sentinel-1 products within the date window, and those that overlap it."""
+    import shapely
+
+    from .sentinel1 import candidates
+    from .sentinel2 import parse_product_name
+
+    for row in rows:
+        sensing = parse_product_name(row.tile).sensing_time
+        names = candidates(s1_products, sensing, max_gap_days)
+        grid = grids.get(row.tile)
+        if grid is None:
+            row.s1 = f"?/{len(names)}"
+            row.s1_overlapping = len(names)
+            continue
+        tile = shapely.box(*grid.patch_bounds(0, grid.n_rows - 1)[:2],
+                           *grid.patch_bounds(grid.n_cols - 1, 0)[2:])
+        overlapping, unknown = 0, 0
+        for name in names:
+            vv = s1_products[name]["VV"]
+            if not Path(vv).exists():
+                if not _inside(vv, results):
+                    row.problems.append(f"{row.tile}: {vv}: Sentinel-1 file of {name} not found")
+                unknown += 1
+                continue
+            try:
+                if s1_footprint_in(vv, grid.crs).intersects(tile):
+                    overlapping += 1
+            except Exception as e:  # rasterio raises several types for unreadable headers
+                row.problems.append(f"{row.tile}: {vv}: unreadable Sentinel-1 file ({e})")
+        row.s1 = f"{overlapping}/{len(names)}" + (f" (+{unknown} to make)" if unknown else "")
+        row.s1_overlapping = overlapping + unknown
+        if not names:
+            row.problems.append(f"{row.tile}: warning: no Sentinel-1 product within {max_gap_days} "
+                                f"days of {sensing:%Y-%m-%d}")
+        elif overlapping == 0 and unknown == 0:
+            row.problems.append(f"{row.tile}: warning: none of the {len(names)} Sentinel-1 products "
+                                f"within {max_gap_days} days overlaps the tile")
+    checked = [r for r in rows if r.tile in grids]
+    if checked and all(r.s1_overlapping == 0 for r in checked):
+        return [f"sentinel1: no product overlaps any of the {len(checked)} tiles within "
+                f"{max_gap_days} days; the dataset would be empty"]
+    return []
+
+
+def check_borders(countries: dict, borders_path: str | None, problems: list[str]):
+    from .countries import read_borders
+
+    if not borders_path or not Path(borders_path).exists():
+        return  # downloaded or made by the workflow
+    try:
+        read_borders(borders_path, countries["name_field"], countries["names"], countries["layer"])
+    except RebenError as e:
+        problems.append(str(e))
+
+
+def estimate_output_bytes(rows: list[TileRow], sentinel1: bool) -> float:
+    per_patch = S2_PATCH_BYTES + REFERENCE_MAP_BYTES + (S1_PATCH_BYTES if sentinel1 else 0)
+    patches = sum(r.patches or 0 for r in rows)
+    l1c = sum(r.level == "MSIL1C" for r in rows)
+    return patches * per_patch * COPIES + l1c * L2A_PRODUCT_BYTES
+
+
+def check_disk(results: str, needed: float, problems: list[str], notes: list[str]):
+    folder = Path(results).resolve()
+    while not folder.exists():
+        folder = folder.parent
+    free = shutil.disk_usage(folder).free
+    notes.append(f"disk: {free / 1e9:.1f} GB free at {folder}, the run writes about "
+                 f"{needed / 1e9:.1f} GB (estimate)")
+    if free < needed:
+        problems.append(f"{results}: {free / 1e9:.1f} GB free, the run needs about "
+                        f"{needed / 1e9:.1f} GB")
+
+
+def _inside(path, results) -> bool:
+    return Path(path).resolve().is_relative_to(Path(results).resolve())
+
+
+def check_inputs(config: dict, products: dict, clc_path: str | None, borders_path: str | None,
+                 s1_products: dict) -> CheckResult:
+    """Check every input of a validated config; `products` is reben.config.product_table's."""
+    results = config["results"]
+    rows, grids, problems, notes = [], {}, [], []
+    for key, product in products.items():
+        row = TileRow(tile=key, product=product["name"], level=product["level"])
+        grid = check_product(row, product["path"], config["patch_size_m"],
+                             _inside(product["path"], results))
+        if grid is not None:
+            grids[key] = grid
+        rows.append(row)
+    if clc_path and not Path(clc_path).exists() and not _inside(clc_path, results):
+        problems.append(f"clc: {clc_path} does not exist")
+    check_clc(rows, grids, config["clc"], clc_path, problems)
+    if config["sentinel1"]["enabled"]:
+        problems += check_s1(rows, grids, s1_products, config["sentinel1"]["max_time_gap_days"],
+                             results)
+    check_borders(config["countries"], borders_path, problems)
+    check_disk(results, estimate_output_bytes(rows, config["sentinel1"]["enabled"]), problems, notes)
+    return CheckResult(rows, problems, notes)
+
+
+def write_check_report(result: CheckResult, path) -> None:
+    """Write the report; fail with every problem (warnings alone do not fail)."""
+    from .io import _tmp
+
+    path = Path(path)
+    errors = [p for p in result.all_problems if ": warning: " not in p]
+    if errors:
+        raise InputCheckError(f"{len(errors)} input problem(s):\n" + "\n".join(errors))
+    tmp = _tmp(path)
+    tmp.write_text(result.report())
+    tmp.replace(path)
