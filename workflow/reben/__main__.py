@@ -48,7 +48,7 @@ def main(argv=None) -> int:
         print(e, file=sys.stderr)
         return 1
     print(result.report(), end="")
-    return 1 if [p for p in result.all_problems if ": warning: " not in p] else 0
+    return 1 if result.errors else 0
 
 
 if __name__ == "__main__":

@@ -54,6 +54,11 @@ class CheckResult:
     def all_problems(self) -> list[str]:
         return self.problems + [p for row in self.tiles for p in row.problems]
 
+    @property
+    def errors(self) -> list[str]:
+        """The problems that stop the run (warnings say what the dataset will lack)."""
+        return [p for p in self.all_problems if ": warning: " not in p]
+
     def table(self) -> str:
         header = ("tile", "level", "patches", "quality", "CLC polygons", "S1 overlapping", "problems")
         rows = [(r.tile, r.level, "?" if r.patches is None else str(r.patches), r.quality, r.clc,
@@ -63,11 +68,13 @@ class CheckResult:
         return "\n".join([line(header), line(["-" * w for w in widths]), *map(line, rows)])
 
     def report(self) -> str:
-        problems = self.all_problems
-        parts = [self.table(), ""]
-        parts += self.notes
-        if problems:
-            parts += [f"{len(problems)} problem(s):", *problems]
+        errors = self.errors
+        warnings = [p for p in self.all_problems if p not in errors]
+        parts = [self.table(), "", *self.notes]
+        if warnings:
+            parts += [f"{len(warnings)} warning(s):", *warnings]
+        if errors:
+            parts += [f"{len(errors)} problem(s):", *errors]
         else:
             parts.append(f"inputs: {len(self.tiles)} tiles checked, no problem")
         return "\n".join(parts) + "\n"
@@ -259,7 +266,7 @@ def write_check_report(result: CheckResult, path) -> None:
     from .io import _tmp
 
     path = Path(path)
-    errors = [p for p in result.all_problems if ": warning: " not in p]
+    errors = result.errors
     if errors:
         raise InputCheckError(f"{len(errors)} input problem(s):\n" + "\n".join(errors))
     tmp = _tmp(path)

@@ -148,6 +148,11 @@ def run_sen2cor(l1c, out_product, record, command: str, version: str,
     l2a_baseline = parse_product_name(key).baseline
     if tile_key(l1c_name, l2a_baseline) != key:
         raise Sen2corError(f"{l1c_name}: its tile key is {tile_key(l1c_name, l2a_baseline)}, not {key}")
+    # A killed run leaves its staging folder behind (no `finally` runs on SIGKILL): the next
+    # run of this tile removes it before it starts.
+    for leftover in out_product.parent.glob(f".{key}.sen2cor.*"):
+        LOG.info("%s: removing %s, left by an interrupted run", key, leftover.name)
+        shutil.rmtree(leftover, ignore_errors=True)
     cmd = resolve_command(command)
     tool_log = Path(tool_log) if tool_log else out_product.with_name(key + ".L2A_Process.log")
     tool_log.parent.mkdir(parents=True, exist_ok=True)

@@ -403,8 +403,9 @@ def inspect_product(product_path, key: str, patch_size_m: int) -> dict:
     grid, geo = product_grid(product_path, key, patch_size_m)
     mtd = read_product_metadata(files.parse_xml(find_product_metadata(files)))
     bands = find_band_files(files, mtd["image_files"])
-    check_band_geometry(files, bands, grid, geo)
+    # Sizes and checksums first: a truncated file is named as such, not as unreadable.
     verified = verify_band_files(files, bands, read_manifest(files))
+    check_band_geometry(files, bands, grid, geo)
     passed, reason = quality_verdict(mtd["quality"])
     sensing = name.sensing_time
     return {
