@@ -219,6 +219,14 @@ def manifest_xml(safe: Path, members: list[str]) -> str:
             f'  <dataObjectSection>\n{objects}  </dataObjectSection>\n</xfdu:XFDU>\n')
 
 
+def rewrite_manifest(safe) -> None:
+    """Update manifest.safe to the band files as they are now (for tests that change a band on
+    purpose, so that the manifest check lets it through to the check under test)."""
+    safe = Path(safe)
+    members = sorted(str(p.relative_to(safe)) for p in safe.glob("GRANULE/*/IMG_DATA/R*m/*.jp2"))
+    (safe / "manifest.safe").write_text(manifest_xml(safe, members))
+
+
 def write_l2a_product(spec: SyntheticProduct, out_path) -> Path:
     """Write the product as `out_path` (a `<name>.SAFE` folder), atomically."""
     out_path = Path(out_path)
