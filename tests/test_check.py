@@ -281,3 +281,17 @@ def test_sen2cor_removes_the_staging_folder_a_killed_run_left(tmp_path):
     with pytest.raises(Sen2corError):  # a missing command: the run stops after the cleanup
         run_sen2cor(l1c, out / f"{key}.SAFE", out / f"{key}.json", "/nonexistent/L2A_Process", "2.11")
     assert not leftover.exists()
+
+
+def test_a_dry_run_names_every_missing_input_file(tmp_path):
+    from conftest import run_snakemake
+    missing = tmp_path / "elsewhere" / "S2A_MSIL2A_20170613T101031_N9999_R022_T33UUP_20230105T120000.SAFE"
+    config = _config(tmp_path, **{"sentinel2.products": [{"name": missing.name, "path": str(missing)}],
+                                  "clc.path": str(tmp_path / "no_clc.gpkg"), "clc.version": "2018",
+                                  "sentinel1.enabled": False})
+    proc = run_snakemake(tmp_path, "-n", configfile=config, check=False)
+    assert proc.returncode != 0
+    out = proc.stdout + proc.stderr
+    assert "2 input file(s) missing:" in out
+    assert f"S2A_MSIL2A_20170613T101031_N9999_R022_T33UUP: {missing}: product not found" in out
+    assert f"clc: {tmp_path / 'no_clc.gpkg'} does not exist" in out

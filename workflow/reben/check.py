@@ -272,3 +272,24 @@ def write_check_report(result: CheckResult, path) -> None:
     tmp = _tmp(path)
     tmp.write_text(result.report())
     tmp.replace(path)
+
+
+def missing_input_files(products: dict, clc_path, borders_path, s1_products: dict, results: str,
+                        retrieval: bool) -> list[str]:
+    """What can be checked when the workflow is parsed (so also by a dry run): the input files
+    that do not exist, one line each. Files under the results folder are made by the workflow
+    (the demo's), and with retrieval on, a missing L1C zip is fetched: neither is reported."""
+    problems = []
+    for key, product in products.items():
+        path = product["path"]
+        if Path(path).exists() or _inside(path, results) or (retrieval and path.endswith(".zip")):
+            continue
+        problems.append(f"{key}: {path}: product not found")
+    for label, path in (("clc", clc_path), ("countries.borders", borders_path)):
+        if path and not Path(path).exists() and not _inside(path, results):
+            problems.append(f"{label}: {path} does not exist")
+    for name, files in s1_products.items():
+        for pol in ("VV", "VH"):
+            if not Path(files[pol]).exists() and not _inside(files[pol], results):
+                problems.append(f"sentinel1: {name}: {files[pol]} does not exist")
+    return problems

@@ -87,6 +87,19 @@ def geocoding_source(wildcards):
 # ------------------------------------------------------------------ Input check (rule check_inputs, tiles.smk)
 
 
+def check_input_files_exist():
+    """At parse time (a dry run too): every missing input file at once, before any job."""
+    from reben.check import missing_input_files
+
+    borders = config["countries"]["borders"] and borders_path()
+    s1 = {name: p for name, p in S1_PRODUCTS.items() if name not in S1_GRD}
+    missing = missing_input_files(PRODUCTS, CLC_PATH, borders, s1, RESULTS,
+                                  config["retrieval"]["enabled"])
+    if missing:
+        raise WorkflowError(f"{len(missing)} input file(s) missing:\n" + "\n".join(missing))
+
+
+
 def input_check_report(wildcards):
     """The check's report, as ancient(): a tile job waits for the check, but a rerun check (after
     a config change) reruns no tile by itself."""
@@ -515,6 +528,9 @@ def closing_summary_line():
     funnel_csv = dataset_path("funnel.csv")
     if Path(funnel_csv).exists():
         logger.info(closing_summary(funnel_csv, len(TILES), report_path("index.html")))
+
+
+check_input_files_exist()
 
 
 # Each rule file adds what the default target builds.
