@@ -293,3 +293,29 @@ def missing_input_files(products: dict, clc_path, borders_path, s1_products: dic
             if not Path(files[pol]).exists() and not _inside(files[pol], results):
                 problems.append(f"sentinel1: {name}: {files[pol]} does not exist")
     return problems
+
+
+def check_settings(config: dict, products: dict, clc_path, borders_path, s1_products: dict) -> dict:
+    """What check_inputs needs, as JSON (rule check_inputs reads it from a file)."""
+    return {"config": config, "products": products, "clc_path": clc_path,
+            "borders_path": borders_path,
+            "s1_products": {name: {pol: p[pol] for pol in ("VV", "VH")} for name, p in s1_products.items()}}
+
+
+def run_check_settings(settings_path, report_path=None) -> CheckResult:
+    """The check from a settings file; writes the report, or fails with every problem."""
+    import logging
+
+    from .io import read_json
+    from .sentinel1 import parse_s1_name
+
+    s = read_json(settings_path)
+    s1 = {name: {**files, "time": parse_s1_name(name).acquisition_time}
+          for name, files in s["s1_products"].items()}
+    result = check_inputs(s["config"], s["products"], s["clc_path"], s["borders_path"], s1)
+    logging.getLogger("reben.check").info("input check:\n%s", result.report())
+    if report_path:
+        write_check_report(result, report_path)
+    elif result.errors:
+        raise InputCheckError(f"{len(result.errors)} input problem(s):\n" + "\n".join(result.errors))
+    return result

@@ -501,6 +501,7 @@ def report_memory_kills():
 
 
 onstart:
+    check_inputs_at_start()
     if submits_to_slurm():
         try:
             check_slurm_submission()
@@ -531,6 +532,39 @@ def closing_summary_line():
 
 
 check_input_files_exist()
+
+CHECK_SETTINGS = f"{RESULTS}/check/settings.json"
+
+
+def write_check_settings():
+    """The input check's settings (config, products, inputs), rewritten only when they change."""
+    import json
+
+    from reben.check import check_settings
+    from reben.io import write_json
+
+    settings = check_settings(provenance_config(), PRODUCTS, CLC_PATH, borders_path(), S1_PRODUCTS)
+    path = Path(CHECK_SETTINGS)
+    text = json.dumps(settings, indent=2, sort_keys=True, default=str) + "\n"
+    if not path.exists() or path.read_text() != text:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_json(json.loads(text), path)
+
+
+def check_inputs_at_start():
+    """Every run but the first checks its inputs again before any job (the first runs rule
+    check_inputs): a config changed since, or an input replaced, is caught here."""
+    if any(job.rule.name == "check_inputs" for job in workflow.dag.needrun_jobs()):
+        return
+    from reben.check import run_check_settings
+
+    try:
+        run_check_settings(CHECK_SETTINGS)
+    except RebenError as e:
+        raise WorkflowError(str(e)) from None
+
+
+write_check_settings()
 
 
 # Each rule file adds what the default target builds.

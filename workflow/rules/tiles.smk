@@ -4,6 +4,9 @@
 
 # Every tile's first job (make_patch_grid, sen2cor) waits for this one: it reads the metadata of
 # every input and reports every problem at once (also `python -m reben check --configfile X`).
+# Its settings come in a file, not as params: a rerun of this job would mask the tiles' own
+# rerun reasons (Snakemake does not look past an ancient() input of a job that reruns), so it
+# runs when its report is missing; later runs repeat the check at their start (common.smk).
 rule check_inputs:
     localrule: True
     input:
@@ -11,11 +14,7 @@ rule check_inputs:
     output:
         report=f"{RESULTS}/check/inputs.txt",
     params:
-        config=provenance_config(),
-        products=PRODUCTS,
-        clc_path=CLC_PATH,
-        borders_path=borders_path(),
-        s1_products={name: {pol: p[pol] for pol in ("VV", "VH")} for name, p in S1_PRODUCTS.items()},
+        settings=CHECK_SETTINGS,
     log:
         log_path("check_inputs", "inputs"),
     threads: 1
@@ -24,7 +23,6 @@ rule check_inputs:
         runtime=10,
     script:
         "../scripts/check_inputs.py"
-
 
 
 rule make_patch_grid:
