@@ -268,3 +268,25 @@ def test_retrieve_l1c_keeps_going_past_a_product_that_never_arrives(cdse, tmp_pa
     log = (workdir / "results/logs/retrieve_l1c" / f"{STALLED}.log").read_text()
     assert f"ERROR {STALLED}: download did not complete after 2 retries" in log
     assert GOOD not in log  # each job's log holds its own product only
+
+
+@pytest.mark.integration
+def test_a_failed_download_keeps_the_empty_input_folder(cdse, tmp_path, monkeypatch):
+    """Snakemake removes the empty folders of missing outputs at the end of a run; the user's own
+    (empty) sentinel2.input_dir is restored."""
+    for variable in CREDENTIAL_VARIABLES:
+        monkeypatch.setenv(variable, ENV[variable])
+    config = {
+        "results": "results",
+        "sentinel2": {"input_dir": "downloads", "products": [{"name": UNKNOWN}]},
+        "retrieval": {"enabled": True, "catalogue_url": cdse.endpoints.catalogue,
+                      "download_url": cdse.endpoints.download, "token_url": cdse.endpoints.token,
+                      "retries": 0, "backoff_s": 0, "timeout_s": 5},
+    }
+    configfile = tmp_path / "config.yaml"
+    configfile.write_text(yaml.safe_dump(config))
+    workdir = tmp_path / "run"
+    (workdir / "downloads").mkdir(parents=True)
+    proc = run_snakemake(workdir, f"downloads/{UNKNOWN}.zip", configfile=configfile, check=False)
+    assert proc.returncode != 0
+    assert (workdir / "downloads").is_dir() and not list((workdir / "downloads").iterdir())

@@ -30,7 +30,7 @@ def run_check(config: dict):
     clc_path = config["clc"]["path"]
     borders = config["countries"]["borders"]
     s1 = configured_products(config["sentinel1"]) if config["sentinel1"]["enabled"] else {}
-    return check_inputs(config, products, clc_path, borders, s1)
+    return check_inputs(config, products, clc_path, borders, s1, config["retrieval"]["enabled"])
 
 
 def main(argv=None) -> int:

@@ -239,14 +239,16 @@ def _inside(path, results) -> bool:
 
 
 def check_inputs(config: dict, products: dict, clc_path: str | None, borders_path: str | None,
-                 s1_products: dict) -> CheckResult:
-    """Check every input of a validated config; `products` is reben.config.product_table's."""
+                 s1_products: dict, retrieval: bool = False) -> CheckResult:
+    """Check every input of a validated config; `products` is reben.config.product_table's.
+    With `retrieval`, a missing L1C zip is to be fetched, not a problem."""
     results = config["results"]
     rows, grids, problems, notes = [], {}, [], []
     for key, product in products.items():
         row = TileRow(tile=key, product=product["name"], level=product["level"])
+        to_fetch = retrieval and product["level"] == "MSIL1C"
         grid = check_product(row, product["path"], config["patch_size_m"],
-                             _inside(product["path"], results))
+                             _inside(product["path"], results) or to_fetch)
         if grid is not None:
             grids[key] = grid
         rows.append(row)
@@ -295,10 +297,11 @@ def missing_input_files(products: dict, clc_path, borders_path, s1_products: dic
     return problems
 
 
-def check_settings(config: dict, products: dict, clc_path, borders_path, s1_products: dict) -> dict:
+def check_settings(config: dict, products: dict, clc_path, borders_path, s1_products: dict,
+                   retrieval: bool = False) -> dict:
     """What check_inputs needs, as JSON (rule check_inputs reads it from a file)."""
     return {"config": config, "products": products, "clc_path": clc_path,
-            "borders_path": borders_path,
+            "borders_path": borders_path, "retrieval": retrieval,
             "s1_products": {name: {pol: p[pol] for pol in ("VV", "VH")} for name, p in s1_products.items()}}
 
 
@@ -312,7 +315,8 @@ def run_check_settings(settings_path, report_path=None) -> CheckResult:
     s = read_json(settings_path)
     s1 = {name: {**files, "time": parse_s1_name(name).acquisition_time}
           for name, files in s["s1_products"].items()}
-    result = check_inputs(s["config"], s["products"], s["clc_path"], s["borders_path"], s1)
+    result = check_inputs(s["config"], s["products"], s["clc_path"], s["borders_path"], s1,
+                          s.get("retrieval", False))
     logging.getLogger("reben.check").info("input check:\n%s", result.report())
     if report_path:
         write_check_report(result, report_path)

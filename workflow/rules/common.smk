@@ -543,7 +543,8 @@ def write_check_settings():
     from reben.check import check_settings
     from reben.io import write_json
 
-    settings = check_settings(provenance_config(), PRODUCTS, CLC_PATH, borders_path(), S1_PRODUCTS)
+    settings = check_settings(provenance_config(), PRODUCTS, CLC_PATH, borders_path(), S1_PRODUCTS,
+                              config["retrieval"]["enabled"])
     path = Path(CHECK_SETTINGS)
     text = json.dumps(settings, indent=2, sort_keys=True, default=str) + "\n"
     if not path.exists() or path.read_text() != text:
@@ -554,8 +555,9 @@ def write_check_settings():
 def check_inputs_at_start():
     """Every run but the first checks its inputs again before any job (the first runs rule
     check_inputs): a config changed since, or an input replaced, is caught here."""
-    if any(job.rule.name == "check_inputs" for job in workflow.dag.needrun_jobs()):
-        return
+    rules = {job.rule.name for job in workflow.dag.needrun_jobs()}
+    if "check_inputs" in rules or not rules & {"make_patch_grid", "sen2cor"}:
+        return  # checked by its rule, or no tile job runs (e.g. downloads only)
     from reben.check import run_check_settings
 
     try:
