@@ -295,3 +295,29 @@ def test_a_dry_run_names_every_missing_input_file(tmp_path):
     assert "2 input file(s) missing:" in out
     assert f"S2A_MSIL2A_20170613T101031_N9999_R022_T33UUP: {missing}: product not found" in out
     assert f"clc: {tmp_path / 'no_clc.gpkg'} does not exist" in out
+
+
+def test_a_full_disk_during_assembly_is_one_line_naming_the_file(demo_run, tmp_path, monkeypatch):
+    import errno
+
+    import reben.assembly as assembly
+    from reben.assembly import TileInputs, assemble_dataset
+    tiles_dir = demo_run / "results" / "tiles"
+    tiles = [TileInputs(**{name: str(t / f) for name, f in (
+        ("tile", "tile.json"), ("geocoding", "geocoding.json"), ("s2_patches", "s2_patches.parquet"),
+        ("labels", "labels.parquet"), ("splits", "splits.parquet"), ("countries", "countries.parquet"),
+        ("selection", "selection.parquet"), ("s2_dir", "s2"), ("reference_maps_dir", "reference_maps"),
+        ("s1_pairing", "s1_pairing.parquet"), ("s1_dir", "s1"))}) for t in sorted(tiles_dir.iterdir())]
+
+    def full(frame, path):
+        raise OSError(errno.ENOSPC, "No space left on device", str(path))
+
+    monkeypatch.setattr(assembly, "write_csv", full)
+    out = tmp_path / "dataset"
+    out.mkdir()
+    with pytest.raises(AssemblyError) as e:
+        assemble_dataset(tiles, out / "BigEarthNet-S2", out / "BigEarthNet-S1", out / "Reference_Maps",
+                         out / "metadata.parquet", out / "flagged.parquet", out / "patches.parquet",
+                         out / "funnel.csv")
+    assert str(e.value) == f"{out / 'funnel.csv'}: No space left on device; assembly stopped, its outputs are removed"
+    assert list(out.iterdir()) == []  # no half-built tree, no metadata of a dataset that is not there

@@ -299,9 +299,11 @@ def assemble_dataset(tiles: list[TileInputs], s2_tree, s1_tree, reference_maps_t
     except OSError as e:
         for path in tmp.values():
             shutil.rmtree(path, ignore_errors=True)
+        for path in (metadata, flagged_metadata, sidecar, funnel_csv):
+            Path(path).unlink(missing_ok=True)
         # A full disk ([Errno 28]) or a refused write: one line naming the file, no traceback.
-        raise AssemblyError(f"{e.filename or 'dataset'}: {e.strerror or e}; nothing of the "
-                            f"dataset was kept") from None
+        raise AssemblyError(f"{e.filename or 'dataset'}: {e.strerror or e}; assembly stopped, its "
+                            f"outputs are removed") from None
     except BaseException:
         for path in tmp.values():
             shutil.rmtree(path, ignore_errors=True)
