@@ -321,3 +321,20 @@ def test_a_full_disk_during_assembly_is_one_line_naming_the_file(demo_run, tmp_p
                          out / "funnel.csv")
     assert str(e.value) == f"{out / 'funnel.csv'}: No space left on device; assembly stopped, its outputs are removed"
     assert list(out.iterdir()) == []  # no half-built tree, no metadata of a dataset that is not there
+
+
+def test_a_zipped_product_with_a_corrupt_member_fails_with_one_line(product, tmp_path):
+    import zipfile
+    zipped = tmp_path / (product.name.removesuffix(".SAFE") + ".zip")
+    with zipfile.ZipFile(zipped, "w", zipfile.ZIP_STORED) as z:
+        for f in sorted(product.rglob("*")):
+            z.write(f, f"{product.name}/{f.relative_to(product)}")
+        info = z.getinfo(f"{product.name}/{band_member(product, 'B04').relative_to(product)}")
+    data = bytearray(zipped.read_bytes())
+    start = info.header_offset + 30 + len(info.filename.encode())  # the member's first byte
+    data[start + info.compress_size // 2] ^= 0xFF
+    zipped.write_bytes(bytes(data))
+    with pytest.raises(ProductError) as e:
+        inspect_product(zipped, "KEY", 1200)
+    assert "_B04_10m.jp2: " in str(e.value) and "\n" not in str(e.value)
+    assert "Bad CRC-32" in str(e.value) or "MD5" in str(e.value)

@@ -10,6 +10,7 @@ import fnmatch
 import re
 import xml.etree.ElementTree as ET
 import zipfile
+import zlib
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -347,14 +348,17 @@ def verify_band_files(files: ProductFiles, bands: dict[str, str], manifest: dict
         if member not in manifest:
             continue
         size, algorithm, digest = manifest[member]
-        opened = files.open(member)
-        with opened as f:
-            h = hashlib.new(CHECKSUMS[algorithm]) if algorithm in CHECKSUMS and digest else None
-            got = 0
-            for block in iter(lambda: f.read(1 << 22), b""):
-                got += len(block)
-                if h:
-                    h.update(block)
+        h = hashlib.new(CHECKSUMS[algorithm]) if algorithm in CHECKSUMS and digest else None
+        got = 0
+        try:
+            with files.open(member) as f:
+                for block in iter(lambda: f.read(1 << 22), b""):
+                    got += len(block)
+                    if h:
+                        h.update(block)
+        except (zipfile.BadZipFile, zlib.error, OSError) as e:  # a zip member fails its CRC
+            raise ProductError(files.name, f"unreadable ({e}): corrupt, fetch the product again",
+                               member) from None
         if size is not None and got != size:
             raise ProductError(files.name, f"{got} bytes, {MANIFEST} lists {size}: truncated or "
                                            f"corrupt, fetch the product again", member)
