@@ -9,7 +9,7 @@ min_version("9.0")
 # are never used, and every key the file leaves out takes its schema default (config/README.md).
 if not workflow.overwrite_configfiles:
 
-    configfile: "config/demo.yaml"
+    configfile: f"{workflow.basedir}/config/demo.yaml"
 
 
 include: "workflow/rules/common.smk"
