@@ -233,7 +233,7 @@ class ReferenceMapWriter:
 
     _X, _Y = 123456.25, 7654321.75
 
-    def __init__(self, crs, shape=(120, 120), resolution: float = REFERENCE_RESOLUTION):
+    def __init__(self, crs, shape, resolution: float = REFERENCE_RESOLUTION):
         from .geotiff import _rasterio_bytes
 
         self.crs, self.shape, self.resolution = crs, tuple(shape), resolution

@@ -313,6 +313,7 @@ def lmdb_inputs(wildcards):
         "flagged_metadata": dataset_path(METADATA_FILES[1]),
         "s2_shards": per_tile("s2_shard.parquet"),
         "reference_map_shards": per_tile("reference_maps_shard.parquet"),
+        "grids": per_tile("geocoding.json"),  # the patch size every tensor must have
     }
     if config["sentinel1"]["enabled"]:
         inputs["s1_shards"] = per_tile("s1_shard.parquet")

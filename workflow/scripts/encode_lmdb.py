@@ -12,6 +12,7 @@ if __name__ == "__main__":
         out_dir=snakemake.output.lmdb,
         trees={"s2": inp.s2_tree, "reference_maps": inp.reference_maps_tree,
                "s1": getattr(inp, "s1_tree", None)},
+        grids=list(inp.grids),
         sample_size=snakemake.params.sample_size,
         seed=snakemake.params.seed,
     )
