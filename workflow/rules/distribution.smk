@@ -42,6 +42,7 @@ rule archive_tree:
         tree=dataset_path("{tree}"),
     output:
         archive=dist_path("{tree}.tar.zst"),
+        summary=archive_summary_path("{tree}"),
     params:
         level=config["distribution"]["zstd_level"],
         mtime=config["distribution"]["archive_mtime"],
@@ -62,6 +63,7 @@ rule archive_tree:
 rule write_dist_checksums:
     input:
         archives=dist_archives(),
+        summaries=[archive_summary_path(tree) for tree in dataset_trees().values()],
         metadata=dataset_path(METADATA_FILES[0]),
         flagged_metadata=dataset_path(METADATA_FILES[1]),
     output:
@@ -69,6 +71,7 @@ rule write_dist_checksums:
         flagged_metadata=dist_path(METADATA_FILES[1]),
         sha256=dist_path("SHA256SUMS"),
         md5=dist_path("MD5SUMS"),
+        tar_md5=dist_path("TAR_MD5SUMS"),
     log:
         log_path("write_dist_checksums", "dist"),
     threads: 1
@@ -132,5 +135,6 @@ FINAL_TARGETS.extend(
         dataset_path("PROVENANCE.json"),
         dist_path("SHA256SUMS"),
         dist_path("MD5SUMS"),
+        dist_path("TAR_MD5SUMS"),
     ]
 )
