@@ -183,3 +183,24 @@ def test_tar_md5sums_list_the_uncompressed_tars(tree, tmp_path):
     (tmp_path / "old.json").write_text("{}")
     with pytest.raises(DistributionError, match=r"old.json: no 'tar_md5' in this archive summary"):
         write_tar_md5sums([tmp_path / "old.json"], tmp_path / "TAR_MD5SUMS")
+
+
+@pytest.mark.integration
+def test_demo_archives_lmdb_and_manifest_hold_no_bookkeeping(demo_run):
+    results = demo_run / "results"
+    dataset, dist = results / "dataset", results / "dist"
+    assert (dataset / "BigEarthNet-S2" / ".snakemake_timestamp").exists()  # Snakemake's, kept out:
+    assert sorted(p.name for p in (dataset / "lmdb").iterdir()) == ["data.mdb"]
+    assert ".snakemake_timestamp" not in (dataset / "MANIFEST.sha256").read_text()
+    tar_md5 = dict(reversed(line.split("  ")) for line in (dist / "TAR_MD5SUMS").read_text().splitlines())
+    archives = sorted(dist.glob("*.tar.zst"))
+    assert sorted(tar_md5) == [a.name.removesuffix(".zst") for a in archives] and archives
+    for archive in archives:
+        tar = zstandard.ZstdDecompressor().stream_reader(open(archive, "rb")).read()
+        assert hashlib.md5(tar).hexdigest() == tar_md5[archive.name.removesuffix(".zst")]
+        tree = dataset / archive.name.removesuffix(".tar.zst")
+        with tarfile.open(fileobj=io.BytesIO(tar)) as t:
+            names = t.getnames()
+            assert all(m.isfile() for m in t.getmembers())
+        assert names == [name for name, _ in tree_files(tree)] and names
+        assert not any("/." in name for name in names)

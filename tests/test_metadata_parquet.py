@@ -44,7 +44,7 @@ def test_the_release_writer_settings_and_schema(tmp_path):
             assert column.encodings == (("PLAIN", "RLE_DICTIONARY") if name in dictionary
                                         else ("PLAIN",)), name
     schema = pq.read_schema(path)
-    assert schema.names == METADATA_SCHEMA.names
+    assert schema.equals(METADATA_SCHEMA)  # list<string>: DuckDB names the item `element`
     types = {f.name: f.type for f in schema}
     assert pa.types.is_list(types["labels"]) and types["labels"].value_type == pa.string()
     assert all(types[n] == pa.string() for n in ("patch_id", "split", "country", "s1_name",

@@ -6,7 +6,9 @@ rule encode_lmdb:
     input:
         unpack(lmdb_inputs),
     output:
-        lmdb=directory(dataset_path("lmdb")),
+        # The environment's one file, not directory(): Snakemake would add its
+        # .snakemake_timestamp to the published LMDB folder.
+        lmdb=dataset_path("lmdb/data.mdb"),
     params:
         sample_size=config["distribution"]["lmdb_verify_sample"],
         seed=config["distribution"]["lmdb_verify_seed"],
@@ -24,7 +26,7 @@ rule encode_lmdb:
 
 rule hash_lmdb_content:
     input:
-        lmdb=dataset_path("lmdb"),
+        lmdb=dataset_path("lmdb/data.mdb"),
     output:
         content=dataset_path("LMDB_CONTENT.sha256"),
     log:
@@ -131,7 +133,7 @@ rule write_provenance:
 
 FINAL_TARGETS.extend(
     [
-        dataset_path("lmdb"),
+        dataset_path("lmdb/data.mdb"),
         dataset_path("PROVENANCE.json"),
         dist_path("SHA256SUMS"),
         dist_path("MD5SUMS"),
