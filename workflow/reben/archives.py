@@ -89,15 +89,17 @@ def _header(name: str, size: int, mtime: int) -> bytes:
 
 
 class _Hashing:
-    """A binary file that computes sha256 and md5 of what is written to it."""
+    """A binary file that computes the md5 (and the sha256, unless md5_only) of what is written
+    to it."""
 
-    def __init__(self, f):
+    def __init__(self, f, md5_only: bool = False):
         self.f = f
-        self.sha256 = hashlib.sha256()
         self.md5 = hashlib.md5()
+        self.sha256 = None if md5_only else hashlib.sha256()
 
     def write(self, data) -> int:
-        self.sha256.update(data)
+        if self.sha256 is not None:
+            self.sha256.update(data)
         self.md5.update(data)
         return self.f.write(data)
 
@@ -149,7 +151,7 @@ def write_tar_zst(tree, out_path, level: int = 10, threads: int = 1, mtime: int 
         with open(tmp, "wb") as raw:
             hashing = _Hashing(raw)
             with cctx.stream_writer(hashing, closefd=False) as z:
-                tar = _Hashing(z)
+                tar = _Hashing(z, md5_only=True)  # the release published md5 only
                 members, tar_bytes = write_tar(tree, tar, int(mtime))
         os.replace(tmp, out_path)
     except OSError as e:
