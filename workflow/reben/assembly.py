@@ -8,7 +8,8 @@ patch, in grid order), then:
   built in `<tree>.tmp` and renamed when complete;
 - writes `metadata.parquet` (kept patches without flags) and
   `metadata_for_patches_with_snow_cloud_or_shadow.parquet` (kept patches with a flag) with
-  exactly the DESIGN schema, sorted by patch_id;
+  exactly the DESIGN schema, sorted by patch_id, by DuckDB's Parquet writer as the release
+  wrote them (reben.io.write_release_parquet);
 - writes the sidecar `patches.parquet` (GeoParquet, EPSG:4326 footprints, every grid patch of
   every tile, all that is known of it) and `funnel.csv` (counts per tile and a TOTAL row).
 """
@@ -31,7 +32,7 @@ from .errors import RebenError
 from .flags import read_flag_list, unknown_ids
 from .geotiff import replace_dir
 from .grid import read_grid_json
-from .io import read_json, write_arrow, write_parquet
+from .io import read_json, write_parquet, write_release_parquet
 from .logs import Progress
 from .selection import DROP_REASONS, selection_counts
 from .splits import SPLITS
@@ -263,8 +264,8 @@ def assemble_dataset(tiles: list[TileInputs], s2_tree, s1_tree, reference_maps_t
             if t.s1_dir and s1_name:
                 jobs.append((Path(t.s1_dir) / s1_product / s1_name, tmp["s1"] / s1_product / s1_name, 2))
         linker = link_trees(jobs, threads)
-        write_arrow(metadata_table(kept[~flagged]), metadata)
-        write_arrow(metadata_table(kept[flagged]), flagged_metadata)
+        write_release_parquet(metadata_table(kept[~flagged]), metadata)
+        write_release_parquet(metadata_table(kept[flagged]), flagged_metadata)
         write_parquet(patches, sidecar)
         table = funnel(patches)
         write_csv(table, funnel_csv)

@@ -325,6 +325,11 @@ def dist_archives():
     return [dist_path(f"{tree}.tar.zst") for tree in dataset_trees().values()]
 
 
+def archive_summary_path(tree):
+    """What archive_tree measured of one archive (members, sizes, md5 of the uncompressed tar)."""
+    return f"{RESULTS}/archives/{tree}.json"
+
+
 def manifest_members():
     """What MANIFEST.sha256 covers, relative to results/dataset."""
     return [*dataset_trees().values(), *METADATA_FILES]
