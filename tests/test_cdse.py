@@ -1,6 +1,9 @@
 """Retrieval from the Copernicus Data Space against a local server that answers the documented
-calls: OData search by name, the identity service's password grant, and the product download
-(with a redirect between download hosts, HTTP Range, interruptions and stalls)."""
+calls: OData search (by name, and by the filters of reben.cdse_search: Collection/Name,
+OData.CSC.Intersects, ContentDate/Start ranges, typed Attributes, contains(Name), with $orderby,
+$top and $skip), the identity service's password grant, and the product download (with a
+redirect between download hosts, HTTP Range, interruptions, stalls, 429 with Retry-After and a
+token that expires mid-download)."""
 
 from __future__ import annotations
 
@@ -8,12 +11,14 @@ import hashlib
 import io
 import json
 import os
+import re
 import socket
 import stat
 import threading
 import zipfile
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from datetime import datetime
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -32,11 +37,15 @@ NOT_A_ZIP = "S2B_MSIL1C_20170924T093019_N0205_R136_T35VNK_20170924T093016"
 UNKNOWN = "S2B_MSIL1C_20180101T000000_N0206_R001_T01AAA_20180101T000001"
 
 
-def product_zip(name: str, payload: int = 300_000) -> bytes:
-    """A small zip in the CDSE layout: one <name>.SAFE/ folder holding MTD_MSIL1C.xml and data."""
+def product_zip(name: str, payload: int = 300_000, metadata: str | None = None) -> bytes:
+    """A small zip in the CDSE layout: one <name>.SAFE/ folder holding the product's metadata
+    file (MTD_MSIL1C.xml, MTD_MSIL2A.xml or Sentinel-1's manifest.safe) and data."""
+    if metadata is None:
+        metadata = ("manifest.safe" if name.startswith("S1") else
+                    "MTD_MSIL2A.xml" if "_MSIL2A_" in name else "MTD_MSIL1C.xml")
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as z:
-        z.writestr(f"{name}.SAFE/MTD_MSIL1C.xml", "<n1:Level-1C_User_Product/>")
+        z.writestr(f"{name}.SAFE/{metadata}", "<product/>")
         z.writestr(f"{name}.SAFE/GRANULE/L1C_X/IMG_DATA/X_B01.jp2",
                    hashlib.sha256(name.encode()).digest() * (payload // 32))
     return buffer.getvalue()
@@ -49,6 +58,8 @@ class FakeCDSE:
         self.products = {}
         self.requests = []
         self.tokens = set()
+        self.catalogue = []      # entries answered to filtered searches (fixtures and derived)
+        self.throttle = 0        # this many catalogue searches first get a 429 with Retry-After
 
     def add(self, name, data: bytes, mode="ok", md5=None):
         self.products[name + ".SAFE"] = {
@@ -61,6 +72,61 @@ class FakeCDSE:
     def downloads(self, name):
         return [r for r in self.requests if r[0] == "GET" and "/download/" in r[1]
                 and self.products[name + ".SAFE"]["Id"] in r[1]]
+
+
+def _top_level_and(text: str) -> list[str]:
+    """Split an OData filter at the `and`s outside parentheses and quotes."""
+    parts, depth, quoted, start = [], 0, False, 0
+    i = 0
+    while i < len(text):
+        c = text[i]
+        if c == "'":
+            quoted = not quoted
+        elif not quoted and c == "(":
+            depth += 1
+        elif not quoted and c == ")":
+            depth -= 1
+        elif not quoted and depth == 0 and text.startswith(" and ", i):
+            parts.append(text[start:i])
+            start = i = i + 5
+            continue
+        i += 1
+    return parts + [text[start:]]
+
+
+COMPARE = {"eq": lambda a, b: a == b, "lt": lambda a, b: a < b, "le": lambda a, b: a <= b,
+           "gt": lambda a, b: a > b, "ge": lambda a, b: a >= b}
+COLLECTIONS = {"S1": "SENTINEL-1", "S2": "SENTINEL-2"}
+
+
+def catalogue_filter(text: str):
+    """A predicate on catalogue entries for the documented filter forms the search uses; any
+    other clause is a ValueError (answered with HTTP 400, as the catalogue does)."""
+    from shapely import wkt
+    from shapely.geometry import shape
+
+    tests = []
+    for clause in _top_level_and(text):
+        if m := re.fullmatch(r"Collection/Name eq '([\w-]+)'", clause):
+            tests.append(lambda e, v=m[1]: COLLECTIONS[e["Name"][:2]] == v)
+        elif m := re.fullmatch(r"contains\(Name,'([^']+)'\)", clause):
+            tests.append(lambda e, v=m[1]: v in e["Name"])
+        elif m := re.fullmatch(r"ContentDate/Start (lt|le|gt|ge) (\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z)", clause):
+            when = datetime.fromisoformat(m[2].replace("Z", "+00:00"))
+            tests.append(lambda e, op=COMPARE[m[1]], t=when: op(
+                datetime.fromisoformat(e["ContentDate"]["Start"].replace("Z", "+00:00")), t))
+        elif m := re.fullmatch(r"OData\.CSC\.Intersects\(area=geography'SRID=4326;(POLYGON\(\(.+\)\))'\)", clause):
+            area = wkt.loads(m[1])
+            tests.append(lambda e, a=area: shape(e["GeoFootprint"]).intersects(a))
+        elif m := re.fullmatch(r"Attributes/OData\.CSC\.(String|Double)Attribute/any\(att:att/Name eq '(\w+)' and "
+                               r"att/OData\.CSC\.\1Attribute/Value (eq|lt|le|gt|ge) ('[^']*'|[\d.]+)\)", clause):
+            kind, name, op, raw = m.groups()
+            value = raw.strip("'") if kind == "String" else float(raw)
+            tests.append(lambda e, n=name, op=COMPARE[op], v=value: any(
+                a["Name"] == n and op(a["Value"], v) for a in e.get("Attributes", [])))
+        else:
+            raise ValueError(f"unsupported filter clause: {clause}")
+    return lambda entry: all(t(entry) for t in tests)
 
 
 def make_handler(cdse: FakeCDSE):
@@ -93,9 +159,10 @@ def make_handler(cdse: FakeCDSE):
         def do_GET(self):
             cdse.requests.append(("GET", self.path, dict(self.headers)))
             url = urlsplit(self.path)
+            if url.path == "/odata/v1/Products" and not re.fullmatch(r"Name eq '[^']+'", parse_qs(url.query)["$filter"][0]):
+                return self.search(parse_qs(url.query))
             if url.path == "/odata/v1/Products":
                 query = parse_qs(url.query)["$filter"][0]
-                assert query.startswith("Name eq '") and query.endswith("'"), query
                 name = query[len("Name eq '"):-1]
                 found = [p for n, p in cdse.products.items() if n == name]
                 return self.send_json(200, {"@odata.context": "$metadata#Products", "value": [{
@@ -121,6 +188,29 @@ def make_handler(cdse: FakeCDSE):
                 return self.send_json(404, {"detail": "Not found"})
             self.serve(product)
 
+        def search(self, query):
+            if cdse.throttle:
+                cdse.throttle -= 1
+                self.send_response(429)
+                self.send_header("Retry-After", "7")
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
+            try:
+                keep = catalogue_filter(query["$filter"][0])
+            except ValueError as e:
+                return self.send_json(400, {"detail": str(e)})
+            order = query.get("$orderby", ["ContentDate/Start asc"])[0].split()
+            assert order[0] == "ContentDate/Start", order
+            found = sorted((e for e in cdse.catalogue if keep(e)), key=lambda e: e["ContentDate"]["Start"],
+                           reverse=order[-1] == "desc")
+            top, skip = int(query.get("$top", ["20"])[0]), int(query.get("$skip", ["0"])[0])
+            assert top <= 1000 and skip <= 10000, (top, skip)  # the catalogue's documented limits
+            page = found[skip:skip + top]
+            if query.get("$expand") != ["Attributes"]:
+                page = [{k: v for k, v in e.items() if k != "Attributes"} for e in page]
+            self.send_json(200, {"@odata.context": "$metadata#Products(Attributes())", "value": page})
+
         def serve(self, product):
             data = product["data"]
             start = 0
@@ -128,6 +218,12 @@ def make_handler(cdse: FakeCDSE):
                 start = int(rng.removeprefix("bytes=").rstrip("-"))
             body = data[start:]
             product["served"] += 1
+            if product["mode"] == "throttle_once" and product["served"] == 1:
+                self.send_response(429)
+                self.send_header("Retry-After", "3")
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
             self.send_response(206 if start else 200)
             self.send_header("Content-Type", "application/zip")
             self.send_header("Content-Length", str(len(body)))
@@ -136,6 +232,9 @@ def make_handler(cdse: FakeCDSE):
             self.end_headers()
             cut = {"stall": 0, "interrupt_once": len(body) // 2 if product["served"] == 1 else len(body)}.get(
                 product["mode"], len(body))
+            if product["mode"] == "expire_mid" and product["served"] == 1:
+                cut = len(body) // 2
+                cdse.tokens.clear()  # the token expires while the body streams
             self.wfile.write(body[:cut])
             if cut < len(body):  # drop the connection mid-body
                 self.wfile.flush()
