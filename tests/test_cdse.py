@@ -58,6 +58,7 @@ class FakeCDSE:
         self.products = {}
         self.requests = []
         self.tokens = set()
+        self.issued = 0          # tokens handed out so far (the valid ones are in `tokens`)
         self.catalogue = []      # entries answered to filtered searches (fixtures and derived)
         self.throttle = 0        # this many catalogue searches first get a 429 with Retry-After
 
@@ -151,7 +152,8 @@ def make_handler(cdse: FakeCDSE):
                 return self.send_json(400, {"error": "invalid_request"})
             if (form.get("username"), form.get("password")) != (USER, PASSWORD):
                 return self.send_json(401, {"error": "invalid_grant", "error_description": "Invalid user credentials"})
-            token = f"token-{len(cdse.tokens)}"
+            token = f"token-{cdse.issued}"
+            cdse.issued += 1
             cdse.tokens.add(token)
             self.send_json(200, {"access_token": token, "expires_in": 600, "refresh_expires_in": 3600,
                                  "refresh_token": "refresh", "token_type": "Bearer"})
@@ -367,3 +369,52 @@ def test_retrieve_l1c_keeps_going_past_a_product_that_never_arrives(cdse, tmp_pa
     log = (workdir / "results/logs/retrieve_l1c" / f"{STALLED}.log").read_text()
     assert f"ERROR {STALLED}: download did not complete after 2 retries" in log
     assert GOOD not in log  # each job's log holds its own product only
+
+
+L2A = "S2A_MSIL2A_20170613T101031_N0500_R022_T33UUP_20230727T151702"
+S1_GRD = "S1A_IW_GRDH_1SDV_20170613T165043_20170613T165108_017042_01C6A2_5C2B"
+
+
+def test_l2a_and_s1_grd_products_are_fetched_and_checked_like_l1c(cdse, tmp_path):
+    cdse.add(L2A, product_zip(L2A))
+    cdse.add(S1_GRD, product_zip(S1_GRD))
+    for name in (L2A, S1_GRD):
+        assert fetch(cdse, name, tmp_path).read_bytes() == cdse.products[name + ".SAFE"]["data"]
+
+
+def test_a_zip_without_the_products_metadata_file_is_refused(cdse, tmp_path):
+    cdse.add(L2A, product_zip(L2A, metadata="MTD_MSIL1C.xml"))
+    with pytest.raises(RetrievalError, match=rf"^{L2A}: .* holds no MTD_MSIL2A.xml: not an L2A product"):
+        fetch(cdse, L2A, tmp_path)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_429_waits_as_long_as_retry_after_says(cdse, tmp_path):
+    cdse.add(L2A, product_zip(L2A), mode="throttle_once")
+    sleeps = []
+    path = fetch(cdse, L2A, tmp_path, sleeps)
+    assert path.read_bytes() == cdse.products[L2A + ".SAFE"]["data"]
+    assert sleeps == [3]  # Retry-After: 3, not the back-off of 2 s
+
+
+def test_a_token_that_expires_mid_download_is_renewed_and_the_download_resumes(cdse, tmp_path):
+    cdse.add(L2A, product_zip(L2A), mode="expire_mid")
+    sleeps = []
+    path = fetch(cdse, L2A, tmp_path, sleeps)
+    data = cdse.products[L2A + ".SAFE"]["data"]
+    assert sleeps == [2, 0]  # the lost connection backs off; the refused token is renewed at once
+    assert path.read_bytes() == data
+    first, refused, resumed = cdse.downloads(L2A)
+    assert first[2]["Authorization"] == refused[2]["Authorization"] == "Bearer token-0"
+    assert resumed[2]["Authorization"] == "Bearer token-1"  # a fresh token from the identity service
+    assert 0 < int(resumed[2]["Range"].removeprefix("bytes=").removesuffix("-")) <= len(data) // 2
+
+
+def test_a_download_that_does_not_fit_on_disk_fails_before_it_starts(cdse, tmp_path):
+    size = len(cdse.products[GOOD + ".SAFE"]["data"])
+    with pytest.raises(RetrievalError) as e:
+        retrieve_product(GOOD, tmp_path / f"{GOOD}.zip", cdse.endpoints, environ=ENV,
+                         free_bytes=lambda folder: 1000)
+    assert str(e.value) == (f"{GOOD}: not enough disk space in {tmp_path}: the download needs "
+                            f"{size / 1e6:.1f} MB, 0.0 MB are free")
+    assert cdse.downloads(GOOD) == [] and list(tmp_path.iterdir()) == []

@@ -164,7 +164,11 @@ def check_space(label: str, folder: Path, needed: int, free_bytes=None) -> None:
     free = (free_bytes or (lambda p: shutil.disk_usage(p).free))(folder)
     if needed > free:
         raise RetrievalError(f"{label}: not enough disk space in {folder}: the download needs "
-                             f"{needed / 1e9:.2f} GB more, {free / 1e9:.2f} GB are free")
+                             f"{_size(needed)}, {_size(free)} are free")
+
+
+def _size(n: int) -> str:
+    return f"{n / 1e9:.2f} GB" if n >= 1e9 else f"{n / 1e6:.1f} MB"
 
 
 def _same_service(url_a: str, url_b: str) -> bool:
@@ -201,7 +205,7 @@ def _attempt(session, url: str, part: Path, tokens: Tokens, timeout_s: float, la
     with r:
         if r.status_code == 401:
             tokens.refresh()
-            raise _Retry("access token refused (HTTP 401), fetched a new one")
+            raise _Retry("access token refused (HTTP 401), fetched a new one", wait_s=0)
         if r.status_code == 416 and have:
             return  # nothing left beyond what we have; the size check decides
         if r.status_code in RETRYABLE_STATUS:
