@@ -99,9 +99,10 @@ def product_type(name: str) -> tuple[str, str, bool]:
 def tile_footprint(tile: str):
     """The Sentinel-2 tile's footprint in EPSG:4326 (a shapely polygon, edges densified)."""
     import mgrs
+    import numpy as np
     import pyproj
+    import shapely
     from shapely.geometry import box
-    from shapely.ops import transform
 
     m = MGRS_TILE.match(tile.upper())
     if not m:
@@ -119,8 +120,8 @@ def tile_footprint(tile: str):
     # filter short enough for a URL.
     square = box(west, north - TILE_SIDE_M, west + TILE_SIDE_M, north).segmentize(TILE_SIDE_M / 11)
     epsg = (32600 if hemisphere == "N" else 32700) + int(zone)
-    to_wgs84 = pyproj.Transformer.from_crs(epsg, 4326, always_xy=True).transform
-    return transform(to_wgs84, square)
+    to_wgs84 = pyproj.Transformer.from_crs(epsg, 4326, always_xy=True)
+    return shapely.transform(square, lambda xy: np.column_stack(to_wgs84.transform(xy[:, 0], xy[:, 1])))
 
 
 def area_geometry(bbox: str | None = None, vector: str | None = None):
