@@ -216,3 +216,32 @@ def test_bbox_and_dates_parse_as_given():
                                                        datetime(2017, 6, 2, tzinfo=timezone.utc))
     with pytest.raises(SearchError, match="expected YYYY-MM-DD"):
         parse_dates("2017-13-01", "2017-06-01")
+
+
+REAL_DATA = Path(__file__).resolve().parents[1].parent.parent / "shared" / "data"
+
+
+def real_tile_geopositions():
+    """(tile, EPSG, ULX, ULY) of every real MTD_TL.xml in ../shared/data."""
+    import re
+
+    found = {}
+    for path in sorted(REAL_DATA.glob("sentinel2*/**/MTD_TL.xml")):
+        text = path.read_text()
+        tile = re.search(r"_T(\d{2}[A-Z]{3})_N", re.search(r"<TILE_ID[^>]*>([^<]+)<", text)[1])[1]
+        epsg = int(re.search(r"<HORIZONTAL_CS_CODE>EPSG:(\d+)<", text)[1])
+        found[tile] = (tile, epsg, int(re.search(r"<ULX>(\d+)<", text)[1]), int(re.search(r"<ULY>(\d+)<", text)[1]))
+    return sorted(found.values())
+
+
+def test_tile_footprints_match_the_geoposition_of_real_tiles():
+    tiles = real_tile_geopositions()
+    if not tiles:
+        pytest.skip(f"no real MTD_TL.xml under {REAL_DATA}")
+    for tile, epsg, ulx, uly in tiles:
+        to_utm = pyproj.Transformer.from_crs(4326, epsg, always_xy=True)
+        utm = shapely.transform(tile_footprint(tile), lambda xy: np.column_stack(to_utm.transform(xy[:, 0], xy[:, 1])))
+        x0, y0, x1, y1 = utm.bounds
+        # Real tile corners sit up to a few tens of metres off the 100 km square (T29UNU: 499980/5900040).
+        assert abs(x0 - ulx) <= 60 and abs(y1 - uly) <= 60, (tile, x0, y1, ulx, uly)
+        assert x1 - x0 == pytest.approx(109_800, abs=1) and y1 - y0 == pytest.approx(109_800, abs=1), tile
