@@ -343,14 +343,25 @@ def test_refused_credentials_fail_with_one_line(cdse, tmp_path):
 
 
 @pytest.mark.integration
-def test_retrieve_l1c_keeps_going_past_a_product_that_never_arrives(cdse, tmp_path, monkeypatch):
-    """Two products through the workflow with --keep-going: the good one arrives (protected),
-    the stalled one fails after its retries with one line naming it."""
+def test_retrieval_rules_keep_going_past_a_product_that_never_arrives(cdse, tmp_path, monkeypatch):
+    """Through the workflow with --keep-going: an L1C and an L2A product and an S1 GRD scene of
+    sentinel1.product_table arrive (protected; the scene goes on through gpt to backscatter);
+    the stalled product fails after its retries with one line naming it."""
+    import sys
+
     for variable in CREDENTIAL_VARIABLES:
         monkeypatch.setenv(variable, ENV[variable])
+    cdse.add(L2A, product_zip(L2A))
+    cdse.add(S1_GRD, product_zip(S1_GRD))
+    s1_table = tmp_path / "s1.csv"
+    s1_table.write_text(f"name,s2_name\n{S1_GRD},{L2A}\n")
+    repo = Path(__file__).resolve().parents[1]
     config = {
         "results": "results",
-        "sentinel2": {"input_dir": "downloads", "products": [{"name": GOOD}, {"name": STALLED}]},
+        "sentinel2": {"input_dir": "downloads", "products": [{"name": GOOD}, {"name": STALLED}, {"name": L2A}]},
+        "sentinel1": {"enabled": True, "input_dir": "no_backscatter", "product_table": str(s1_table),
+                      "grd": {"gpt": f"{sys.executable} {repo / 'tests/doubles/gpt_double.py'}",
+                              "input_dir": "grd", "threads": 1}},
         "retrieval": {"enabled": True, "catalogue_url": cdse.endpoints.catalogue,
                       "download_url": cdse.endpoints.download, "token_url": cdse.endpoints.token,
                       "retries": 2, "backoff_s": 0, "timeout_s": 5},
@@ -359,17 +370,22 @@ def test_retrieve_l1c_keeps_going_past_a_product_that_never_arrives(cdse, tmp_pa
     configfile.write_text(yaml.safe_dump(config))
     workdir = tmp_path / "run"
     workdir.mkdir()
-    targets = [f"downloads/{GOOD}.zip", f"downloads/{STALLED}.zip"]
-    proc = run_snakemake(workdir, "--keep-going", *targets, configfile=configfile, check=False)
+    targets = [f"downloads/{GOOD}.zip", f"downloads/{STALLED}.zip", f"downloads/{L2A}.zip",
+               f"results/sentinel1/backscatter/{S1_GRD}_VV_linear.tif"]
+    proc = run_snakemake(workdir, "--keep-going", *targets, "--resources", "cdse_downloads=2",
+                         configfile=configfile, check=False)
     assert proc.returncode != 0
-    good = workdir / targets[0]
-    assert good.read_bytes() == cdse.products[GOOD + ".SAFE"]["data"]
-    assert not os.stat(good).st_mode & (stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH)  # protected
+    for name, target in ((GOOD, targets[0]), (L2A, targets[2]), (S1_GRD, f"grd/{S1_GRD}.zip")):
+        path = workdir / target
+        assert path.is_file(), proc.stderr[-3000:]
+        assert path.read_bytes() == cdse.products[name + ".SAFE"]["data"], name
+        assert not os.stat(path).st_mode & (stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH)  # protected
+    assert (workdir / targets[3]).is_file()
     assert not (workdir / targets[1]).exists()
-    log = (workdir / "results/logs/retrieve_l1c" / f"{STALLED}.log").read_text()
+    log = (workdir / "results/logs/retrieve_sentinel2" / f"{STALLED}.log").read_text()
     assert f"ERROR {STALLED}: download did not complete after 2 retries" in log
     assert GOOD not in log  # each job's log holds its own product only
-
+    assert (workdir / "results/logs/retrieve_sentinel1" / f"{S1_GRD}.log").is_file()
 
 L2A = "S2A_MSIL2A_20170613T101031_N0500_R022_T33UUP_20230727T151702"
 S1_GRD = "S1A_IW_GRDH_1SDV_20170613T165043_20170613T165108_017042_01C6A2_5C2B"
