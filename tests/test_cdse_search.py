@@ -245,3 +245,19 @@ def test_tile_footprints_match_the_geoposition_of_real_tiles():
         # Real tile corners sit up to a few tens of metres off the 100 km square (T29UNU: 499980/5900040).
         assert abs(x0 - ulx) <= 60 and abs(y1 - uly) <= 60, (tile, x0, y1, ulx, uly)
         assert x1 - x0 == pytest.approx(109_800, abs=1) and y1 - y0 == pytest.approx(109_800, abs=1), tile
+
+
+def test_an_area_from_a_vector_file_in_any_crs_and_s1_scenes_of_it(catalogue, tmp_path):
+    import geopandas as gpd
+
+    to_utm = pyproj.Transformer.from_crs(4326, 32633, always_xy=True)
+    area = shapely.transform(box(12.5, 47.9, 14.0, 48.5), lambda xy: np.column_stack(to_utm.transform(xy[:, 0], xy[:, 1])))
+    gpkg = tmp_path / "area.gpkg"
+    gpd.GeoDataFrame(geometry=[area], crs=32633).to_file(gpkg)
+    s2, s1 = tmp_path / "s2.csv", tmp_path / "s1.csv"
+    common = ["--area", str(gpkg), "--start", "2017-06-01", "--end", "2017-06-30",
+              "--catalogue-url", catalogue.endpoints.catalogue]
+    assert main([*common, "--product-type", "L2A", "-o", str(s2)]) == 0
+    assert [r["name"] for r in csv.DictReader(s2.open())] == [L2A_A, L2A_I, L2A_F]
+    assert main([*common, "--product-type", "S1_GRD_IW", "-o", str(s1)]) == 0
+    assert [r["name"] for r in csv.DictReader(s1.open())] == [S1_A, S1_B, S1_C]  # not S1_D, far east
