@@ -149,21 +149,12 @@ def grd_table(s1_config: dict, retrieval: bool, basedir: Path | None = None) -> 
     `python -m reben.cdse search --pair-with` writes it; a name listed twice counts once), each
     as `<grd.input_dir>/<name>.zip` or `.SAFE`. With `retrieval` a product not on disk is
     expected as the `.zip` that rule retrieve_sentinel1 fetches; without it, one line names it."""
-    import csv
+    from .config import read_product_table
 
-    table = s1_config.get("product_table")
-    if not table:
+    if not s1_config.get("product_table"):
         return {}
-    table = Path(table)
-    if basedir and not table.is_absolute() and not table.exists():
-        table = basedir / table
-    if not table.is_file():
-        raise ConfigError(f"config: sentinel1.product_table: {table} does not exist")
-    with open(table, newline="") as f:
-        reader = csv.DictReader(f)
-        if "name" not in (reader.fieldnames or []):
-            raise ConfigError(f"config: sentinel1.product_table: {table} has no 'name' column")
-        names = [row["name"] for row in reader if row.get("name")]
+    rows = read_product_table(s1_config["product_table"], "sentinel1.product_table", basedir)
+    names = [row["name"] for row in rows if row.get("name")]
     products = {}
     folder = Path(s1_config["grd"]["input_dir"])
     for text in names:
