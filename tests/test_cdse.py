@@ -24,7 +24,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import yaml
 
-from conftest import run_snakemake
+from conftest import run_snakemake, shared
 from reben.cdse import (CREDENTIAL_VARIABLES, Endpoints, RetrievalError, credentials_from_env,
                         retrieve_product)
 
@@ -434,3 +434,19 @@ def test_a_download_that_does_not_fit_on_disk_fails_before_it_starts(cdse, tmp_p
     assert str(e.value) == (f"{GOOD}: not enough disk space in {tmp_path}: the download needs "
                             f"{size / 1e6:.1f} MB, 0.0 MB are free")
     assert cdse.downloads(GOOD) == [] and list(tmp_path.iterdir()) == []
+
+
+def test_a_real_l2a_product_zipped_as_cdse_delivers_it_passes_the_check(cdse, tmp_path):
+    """The real L2A product's own files (metadata and the 60 m bands), zipped in the CDSE layout,
+    are fetched and pass the check that looks for MTD_MSIL2A.xml."""
+    real = shared("sentinel2", "S2A_MSIL2A_20221005T115411_N0400_R023_T29UNU_20221005T164454.SAFE")
+    name = real.name.removesuffix(".SAFE")
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as z:
+        for path in sorted(real.rglob("*")):
+            if path.is_file() and (path.suffix in (".xml", ".safe") or "R60m" in path.parts):
+                z.write(path, f"{real.name}/{path.relative_to(real)}")
+    cdse.add(name, buffer.getvalue())
+    path = fetch(cdse, name, tmp_path)
+    from reben.sentinel2 import ProductFiles, find_product_metadata
+    assert find_product_metadata(ProductFiles(path)) == "MTD_MSIL2A.xml"
