@@ -201,6 +201,7 @@ def test_s1_scenes_are_paired_with_each_s2_product_within_the_gap(catalogue, tmp
     (["--tiles", "33UUP", "--product-type", "L3"], "--product-type 'L3': unknown; choose one of L2A, L1C, S1_GRD_IW"),
     (["--bbox", "10,85,20,89"], "--bbox 10,85,20,89: the area (85.00 to 89.00 degrees latitude) lies outside every MGRS tile"),
     (["--tiles", "33UUI"], "tile '33UUI': not an MGRS tile name"),
+    (["--tiles", "33UUP", "--max-cloud", "120"], "--max-cloud 120: a cloud cover in percent, 0 to 100"),
 ])
 def test_bad_input_is_one_line_before_any_request(catalogue, tmp_path, capsys, argv, message):
     defaults = ["--start", "2017-06-01", "--end", "2017-08-31"] if "--start" not in argv else []

@@ -354,6 +354,8 @@ def run(argv: list[str]) -> Path:
             raise SearchError("search: give --start and --end (YYYY-MM-DD)")
         start, end = parse_dates(args.start, args.end)
         collection, _, cloudy = product_type(args.product_type)
+        if args.max_cloud is not None and not 0 <= args.max_cloud <= 100:
+            raise SearchError(f"--max-cloud {args.max_cloud:g}: a cloud cover in percent, 0 to 100")
         area = None
         if not args.tiles:
             area = area_geometry(args.bbox, args.area)
