@@ -191,6 +191,12 @@ def test_s1_scenes_are_paired_with_each_s2_product_within_the_gap(catalogue, tmp
     with pytest.raises(ConfigError, match=rf"^config: sentinel1.product_table: {S1_A}: not in .*grd .*retrieval.enabled"):
         grd_table(s1_config, retrieval=False)
     assert read_s2_table(s2)[0][2] == "T33UUP"
+    # The gap of the run's config: 5 days keeps only the scene of the same day.
+    configfile = tmp_path / "run.yaml"
+    configfile.write_text("sentinel1:\n  max_time_gap_days: 5\n")
+    assert main(["--pair-with", str(s2), "--configfile", str(configfile),
+                 "--catalogue-url", catalogue.endpoints.catalogue, "-o", str(out)]) == 0
+    assert [r["name"] for r in csv.DictReader(out.open())] == [S1_A]
 
 
 @pytest.mark.parametrize("argv, message", [

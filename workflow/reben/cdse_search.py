@@ -318,6 +318,22 @@ def read_s2_table(path) -> list[tuple[str, datetime, str]]:
 
 # ------------------------------------------------------------------ the command
 
+def config_time_gap(configfile: str | None) -> float:
+    """sentinel1.max_time_gap_days of a run's config (its schema default, 10, where unset)."""
+    import yaml
+
+    if not configfile:
+        return 10.0
+    try:
+        config = yaml.safe_load(Path(configfile).read_text()) or {}
+    except (OSError, yaml.YAMLError) as e:
+        raise SearchError(f"--configfile {configfile}: cannot be read ({e})") from None
+    gap = (config.get("sentinel1") or {}).get("max_time_gap_days", 10)
+    if not isinstance(gap, (int, float)) or gap < 0:
+        raise SearchError(f"--configfile {configfile}: sentinel1.max_time_gap_days: {gap!r} is not a number of days")
+    return float(gap)
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m reben.cdse search", description=__doc__.split("\n\n")[1])
     where = p.add_mutually_exclusive_group()
@@ -332,8 +348,10 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--max-cloud", type=float, default=None, help="largest cloudCover in percent (S2 only)")
     p.add_argument("--one-per-tile-and-season", action="store_true",
                    help="keep the least cloudy S2 product of each tile and season")
-    p.add_argument("--max-time-gap-days", type=float, default=10,
-                   help="with --pair-with: largest time between S2 and S1 (as sentinel1.max_time_gap_days)")
+    p.add_argument("--max-time-gap-days", type=float, default=None,
+                   help="with --pair-with: largest time between S2 and S1 in days (default: "
+                        "sentinel1.max_time_gap_days of --configfile, else 10)")
+    p.add_argument("--configfile", help="with --pair-with: the run's config, for sentinel1.max_time_gap_days")
     p.add_argument("--catalogue-url", default=Endpoints.catalogue)
     p.add_argument("--output", "-o", required=True, help="the CSV product table to write")
     return p
@@ -344,7 +362,8 @@ def run(argv: list[str]) -> Path:
     endpoints = Endpoints(catalogue=args.catalogue_url)
     with requests.Session() as session:
         if args.pair_with:
-            rows = pair_sentinel1(session, endpoints, read_s2_table(args.pair_with), args.max_time_gap_days)
+            gap = args.max_time_gap_days if args.max_time_gap_days is not None else config_time_gap(args.configfile)
+            rows = pair_sentinel1(session, endpoints, read_s2_table(args.pair_with), gap)
             path = write_table(rows, args.output, S1_TABLE_COLUMNS)
             LOG.info("%d S1 GRD scenes for the products of %s", len(rows), args.pair_with)
             return path
