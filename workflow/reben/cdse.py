@@ -144,9 +144,10 @@ class _Retry(Exception):
 
 
 def retry_after_s(response, default: float) -> float:
-    """The wait a 429/503 answer asks for (Retry-After in seconds), else `default`."""
+    """The wait a 429/503 answer asks for (Retry-After in seconds, at most MAX_BACKOFF_S), else
+    `default`."""
     try:
-        return max(float(response.headers.get("Retry-After", "")), 0.0)
+        return min(max(float(response.headers.get("Retry-After", "")), 0.0), MAX_BACKOFF_S)
     except ValueError:
         return default
 
