@@ -64,20 +64,22 @@ def geocoding_source(wildcards):
 # ------------------------------------------------------------------ From L1C to L2A: product retrieval from the Copernicus Data Space and sen2cor (l1c.smk)
 
 L1C_NAME = r"S2[A-D]_MSIL1C_\d{8}T\d{6}_N\d{4}_R\d{3}_T\d{2}[A-Z]{3}_\d{8}T\d{6}"
+S2_PRODUCT_NAME = r"S2[A-D]_MSIL(1C|2A)_\d{8}T\d{6}_N\d{4}_R\d{3}_T\d{2}[A-Z]{3}_\d{8}T\d{6}"
 L1C_DIR = config["sentinel2"]["input_dir"]
 
 
-def _expect_retrieved_l1c():
-    """With retrieval on, an L1C product that has no path of its own and is not on disk is
-    expected as `<input_dir>/<name>.zip`, which retrieve_l1c fetches."""
+def _expect_retrieved_s2():
+    """With retrieval on, an L1C or L2A product that has no path of its own and is not on disk
+    is expected as `<input_dir>/<name>.zip`, which retrieve_sentinel2 fetches (an L2A product
+    goes to inspect_tile as it is: no sen2cor)."""
     for product in PRODUCTS.values():
         default = Path(L1C_DIR) / (product["name"] + ".SAFE")
-        if product["level"] == "MSIL1C" and product["path"] == str(default) and not default.exists():
+        if product["path"] == str(default) and not default.exists():
             product["path"] = str(default.with_name(product["name"] + ".zip"))
 
 
 if config["retrieval"]["enabled"]:
-    _expect_retrieved_l1c()
+    _expect_retrieved_s2()
 
 
 def l1c_product(wildcards):
@@ -116,6 +118,7 @@ def clc_file(wildcards):
 from reben.sentinel1 import candidates as s1_candidates
 from reben.sentinel1 import configured_products as s1_configured_products
 from reben.sentinel1 import parse_s1_name
+from reben.sentinel1 import grd_table as s1_grd_table
 from reben.sentinel2 import parse_product_name as parse_s2_name
 from reben.synthetic.sentinel1 import DEMO_S1
 
@@ -127,6 +130,9 @@ S1_GRD = {}
 try:
     if S1_ENABLED and S1["grd"]["gpt"]:
         S1_GRD = {parse_s1_name(Path(p).name).name: p for p in S1["grd"]["products"]}
+        # The GRD scenes of sentinel1.product_table (e.g. from `python -m reben.cdse search
+        # --pair-with`): in grd.input_dir, or fetched there from CDSE with retrieval on.
+        S1_GRD.update(s1_grd_table(S1, config["retrieval"]["enabled"], REPO))
     S1_PRODUCTS = (
         s1_configured_products(
             S1,

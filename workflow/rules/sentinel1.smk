@@ -30,6 +30,28 @@ rule grd_to_backscatter:
         "../scripts/grd_to_backscatter.py"
 
 
+if config["retrieval"]["enabled"]:
+
+    # As retrieve_sentinel2 (l1c.smk): a run block, one shared `cdse_downloads` per download.
+    rule retrieve_sentinel1:
+        output:
+            product=protected(f"{S1['grd']['input_dir']}/{{s1}}.zip"),
+        log:
+            log_path("retrieve_sentinel1", "{s1}"),
+        wildcard_constraints:
+            s1=r"S1[A-D]_IW_GRD[HM]_1S[DS][VH]_\d{8}T\d{6}_\d{8}T\d{6}_\d{6}_[0-9A-F]{6}_[0-9A-F]{4}",
+        localrule: True
+        threads: 1
+        resources:
+            mem_mb=300,
+            runtime=config["retrieval"]["runtime"],
+            cdse_downloads=1,
+        run:
+            from reben.cdse import retrieve_for_rule
+
+            retrieve_for_rule(wildcards.s1, output.product, log[0], config["retrieval"])
+
+
 rule pair_sentinel1:
     input:
         geocoding=tile_path("{tile}", "geocoding.json"),
