@@ -106,7 +106,7 @@ def _code_field(fields, configured: str | None) -> str | None:
     return next((f for f in CODE_FIELDS if f in fields), None)
 
 
-def clc_identity(path, version: str | None = None, cache_path=None) -> str:
+def clc_identity(path, version: str | None = None, cache_path=None, key: str = "clc") -> str:
     """What identifies the CLC input for the rules' params: the configured version, else the
     file's sha256. Hashes are cached by (absolute path, size, mtime) in `cache_path`, so that
     an 8 GB file is hashed once, not on every parse; touching it costs one more hash, with
@@ -115,7 +115,7 @@ def clc_identity(path, version: str | None = None, cache_path=None) -> str:
         return f"version:{version}"
     path = Path(path)
     if not path.exists():
-        raise ClcError(f"clc: {path} does not exist (set clc.version if a rule makes it)")
+        raise ClcError(f"{key}: {path} does not exist (set {key}.version if a rule makes it)")
     stat = path.stat()
     key = f"{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}"
     cache = {}
