@@ -89,9 +89,11 @@ def read_tile_codes(source: RasterSource, grid: TileGrid, uncovered_code: int):
     with rasterio.open(source.path) as src:
         bounds = transform_bounds(grid.crs, src.crs, *_grid_bounds(grid), densify_pts=21)
         window = from_bounds(*bounds, transform=src.transform)
-        window = Window(window.col_off - MARGIN_PIXELS, window.row_off - MARGIN_PIXELS,
-                        window.width + 2 * MARGIN_PIXELS, window.height + 2 * MARGIN_PIXELS)
-        window = window.round_offsets("floor").round_lengths("ceil")
+        col0 = int(np.floor(window.col_off)) - MARGIN_PIXELS
+        row0 = int(np.floor(window.row_off)) - MARGIN_PIXELS
+        col1 = int(np.ceil(window.col_off + window.width)) + MARGIN_PIXELS
+        row1 = int(np.ceil(window.row_off + window.height)) + MARGIN_PIXELS
+        window = Window(col0, row0, col1 - col0, row1 - row0)
         full = Window(0, 0, src.width, src.height)
         try:
             window = window.intersection(full)
