@@ -274,3 +274,23 @@ def test_labels_43_beside_the_19_class_labels():
     assert with_43["labels"] == labels[LABELS_43]
     assert [k for k in with_43 if k.startswith("fraction_")][:2] == [
         "fraction_Continuous urban fabric", "fraction_Discontinuous urban fabric"]
+
+
+def test_report_colours_reference_maps_by_the_configured_table(tmp_path):
+    from reben.clc import ReferenceMapWriter
+    from reben.report import reference_map_classes
+
+    patch_id = f"{KEY}_0_0"
+    folder = tmp_path / KEY / patch_id
+    folder.mkdir(parents=True)
+    codes = np.full((120, 120), 122, dtype=np.uint16)
+    codes[:, 60:] = 211
+    codes[0, 0] = 999
+    ReferenceMapWriter("EPSG:32630").write(folder / f"{patch_id}_reference_map.tif", codes, 500000.0, 4000000.0)
+    t43 = configured_table("bigearthnet43")
+    classes = reference_map_classes(tmp_path, patch_id, t43.classes, t43)
+    road, arable = t43.classes.index("Road and rail networks and associated land"), t43.classes.index(
+        "Non-irrigated arable land")
+    assert classes[5, 5] == road and classes[5, 100] == arable and classes[0, 0] == 43
+    t19 = configured_table()
+    assert reference_map_classes(tmp_path, patch_id, t19.classes, t19)[5, 5] == 19  # UNLABELED in 19 classes
