@@ -76,3 +76,16 @@ def test_a_raster_label_source_runs_end_to_end(demo_copy):
     assert (kept["labels_43"].map(len) >= kept["labels"].map(len)).all()
     assert np.isin(kept["labels_43"].explode().unique(), pd.read_csv(
         Path(__file__).resolve().parents[1] / "resources/clc_classes_43.csv")["name"]).all()
+
+
+def test_a_class_table_with_duplicate_codes_stops_the_parse_with_one_line(tmp_path):
+    table = tmp_path / "classes.csv"
+    table.write_text("code,class\n10,Tree cover\n20,Shrubland\n10,Grassland\n")
+    config = demo_config()
+    config["labels"] = {"class_table": str(table)}
+    configfile = tmp_path / "config.yaml"
+    configfile.write_text(yaml.safe_dump(config, sort_keys=False))
+    proc = run_snakemake(tmp_path, "--dry-run", configfile=configfile, check=False)
+    assert proc.returncode != 0
+    assert f"class table {table}: duplicate codes 10" in proc.stdout + proc.stderr
+    assert "Traceback" not in proc.stdout + proc.stderr
