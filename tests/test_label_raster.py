@@ -294,3 +294,19 @@ def test_report_colours_reference_maps_by_the_configured_table(tmp_path):
     assert classes[5, 5] == road and classes[5, 100] == arable and classes[0, 0] == 43
     t19 = configured_table()
     assert reference_map_classes(tmp_path, patch_id, t19.classes, t19)[5, 5] == 19  # UNLABELED in 19 classes
+
+
+def test_negative_codes_are_one_line(tmp_path):
+    array = np.full((12, 12), 211, dtype=np.int16)
+    array[3, 3] = -5
+    path = small_raster(tmp_path / "neg.tif", array)
+    with pytest.raises(LabelRasterError) as e:
+        run_job(tmp_path, path, SMALL)
+    assert str(e.value) == (f"labels.raster.path: {path}: codes -5..211 near tile {KEY}; "
+                            "reference maps hold codes 0..65535")
+
+
+def test_a_float_raster_is_one_line(tmp_path):
+    path = small_raster(tmp_path / "float.tif", np.full((12, 12), 211.0, dtype=np.float32))
+    with pytest.raises(LabelRasterError, match=r"band 1 is float32; a land-cover raster holds integer class codes$"):
+        open_label_raster(path)

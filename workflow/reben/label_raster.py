@@ -25,6 +25,7 @@ import numpy as np
 
 from .errors import RebenError
 from .grid import TileGrid
+from .labels import code_counts
 
 LOG = logging.getLogger("reben.label_raster")
 
@@ -105,12 +106,13 @@ def read_tile_codes(source: RasterSource, grid: TileGrid, uncovered_code: int):
         valid = src.read_masks(source.band, window=window) != 0
         window_transform = src.window_transform(window)
         src_crs = src.crs
-    codes = data[valid]
-    if codes.size and (int(codes.min()) < 0 or int(codes.max()) > 65535):
-        raise LabelRasterError(f"{where}: codes {int(codes.min())}..{int(codes.max())} near tile "
-                               f"{grid.tile_key}; reference maps hold codes 0..65535")
-    present = np.bincount(codes.astype(np.int64).ravel(), minlength=65536) > 0 if codes.size \
-        else np.zeros(65536, dtype=bool)
+    if data.dtype.itemsize > 2 or data.dtype.kind == "i":
+        low = int(data.min(initial=0, where=valid))
+        high = int(data.max(initial=0, where=valid))
+        if low < 0 or high > 65535:
+            raise LabelRasterError(f"{where}: codes {low}..{high} near tile {grid.tile_key}; "
+                                   f"reference maps hold codes 0..65535")
+    present = code_counts(data, valid) > 0
     # A value no covered cell holds marks "no source": the uncovered code itself where possible.
     sentinel = uncovered_code if not present[uncovered_code] else int(np.flatnonzero(~present)[0])
     codes_in = data.astype(np.uint16)

@@ -138,9 +138,21 @@ def table_43(unlabeled_codes=(), uncovered_code: int = CLC_NODATA) -> ClassTable
     return configured_table("bigearthnet43", None, unlabeled_codes, uncovered_code)
 
 
+def code_counts(codes: np.ndarray, valid: np.ndarray | None = None, rows: int = 1024) -> np.ndarray:
+    """Pixels per code (0..65535) of a 2-D array of non-negative codes below 65536, where `valid`;
+    counted in strips of `rows` rows, so that a whole tile never becomes one int64 copy."""
+    counts = np.zeros(_MAX_CODE + 1, dtype=np.int64)
+    for start in range(0, codes.shape[0], rows):
+        strip = codes[start:start + rows]
+        if valid is not None:
+            strip = strip[valid[start:start + rows]]
+        counts += np.bincount(strip.ravel(), minlength=_MAX_CODE + 1)
+    return counts
+
+
 def unknown_codes(reference: np.ndarray, table: ClassTable) -> list[tuple[int, int]]:
     """(code, pixels) of the codes in `reference` that the table does not list, by code."""
-    counts = np.bincount(reference.ravel(), minlength=1)
+    counts = code_counts(reference)
     present = np.flatnonzero(counts)
     unknown = present[~np.isin(present, np.array(table.codes))]
     return [(int(c), int(counts[c])) for c in unknown]
