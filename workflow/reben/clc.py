@@ -1,5 +1,6 @@
 """CORINE Land Cover: the configured vector file, its identity, the polygons of a tile, and the
-tile's reference maps and labels (rule rasterize_reference_maps).
+tile's reference maps and labels (rule rasterize_reference_maps; with `labels.raster.path`
+the codes come from a land-cover raster instead, see reben.label_raster).
 
 Per tile, only the polygons whose extent meets the tile are read, through the file's spatial
 index (`bbox=` in the layer's CRS); invalid rings are repaired, the polygons reprojected to the
@@ -106,7 +107,7 @@ def _code_field(fields, configured: str | None) -> str | None:
     return next((f for f in CODE_FIELDS if f in fields), None)
 
 
-def clc_identity(path, version: str | None = None, cache_path=None, key: str = "clc") -> str:
+def clc_identity(path, version: str | None = None, cache_path=None, config_key: str = "clc") -> str:
     """What identifies the CLC input for the rules' params: the configured version, else the
     file's sha256. Hashes are cached by (absolute path, size, mtime) in `cache_path`, so that
     an 8 GB file is hashed once, not on every parse; touching it costs one more hash, with
@@ -115,7 +116,8 @@ def clc_identity(path, version: str | None = None, cache_path=None, key: str = "
         return f"version:{version}"
     path = Path(path)
     if not path.exists():
-        raise ClcError(f"{key}: {path} does not exist (set {key}.version if a rule makes it)")
+        raise ClcError(f"{config_key}: {path} does not exist (set {config_key}.version if a rule "
+                       f"makes it)")
     stat = path.stat()
     key = f"{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}"
     cache = {}
@@ -191,13 +193,12 @@ def read_tile_polygons(source: ClcSource, grid: TileGrid, recode: dict | None = 
     import shapely
     from pyproj import Transformer
 
-    classes = table
     bbox = tile_bbox(source, grid)
-    meta, table = pyogrio.read_arrow(source.path, layer=source.layer, columns=[source.code_field],
-                                     bbox=bbox)
-    wkb = table.column(meta["geometry_name"] or "wkb_geometry").to_numpy(zero_copy_only=False)
+    meta, features = pyogrio.read_arrow(source.path, layer=source.layer,
+                                        columns=[source.code_field], bbox=bbox)
+    wkb = features.column(meta["geometry_name"] or "wkb_geometry").to_numpy(zero_copy_only=False)
     geometries = shapely.from_wkb(wkb) if len(wkb) else np.array([], dtype=object)
-    codes = parse_codes(table.column(source.code_field).to_pylist(), source, recode, classes)
+    codes = parse_codes(features.column(source.code_field).to_pylist(), source, recode, table)
     invalid = ~shapely.is_valid(geometries) & ~shapely.is_missing(geometries)
     if invalid.any():
         geometries[invalid] = shapely.make_valid(geometries[invalid], method="structure",
