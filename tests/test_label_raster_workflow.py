@@ -89,3 +89,14 @@ def test_a_class_table_with_duplicate_codes_stops_the_parse_with_one_line(tmp_pa
     assert proc.returncode != 0
     assert f"class table {table}: duplicate codes 10" in proc.stdout + proc.stderr
     assert "Traceback" not in proc.stdout + proc.stderr
+
+
+def test_both_label_sources_set_stops_the_parse_with_one_line(tmp_path):
+    config = demo_config()
+    config["labels"] = {"raster": {"path": str(tmp_path / "landcover.tif")}}
+    configfile = tmp_path / "config.yaml"
+    configfile.write_text(yaml.safe_dump(config, sort_keys=False))
+    proc = run_snakemake(tmp_path, "--dry-run", configfile=configfile, check=False)
+    assert proc.returncode != 0
+    assert ("config: labels.raster.path and clc.path are both set: the label source is one of "
+            "them; set the other to null") in proc.stdout + proc.stderr
