@@ -33,6 +33,7 @@ from .flags import read_flag_list, unknown_ids
 from .geotiff import replace_dir
 from .grid import read_grid_json
 from .io import read_json, write_parquet, write_release_parquet
+from .labels import LABELS_43
 from .logs import Progress
 from .selection import DROP_REASONS, selection_counts
 from .splits import SPLITS
@@ -111,7 +112,9 @@ def tile_table(inputs: TileInputs, v1=None):
     labels = tables["labels.parquet"]
     frame["labels"] = [sorted(v) for v in labels["labels"]]
     for column in labels.columns:
-        if column not in ("patch_id", "labels"):
+        if column == LABELS_43:  # the 43-class labels (CLC sources), a list as `labels`
+            frame[column] = [sorted(v) for v in labels[column]]
+        elif column not in ("patch_id", "labels"):
             frame[column] = labels[column].to_numpy()
     s2 = tables["s2_patches.parquet"]
     for column in ("valid", "cloud_or_shadow_fraction", "snow_fraction"):
