@@ -228,3 +228,22 @@ def read_tile_link(path, patch_ids, tile: str) -> pd.DataFrame:
     if not np.array_equal(link["patch_id"].to_numpy(dtype=object), np.asarray(patch_ids, dtype=object)):
         raise V1TableError(f"{path}: does not list the patches of {tile} in grid order; rebuild it")
     return link
+
+
+def check_v1_config(config: dict) -> None:
+    """Settings that need the v1 tables, or that contradict each other, in one line each."""
+    from .errors import ConfigError
+
+    v1, s1 = config["bigearthnet_v1"], config["sentinel1"]
+    needs = [key for key, on in (("bigearthnet_v1.require_match", v1["require_match"]),
+                                 ("bigearthnet_v1.flags", v1["flags"]),
+                                 ("sentinel1.source: bigearthnet_v1", s1["source"] == "bigearthnet_v1"))
+             if on]
+    if needs and not v1["tables"]:
+        raise ConfigError(f"config: {needs[0]}: needs the BigEarthNet v1 tables; set "
+                          f"bigearthnet_v1.tables ({FROM_PACKAGE!r} for the installed package)")
+    if v1["flags"] and (config["flags"]["cloud_or_shadow_list"] or config["flags"]["snow_list"]):
+        raise ConfigError("config: bigearthnet_v1.flags: takes both flags from the v1 lists; "
+                          "leave flags.cloud_or_shadow_list and flags.snow_list unset")
+    if s1["source"] == "bigearthnet_v1" and not s1["enabled"]:
+        raise ConfigError("config: sentinel1.source: bigearthnet_v1 needs sentinel1.enabled: true")

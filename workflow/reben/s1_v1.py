@@ -75,6 +75,7 @@ def fetch_archive(url: str, dest, sha256: str | None = None, retries: int = 5,
     the complete file is checked against `sha256` (or its sha256 logged) and renamed. Returns
     its sha256."""
     import requests
+    from urllib3.exceptions import HTTPError as Urllib3Error
 
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
@@ -95,9 +96,11 @@ def fetch_archive(url: str, dest, sha256: str | None = None, retries: int = 5,
                 if r.status_code == 200 and have:
                     LOG.info("%s: the server ignored the resume request; starting again", url)
                 with open(part, "ab" if r.status_code == 206 else "wb") as f:
-                    for chunk in r.iter_content(CHUNK_BYTES):
+                    # Bytes as they arrive (read1), so that a dropped connection keeps all it
+                    # delivered; no content decoding: the archive's bytes as served.
+                    while chunk := r.raw.read1(CHUNK_BYTES, decode_content=False):
                         f.write(chunk)
-        except (requests.RequestException, OSError) as e:
+        except (requests.RequestException, Urllib3Error, OSError) as e:
             LOG.warning("%s: attempt %d of %d stopped (%s); resuming", url, attempt, retries,
                         type(e).__name__)
             sleep(backoff_s * attempt)
