@@ -111,6 +111,8 @@ def tables_identity(tables: str | None) -> str | None:
 def _name_list(path: Path) -> pd.Series:
     try:
         names = pd.read_csv(path, header=None, dtype=str, usecols=[0])[0]
+    except pd.errors.EmptyDataError:
+        return pd.Series([], dtype=str)
     except Exception as e:
         raise V1TableError(f"{path}: not a readable list of v1 patch names ({e})") from None
     return names.str.strip()
