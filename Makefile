@@ -10,10 +10,11 @@ CORES ?= all
 
 .PHONY: demo test test-main test-slurm venv browser clean
 
-$(BIN)/snakemake: envs/requirements.txt pyproject.toml
+$(BIN)/snakemake: envs/requirements.txt envs/requirements-nodeps.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -r envs/requirements.txt
+	$(BIN)/pip install --quiet --no-deps -r envs/requirements-nodeps.txt
 	$(BIN)/pip install --quiet --no-deps -e .
 	touch $@
 

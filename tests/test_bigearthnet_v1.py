@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import bz2
 import hashlib
+import io
 import subprocess
 import sys
 import tarfile
@@ -322,3 +323,74 @@ def test_fetch_with_a_wrong_checksum_keeps_nothing(server, tmp_path):
                                              r"sentinel1.v1_archive.sha256 0{64}; the download was removed$"):
         fetch_archive(server, dest, sha256="0" * 64, sleep=lambda s: None)
     assert not dest.exists() and not dest.with_name(dest.name + ".part").exists()
+
+
+# ------------------------------------------------------------------ the workflow, end to end
+
+
+@pytest.mark.integration
+def test_workflow_with_v1_links_flags_and_s1_from_the_archive(demo_copy, example_s1):
+    """The demo rerun as reBEN is configured: v1 tables (a hand-made folder for the demo's
+    tiles), require_match, v1 flags, and S1 from a v1 archive whose files are real v1 patch
+    files. Kept patches are exactly those with a v1 counterpart (among those otherwise kept),
+    their S1 files come byte for byte from the archive, and the LMDB holds their pixels."""
+    import lmdb
+    import rasterio
+    import yaml
+
+    from conftest import demo_config, run_snakemake
+    from reben.shards import decode
+
+    june, december = "S2A_MSIL2A_20170613T101031", "S2B_MSIL2A_20171221T100409"
+    pairs, partner = [], {}
+    for y in range(12):
+        for x in range(6):  # the western half of the June tile
+            pairs.append((f"S1A_IW_GRDH_1SDV_20170613T165043_33UUP_{x}_{y}", f"S2A_MSIL2A_20170613T101030_{x}_{y}"))
+        for x in range(3):
+            pairs.append((f"S1B_IW_GRDH_1SDV_20171219T165039_33UVP_{x}_{y}", f"{december}_{x}_{y}"))
+    pairs.append(("S1A_IW_GRDH_1SDV_20170618T165043_33UUP_9_9", "S2A_MSIL2A_20170618T101031_9_9"))  # other day
+    partner = {s2: s1 for s1, s2 in pairs}
+    snow = [f"S2A_MSIL2A_20170613T101030_{x}_5" for x in range(6)]
+    write_tables(demo_copy / "v1tables", pairs, snow=snow)
+    with tarfile.open(example_s1) as src:
+        real = {pol: src.extractfile("BigEarthNet-S1-Example/S1A_IW_GRDH_1SDV_20170613T165043_33UUP_87_48/"
+                                     f"S1A_IW_GRDH_1SDV_20170613T165043_33UUP_87_48_{pol}.tif").read()
+                for pol in ("VV", "VH")}
+    with tarfile.open(demo_copy / "BigEarthNet-S1-v1.0.tar.gz", "w:gz") as tar:
+        for s1, _ in pairs:
+            for pol, data in real.items():
+                info = tarfile.TarInfo(f"BigEarthNet-S1-v1.0/{s1}/{s1}_{pol}.tif")
+                info.size = len(data)
+                tar.addfile(info, io.BytesIO(data))
+    config = demo_config()
+    config["bigearthnet_v1"] = {"tables": str(demo_copy / "v1tables"), "require_match": True, "flags": True}
+    config["sentinel1"].update(source="bigearthnet_v1",
+                               v1_archive={"path": str(demo_copy / "BigEarthNet-S1-v1.0.tar.gz")})
+    (demo_copy / "v1.yaml").write_text(yaml.safe_dump(config))
+    proc = run_snakemake(demo_copy, configfile=demo_copy / "v1.yaml")
+    assert proc.stderr.count("rule extract_bigearthnet_v1_s1:") == 1
+    assert "rule pair_sentinel1:" not in proc.stderr and "rule cut_s1_patches:" not in proc.stderr
+
+    ds = demo_copy / "results" / "dataset"
+    meta = pd.concat([pd.read_parquet(ds / "metadata.parquet"),
+                      pd.read_parquet(ds / "metadata_for_patches_with_snow_cloud_or_shadow.parquet")])
+    assert len(meta) > 0 and (meta["s2v1_name"] != "").all()
+    assert meta["s1_name"].tolist() == [partner[n] for n in meta["s2v1_name"]]
+    assert meta["contains_seasonal_snow"].tolist() == meta["s2v1_name"].isin(snow).tolist()
+    assert not meta["contains_cloud_or_shadow"].any()  # the v1 cloud list is empty
+    sidecar = pd.read_parquet(ds / "patches.parquet")
+    without = sidecar[sidecar["s2v1_name"] == ""]
+    assert set(without["drop_reason"]) <= {"product_quality", "invalid", "unlabeled", "no_v1"}
+    funnel = pd.read_csv(ds / "funnel.csv").set_index("tile_key")
+    assert funnel.loc["TOTAL", "no_v1"] == (sidecar["drop_reason"] == "no_v1").sum() > 0
+    assert funnel.loc["TOTAL", "no_s1"] == 0
+    env = lmdb.open(str(ds / "lmdb"), readonly=True, lock=False)
+    with env.begin() as txn:
+        for name in meta["s1_name"]:
+            folder = ds / "BigEarthNet-S1" / name.rsplit("_", 3)[0] / name
+            tensors = decode(txn.get(name.encode()))
+            for pol, data in real.items():
+                assert (folder / f"{name}_{pol}.tif").read_bytes() == data
+                with rasterio.open(folder / f"{name}_{pol}.tif") as f:
+                    assert np.array_equal(tensors[pol], f.read(1))
+    env.close()
