@@ -394,3 +394,19 @@ def test_workflow_with_v1_links_flags_and_s1_from_the_archive(demo_copy, example
                 with rasterio.open(folder / f"{name}_{pol}.tif") as f:
                     assert np.array_equal(tensors[pol], f.read(1))
     env.close()
+
+
+@pytest.mark.integration
+def test_require_match_without_the_tables_stops_the_parse_with_one_line(tmp_path):
+    import yaml
+
+    from conftest import demo_config, run_snakemake
+
+    config = demo_config()
+    config["bigearthnet_v1"] = {"require_match": True}
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump(config))
+    proc = run_snakemake(tmp_path, "-n", configfile=tmp_path / "c.yaml", check=False)
+    assert proc.returncode != 0
+    assert ("config: bigearthnet_v1.require_match: needs the BigEarthNet v1 tables; set "
+            "bigearthnet_v1.tables ('bigearthnet-common' for the installed package)") in proc.stdout
+    assert "Traceback" not in proc.stdout + proc.stderr
