@@ -53,11 +53,8 @@ class V1ArchiveError(RebenError):
 
 
 def file_sha256(path) -> str:
-    digest = hashlib.sha256()
     with open(path, "rb") as f:
-        for block in iter(lambda: f.read(CHUNK_BYTES), b""):
-            digest.update(block)
-    return digest.hexdigest()
+        return hashlib.file_digest(f, "sha256").hexdigest()
 
 
 def _total_size(response) -> int | None:
