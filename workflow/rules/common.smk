@@ -386,7 +386,10 @@ def provenance_config():
 
 def provenance_inputs():
     """Inputs recorded by name in PROVENANCE.json."""
-    return {"sentinel2_products": [p["name"] for p in PRODUCTS.values()]}
+    inputs = {"sentinel2_products": [p["name"] for p in PRODUCTS.values()]}
+    if V1_TABLES:
+        inputs["bigearthnet_v1_tables"] = v1_tables_identity()
+    return inputs
 
 
 def provenance_input_files():
