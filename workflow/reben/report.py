@@ -25,6 +25,7 @@ from .grid import tile_key_of
 from .errors import RebenError
 from .io import read_json, write_json
 from .logs import Progress
+from .selection import DROP_REASONS
 
 LOG = logging.getLogger("reben.report")
 
@@ -32,7 +33,6 @@ from .labels import class_table, configured_table
 
 SPLITS = ("train", "validation", "test")
 SPLIT_COLOURS = {"train": "#1f77b4", "validation": "#ff7f0e", "test": "#2ca02c"}
-DROP_REASONS = ("product_quality", "invalid", "unlabeled", "no_s1")
 FUNNEL_COLUMNS = ("grid_patches", *DROP_REASONS, "kept", "flagged", "clean", *SPLITS)
 FLAG_COLUMNS = ("contains_cloud_or_shadow", "contains_seasonal_snow")
 TOTAL = "TOTAL"
@@ -92,7 +92,7 @@ def funnel_checks(funnel: pd.DataFrame, sidecar: pd.DataFrame, metadata: pd.Data
                        "detail": detail or (f"fails for {', '.join(bad)}" if bad else "")})
 
     f = funnel
-    check("grid patches = product_quality + invalid + unlabeled + no_s1 + kept",
+    check(f"grid patches = {' + '.join(DROP_REASONS)} + kept",
           f["grid_patches"] == f[list(DROP_REASONS)].sum(axis=1) + f["kept"])
     check("kept = flagged + clean", f["kept"] == f["flagged"] + f["clean"])
     check("kept = train + validation + test", f["kept"] == f[list(SPLITS)].sum(axis=1))

@@ -167,7 +167,7 @@ try:
                 for name in S1_GRD
             },
         )
-        if S1_ENABLED
+        if S1_ENABLED and S1["source"] == "backscatter"
         else {}
     )
 except RebenError as e:
@@ -272,8 +272,44 @@ def flag_list_identities():
     return {flag: file_identity(path) for flag, path in flag_lists().items()}
 
 
-def v1_footprints_identity():
-    return file_identity(config["bigearthnet_v1"]["footprints"])
+# BigEarthNet v1 links (bigearthnet_v1.smk): the tables of bigearthnet-common, indexed once.
+from reben.bigearthnet_v1 import check_v1_config, table_files, tables_identity
+
+V1 = config["bigearthnet_v1"]
+try:
+    check_v1_config(config)
+    V1_TABLES = table_files(V1["tables"])  # None without v1 links
+except RebenError as e:
+    raise WorkflowError(str(e)) from None
+V1_INDEX = f"{RESULTS}/bigearthnet_v1/v1_patches.parquet"
+S1_FROM_V1 = S1_ENABLED and S1["source"] == "bigearthnet_v1"
+V1_ARCHIVE = S1["v1_archive"]["path"]
+V1_S1_DOWNLOAD = f"{RESULTS}/downloads/bigearthnet_v1/BigEarthNet-S1-v1.0.tar.gz"
+V1_S1_EXTRACTED = f"{RESULTS}/bigearthnet_v1/BigEarthNet-S1-v1.0"
+
+
+def v1_table_inputs(wildcards):
+    return {role: ancient(str(path)) for role, path in V1_TABLES.items()}
+
+
+def v1_tables_identity():
+    """The package and its version, or the sha256 of each table of a folder."""
+    return tables_identity(V1["tables"]) or {role: file_identity(p) for role, p in V1_TABLES.items()}
+
+
+def v1_s1_archive(wildcards):
+    """The archive to extract: as configured (when it exists: else the extraction job says so
+    in one line), or the download."""
+    if not V1_ARCHIVE:
+        return V1_S1_DOWNLOAD
+    return ancient(V1_ARCHIVE) if Path(V1_ARCHIVE).exists() else []
+
+
+def v1_s1_folder(wildcards):
+    """The extracted v1 S1 patches: a folder the user configured, or our extraction."""
+    if V1_ARCHIVE and Path(V1_ARCHIVE).is_dir():
+        return ancient(V1_ARCHIVE)
+    return V1_S1_EXTRACTED
 
 
 def selection_inputs(wildcards):
@@ -288,6 +324,8 @@ def selection_inputs(wildcards):
             inputs[f"{flag}_list"] = ancient(path)
     if config["sentinel1"]["enabled"]:
         inputs["s1_pairing"] = tile_path(wildcards.tile, "s1_pairing.parquet")
+    if V1_TABLES:
+        inputs["v1_link"] = tile_path(wildcards.tile, "bigearthnet_v1.parquet")
     return inputs
 
 
@@ -310,8 +348,8 @@ def dataset_inputs(wildcards):
     for flag, path in flag_lists().items():
         if path:
             inputs[f"{flag}_list"] = ancient(path)
-    if config["bigearthnet_v1"]["footprints"]:
-        inputs["v1_footprints"] = ancient(config["bigearthnet_v1"]["footprints"])
+    if V1_TABLES:
+        inputs["v1_link"] = per_tile("bigearthnet_v1.parquet")
     return inputs
 
 
@@ -383,7 +421,10 @@ def provenance_config():
 
 def provenance_inputs():
     """Inputs recorded by name in PROVENANCE.json."""
-    return {"sentinel2_products": [p["name"] for p in PRODUCTS.values()]}
+    inputs = {"sentinel2_products": [p["name"] for p in PRODUCTS.values()]}
+    if V1_TABLES:
+        inputs["bigearthnet_v1_tables"] = v1_tables_identity()
+    return inputs
 
 
 def provenance_input_files():
