@@ -241,12 +241,12 @@ def _inside(path, results) -> bool:
 def check_inputs(config: dict, products: dict, clc_path: str | None, borders_path: str | None,
                  s1_products: dict, retrieval: bool = False) -> CheckResult:
     """Check every input of a validated config; `products` is reben.config.product_table's.
-    With `retrieval`, a missing L1C zip is to be fetched, not a problem."""
+    With `retrieval`, a missing product is to be fetched, not a problem."""
     results = config["results"]
     rows, grids, problems, notes = [], {}, [], []
     for key, product in products.items():
         row = TileRow(tile=key, product=product["name"], level=product["level"])
-        to_fetch = retrieval and product["level"] == "MSIL1C"
+        to_fetch = retrieval and not Path(product["path"]).exists()
         grid = check_product(row, product["path"], config["patch_size_m"],
                              _inside(product["path"], results) or to_fetch)
         if grid is not None:
