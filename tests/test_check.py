@@ -338,3 +338,10 @@ def test_a_zipped_product_with_a_corrupt_member_fails_with_one_line(product, tmp
         inspect_product(zipped, "KEY", 1200)
     assert "_B04_10m.jp2: " in str(e.value) and "\n" not in str(e.value)
     assert "Bad CRC-32" in str(e.value) or "MD5" in str(e.value)
+
+
+def test_the_disk_estimate_counts_the_pixels_of_a_patch():
+    from reben.check import patch_bytes
+    # 4 bands of 120x120, 6 of 60x60, 2 of 20x20 (uint16) = 160,000; reference map 28,800; S1 115,200.
+    assert patch_bytes(1200, sentinel1=False) == 160_000 + 28_800
+    assert patch_bytes(1200, sentinel1=True) == 160_000 + 28_800 + 115_200

@@ -14,14 +14,20 @@ import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .constants import S2_BAND_RESOLUTION, patch_pixels
+from .constants import S2_BAND_RESOLUTION
 from .errors import RebenError
 
-# Bytes one kept patch costs on disk, counted three and a half times: the per-tile GeoTIFFs,
-# their shard, the LMDB copy and the compressed archives (the dataset trees are hard links).
-S2_PATCH_BYTES = sum(patch_pixels(res) ** 2 * 2 for res in S2_BAND_RESOLUTION.values())
-S1_PATCH_BYTES = 2 * 120 * 120 * 4
-REFERENCE_MAP_BYTES = 120 * 120 * 2
+
+def patch_bytes(patch_size_m: int, sentinel1: bool) -> int:
+    """Bytes of one patch's pixels: 12 uint16 bands at their resolutions, a uint16 reference map
+    and (with Sentinel-1) two float32 bands at 10 m."""
+    s2 = sum((patch_size_m // res) ** 2 * 2 for res in S2_BAND_RESOLUTION.values())
+    at_10m = (patch_size_m // 10) ** 2
+    return s2 + at_10m * 2 + (2 * at_10m * 4 if sentinel1 else 0)
+
+
+# Each kept patch is counted three and a half times: the per-tile GeoTIFFs, their shard, the
+# LMDB copy and the compressed archives (the dataset trees are hard links).
 COPIES = 3.5
 L2A_PRODUCT_BYTES = 1.2e9
 """sen2cor's output for one full tile (L1C inputs only)."""
@@ -215,8 +221,8 @@ def check_borders(countries: dict, borders_path: str | None, problems: list[str]
         problems.append(str(e))
 
 
-def estimate_output_bytes(rows: list[TileRow], sentinel1: bool) -> float:
-    per_patch = S2_PATCH_BYTES + REFERENCE_MAP_BYTES + (S1_PATCH_BYTES if sentinel1 else 0)
+def estimate_output_bytes(rows: list[TileRow], patch_size_m: int, sentinel1: bool) -> float:
+    per_patch = patch_bytes(patch_size_m, sentinel1)
     patches = sum(r.patches or 0 for r in rows)
     l1c = sum(r.level == "MSIL1C" for r in rows)
     return patches * per_patch * COPIES + l1c * L2A_PRODUCT_BYTES
@@ -259,7 +265,8 @@ def check_inputs(config: dict, products: dict, clc_path: str | None, borders_pat
         problems += check_s1(rows, grids, s1_products, config["sentinel1"]["max_time_gap_days"],
                              results)
     check_borders(config["countries"], borders_path, problems)
-    check_disk(results, estimate_output_bytes(rows, config["sentinel1"]["enabled"]), problems, notes)
+    check_disk(results, estimate_output_bytes(rows, config["patch_size_m"],
+                                                  config["sentinel1"]["enabled"]), problems, notes)
     return CheckResult(rows, problems, notes)
 
 
