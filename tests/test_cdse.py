@@ -362,12 +362,9 @@ def test_retrieval_rules_keep_going_past_a_product_that_never_arrives(cdse, tmp_
         "sentinel1": {"enabled": True, "input_dir": "no_backscatter", "product_table": str(s1_table),
                       "grd": {"gpt": f"{sys.executable} {repo / 'tests/doubles/gpt_double.py'}",
                               "input_dir": "grd", "threads": 1}},
-        "retrieval": {"enabled": True, "catalogue_url": cdse.endpoints.catalogue,
-                      "download_url": cdse.endpoints.download, "token_url": cdse.endpoints.token,
-                      "retries": 2, "backoff_s": 0, "timeout_s": 5},
+        "retrieval": retrieval_settings(cdse, retries=2),
     }
-    configfile = tmp_path / "config.yaml"
-    configfile.write_text(yaml.safe_dump(config))
+    configfile = write_config(tmp_path, config)
     workdir = tmp_path / "run"
     workdir.mkdir()
     targets = [f"downloads/{GOOD}.zip", f"downloads/{STALLED}.zip", f"downloads/{L2A}.zip",
@@ -452,21 +449,30 @@ def test_a_real_l2a_product_zipped_as_cdse_delivers_it_passes_the_check(cdse, tm
     assert find_product_metadata(ProductFiles(path)) == "MTD_MSIL2A.xml"
 
 
+def retrieval_settings(cdse, retries: int) -> dict:
+    """The retrieval section of a workflow config that talks to the local CDSE stand-in."""
+    return {"enabled": True, "catalogue_url": cdse.endpoints.catalogue,
+            "download_url": cdse.endpoints.download, "token_url": cdse.endpoints.token,
+            "retries": retries, "backoff_s": 0, "timeout_s": 5}
+
+
+def write_config(folder: Path, config: dict) -> Path:
+    path = folder / "config.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
 @pytest.mark.integration
 def test_a_failed_download_keeps_the_empty_input_folder(cdse, tmp_path, monkeypatch):
     """Snakemake removes the empty folders of missing outputs at the end of a run; the user's own
     (empty) sentinel2.input_dir is restored."""
     for variable in CREDENTIAL_VARIABLES:
         monkeypatch.setenv(variable, ENV[variable])
-    config = {
+    configfile = write_config(tmp_path, {
         "results": "results",
         "sentinel2": {"input_dir": "downloads", "products": [{"name": UNKNOWN}]},
-        "retrieval": {"enabled": True, "catalogue_url": cdse.endpoints.catalogue,
-                      "download_url": cdse.endpoints.download, "token_url": cdse.endpoints.token,
-                      "retries": 0, "backoff_s": 0, "timeout_s": 5},
-    }
-    configfile = tmp_path / "config.yaml"
-    configfile.write_text(yaml.safe_dump(config))
+        "retrieval": retrieval_settings(cdse, retries=0),
+    })
     workdir = tmp_path / "run"
     (workdir / "downloads").mkdir(parents=True)
     proc = run_snakemake(workdir, f"downloads/{UNKNOWN}.zip", configfile=configfile, check=False)
