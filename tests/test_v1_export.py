@@ -20,15 +20,13 @@ import pytest
 import rasterio
 import yaml
 
-from conftest import REPO, demo_config, run_snakemake
-from reben.constants import S2_BANDS
-from reben.sentinel2 import parse_product_name
-from reben.v1_export import (CLOUD_LIST, S1_DIR, S2_DIR, SNOW_LIST, SPLIT_FILES, ExportError,
-                             export_v1, s1_metadata, s2_metadata, v1_label_order, v1_wkt)
+from bigearthnet_common.base import read_S1_json, read_S2_json
 
-bigearthnet_common = pytest.importorskip("bigearthnet_common")
-from bigearthnet_common.base import read_S1_json, read_S2_json  # noqa: E402
-from bigearthnet_common.constants import OLD2NEW_LABELS_DICT  # noqa: E402
+from conftest import demo_config, run_snakemake
+from reben.constants import S2_BANDS
+from reben.v1_export import (CLOUD_LIST, S1_DIR, S2_DIR, SNOW_LIST, SPLIT_FILES, ExportError,
+                             s1_metadata, s2_metadata, v1_label_order, v1_wkt)
+from v1_layout import demo_export, sidecar_with_43_classes
 
 
 @pytest.fixture(scope="module")
@@ -89,49 +87,6 @@ def test_labels_are_listed_in_nomenclature_order():
 
 
 # ---------------------------------------------------------------- the export of a demo run
-
-# One 43-class name for each 19-class name (the first of bigearthnet-common's table), and a
-# 43-class class without a 19-class counterpart added to every third patch.
-FIRST_43 = {}
-for old, new in OLD2NEW_LABELS_DICT.items():
-    if new is not None:
-        FIRST_43.setdefault(new, old)
-EXTRA_43 = "Road and rail networks and associated land"
-
-
-def sidecar_with_43_classes(dataset: Path, out: Path, v1_names: dict | None = None) -> pd.DataFrame:
-    """The demo run's sidecar with a `labels_43` column, as the label stage will write it (and
-    the given s2v1_names)."""
-    import geopandas as gpd
-    patches = gpd.read_parquet(dataset / "patches.parquet")
-    if v1_names:
-        patches["s2v1_name"] = [v1_names.get(pid, "") for pid in patches["patch_id"]]
-    patches["labels_43"] = [
-        sorted([FIRST_43[c] for c in labels] + ([EXTRA_43] if i % 3 == 0 and len(labels) else []))
-        for i, labels in enumerate(patches["labels"])
-    ]
-    patches.to_parquet(out)
-    return patches
-
-
-def demo_export(demo_run: Path, out: Path, v1_names: dict | None = None, **kwargs) -> Path:
-    """The v1 export of a demo run (the rule's function, called as its script calls it)."""
-    results = demo_run / "results"
-    dataset = results / "dataset"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    sidecar = out.parent / "patches_43.parquet"
-    sidecar_with_43_classes(dataset, sidecar, v1_names)
-    config = demo_config()
-    tiles = sorted(p.name for p in (results / "tiles").iterdir())
-    names = {parse_product_name(p["name"]).sensing + parse_product_name(p["name"]).tile: p["name"]
-             for p in config["sentinel2"]["products"]}
-    sources = {t: names[parse_product_name(t).sensing + parse_product_name(t).tile] for t in tiles}
-    scenes = {p["name"][:32]: p["name"] for p in config["sentinel1"]["products"]}
-    export_v1(sidecar=sidecar, s2_tree=dataset / "BigEarthNet-S2", out_dir=out,
-              geocodings=[results / "tiles" / t / "geocoding.json" for t in tiles],
-              tile_sources=sources, s1_tree=dataset / "BigEarthNet-S1", s1_scenes=scenes, **kwargs)
-    return out
-
 
 @pytest.fixture(scope="module")
 def export(demo_run, tmp_path_factory) -> Path:
@@ -238,8 +193,8 @@ def test_missing_labels_column_fails_with_one_line_and_writes_nothing(demo_run, 
 
 
 def _dry_run(tmp_path: Path, export: dict) -> str:
+    tmp_path.mkdir()
     config = demo_config()
-    config["results"] = str(tmp_path / "results")
     config["export_v1"] = export
     path = tmp_path / "config.yaml"
     path.write_text(yaml.safe_dump(config))
