@@ -40,35 +40,31 @@ def v1_examples(tmp_path_factory) -> Path:
     return out
 
 
-def _folders(root: Path, kind: str) -> list[Path]:
+def _examples(root: Path, kind: str, band: str):
+    """Each v1 example patch of one sensor: name, its JSON text and fields, bounds and EPSG."""
     folders = sorted((root / f"BigEarthNet-{kind}-Example").iterdir())
     assert len(folders) == 6
-    return folders
+    for folder in folders:
+        text = (folder / f"{folder.name}_labels_metadata.json").read_text()
+        with rasterio.open(folder / f"{folder.name}_{band}.tif") as src:
+            yield folder.name, text, json.loads(text), tuple(src.bounds), src.crs.to_epsg()
 
 
 def test_s2_json_is_byte_identical_to_the_v1_examples(v1_examples):
-    for folder in _folders(v1_examples, "S2"):
-        expected = (folder / f"{folder.name}_labels_metadata.json").read_text()
-        v1 = json.loads(expected)
-        with rasterio.open(folder / f"{folder.name}_B02.tif") as src:
-            bounds, epsg = tuple(src.bounds), src.crs.to_epsg()
+    for name, expected, v1, bounds, epsg in _examples(v1_examples, "S2", "B02"):
         # v1 names (even its tile_source) garble some times (20180204T94161 for 09:41:56), so the
         # time is the file's own; where it comes from is tested on the demo export below.
         sensing = datetime.strptime(v1["acquisition_date"], "%Y-%m-%d %H:%M:%S")
-        labels = random.Random(folder.name).sample(v1["labels"], len(v1["labels"]))
+        labels = random.Random(name).sample(v1["labels"], len(v1["labels"]))
         ours = s2_metadata(labels, bounds, v1_wkt(epsg), v1["tile_source"], sensing)
-        assert json.dumps(ours) == expected, folder.name
+        assert json.dumps(ours) == expected, name
 
 
 def test_s1_json_is_byte_identical_to_the_v1_examples(v1_examples):
-    for folder in _folders(v1_examples, "S1"):
-        expected = (folder / f"{folder.name}_labels_metadata.json").read_text()
-        v1 = json.loads(expected)
-        with rasterio.open(folder / f"{folder.name}_VV.tif") as src:
-            bounds, epsg = tuple(src.bounds), src.crs.to_epsg()
+    for name, expected, v1, bounds, epsg in _examples(v1_examples, "S1", "VV"):
         labels = list(reversed(v1["labels"]))
         ours = s1_metadata(labels, bounds, v1_wkt(epsg), v1["corresponding_s2_patch"], v1["scene_source"])
-        assert json.dumps(ours) == expected, folder.name
+        assert json.dumps(ours) == expected, name
 
 
 def test_v1_wkt_names_the_same_crs_as_gdal_writes():
