@@ -178,6 +178,14 @@ def test_v1_names_name_the_folders_where_patches_have_them(demo_run, tmp_path, k
 
 
 @pytest.mark.integration
+def test_without_sentinel1_the_export_is_s2_only(demo_run, tmp_path, kept):
+    out = demo_export(demo_run, tmp_path / "bigearthnet_v1", with_s1=False)
+    assert sorted(p.name for p in out.iterdir()) == sorted([S2_DIR, *SPLIT_FILES.values(), SNOW_LIST, CLOUD_LIST])
+    lines = [line for n in SPLIT_FILES.values() for line in (out / n).read_text().splitlines()]
+    assert lines and all(line.endswith(",") and line[:-1] in kept.index for line in lines)
+
+
+@pytest.mark.integration
 def test_missing_labels_column_fails_with_one_line_and_writes_nothing(demo_run, tmp_path):
     out = tmp_path / "bigearthnet_v1"
     with pytest.raises(ExportError) as e:

@@ -36,7 +36,8 @@ def sidecar_with_43_classes(dataset: Path, out: Path, v1_names: dict | None = No
     return patches
 
 
-def demo_export(demo_run: Path, out: Path, v1_names: dict | None = None, **kwargs) -> Path:
+def demo_export(demo_run: Path, out: Path, v1_names: dict | None = None, with_s1: bool = True,
+                **kwargs) -> Path:
     """The v1 export of a demo run (the rule's function, called as its script calls it)."""
     results = demo_run / "results"
     dataset = results / "dataset"
@@ -49,7 +50,8 @@ def demo_export(demo_run: Path, out: Path, v1_names: dict | None = None, **kwarg
     scenes = {p["name"][:32]: p["name"] for p in config["sentinel1"]["products"]}
     export_v1(sidecar=sidecar, s2_tree=dataset / "BigEarthNet-S2", out_dir=out,
               geocodings=[results / "tiles" / t / "geocoding.json" for t in tiles],
-              tile_sources=sources, s1_tree=dataset / "BigEarthNet-S1", s1_scenes=scenes, **kwargs)
+              tile_sources=sources, s1_tree=dataset / "BigEarthNet-S1" if with_s1 else None,
+              s1_scenes=scenes, **kwargs)
     return out
 
 

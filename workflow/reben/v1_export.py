@@ -30,6 +30,7 @@ from __future__ import annotations
 import json
 import logging
 import shutil
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path
 
@@ -40,6 +41,7 @@ from .constants import S1_POLARISATIONS, S2_BANDS
 from .errors import RebenError
 from .geotiff import replace_dir
 from .grid import read_grid_json
+from .logs import Progress
 from .sentinel1 import parse_s1_name, s1_product_of
 from .sentinel2 import parse_product_name
 
@@ -123,73 +125,105 @@ def folder_names(kept: pd.DataFrame, naming: str) -> pd.Series:
     return names
 
 
+SIDECAR_COLUMNS = ("patch_id", "tile_key", "x", "y", "drop_reason", "split", "s1_name",
+                   "s2v1_name", "contains_seasonal_snow", "contains_cloud_or_shadow")
+
+
+def read_kept(sidecar, labels_column: str) -> pd.DataFrame:
+    """The kept patches of the sidecar (only the columns the export needs), sorted by patch_id."""
+    import pyarrow.parquet as pq
+
+    columns = pq.read_schema(sidecar).names
+    if labels_column not in columns:
+        raise ExportError(f"{sidecar}: no column {labels_column!r} (export_v1.labels_column); "
+                          f"label columns there: {', '.join(c for c in columns if 'label' in c)}")
+    missing = [c for c in SIDECAR_COLUMNS if c not in columns and c != "s2v1_name"]
+    if missing:
+        raise ExportError(f"{sidecar}: no column {missing[0]!r}; rebuild the dataset")
+    patches = pd.read_parquet(sidecar, columns=[c for c in (*SIDECAR_COLUMNS, labels_column) if c in columns])
+    kept = patches[patches["drop_reason"] == ""].sort_values("patch_id").reset_index(drop=True)
+    kept["s1_name"] = kept["s1_name"].fillna("")
+    return kept.rename(columns={labels_column: "export_labels"})
+
+
+class _PatchWriter:
+    """Writes the S2 (and S1) folder of one patch into the export being built."""
+
+    def __init__(self, tmp: Path, s2_tree, s1_tree, grids: dict, tile_sources: dict, s1_scenes: dict):
+        self.tmp, self.s2_tree, self.s1_tree = tmp, Path(s2_tree), s1_tree and Path(s1_tree)
+        self.grids, self.tile_sources, self.s1_scenes = grids, tile_sources, s1_scenes
+        self.wkts = {key: v1_wkt(g.epsg) for key, g in grids.items()}
+        self.linker = Linker()
+
+    def __call__(self, row, name: str) -> None:
+        key, pid = row.tile_key, row.patch_id
+        if key not in self.grids:
+            raise ExportError(f"{pid}: no geocoding.json of tile {key} among the inputs")
+        if key not in self.tile_sources:
+            raise ExportError(f"{pid}: no source product of tile {key} (tile_sources)")
+        bounds = self.grids[key].patch_bounds(int(row.x), int(row.y))
+        labels = list(row.export_labels)
+        folder = self.tmp / S2_DIR / name
+        folder.mkdir()
+        src = self.s2_tree / key / pid
+        for band in S2_BANDS:
+            self.linker.link(str(src / f"{pid}_{band}.tif"), str(folder / f"{name}_{band}.tif"))
+        sensing = parse_product_name(key).sensing_time
+        _write_json(s2_metadata(labels, bounds, self.wkts[key], self.tile_sources[key] + ".SAFE", sensing),
+                    folder / f"{name}{METADATA_SUFFIX}")
+        if self.s1_tree is None or not row.s1_name:
+            return
+        s1_name, product = row.s1_name, s1_product_of(row.s1_name)
+        s1_folder = self.tmp / S1_DIR / s1_name
+        s1_folder.mkdir()
+        for pol in S1_POLARISATIONS:
+            self.linker.link(str(self.s1_tree / product / s1_name / f"{s1_name}_{pol}.tif"),
+                             str(s1_folder / f"{s1_name}_{pol}.tif"))
+        _write_json(s1_metadata(labels, bounds, self.wkts[key], name, self.s1_scenes.get(product, product)),
+                    s1_folder / f"{s1_name}{METADATA_SUFFIX}")
+
+
 def export_v1(sidecar, s2_tree, out_dir, geocodings, tile_sources: dict, s1_tree=None,
               s1_scenes: dict | None = None, labels_column: str = "labels_43",
-              naming: str = "s2v1_name") -> int:
+              naming: str = "s2v1_name", threads: int = 1) -> int:
     """Write the v1 layout of the kept patches of `sidecar` (results/dataset/patches.parquet) to
     `out_dir`; returns the number of patches. `geocodings`: the tiles' geocoding.json files;
     `tile_sources`: tile key -> the product name `tile_source` names; `s1_scenes`: S1 product
     (first five fields) -> its full name, for `scene_source` (the short name where absent)."""
-    patches = pd.read_parquet(sidecar)
-    if labels_column not in patches.columns:
-        raise ExportError(f"{sidecar}: no column {labels_column!r} (export_v1.labels_column); "
-                          f"label columns there: {', '.join(c for c in patches.columns if 'label' in c)}")
-    kept = patches[patches["drop_reason"] == ""].sort_values("patch_id").reset_index(drop=True)
-    names = folder_names(kept, naming)
+    kept = read_kept(sidecar, labels_column)
+    kept["name"] = folder_names(kept, naming)
     grids = {g.tile_key: g for g in map(read_grid_json, geocodings)}
-    wkts = {key: v1_wkt(g.epsg) for key, g in grids.items()}
-    with_s1 = s1_tree is not None
-    s1_scenes = s1_scenes or {}
-
     out_dir = Path(out_dir)
     tmp = out_dir.with_name(out_dir.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     (tmp / S2_DIR).mkdir(parents=True)
-    if with_s1:
+    if s1_tree is not None:
         (tmp / S1_DIR).mkdir()
-    linker = Linker()
+    write = _PatchWriter(tmp, s2_tree, s1_tree, grids, tile_sources, s1_scenes or {})
+    progress = Progress("exporting patches", len(kept), logger=LOG)
     try:
-        for row, name in zip(kept.itertuples(index=False), names):
-            key, pid = row.tile_key, row.patch_id
-            if key not in grids:
-                raise ExportError(f"{pid}: no geocoding.json of tile {key} among the inputs")
-            if key not in tile_sources:
-                raise ExportError(f"{pid}: no source product of tile {key} (tile_sources)")
-            bounds = grids[key].patch_bounds(int(row.x), int(row.y))
-            labels = list(getattr(row, labels_column))
-            folder = tmp / S2_DIR / name
-            folder.mkdir()
-            src = Path(s2_tree) / key / pid
-            for band in S2_BANDS:
-                linker.link(str(src / f"{pid}_{band}.tif"), str(folder / f"{name}_{band}.tif"))
-            sensing = parse_product_name(key).sensing_time
-            _write_json(s2_metadata(labels, bounds, wkts[key], tile_sources[key] + ".SAFE", sensing),
-                        folder / f"{name}{METADATA_SUFFIX}")
-            s1_name = row.s1_name or ""
-            if with_s1 and s1_name:
-                product = s1_product_of(s1_name)
-                s1_folder = tmp / S1_DIR / s1_name
-                s1_folder.mkdir()
-                for pol in S1_POLARISATIONS:
-                    linker.link(str(Path(s1_tree) / product / s1_name / f"{s1_name}_{pol}.tif"),
-                                str(s1_folder / f"{s1_name}_{pol}.tif"))
-                _write_json(s1_metadata(labels, bounds, wkts[key], name, s1_scenes.get(product, product)),
-                            s1_folder / f"{s1_name}{METADATA_SUFFIX}")
-        kept["name"] = names
-        kept["s1_column"] = kept["s1_name"].fillna("") if with_s1 else ""
+        rows = list(kept.itertuples(index=False))
+        # Link and write syscalls release the GIL; a few threads hide file-system latency.
+        with ThreadPoolExecutor(max_workers=max(threads, 1)) as pool:
+            for start in range(0, len(rows), 2000):
+                chunk = rows[start: start + 2000]
+                list(pool.map(lambda row: write(row, row.name), chunk))
+                progress.update(start + len(chunk))
+        s1_column = kept["s1_name"] if s1_tree is not None else pd.Series("", index=kept.index)
         snow, cloud = kept["contains_seasonal_snow"], kept["contains_cloud_or_shadow"]
-        clean = kept[~(snow | cloud)]
+        clean = ~(snow | cloud)
         for split, filename in SPLIT_FILES.items():
-            rows = clean[clean["split"] == split]
-            _write_lines(tmp / filename, [f"{n},{s1}" for n, s1 in zip(rows["name"], rows["s1_column"])])
+            rows_of_split = clean & (kept["split"] == split)
+            _write_lines(tmp / filename, [f"{n},{s1}" for n, s1 in
+                                          zip(kept.loc[rows_of_split, "name"], s1_column[rows_of_split])])
         _write_lines(tmp / SNOW_LIST, kept.loc[snow, "name"])
         _write_lines(tmp / CLOUD_LIST, kept.loc[cloud, "name"])
         replace_dir(tmp, out_dir)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    LOG.info("BigEarthNet v1 layout: %d patches (files %s) in %s", len(kept),
-             "copied" if linker.copying else "linked", out_dir)
+    LOG.info("BigEarthNet v1 layout: %d patches (files %s) in %s in %.1f s", len(kept),
+             "copied" if write.linker.copying else "linked", out_dir, progress.elapsed())
     return len(kept)
 
 

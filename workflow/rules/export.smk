@@ -16,7 +16,7 @@ rule export_v1:
         log_path("export_v1", "dataset"),
     benchmark:
         benchmark_path("export_v1", "dataset")
-    threads: 1
+    threads: 2
     resources:
         mem_mb=mem_mb_grows(2000),
         runtime=120,

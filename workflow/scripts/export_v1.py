@@ -15,4 +15,5 @@ if __name__ == "__main__":
         s1_scenes=params.s1_scenes,
         labels_column=params.labels_column,
         naming=params.folder_names,
+        threads=snakemake.threads,
     )
