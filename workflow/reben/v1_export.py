@@ -32,6 +32,7 @@ import logging
 import shutil
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
+from functools import lru_cache
 from pathlib import Path
 
 import pandas as pd
@@ -73,13 +74,19 @@ def v1_wkt(epsg: int) -> str:
     return wkt
 
 
-def v1_label_order(labels) -> list[str]:
-    """Labels in nomenclature order, as the v1 files list them (43-class CLC order, or the
-    19-class order for 19-class names); names of neither keep their order, at the end."""
+@lru_cache(maxsize=1)
+def _nomenclature_rank() -> dict[str, int]:
     from bigearthnet_common.constants import NEW_LABELS_ORIGINAL_ORDER, OLD_LABELS_ORIGINAL_ORDER
 
     rank = {name: i for i, name in enumerate(OLD_LABELS_ORIGINAL_ORDER)}
     rank.update({name: 100 + i for i, name in enumerate(NEW_LABELS_ORIGINAL_ORDER) if name not in rank})
+    return rank
+
+
+def v1_label_order(labels) -> list[str]:
+    """Labels in nomenclature order, as the v1 files list them (43-class CLC order, or the
+    19-class order for 19-class names); names of neither keep their order, at the end."""
+    rank = _nomenclature_rank()
     labels = list(labels)
     return sorted(labels, key=lambda name: (rank.get(name, 1000), labels.index(name)))
 
