@@ -186,6 +186,24 @@ def test_without_sentinel1_the_export_is_s2_only(demo_run, tmp_path, kept):
 
 
 @pytest.mark.integration
+def test_across_file_systems_the_bands_are_copied(demo_run, tmp_path, kept, monkeypatch):
+    import errno
+    import reben.assembly
+
+    def cross_device(src, dst):
+        raise OSError(errno.EXDEV, "Invalid cross-device link")
+
+    monkeypatch.setattr(reben.assembly.os, "link", cross_device)
+    out = demo_export(demo_run, tmp_path / "bigearthnet_v1")
+    pid = sorted(kept.index)[0]
+    ours = out / S2_DIR / pid / f"{pid}_B04.tif"
+    theirs = demo_run / "results" / "dataset" / "BigEarthNet-S2" / kept.loc[pid, "tile_key"] / pid / f"{pid}_B04.tif"
+    assert os.stat(ours).st_ino != os.stat(theirs).st_ino
+    assert ours.read_bytes() == theirs.read_bytes()
+    assert len(list((out / S2_DIR).iterdir())) == len(kept)
+
+
+@pytest.mark.integration
 def test_missing_labels_column_fails_with_one_line_and_writes_nothing(demo_run, tmp_path):
     out = tmp_path / "bigearthnet_v1"
     with pytest.raises(ExportError) as e:
