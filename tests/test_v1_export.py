@@ -11,6 +11,7 @@ import importlib.resources
 import json
 import os
 import random
+import re
 import tarfile
 from datetime import datetime
 from pathlib import Path
@@ -235,7 +236,10 @@ def test_the_rule_builds_the_export_in_a_demo_run(demo_copy):
     config = demo_config()
     config["export_v1"] = {"enabled": True, "labels_column": "labels"}
     path = demo_copy / "export.yaml"
-    path.write_text(yaml.safe_dump(config))
+    path.write_text(yaml.safe_dump(config, sort_keys=False))  # the demo's key order, as the run had it
+    planned = run_snakemake(demo_copy, "-n", configfile=path).stdout
+    # Turning the export on builds the export and nothing else (the provenance leaves it out).
+    assert set(re.findall(r"^rule (\w+):", planned, re.M)) == {"export_v1", "all"}, planned[-3000:]
     run_snakemake(demo_copy, configfile=path)
     export = demo_copy / "results" / "export" / "bigearthnet_v1"
     metadata = pd.read_parquet(demo_copy / "results" / "dataset" / "metadata.parquet")

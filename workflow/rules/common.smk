@@ -335,15 +335,16 @@ HOW_NOT_WHAT = {"threads", "mem_mb", "runtime", "zstd_threads"}
 
 
 def provenance_config():
-    """The resolved config as PROVENANCE.json records it: without HOW_NOT_WHAT settings and
-    without `retrieval` (where a product came from; its MD5 is checked either way)."""
+    """The resolved config as PROVENANCE.json records it: without HOW_NOT_WHAT settings, without
+    `retrieval` (where a product came from; its MD5 is checked either way) and without `export_v1`
+    (another layout of the same files: turning it on rebuilds nothing of the dataset)."""
 
     def strip(node):
         if isinstance(node, dict):
             return {k: strip(v) for k, v in node.items() if k not in HOW_NOT_WHAT}
         return node
 
-    return strip({k: v for k, v in config.items() if k != "retrieval"})
+    return strip({k: v for k, v in config.items() if k not in ("retrieval", "export_v1")})
 
 
 def provenance_inputs():
