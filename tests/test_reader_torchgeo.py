@@ -37,8 +37,12 @@ from pathlib import Path
 import numpy as np
 from torchgeo.datasets import BigEarthNet
 
-root, out = sys.argv[1], Path(sys.argv[2])
+root, out, s2_only = sys.argv[1], Path(sys.argv[2]), sys.argv[3]
 report = {}
+for split in ("train", "val", "test"):
+    ds = BigEarthNet(s2_only, split=split, bands="s2", num_classes=43)
+    report[f"s2_only/{split}"] = {Path(ds.folders[i]["s2"]).name: [int(v) for v in ds[i]["label"].tolist()]
+                                  for i in range(len(ds))}
 for split in ("train", "val", "test"):
     for bands in ("s2", "s1", "all"):
         for classes in (43, 19):
@@ -65,6 +69,12 @@ def export(demo_run, tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
+def s2_only_export(demo_run, tmp_path_factory) -> Path:
+    """The export of a dataset without Sentinel-1 (split lines `<name>,`)."""
+    return demo_export(demo_run, tmp_path_factory.mktemp("torchgeo_s2") / "bigearthnet_v1", with_s1=False)
+
+
+@pytest.fixture(scope="module")
 def patches(demo_run, tmp_path_factory) -> pd.DataFrame:
     """The kept patches without a flag (what the split files list), with their 43-class labels."""
     dataset = demo_run / "results" / "dataset"
@@ -74,10 +84,10 @@ def patches(demo_run, tmp_path_factory) -> pd.DataFrame:
 
 
 @pytest.fixture(scope="module")
-def reader_run(export, tmp_path_factory):
+def reader_run(export, s2_only_export, tmp_path_factory):
     python = reader_python(REQUIREMENTS)
     out = tmp_path_factory.mktemp("torchgeo_out")
-    proc = subprocess.run([str(python), "-W", "ignore", "-c", DRIVER, str(export), str(out)],
+    proc = subprocess.run([str(python), "-W", "ignore", "-c", DRIVER, str(export), str(out), str(s2_only_export)],
                           capture_output=True, text=True, timeout=1200)
     assert proc.returncode == 0, f"torchgeo's BigEarthNet failed:\n{proc.stderr[-4000:]}"
     return json.loads(proc.stdout.strip().splitlines()[-1]), out
@@ -113,6 +123,14 @@ def test_label_vectors_are_the_43_class_labels_and_the_metadata_labels(reader_ru
         assert all(got_19[pid] == expected_19[pid] for pid in got_19)
     # The case that tells the nomenclatures apart is exercised: a 43-class label without a 19-class one.
     assert any(OLD2NEW_LABELS_DICT[c] is None for labels in patches["labels_43"] for c in labels)
+
+
+def test_an_s2_only_export_loads_with_bands_s2(reader_run, patches):
+    report, _ = reader_run
+    for theirs, ours in SPLITS.items():
+        rows = patches[patches["split"] == ours]
+        got = report[f"s2_only/{theirs}"]
+        assert got == report[f"{theirs}/s2/43"]["labels"] and set(got) == set(rows["patch_id"])
 
 
 def test_tensors_are_the_geotiff_bands_in_the_readers_order(reader_run, demo_run, patches):
