@@ -169,7 +169,7 @@ class _PatchWriter:
         if key not in self.tile_sources:
             raise ExportError(f"{pid}: no source product of tile {key} (tile_sources)")
         bounds = self.grids[key].patch_bounds(int(row.x), int(row.y))
-        labels = list(row.export_labels)
+        labels = [] if row.export_labels is None else list(row.export_labels)
         folder = self.tmp / S2_DIR / name
         folder.mkdir()
         src = self.s2_tree / key / pid
