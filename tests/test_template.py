@@ -4,6 +4,7 @@ inputs are filled in (here with the synthetic inputs a demo run made)."""
 from __future__ import annotations
 
 import copy
+import json
 from pathlib import Path
 
 import pytest
@@ -25,6 +26,17 @@ def schema_defaults(properties: dict, prefix: str = "") -> dict:
         else:
             keys[prefix + name] = sub.get("default", "<no default in the schema>")
     return keys
+
+
+def schema_descriptions(properties: dict, prefix: str = "") -> dict:
+    """The schema's description of every key (dotted), where it has one."""
+    found = {}
+    for name, sub in properties.items():
+        if sub.get("type") == "object" and "properties" in sub:
+            found.update(schema_descriptions(sub["properties"], f"{prefix}{name}."))
+        elif "description" in sub:
+            found[prefix + name] = " ".join(sub["description"].split())
+    return found
 
 
 def config_values(config: dict, properties: dict, prefix: str = "") -> dict:
@@ -50,7 +62,9 @@ def test_the_template_has_every_schema_key_and_no_other(template):
     found = config_values(template, properties)
     missing = sorted(set(expected) - set(found))
     unknown = sorted(set(found) - set(expected))
-    assert not missing, f"config/template.yaml lacks schema keys: {missing}"
+    descriptions = schema_descriptions(properties)
+    lines = "\n".join(f"  {k}: {json.dumps(expected[k])}   # {descriptions.get(k, '')}" for k in missing)
+    assert not missing, f"config/template.yaml lacks schema keys (default, description):\n{lines}"
     assert not unknown, f"config/template.yaml has keys the schema does not know: {unknown}"
 
 
