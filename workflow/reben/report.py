@@ -25,19 +25,19 @@ from .grid import tile_key_of
 from .errors import RebenError
 from .io import read_json, write_json
 from .logs import Progress
+from .selection import DROP_REASONS
 
 LOG = logging.getLogger("reben.report")
 
-from .labels import class_table
+from .labels import class_table, configured_table
 
 SPLITS = ("train", "validation", "test")
 SPLIT_COLOURS = {"train": "#1f77b4", "validation": "#ff7f0e", "test": "#2ca02c"}
-DROP_REASONS = ("product_quality", "invalid", "unlabeled", "no_s1")
 FUNNEL_COLUMNS = ("grid_patches", *DROP_REASONS, "kept", "flagged", "clean", *SPLITS)
 FLAG_COLUMNS = ("contains_cloud_or_shadow", "contains_seasonal_snow")
 TOTAL = "TOTAL"
 
-# The 19-class nomenclature comes from resources/clc_classes.csv, through reben.labels.
+# The default class table (reBEN's 19 classes); the report of a build takes the configured one.
 CLASSES_19 = class_table().classes
 
 
@@ -81,7 +81,7 @@ def sidecar_funnel(sidecar: pd.DataFrame) -> pd.DataFrame:
 
 
 def funnel_checks(funnel: pd.DataFrame, sidecar: pd.DataFrame, metadata: pd.DataFrame,
-                  flagged: pd.DataFrame) -> list[dict]:
+                  flagged: pd.DataFrame, classes=CLASSES_19) -> list[dict]:
     """Does every number add up? One entry per check: name, ok, detail (what differs)."""
     checks = []
 
@@ -92,7 +92,7 @@ def funnel_checks(funnel: pd.DataFrame, sidecar: pd.DataFrame, metadata: pd.Data
                        "detail": detail or (f"fails for {', '.join(bad)}" if bad else "")})
 
     f = funnel
-    check("grid patches = product_quality + invalid + unlabeled + no_s1 + kept",
+    check(f"grid patches = {' + '.join(DROP_REASONS)} + kept",
           f["grid_patches"] == f[list(DROP_REASONS)].sum(axis=1) + f["kept"])
     check("kept = flagged + clean", f["kept"] == f["flagged"] + f["clean"])
     check("kept = train + validation + test", f["kept"] == f[list(SPLITS)].sum(axis=1))
@@ -115,8 +115,8 @@ def funnel_checks(funnel: pd.DataFrame, sidecar: pd.DataFrame, metadata: pd.Data
     check("metadata files' splits = TOTAL train, validation, test",
           all(per_split[s] == f.loc[TOTAL, s] for s in SPLITS),
           ", ".join(f"{s} {per_split[s]} vs {f.loc[TOTAL, s]}" for s in SPLITS))
-    unknown = sorted(set(metadata["labels"].explode().dropna()) - set(CLASSES_19))
-    check("labels are classes of the 19-class nomenclature", not unknown,
+    unknown = sorted(set(metadata["labels"].explode().dropna()) - set(classes))
+    check("labels are classes of the class table", not unknown,
           f"unknown: {', '.join(unknown)}" if unknown else "")
     return checks
 
@@ -351,13 +351,13 @@ def quicklook_rgb(s2_dir, patch_id: str) -> np.ndarray:
     return np.clip((rgb - lo) / max(hi - lo, 1.0), 0, 1)
 
 
-def reference_map_classes(refmap_dir, patch_id: str, classes) -> np.ndarray:
-    """The reference map as class indices (0..18), len(classes) for UNLABELED codes."""
+def reference_map_classes(refmap_dir, patch_id: str, classes, table=None) -> np.ndarray:
+    """The reference map as class indices (0..n-1), len(classes) for UNLABELED codes."""
     import rasterio
     path = Path(refmap_dir) / tile_key_of(patch_id) / patch_id / f"{patch_id}_reference_map.tif"
     with rasterio.open(path) as src:
         codes = src.read(1)
-    table = class_table()
+    table = table or class_table()
     if list(classes) != list(table.classes):
         raise ValueError("class order differs from the class table")
     # Unknown numbers cannot occur in a map the workflow wrote; they would read as UNLABELED.
@@ -365,14 +365,15 @@ def reference_map_classes(refmap_dir, patch_id: str, classes) -> np.ndarray:
     return lut[np.clip(codes, 0, lut.size - 1)]
 
 
-def plot_example(s2_dir, refmap_dir, patch_id: str, name: str, classes, colours, path: Path) -> Path:
+def plot_example(s2_dir, refmap_dir, patch_id: str, name: str, classes, colours, path: Path,
+                 table=None) -> Path:
     plt = _pyplot()
     from matplotlib.colors import ListedColormap
     fig, (left, right) = plt.subplots(1, 2, figsize=(5, 2.7))
     left.imshow(quicklook_rgb(s2_dir, patch_id), interpolation="nearest")
     left.set_title("B04/B03/B02", fontsize=8)
     cmap = ListedColormap([colours[c] for c in classes] + ["#c7c7c7"])
-    right.imshow(reference_map_classes(refmap_dir, patch_id, classes), cmap=cmap,
+    right.imshow(reference_map_classes(refmap_dir, patch_id, classes, table), cmap=cmap,
                  vmin=-0.5, vmax=len(classes) + 0.5, interpolation="nearest")
     right.set_title("reference map", fontsize=8)
     for ax in (left, right):
@@ -456,7 +457,8 @@ def _fresh_dir(final: Path) -> Path:
 def build_report(metadata_path, flagged_path, sidecar_path, funnel_path, band_statistics_path,
                  borders_path, s2_dir, refmap_dir, template_path, html_path, json_path,
                  tables_dir, figures_dir, map_max_footprints: int = 20000,
-                 name_field: str | None = None) -> dict:
+                 name_field: str | None = None, nomenclature: str = "reben19",
+                 class_table_path=None, unlabeled_codes=()) -> dict:
     """Write the report (index.html, report.json, the tables and figures folders) and return
     report.json's contents. Folders are built as `<name>.tmp` and renamed, files written to
     temporary names, the page last."""
@@ -467,7 +469,8 @@ def build_report(metadata_path, flagged_path, sidecar_path, funnel_path, band_st
     start = time.monotonic()
     tables_dir, figures_dir = Path(tables_dir), Path(figures_dir)
     tables_tmp, figures_tmp = _fresh_dir(tables_dir), _fresh_dir(figures_dir)
-    classes = list(CLASSES_19)
+    table = configured_table(nomenclature, class_table_path, unlabeled_codes)
+    classes = list(table.classes)
 
     metadata = pd.read_parquet(metadata_path)
     flagged = pd.read_parquet(flagged_path)
@@ -488,7 +491,7 @@ def build_report(metadata_path, flagged_path, sidecar_path, funnel_path, band_st
     LOG.info("report: %d tiles, %d grid patches, %d in metadata.parquet, %d flagged",
              len(funnel) - 1, len(sidecar), len(metadata), len(flagged))
 
-    checks = funnel_checks(funnel, sidecar, metadata, flagged)
+    checks = funnel_checks(funnel, sidecar, metadata, flagged, classes)
     for c in checks:
         (LOG.info if c["ok"] else LOG.warning)("check %s: %s %s", "passed" if c["ok"] else "FAILED",
                                                c["name"], c["detail"])
@@ -525,7 +528,7 @@ def build_report(metadata_path, flagged_path, sidecar_path, funnel_path, band_st
     for j, (name, patch_id) in enumerate(examples.items(), 1):
         if patch_id:
             figures[f"example_{j:02d}"] = plot_example(s2_dir, refmap_dir, patch_id, name, classes, colours,
-                                                       figures_tmp / f"example_{j:02d}.png")
+                                                       figures_tmp / f"example_{j:02d}.png", table)
         progress.update(j)
 
     report = _clean({

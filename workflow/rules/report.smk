@@ -42,6 +42,10 @@ rule write_report:
         borders=borders_identity(),
         name_field=config["countries"]["name_field"],
         map_max_footprints=config["report"]["map_max_footprints"],
+        nomenclature=config["labels"]["nomenclature"],
+        class_table=CLASS_TABLE_PATH,
+        class_table_content=LABEL_TABLE_CONTENT,
+        unlabeled_codes=LABEL_UNLABELED_CODES,
     log:
         log_path("write_report", "report"),
     benchmark:
