@@ -232,9 +232,9 @@ def test_the_default_target_has_the_export_only_when_enabled(tmp_path):
 
 @pytest.mark.integration
 def test_the_rule_builds_the_export_in_a_demo_run(demo_copy):
-    """The rule itself, on the demo (the 19-class column: the demo's sidecar has no 43-class one)."""
+    """The rule itself, on the demo, with the label stage's 43-class column (the default)."""
     config = demo_config()
-    config["export_v1"] = {"enabled": True, "labels_column": "labels"}
+    config["export_v1"] = {"enabled": True}
     path = demo_copy / "export.yaml"
     path.write_text(yaml.safe_dump(config, sort_keys=False))  # the demo's key order, as the run had it
     planned = run_snakemake(demo_copy, "-n", configfile=path).stdout
@@ -246,6 +246,7 @@ def test_the_rule_builds_the_export_in_a_demo_run(demo_copy):
     assert len(list((export / S2_DIR).iterdir())) >= len(metadata) > 0
     pid = metadata["patch_id"].iloc[0]
     s2 = json.loads((export / S2_DIR / pid / f"{pid}_labels_metadata.json").read_text())
-    assert sorted(s2["labels"]) == sorted(metadata["labels"].iloc[0])
+    sidecar = pd.read_parquet(demo_copy / "results" / "dataset" / "patches.parquet").set_index("patch_id")
+    assert s2["labels"] == v1_label_order(sidecar.loc[pid, "labels_43"]) and s2["labels"]
     assert s2["tile_source"].endswith(".SAFE") and "MSIL2A" in s2["tile_source"]
     assert (demo_copy / "results" / "logs" / "export_v1" / "dataset.log").is_file()
