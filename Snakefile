@@ -23,6 +23,7 @@ include: "workflow/rules/bigearthnet_v1.smk"
 include: "workflow/rules/splits.smk"
 include: "workflow/rules/dataset.smk"
 include: "workflow/rules/distribution.smk"
+include: "workflow/rules/export.smk"
 include: "workflow/rules/report.smk"
 
 

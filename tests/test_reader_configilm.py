@@ -1,20 +1,15 @@
 """The real reader: ConfigILM's BENv2DataSet loads a demo run's LMDB and metadata files.
 
 ConfigILM runs in its own environment (envs/reader-requirements.txt: torch CPU, configilm with
---no-deps, what its BENv2 reader imports), built on first use under
-~/.cache/reben-reader-venv/<hash of the requirements> (or $REBEN_READER_VENV) and reused.
+--no-deps, what its BENv2 reader imports), built on first use and reused (tests/reader_env.py).
 One subprocess loads every split with every channel setting; the tests check what it saw
 against metadata.parquet and the dataset's GeoTIFFs.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
-import os
-import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +17,7 @@ import pandas as pd
 import pytest
 
 from conftest import REPO
+from reader_env import reader_python
 
 pytestmark = [pytest.mark.reader, pytest.mark.integration]
 
@@ -76,35 +72,6 @@ print(json.dumps(report))
 '''
 
 
-def reader_python() -> Path:
-    """The reader environment's python, built once per requirements file and reused."""
-    digest = hashlib.sha256(REQUIREMENTS.read_bytes()).hexdigest()[:12]
-    base = Path(os.environ.get("REBEN_READER_VENV") or Path.home() / ".cache" / "reben-reader-venv")
-    venv = base / digest
-    python = venv / "bin" / "python"
-    if (venv / ".complete").exists():
-        return python
-    tmp = base / f"{digest}.tmp{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.parent.mkdir(parents=True, exist_ok=True)
-    base_python = getattr(sys, "_base_executable", sys.executable)
-    try:
-        subprocess.run([base_python, "-m", "venv", str(tmp)], check=True, capture_output=True)
-        pip = subprocess.run([str(tmp / "bin" / "python"), "-m", "pip", "install", "--quiet",
-                              "--no-deps", "-r", str(REQUIREMENTS)],
-                             capture_output=True, text=True, timeout=1800)
-        if pip.returncode != 0:
-            pytest.fail(f"cannot build the reader environment from {REQUIREMENTS}:\n{pip.stderr[-3000:]}")
-        shutil.rmtree(venv, ignore_errors=True)
-        # Moved whole: bin/python finds its packages from where it is (only console-script
-        # shebangs keep the old path, and none is used).
-        os.replace(tmp, venv)
-        (venv / ".complete").write_text(REQUIREMENTS.read_text())
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return python
-
-
 @pytest.fixture(scope="session")
 def metadata(demo_run) -> pd.DataFrame:
     dataset = demo_run / "results" / "dataset"
@@ -122,7 +89,7 @@ def has_s1(metadata) -> bool:
 def reader_run(demo_run, has_s1, tmp_path_factory):
     """What BENv2DataSet returns for the demo run: counts, shapes, label vectors, two tensors
     per split and setting (first and last patch) saved as .npy."""
-    python = reader_python()
+    python = reader_python(REQUIREMENTS)
     dataset = demo_run / "results" / "dataset"
     out = tmp_path_factory.mktemp("reader")
     channels = [c for c in CHANNELS if has_s1 or c not in (2, 12, 14)]

@@ -479,15 +479,16 @@ HOW_NOT_WHAT = {"threads", "mem_mb", "runtime", "zstd_threads"}
 
 
 def provenance_config():
-    """The resolved config as PROVENANCE.json records it: without HOW_NOT_WHAT settings and
-    without `retrieval` (where a product came from; its MD5 is checked either way)."""
+    """The resolved config as PROVENANCE.json records it: without HOW_NOT_WHAT settings, without
+    `retrieval` (where a product came from; its MD5 is checked either way) and without `export_v1`
+    (another layout of the same files: turning it on rebuilds nothing of the dataset)."""
 
     def strip(node):
         if isinstance(node, dict):
             return {k: strip(v) for k, v in node.items() if k not in HOW_NOT_WHAT}
         return node
 
-    return strip({k: v for k, v in config.items() if k != "retrieval"})
+    return strip({k: v for k, v in config.items() if k not in ("retrieval", "export_v1")})
 
 
 def provenance_inputs():
@@ -502,6 +503,38 @@ def provenance_input_files():
     """Input files recorded by name, size and sha256 in PROVENANCE.json (where configured)."""
     files = {"clc": CLC_PATH, "label_raster": LABEL_RASTER_PATH, "borders": borders_path()}
     return {label: path for label, path in files.items() if path}
+
+
+
+# ------------------------------------------------------------------ Export in the BigEarthNet v1 layout (export.smk)
+
+
+def export_path(name):
+    """A folder of an export of the dataset: results/export/<name>."""
+    return f"{RESULTS}/export/{name}"
+
+
+def export_v1_inputs(wildcards):
+    """The sidecar, the dataset's trees (S1 only when it is on) and every tile's geocoding."""
+    inputs = {
+        "sidecar": dataset_path("patches.parquet"),
+        "s2_tree": dataset_path("BigEarthNet-S2"),
+        "geocodings": per_tile("geocoding.json"),
+    }
+    if config["sentinel1"]["enabled"]:
+        inputs["s1_tree"] = dataset_path("BigEarthNet-S1")
+    return inputs
+
+
+def export_v1_tile_sources():
+    """Tile key -> the product v1's `tile_source` names: the configured product (the L1C product
+    where the tile starts from L1C, as in v1; else the L2A product)."""
+    return {tile: product["name"] for tile, product in PRODUCTS.items()}
+
+
+def export_v1_s1_scenes():
+    """S1 product (first five fields) -> the configured name, for v1's `scene_source`."""
+    return {parse_s1_name(name).product: parse_s1_name(name).name for name in S1_PRODUCTS}
 
 
 
