@@ -28,4 +28,5 @@ if __name__ == "__main__":
         v1_footprints=inputs.get("v1_footprints"),
         flag_lists=[p for p in (inputs.get("cloud_or_shadow_list"), inputs.get("snow_list")) if p],
         threads=snakemake.threads,
+        overlapping_tiles=snakemake.params.overlapping_tiles,
     )
