@@ -117,17 +117,31 @@ def make_dataset(root: Path, with_s1: bool = True) -> dict:
 
     funnel = pd.DataFrame([
         {"tile_key": TILE, "grid_patches": 16, "product_quality": 0, "invalid": 2, "unlabeled": 1,
-         "no_s1": 1, "kept": 12, "flagged": 1, "clean": 11, "train": 3, "validation": 3, "test": 6}])
+         "no_s1": 1, "overlap": 0, "kept": 12, "flagged": 1, "clean": 11, "train": 3, "validation": 3,
+         "test": 6}])
     funnel = pd.concat([funnel, funnel.assign(tile_key="TOTAL")])
     funnel.to_csv(ds / "funnel.csv", index=False)
 
     borders = gpd.GeoDataFrame({"NAME": ["Austria", "Slovenia"]}, crs=4326, geometry=[
         shapely.box(12.0, 48.0, 12.3, 48.9), shapely.box(12.3, 48.0, 13.0, 48.9)])
     borders.to_file(root / "borders.gpkg")
-    return {"dataset": ds, "borders": root / "borders.gpkg", "grid": grid}
+    tile_json = root / "tile.json"
+    tile_json.write_text(json.dumps({"tile_key": TILE, "sensing_time": "2017-06-13T10:10:31Z", "season": "Summer",
+                                     "processing_baseline": "99.99", "excluded": False, "excluded_reason": None}))
+    provenance = root / "PROVENANCE.json"
+    provenance.write_text(json.dumps({"config": {"b": 1, "a": [1, 2]}, "software": {"numpy": "2.4.6"},
+                                      "inputs": {"sentinel2_products": [TILE], "clc": {
+                                          "name": "clc.gpkg", "size": 10, "sha256": "ab" * 32}},
+                                      "workflow": {"commit": "c0ffee", "dirty": False},
+                                      "outputs": {"MANIFEST.sha256": "cd" * 32}}))
+    dist = root / "dist"
+    dist.mkdir()
+    (dist / "BigEarthNet-S2.tar.zst").write_bytes(b"x" * 1500)
+    return {"dataset": ds, "borders": root / "borders.gpkg", "grid": grid, "tile_json": tile_json,
+            "provenance": provenance, "dist": [dist / "BigEarthNet-S2.tar.zst"]}
 
 
-def run_report(root: Path, data: dict, band_stats: Path | None = None) -> dict:
+def run_report(root: Path, data: dict, band_stats: Path | None = None, **options) -> dict:
     ds = data["dataset"]
     out = root / "report"
     out.mkdir(exist_ok=True)
@@ -142,7 +156,10 @@ def run_report(root: Path, data: dict, band_stats: Path | None = None) -> dict:
         band_statistics_path=band_stats, borders_path=data["borders"],
         s2_dir=ds / "BigEarthNet-S2", refmap_dir=ds / "Reference_Maps", template_path=TEMPLATE,
         html_path=out / "index.html", json_path=out / "report.json",
-        tables_dir=out / "tables", figures_dir=out / "figures", name_field="NAME")
+        tables_dir=out / "tables", figures_dir=out / "figures", name_field="NAME",
+        tiles=[data["tile_json"]], provenance_path=data["provenance"],
+        trees={"BigEarthNet-S2": ds / "BigEarthNet-S2", "Reference_Maps": ds / "Reference_Maps"},
+        dist_files=data["dist"], **options)
 
 
 @pytest.fixture(scope="module")
@@ -225,12 +242,13 @@ def test_band_statistics_name_a_missing_patch_file(built, tmp_path):
 def test_funnel_and_its_checks(built):
     _, _, report = built
     assert report["funnel"]["TOTAL"] == {"grid_patches": 16, "product_quality": 0, "invalid": 2, "unlabeled": 1,
-                                         "no_s1": 1, "kept": 12, "flagged": 1, "clean": 11, "train": 3,
+                                         "no_s1": 1, "overlap": 0, "kept": 12, "flagged": 1, "clean": 11, "train": 3,
                                          "validation": 3, "test": 6}
     assert list(report["funnel"]) == [TILE, "TOTAL"]
     failed = [c for c in report["checks"] if not c["ok"]]
     assert failed == [] and report["summary"]["checks_failed"] == 0
-    assert report["summary"] == {"tiles": 1, "patches": 11, "flagged_patches": 1, "checks_failed": 0}
+    assert report["summary"] == {"tiles": 1, "patches": 11, "flagged_patches": 1, "kept_patches": 12,
+                                 "checks_failed": 0}
 
 
 def test_a_funnel_that_does_not_add_up_fails_its_checks(built):
@@ -243,7 +261,7 @@ def test_a_funnel_that_does_not_add_up_fails_its_checks(built):
         funnel, gpd.read_parquet(ds / "patches.parquet"), pd.read_parquet(ds / "metadata.parquet"),
         pd.read_parquet(ds / "metadata_for_patches_with_snow_cloud_or_shadow.parquet"))}
     bad = {name for name, c in checks.items() if not c["ok"]}
-    assert bad == {"grid patches = product_quality + invalid + unlabeled + no_s1 + kept",
+    assert bad == {"grid patches = product_quality + invalid + unlabeled + no_s1 + overlap + kept",
                    "kept = flagged + clean", "kept = train + validation + test",
                    "TOTAL row = sum of the tile rows", "funnel.csv = counts of the sidecar patches.parquet"}
     assert checks["kept = flagged + clean"]["detail"] == f"fails for {TILE}"
@@ -259,15 +277,15 @@ def test_label_frequencies_cooccurrence_and_labels_per_patch(built):
     assert freq["Coniferous forest"] == {"train": 1, "validation": 1, "test": 0, "total": 2}
     assert freq["Urban fabric"] == {"train": 0, "validation": 0, "test": 2, "total": 2}
     assert freq["Inland waters"]["total"] == 1
-    assert freq["Marine waters"]["total"] == 0  # only on the flagged patch
-    assert sum(f["total"] for f in freq.values()) == 16
+    assert freq["Marine waters"] == {"train": 0, "validation": 0, "test": 1, "total": 1}  # the flagged patch
+    assert sum(f["total"] for f in freq.values()) == 17
     co = report["labels"]["cooccurrence"]
     assert co["Arable land"]["Pastures"] == co["Pastures"]["Arable land"] == 3
     assert co["Arable land"]["Coniferous forest"] == 1
     assert co["Urban fabric"]["Inland waters"] == 1
     assert co["Arable land"]["Arable land"] == 7
     per_patch = report["labels"]["labels_per_patch"]
-    assert per_patch["1"] == {"train": 2, "validation": 2, "test": 3, "total": 7}
+    assert per_patch["1"] == {"train": 2, "validation": 2, "test": 4, "total": 8}
     assert per_patch["2"] == {"train": 1, "validation": 0, "test": 2, "total": 3}
     assert per_patch["3"] == {"train": 0, "validation": 1, "test": 0, "total": 1}
     assert per_patch["0"]["total"] == 0
@@ -277,7 +295,7 @@ def test_countries_by_split(built):
     _, _, report = built
     assert report["countries"] == {
         "Austria": {"train": 3, "validation": 3, "test": 3, "total": 9},
-        "Slovenia": {"train": 0, "validation": 0, "test": 2, "total": 2},
+        "Slovenia": {"train": 0, "validation": 0, "test": 3, "total": 3},
     }
 
 
@@ -314,8 +332,10 @@ def test_examples_take_the_patch_where_the_class_covers_most(built):
     assert ex["Arable land"]["patch_id"] == pid(0, 0)  # alone on (0,0), (1,0), (2,1), (3,0): smallest id
     assert ex["Urban fabric"]["patch_id"] == pid(2, 0)  # alone there, half of (2, 2)
     assert ex["Pastures"]["patch_id"] == pid(1, 1)
-    assert ex["Marine waters"]["patch_id"] is None
-    assert ex["Marine waters"]["figure"] is None
+    assert ex["Marine waters"]["patch_id"] == pid(3, 2)  # flagged, but a kept patch
+    assert ex["Inland waters"]["patch_id"] == pid(2, 2)
+    assert ex["Broad-leaved forest"]["patch_id"] is None
+    assert ex["Broad-leaved forest"]["figure"] is None
     for e in ex.values():
         if e["patch_id"]:
             assert (root / "report" / e["figure"]).stat().st_size > 1000
@@ -326,14 +346,15 @@ def test_tables_and_figures_beside_the_page(built):
     out = root / "report"
     assert sorted(p.name for p in (out / "tables").iterdir()) == sorted([
         "funnel.csv", "label_frequencies.csv", "label_cooccurrence.csv", "labels_per_patch.csv",
-        "countries_by_split.csv", "leakage.csv"])
+        "countries_by_split.csv", "leakage.csv", "overlaps.csv", "tiles.csv"])
     freq = pd.read_csv(out / "tables" / "label_frequencies.csv", index_col="class")
     assert freq.loc["Arable land", "total"] == 7
     funnel = pd.read_csv(out / "tables" / "funnel.csv", index_col=0)
     assert list(funnel.columns) == list(FUNNEL_COLUMNS)
     figures = {p.name for p in (out / "figures").iterdir()}
     assert {"map.png", "label_frequencies.png", "label_cooccurrence.png"} <= figures
-    assert len([f for f in figures if f.startswith("example_")]) == 5  # five classes occur in metadata.parquet
+    assert len([f for f in figures if f.startswith("example_")]) == 6  # six classes occur in the kept patches
+    assert "s1_time_gaps.png" in figures
     assert json.loads((out / "report.json").read_text()) == report
     assert not list(root.glob("report/*.tmp"))
 

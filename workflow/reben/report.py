@@ -330,7 +330,7 @@ def leakage_check(overlaps: dict, max_share: float) -> dict:
     detail = "; ".join(parts) + f"; accepted share: report.max_overlapping_share = {max_share:g}"
     if bad:
         detail += "; set splits.overlapping_tiles, or accept it with report.max_overlapping_share"
-    return {"name": "validation and test patches do not overlap train patches", "ok": not bad,
+    return {"name": "validation and test patches overlapping train: within report.max_overlapping_share", "ok": not bad,
             "detail": detail}
 
 
