@@ -501,3 +501,44 @@ def test_report_of_a_demo_run(demo_run, tmp_path):
 
     dom = render_in_chromium(out, tmp_path)
     assert check_rendered_page(dom, report) > 50
+
+
+# ------------------------------------------------------------------ new report content
+
+
+def test_report_content_a_dataset_paper_shows(built):
+    root, _, report = built
+    assert report["patch_set"] == {"name": "kept", "description": report["patch_set"]["description"], "patches": 12}
+    assert report["splits"]["test"] == {"patches": 6, "share_pct": 50.0}
+    assert report["splits"]["train"]["share_pct"] == 25.0
+    balance = report["labels"]["balance"]
+    assert balance["most_frequent"] == "Arable land" and balance["imbalance_ratio"] == 7.0  # 7 over 1
+    assert balance["share_pct"]["Pastures"] == pytest.approx(100 * 4 / 12)
+    assert report["flags"] == {"cloud_or_shadow_only": 1, "snow_only": 0, "both": 0, "neither": 11}
+    tile = report["tiles"][TILE]
+    assert (tile["date"], tile["season"], tile["processing_baseline"]) == ("2017-06-13", "Summer", "99.99")
+    assert (tile["invalid"], tile["kept"], tile["epsg"]) == (2, 12, 32633)
+    assert report["s1_time_gaps"]["patches"] == 0  # the hand-made sidecar has no S1 gap column
+    assert report["sizes"]["dist"]["BigEarthNet-S2.tar.zst"]["bytes"] == 1500
+    # 11 clean + 1 flagged patches of 12 S2 files, and 12 reference maps
+    assert report["sizes"]["trees"]["BigEarthNet-S2"]["files"] == 12 * 12
+    assert report["sizes"]["trees"]["Reference_Maps"]["files"] == 12
+    import hashlib
+    assert report["provenance"]["config_sha256"] == hashlib.sha256(b'{"a":[1,2],"b":1}').hexdigest()
+    assert report["provenance"]["input_files"]["clc"]["sha256"] == "ab" * 32
+    assert report["examples"]["Urban fabric"]["colour"] == "#e6004d"  # CLC 111 = 230, 0, 77
+    assert report["examples"]["Arable land"]["colour"] == "#ffffa8"  # CLC 211 = 255, 255, 168
+    html = (root / "report" / "index.html").read_text()
+    for element in ('id="tile-table"', 'id="split-shares"', 'id="flag-breakdown"', 'id="s1-gap-histogram"',
+                    'id="provenance-table"', 'id="size-table"', 'id="overlaps"', 'data-colour="#e6004d"',
+                    'data-key="labels/balance/imbalance_ratio"'):
+        assert element in html, element
+    assert 'class="wide"' not in html
+
+
+def test_the_clean_patch_set_counts_metadata_parquet_only(tmp_path):
+    data = make_dataset(tmp_path)
+    report = run_report(tmp_path, data, patch_set="clean")
+    assert report["patch_set"]["patches"] == 11
+    assert report["labels"]["frequencies"]["Marine waters"]["total"] == 0  # only on the flagged patch
+    assert report["leakage"]["test"]["patches"] == 5

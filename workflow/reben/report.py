@@ -690,12 +690,17 @@ def build_report(metadata_path, flagged_path, sidecar_path, funnel_path, band_st
     band_stats = read_json(band_statistics_path)
     examples = choose_examples(chosen, sidecar, classes)
     tile_info = tile_rows(funnel, [read_json(p) for p in tiles])
+    outlines = tile_outlines(sidecar.to_crs(4326))
+    epsg = sidecar.groupby("tile_key")["epsg"].first()
+    for key, info in tile_info.items():
+        info["bbox"] = list(outlines[key].bounds) if key in outlines else None
+        info["epsg"] = int(epsg[key]) if key in epsg.index else None
     provenance = provenance_summary(read_json(provenance_path)) if provenance_path else None
     sizes = dataset_sizes(trees or {}, dist_files)
 
     tables = {
         "funnel.csv": funnel,
-        "tiles.csv": pd.DataFrame.from_dict(tile_info, orient="index").rename_axis("tile_key"),
+        "tiles.csv": pd.DataFrame.from_dict(tile_info, orient="index").drop(columns="bbox").rename_axis("tile_key"),
         "label_frequencies.csv": labels["frequencies"].rename_axis("class"),
         "label_cooccurrence.csv": labels["cooccurrence"].rename_axis("class"),
         "labels_per_patch.csv": labels["labels_per_patch"],
@@ -713,7 +718,7 @@ def build_report(metadata_path, flagged_path, sidecar_path, funnel_path, band_st
     }
     borders = read_borders_near(borders_path, kept) if borders_path else None
     figures["map"] = plot_map(members.to_crs(4326), borders, figures_tmp / "map.png", map_max_footprints,
-                              name_field, outlines=tile_outlines(sidecar.to_crs(4326)))
+                              name_field, outlines=outlines)
     colours = class_colours(classes, table)
     with_patch = [name for name, pid in examples.items() if pid]
     progress = Progress("report: example quick-looks", len(with_patch))
