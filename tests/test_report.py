@@ -390,6 +390,11 @@ window.addEventListener("load", () => {
   const broken = [...document.images].filter(i => !i.complete || i.naturalWidth === 0);
   document.body.setAttribute("data-images", String(document.images.length));
   document.body.setAttribute("data-broken-images", String(broken.length));
+  const wide = [...document.querySelectorAll("table")].filter(t => t.getBoundingClientRect().right > document.body.getBoundingClientRect().right + 1);
+  document.body.setAttribute("data-tables-past-edge", String(wide.length));
+  const sections = [...document.querySelectorAll("h2")].filter(h => {
+    let n = h.nextElementSibling; return !(n && n.classList.contains("patch-set")); });
+  document.body.setAttribute("data-sections-without-patch-set", sections.map(h => h.id).join(","));
 });
 </script>"""
 
@@ -407,13 +412,14 @@ class _Cells(HTMLParser):
             self.body = attrs
         if "data-key" in attrs:
             self._open = [attrs["data-key"], int(attrs["data-decimals"]), ""]
+            self._tag = tag
 
     def handle_data(self, data):
         if self._open is not None:
             self._open[2] += data
 
     def handle_endtag(self, tag):
-        if self._open is not None and tag in ("td", "th"):
+        if self._open is not None and tag == self._tag:
             self.cells.append(tuple(self._open))
             self._open = None
 
@@ -431,7 +437,7 @@ def render_in_chromium(report_dir: Path, tmp_path: Path) -> str:
     proc = subprocess.run(
         [str(CHROMIUM), "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
          "--disable-background-networking", "--disable-component-update", "--disable-sync",
-         f"--user-data-dir={profile}", "--virtual-time-budget=10000", "--dump-dom",
+         f"--user-data-dir={profile}", "--virtual-time-budget=10000", "--window-size=1280,900", "--dump-dom",
          (page / "index.html").as_uri()],
         capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr[-2000:]
@@ -443,7 +449,9 @@ def check_rendered_page(dom: str, report: dict) -> int:
     cells = _Cells()
     cells.feed(dom)
     assert cells.body.get("data-broken-images") == "0", f"broken images: {cells.body}"
-    assert int(cells.body["data-images"]) >= 3
+    assert int(cells.body["data-images"]) >= 4  # label frequencies, co-occurrence, map, S1 time gap
+    assert cells.body.get("data-tables-past-edge") == "0", "a table runs past the page's edge"
+    assert cells.body.get("data-sections-without-patch-set") in ("", "provenance"), cells.body
     for key, decimals, text in cells.cells:
         value = lookup(report, key)
         if value is None:

@@ -50,10 +50,11 @@ def card_text(report: dict, sums: dict[str, str], name: str) -> str:
              "(`metadata_for_patches_with_snow_cloud_or_shadow.parquet`). Built with reben-workflow; "
              "the report (`report/index.html`) holds every number below and more.", "",
              "## Splits", "", "| split | patches | share |", "|---|---:|---:|"]
-    for s, v in splits.items():
+    for s in ("train", "validation", "test"):
+        v = splits[s]
         lines.append(f"| {s} | {v['patches']:,} | {v['share_pct'] or 0:.1f} % |")
     lines += ["", "## Classes", "", "| class | patches |", "|---|---:|"]
-    lines += [f"| {c} | {v['total']:,} |" for c, v in classes.items()]
+    lines += [f"| {c} | {classes[c]['total']:,} |" for c in report["labels"]["classes"]]
     ratio = report["labels"]["balance"]["imbalance_ratio"]
     lines += ["", f"Imbalance ratio (most over least frequent class present): {ratio:.1f}" if ratio else "", "",
               "## Sources and licences", "", "| source | licence |", "|---|---|"]
@@ -155,8 +156,8 @@ def write_dataset_card(report_path, tile_paths, sha256sums, out_readme, out_stac
         if info and info.get("bbox"):
             tiles.append({**t, "bbox": info["bbox"], "kept": info["kept"], "epsg": info["epsg"]})
     write_text(card_text(report, sums, name), out_readme)
-    stac_dir = Path(out_stac)
-    tmp = stac_dir.with_name(stac_dir.name + ".tmp")
+    stac_dir = Path(out_stac).resolve()
+    tmp = stac_dir.with_name(stac_dir.name + "_tmp")  # no dot: pystac takes "x.tmp" for a file
     shutil.rmtree(tmp, ignore_errors=True)
     collection = stac_collection(report, tiles, sums, name.replace(" ", "-"))
     import pystac
