@@ -489,7 +489,15 @@ def test_report_of_a_demo_run(demo_run, tmp_path):
     sidecar = gpd.read_parquet(ds / "patches.parquet")
     assert funnel.loc["TOTAL", "grid_patches"] == len(sidecar)
 
-    meta = pd.read_parquet(ds / "metadata.parquet")
+    # The demo's report counts the kept patches: both metadata files.
+    meta = pd.concat([pd.read_parquet(ds / "metadata.parquet"),
+                      pd.read_parquet(ds / "metadata_for_patches_with_snow_cloud_or_shadow.parquet")],
+                     ignore_index=True)
+    assert report["patch_set"]["patches"] == len(meta) == funnel.loc["TOTAL", "kept"]
+    assert report["splits"]["test"]["patches"] == funnel.loc["TOTAL", "test"] == \
+        sum(c["test"] for c in report["countries"].values())
+    overlap = report["leakage"]["overlaps"]["test_vs_train"]
+    assert (overlap["overlapping"], overlap["patches"]) == (18, 66)  # accepted by the demo config
     counts = meta["labels"].explode().dropna().value_counts()
     freq = report["labels"]["frequencies"]
     assert {c: f["total"] for c, f in freq.items() if f["total"]} == counts.to_dict()
