@@ -9,7 +9,7 @@ min_version("9.0")
 # are never used, and every key the file leaves out takes its schema default (config/README.md).
 if not workflow.overwrite_configfiles:
 
-    configfile: "config/demo.yaml"
+    configfile: f"{workflow.basedir}/config/demo.yaml"
 
 
 include: "workflow/rules/common.smk"
@@ -19,6 +19,7 @@ include: "workflow/rules/l1c.smk"
 include: "workflow/rules/patches.smk"
 include: "workflow/rules/labels.smk"
 include: "workflow/rules/sentinel1.smk"
+include: "workflow/rules/bigearthnet_v1.smk"
 include: "workflow/rules/splits.smk"
 include: "workflow/rules/dataset.smk"
 include: "workflow/rules/distribution.smk"

@@ -94,7 +94,7 @@ def run_lmdb(root: str) -> dict:
         root / "dataset/lmdb",
         {"s2": root / "dataset/BigEarthNet-S2", "s1": root / "dataset/BigEarthNet-S1",
          "reference_maps": root / "dataset/Reference_Maps"},
-        sample_size=20)
+        [tiles / "geocoding.json"], sample_size=20)
 
 
 def run_hash(root: str) -> str:

@@ -12,7 +12,8 @@ import tarfile
 import pytest
 import zstandard
 
-from reben.archives import file_digests, walk_sorted, write_checksums, write_tar, write_tar_zst
+from reben.archives import (file_digests, tree_files, write_checksums, write_tar, write_tar_md5sums,
+                            write_tar_zst)
 from reben.lmdb_store import DistributionError
 
 LONG = "S2A_MSIL2A_20170613T101031_N9999_R022_T33UUP"
@@ -20,54 +21,80 @@ LONG = "S2A_MSIL2A_20170613T101031_N9999_R022_T33UUP"
 
 @pytest.fixture
 def tree(tmp_path):
-    """A small dataset-like tree: nested folders, a name over 100 characters, a hard link."""
+    """A small dataset-like tree: nested folders, names over 100 characters, a hard link, names
+    whose order differs between whole-name and folder-by-folder sorting (`a-b/`, `a.txt`, `a/`),
+    and Snakemake's bookkeeping."""
     root = tmp_path / "BigEarthNet-S2"
     patch = root / LONG / f"{LONG}_26_57"
     patch.mkdir(parents=True)
     (patch / f"{LONG}_26_57_B01.tif").write_bytes(bytes(range(256)) * 3)
     (patch / f"{LONG}_26_57_B02.tif").write_bytes(b"x" * 513)
+    (patch / f"{LONG}_26_57_B8A.tif").write_bytes(b"8A")
     (root / "b").mkdir()
     (root / "a.txt").write_bytes(b"")
     (root / "a").mkdir()
     (root / "a" / "z").write_bytes(b"z\n")
+    (root / "a-b").mkdir()
+    (root / "a-b" / "y").write_bytes(b"y")
+    (root / "empty").mkdir()
     os.link(patch / f"{LONG}_26_57_B02.tif", root / "b" / "linked.tif")
+    (root / ".snakemake_timestamp").write_bytes(b"")
+    (root / LONG / ".snakemake_timestamp").write_bytes(b"")
+    (patch / f".{LONG}_26_57_B03.tif.tmp123").write_bytes(b"half")
+    for path in root.rglob("*"):
+        path.chmod(0o755 if path.is_dir() else 0o600)  # modes are normalised: no effect
     return root
 
 
-def test_members_in_sorted_order_each_folder_before_its_entries(tree):
-    names = [(n, d) for n, _, d in walk_sorted(tree)]
-    assert names == [
-        ("BigEarthNet-S2", True),
-        (f"BigEarthNet-S2/{LONG}", True),
-        (f"BigEarthNet-S2/{LONG}/{LONG}_26_57", True),
-        (f"BigEarthNet-S2/{LONG}/{LONG}_26_57/{LONG}_26_57_B01.tif", False),
-        (f"BigEarthNet-S2/{LONG}/{LONG}_26_57/{LONG}_26_57_B02.tif", False),
-        ("BigEarthNet-S2/a", True),
-        ("BigEarthNet-S2/a/z", False),
-        ("BigEarthNet-S2/a.txt", False),
-        ("BigEarthNet-S2/b", True),
-        ("BigEarthNet-S2/b/linked.tif", False),
-    ]
+RELEASE_ORDER = [
+    f"BigEarthNet-S2/{LONG}/{LONG}_26_57/{LONG}_26_57_B01.tif",
+    f"BigEarthNet-S2/{LONG}/{LONG}_26_57/{LONG}_26_57_B02.tif",
+    f"BigEarthNet-S2/{LONG}/{LONG}_26_57/{LONG}_26_57_B8A.tif",
+    "BigEarthNet-S2/a-b/y",   # '-' sorts before '/', and '.' too: whole names, byte order
+    "BigEarthNet-S2/a.txt",
+    "BigEarthNet-S2/a/z",
+    "BigEarthNet-S2/b/linked.tif",
+]
 
 
-def test_tar_bytes_are_tarfiles_gnu_tar_of_normalised_members(tree):
+def test_files_only_in_the_release_order_without_bookkeeping(tree):
+    assert [name for name, _ in tree_files(tree)] == RELEASE_ORDER
+
+
+def test_members_and_headers_as_the_release_wrote_them(tree):
     ours = io.BytesIO()
-    members, size = write_tar(tree, ours, mtime=1_500_000_000)
-    expected = io.BytesIO()
-    with tarfile.open(fileobj=expected, mode="w", format=tarfile.GNU_FORMAT) as tar:
-        for name, path, is_dir in walk_sorted(tree):
-            info = tarfile.TarInfo(name)
-            info.type = tarfile.DIRTYPE if is_dir else tarfile.REGTYPE
-            info.mode, info.mtime, info.uid, info.gid = (0o755 if is_dir else 0o644), 1_500_000_000, 0, 0
-            info.size = 0 if is_dir else path.stat().st_size
-            tar.addfile(info, None if is_dir else open(path, "rb"))
-    assert members == 10 and size == len(ours.getvalue()) and size % tarfile.RECORDSIZE == 0
-    assert ours.getvalue() == expected.getvalue()
+    members, size = write_tar(tree, ours, mtime=1_704_067_200)
+    assert members == 7 and size == len(ours.getvalue()) and size % tarfile.RECORDSIZE == 0
     with tarfile.open(fileobj=io.BytesIO(ours.getvalue())) as tar:
         infos = tar.getmembers()
-        assert {(i.uid, i.gid, i.uname, i.gname, i.mtime) for i in infos} == {(0, 0, "", "", 1_500_000_000)}
-        assert all(i.isfile() or i.isdir() for i in infos)  # the hard link is a plain file
-        assert tar.extractfile(f"BigEarthNet-S2/b/linked.tif").read() == b"x" * 513
+        assert [i.name for i in infos] == RELEASE_ORDER
+        assert all(i.isfile() for i in infos)  # no folders; the hard link is a plain file
+        assert {(i.uid, i.gid, i.uname, i.gname, i.mtime, i.mode) for i in infos} == {
+            (0, 0, "", "", 1_704_067_200, 0o644)}
+        assert tar.extractfile("BigEarthNet-S2/b/linked.tif").read() == b"x" * 513
+    # GNU format: the long names are in ././@LongLink records (type L), the magic is GNU's.
+    raw = ours.getvalue()
+    assert raw[:13] == b"././@LongLink" and raw[156:157] == b"L" and raw[257:265] == b"ustar  \0"
+
+
+def gnu_tar_of(tree, mtime):
+    """GNU tar's own archive of the release's file list, with the release's options."""
+    tar = shutil.which("tar")
+    if not tar or "GNU tar" not in subprocess.run([tar, "--version"], capture_output=True,
+                                                  text=True).stdout:
+        pytest.skip("GNU tar needed")
+    listing = "".join(f"{name}\n" for name in RELEASE_ORDER)
+    return subprocess.run(
+        [tar, "--create", "--file=-", "--format=gnu", "--owner=0", "--group=0", "--numeric-owner",
+         f"--mtime=@{mtime}", "--mode=a=r,u+w", "--hard-dereference", "--no-recursion",
+         "-C", str(tree.parent), "--files-from=-"],
+        input=listing.encode(), capture_output=True, check=True).stdout
+
+
+def test_the_bytes_are_gnu_tars_own(tree):
+    ours = io.BytesIO()
+    write_tar(tree, ours, mtime=1_704_067_200)
+    assert ours.getvalue() == gnu_tar_of(tree, 1_704_067_200)
 
 
 def test_two_builds_are_byte_identical_whatever_mtimes_owners_and_worker_count(tree, tmp_path):
@@ -82,6 +109,8 @@ def test_two_builds_are_byte_identical_whatever_mtimes_owners_and_worker_count(t
     assert first == (tmp_path / "out3/BigEarthNet-S2.tar.zst").read_bytes()
     assert a["sha256"] == b["sha256"] == c["sha256"] == hashlib.sha256(first).hexdigest()
     assert a["md5"] == hashlib.md5(first).hexdigest()
+    tar = zstandard.ZstdDecompressor().stream_reader(io.BytesIO(first)).read()
+    assert a["tar"] == "BigEarthNet-S2.tar" and a["tar_md5"] == b["tar_md5"] == hashlib.md5(tar).hexdigest()
     assert not list((tmp_path / "out1").glob(".*.tmp"))
 
 
@@ -104,12 +133,13 @@ def test_gnu_tar_and_zstd_extract_the_tree(tree, tmp_path):
     out = tmp_path / "x"
     out.mkdir()
     subprocess.run(["tar", "--zstd", "-xf", str(archive), "-C", str(out)], check=True)
-    for _, path, is_dir in walk_sorted(tree):
-        mirror = out / path.relative_to(tree.parent)
-        assert mirror.is_dir() if is_dir else mirror.read_bytes() == path.read_bytes()
-    listing = subprocess.run(["tar", "--zstd", "-tvf", str(archive), "--numeric-owner"],
-                             capture_output=True, text=True, check=True).stdout
-    assert all(" 0/0 " in line for line in listing.splitlines())
+    for name, path in tree_files(tree):
+        assert (out / name).read_bytes() == path.read_bytes()
+    assert not list(out.rglob(".*"))
+    listing = subprocess.run(["tar", "--zstd", "-tvf", str(archive)],
+                             capture_output=True, text=True, check=True).stdout.splitlines()
+    assert [line.split()[-1] for line in listing] == RELEASE_ORDER
+    assert all(line.startswith("-rw-r--r-- 0/0 ") and " 2023-11-14 " in line for line in listing)
 
 
 def test_archive_is_one_zstd_frame_with_checksum_and_the_configured_level_matters(tree, tmp_path):
@@ -139,3 +169,38 @@ def test_checksum_files_verify_with_coreutils(tree, tmp_path):
 def test_missing_tree_is_one_line(tmp_path):
     with pytest.raises(DistributionError, match=r"BigEarthNet-S1: not a folder; nothing to archive$"):
         write_tar_zst(tmp_path / "BigEarthNet-S1", tmp_path / "BigEarthNet-S1.tar.zst")
+
+
+def test_tar_md5sums_list_the_uncompressed_tars(tree, tmp_path):
+    import json
+    summary = write_tar_zst(tree, tmp_path / "BigEarthNet-S2.tar.zst")
+    (tmp_path / "s2.json").write_text(json.dumps(summary))
+    write_tar_md5sums([tmp_path / "s2.json"], tmp_path / "TAR_MD5SUMS")
+    tar = io.BytesIO()
+    write_tar(tree, tar, mtime=0)
+    assert (tmp_path / "TAR_MD5SUMS").read_text() == (
+        f"{hashlib.md5(tar.getvalue()).hexdigest()}  BigEarthNet-S2.tar\n")
+    (tmp_path / "old.json").write_text("{}")
+    with pytest.raises(DistributionError, match=r"old.json: no 'tar_md5' in this archive summary"):
+        write_tar_md5sums([tmp_path / "old.json"], tmp_path / "TAR_MD5SUMS")
+
+
+@pytest.mark.integration
+def test_demo_archives_lmdb_and_manifest_hold_no_bookkeeping(demo_run):
+    results = demo_run / "results"
+    dataset, dist = results / "dataset", results / "dist"
+    assert (dataset / "BigEarthNet-S2" / ".snakemake_timestamp").exists()  # Snakemake's, kept out:
+    assert sorted(p.name for p in (dataset / "lmdb").iterdir()) == ["data.mdb"]
+    assert ".snakemake_timestamp" not in (dataset / "MANIFEST.sha256").read_text()
+    tar_md5 = dict(reversed(line.split("  ")) for line in (dist / "TAR_MD5SUMS").read_text().splitlines())
+    archives = sorted(dist.glob("*.tar.zst"))
+    assert sorted(tar_md5) == [a.name.removesuffix(".zst") for a in archives] and archives
+    for archive in archives:
+        tar = zstandard.ZstdDecompressor().stream_reader(open(archive, "rb")).read()
+        assert hashlib.md5(tar).hexdigest() == tar_md5[archive.name.removesuffix(".zst")]
+        tree = dataset / archive.name.removesuffix(".tar.zst")
+        with tarfile.open(fileobj=io.BytesIO(tar)) as t:
+            names = t.getnames()
+            assert all(m.isfile() for m in t.getmembers())
+        assert names == [name for name, _ in tree_files(tree)] and names
+        assert not any("/." in name for name in names)

@@ -1,6 +1,9 @@
 """Retrieval from the Copernicus Data Space against a local server that answers the documented
-calls: OData search by name, the identity service's password grant, and the product download
-(with a redirect between download hosts, HTTP Range, interruptions and stalls)."""
+calls: OData search (by name, and by the filters of reben.cdse_search: Collection/Name,
+OData.CSC.Intersects, ContentDate/Start ranges, typed Attributes, contains(Name), with $orderby,
+$top and $skip), the identity service's password grant, and the product download (with a
+redirect between download hosts, HTTP Range, interruptions, stalls, 429 with Retry-After and a
+token that expires mid-download)."""
 
 from __future__ import annotations
 
@@ -8,18 +11,20 @@ import hashlib
 import io
 import json
 import os
+import re
 import socket
 import stat
 import threading
 import zipfile
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from datetime import datetime
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import yaml
 
-from conftest import run_snakemake
+from conftest import run_snakemake, shared
 from reben.cdse import (CREDENTIAL_VARIABLES, Endpoints, RetrievalError, credentials_from_env,
                         retrieve_product)
 
@@ -32,11 +37,15 @@ NOT_A_ZIP = "S2B_MSIL1C_20170924T093019_N0205_R136_T35VNK_20170924T093016"
 UNKNOWN = "S2B_MSIL1C_20180101T000000_N0206_R001_T01AAA_20180101T000001"
 
 
-def product_zip(name: str, payload: int = 300_000) -> bytes:
-    """A small zip in the CDSE layout: one <name>.SAFE/ folder holding MTD_MSIL1C.xml and data."""
+def product_zip(name: str, payload: int = 300_000, metadata: str | None = None) -> bytes:
+    """A small zip in the CDSE layout: one <name>.SAFE/ folder holding the product's metadata
+    file (MTD_MSIL1C.xml, MTD_MSIL2A.xml or Sentinel-1's manifest.safe) and data."""
+    if metadata is None:
+        metadata = ("manifest.safe" if name.startswith("S1") else
+                    "MTD_MSIL2A.xml" if "_MSIL2A_" in name else "MTD_MSIL1C.xml")
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as z:
-        z.writestr(f"{name}.SAFE/MTD_MSIL1C.xml", "<n1:Level-1C_User_Product/>")
+        z.writestr(f"{name}.SAFE/{metadata}", "<product/>")
         z.writestr(f"{name}.SAFE/GRANULE/L1C_X/IMG_DATA/X_B01.jp2",
                    hashlib.sha256(name.encode()).digest() * (payload // 32))
     return buffer.getvalue()
@@ -49,6 +58,9 @@ class FakeCDSE:
         self.products = {}
         self.requests = []
         self.tokens = set()
+        self.issued = 0          # tokens handed out so far (the valid ones are in `tokens`)
+        self.catalogue = []      # entries answered to filtered searches (fixtures and derived)
+        self.throttle = 0        # this many catalogue searches first get a 429 with Retry-After
 
     def add(self, name, data: bytes, mode="ok", md5=None):
         self.products[name + ".SAFE"] = {
@@ -61,6 +73,61 @@ class FakeCDSE:
     def downloads(self, name):
         return [r for r in self.requests if r[0] == "GET" and "/download/" in r[1]
                 and self.products[name + ".SAFE"]["Id"] in r[1]]
+
+
+def _top_level_and(text: str) -> list[str]:
+    """Split an OData filter at the `and`s outside parentheses and quotes."""
+    parts, depth, quoted, start = [], 0, False, 0
+    i = 0
+    while i < len(text):
+        c = text[i]
+        if c == "'":
+            quoted = not quoted
+        elif not quoted and c == "(":
+            depth += 1
+        elif not quoted and c == ")":
+            depth -= 1
+        elif not quoted and depth == 0 and text.startswith(" and ", i):
+            parts.append(text[start:i])
+            start = i = i + 5
+            continue
+        i += 1
+    return parts + [text[start:]]
+
+
+COMPARE = {"eq": lambda a, b: a == b, "lt": lambda a, b: a < b, "le": lambda a, b: a <= b,
+           "gt": lambda a, b: a > b, "ge": lambda a, b: a >= b}
+COLLECTIONS = {"S1": "SENTINEL-1", "S2": "SENTINEL-2"}
+
+
+def catalogue_filter(text: str):
+    """A predicate on catalogue entries for the documented filter forms the search uses; any
+    other clause is a ValueError (answered with HTTP 400, as the catalogue does)."""
+    from shapely import wkt
+    from shapely.geometry import shape
+
+    tests = []
+    for clause in _top_level_and(text):
+        if m := re.fullmatch(r"Collection/Name eq '([\w-]+)'", clause):
+            tests.append(lambda e, v=m[1]: COLLECTIONS[e["Name"][:2]] == v)
+        elif m := re.fullmatch(r"contains\(Name,'([^']+)'\)", clause):
+            tests.append(lambda e, v=m[1]: v in e["Name"])
+        elif m := re.fullmatch(r"ContentDate/Start (lt|le|gt|ge) (\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z)", clause):
+            when = datetime.fromisoformat(m[2].replace("Z", "+00:00"))
+            tests.append(lambda e, op=COMPARE[m[1]], t=when: op(
+                datetime.fromisoformat(e["ContentDate"]["Start"].replace("Z", "+00:00")), t))
+        elif m := re.fullmatch(r"OData\.CSC\.Intersects\(area=geography'SRID=4326;(POLYGON\(\(.+\)\))'\)", clause):
+            area = wkt.loads(m[1])
+            tests.append(lambda e, a=area: shape(e["GeoFootprint"]).intersects(a))
+        elif m := re.fullmatch(r"Attributes/OData\.CSC\.(String|Double)Attribute/any\(att:att/Name eq '(\w+)' and "
+                               r"att/OData\.CSC\.\1Attribute/Value (eq|lt|le|gt|ge) ('[^']*'|[\d.]+)\)", clause):
+            kind, name, op, raw = m.groups()
+            value = raw.strip("'") if kind == "String" else float(raw)
+            tests.append(lambda e, n=name, op=COMPARE[op], v=value: any(
+                a["Name"] == n and op(a["Value"], v) for a in e.get("Attributes", [])))
+        else:
+            raise ValueError(f"unsupported filter clause: {clause}")
+    return lambda entry: all(t(entry) for t in tests)
 
 
 def make_handler(cdse: FakeCDSE):
@@ -85,7 +152,8 @@ def make_handler(cdse: FakeCDSE):
                 return self.send_json(400, {"error": "invalid_request"})
             if (form.get("username"), form.get("password")) != (USER, PASSWORD):
                 return self.send_json(401, {"error": "invalid_grant", "error_description": "Invalid user credentials"})
-            token = f"token-{len(cdse.tokens)}"
+            token = f"token-{cdse.issued}"
+            cdse.issued += 1
             cdse.tokens.add(token)
             self.send_json(200, {"access_token": token, "expires_in": 600, "refresh_expires_in": 3600,
                                  "refresh_token": "refresh", "token_type": "Bearer"})
@@ -93,9 +161,10 @@ def make_handler(cdse: FakeCDSE):
         def do_GET(self):
             cdse.requests.append(("GET", self.path, dict(self.headers)))
             url = urlsplit(self.path)
+            if url.path == "/odata/v1/Products" and not re.fullmatch(r"Name eq '[^']+'", parse_qs(url.query)["$filter"][0]):
+                return self.search(parse_qs(url.query))
             if url.path == "/odata/v1/Products":
                 query = parse_qs(url.query)["$filter"][0]
-                assert query.startswith("Name eq '") and query.endswith("'"), query
                 name = query[len("Name eq '"):-1]
                 found = [p for n, p in cdse.products.items() if n == name]
                 return self.send_json(200, {"@odata.context": "$metadata#Products", "value": [{
@@ -121,6 +190,29 @@ def make_handler(cdse: FakeCDSE):
                 return self.send_json(404, {"detail": "Not found"})
             self.serve(product)
 
+        def search(self, query):
+            if cdse.throttle:
+                cdse.throttle -= 1
+                self.send_response(429)
+                self.send_header("Retry-After", "7")
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
+            try:
+                keep = catalogue_filter(query["$filter"][0])
+            except ValueError as e:
+                return self.send_json(400, {"detail": str(e)})
+            order = query.get("$orderby", ["ContentDate/Start asc"])[0].split()
+            assert order[0] == "ContentDate/Start", order
+            found = sorted((e for e in cdse.catalogue if keep(e)), key=lambda e: e["ContentDate"]["Start"],
+                           reverse=order[-1] == "desc")
+            top, skip = int(query.get("$top", ["20"])[0]), int(query.get("$skip", ["0"])[0])
+            assert top <= 1000 and skip <= 10000, (top, skip)  # the catalogue's documented limits
+            page = found[skip:skip + top]
+            if query.get("$expand") != ["Attributes"]:
+                page = [{k: v for k, v in e.items() if k != "Attributes"} for e in page]
+            self.send_json(200, {"@odata.context": "$metadata#Products(Attributes())", "value": page})
+
         def serve(self, product):
             data = product["data"]
             start = 0
@@ -128,6 +220,12 @@ def make_handler(cdse: FakeCDSE):
                 start = int(rng.removeprefix("bytes=").rstrip("-"))
             body = data[start:]
             product["served"] += 1
+            if product["mode"] == "throttle_once" and product["served"] == 1:
+                self.send_response(429)
+                self.send_header("Retry-After", "3")
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
             self.send_response(206 if start else 200)
             self.send_header("Content-Type", "application/zip")
             self.send_header("Content-Length", str(len(body)))
@@ -136,6 +234,9 @@ def make_handler(cdse: FakeCDSE):
             self.end_headers()
             cut = {"stall": 0, "interrupt_once": len(body) // 2 if product["served"] == 1 else len(body)}.get(
                 product["mode"], len(body))
+            if product["mode"] == "expire_mid" and product["served"] == 1:
+                cut = len(body) // 2
+                cdse.tokens.clear()  # the token expires while the body streams
             self.wfile.write(body[:cut])
             if cut < len(body):  # drop the connection mid-body
                 self.wfile.flush()
@@ -242,14 +343,25 @@ def test_refused_credentials_fail_with_one_line(cdse, tmp_path):
 
 
 @pytest.mark.integration
-def test_retrieve_l1c_keeps_going_past_a_product_that_never_arrives(cdse, tmp_path, monkeypatch):
-    """Two products through the workflow with --keep-going: the good one arrives (protected),
-    the stalled one fails after its retries with one line naming it."""
+def test_retrieval_rules_keep_going_past_a_product_that_never_arrives(cdse, tmp_path, monkeypatch):
+    """Through the workflow with --keep-going: an L1C and an L2A product and an S1 GRD scene of
+    sentinel1.product_table arrive (protected; the scene goes on through gpt to backscatter);
+    the stalled product fails after its retries with one line naming it."""
+    import sys
+
     for variable in CREDENTIAL_VARIABLES:
         monkeypatch.setenv(variable, ENV[variable])
+    cdse.add(L2A, product_zip(L2A))
+    cdse.add(S1_GRD, product_zip(S1_GRD))
+    s1_table = tmp_path / "s1.csv"
+    s1_table.write_text(f"name,s2_name\n{S1_GRD},{L2A}\n")
+    repo = Path(__file__).resolve().parents[1]
     config = {
         "results": "results",
-        "sentinel2": {"input_dir": "downloads", "products": [{"name": GOOD}, {"name": STALLED}]},
+        "sentinel2": {"input_dir": "downloads", "products": [{"name": GOOD}, {"name": STALLED}, {"name": L2A}]},
+        "sentinel1": {"enabled": True, "input_dir": "no_backscatter", "product_table": str(s1_table),
+                      "grd": {"gpt": f"{sys.executable} {repo / 'tests/doubles/gpt_double.py'}",
+                              "input_dir": "grd", "threads": 1}},
         "retrieval": {"enabled": True, "catalogue_url": cdse.endpoints.catalogue,
                       "download_url": cdse.endpoints.download, "token_url": cdse.endpoints.token,
                       "retries": 2, "backoff_s": 0, "timeout_s": 5},
@@ -258,13 +370,83 @@ def test_retrieve_l1c_keeps_going_past_a_product_that_never_arrives(cdse, tmp_pa
     configfile.write_text(yaml.safe_dump(config))
     workdir = tmp_path / "run"
     workdir.mkdir()
-    targets = [f"downloads/{GOOD}.zip", f"downloads/{STALLED}.zip"]
-    proc = run_snakemake(workdir, "--keep-going", *targets, configfile=configfile, check=False)
+    targets = [f"downloads/{GOOD}.zip", f"downloads/{STALLED}.zip", f"downloads/{L2A}.zip",
+               f"results/sentinel1/backscatter/{S1_GRD}_VV_linear.tif"]
+    proc = run_snakemake(workdir, "--keep-going", *targets, "--resources", "cdse_downloads=2",
+                         configfile=configfile, check=False)
     assert proc.returncode != 0
-    good = workdir / targets[0]
-    assert good.read_bytes() == cdse.products[GOOD + ".SAFE"]["data"]
-    assert not os.stat(good).st_mode & (stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH)  # protected
+    for name, target in ((GOOD, targets[0]), (L2A, targets[2]), (S1_GRD, f"grd/{S1_GRD}.zip")):
+        path = workdir / target
+        assert path.is_file(), proc.stderr[-3000:]
+        assert path.read_bytes() == cdse.products[name + ".SAFE"]["data"], name
+        assert not os.stat(path).st_mode & (stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH)  # protected
+    assert (workdir / targets[3]).is_file()
     assert not (workdir / targets[1]).exists()
-    log = (workdir / "results/logs/retrieve_l1c" / f"{STALLED}.log").read_text()
+    log = (workdir / "results/logs/retrieve_sentinel2" / f"{STALLED}.log").read_text()
     assert f"ERROR {STALLED}: download did not complete after 2 retries" in log
     assert GOOD not in log  # each job's log holds its own product only
+    assert (workdir / "results/logs/retrieve_sentinel1" / f"{S1_GRD}.log").is_file()
+
+L2A = "S2A_MSIL2A_20170613T101031_N0500_R022_T33UUP_20230727T151702"
+S1_GRD = "S1A_IW_GRDH_1SDV_20170613T165043_20170613T165108_017042_01C6A2_5C2B"
+
+
+def test_l2a_and_s1_grd_products_are_fetched_and_checked_like_l1c(cdse, tmp_path):
+    cdse.add(L2A, product_zip(L2A))
+    cdse.add(S1_GRD, product_zip(S1_GRD))
+    for name in (L2A, S1_GRD):
+        assert fetch(cdse, name, tmp_path).read_bytes() == cdse.products[name + ".SAFE"]["data"]
+
+
+def test_a_zip_without_the_products_metadata_file_is_refused(cdse, tmp_path):
+    cdse.add(L2A, product_zip(L2A, metadata="MTD_MSIL1C.xml"))
+    with pytest.raises(RetrievalError, match=rf"^{L2A}: .* holds no MTD_MSIL2A.xml: not an L2A product"):
+        fetch(cdse, L2A, tmp_path)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_429_waits_as_long_as_retry_after_says(cdse, tmp_path):
+    cdse.add(L2A, product_zip(L2A), mode="throttle_once")
+    sleeps = []
+    path = fetch(cdse, L2A, tmp_path, sleeps)
+    assert path.read_bytes() == cdse.products[L2A + ".SAFE"]["data"]
+    assert sleeps == [3]  # Retry-After: 3, not the back-off of 2 s
+
+
+def test_a_token_that_expires_mid_download_is_renewed_and_the_download_resumes(cdse, tmp_path):
+    cdse.add(L2A, product_zip(L2A), mode="expire_mid")
+    sleeps = []
+    path = fetch(cdse, L2A, tmp_path, sleeps)
+    data = cdse.products[L2A + ".SAFE"]["data"]
+    assert sleeps == [2, 0]  # the lost connection backs off; the refused token is renewed at once
+    assert path.read_bytes() == data
+    first, refused, resumed = cdse.downloads(L2A)
+    assert first[2]["Authorization"] == refused[2]["Authorization"] == "Bearer token-0"
+    assert resumed[2]["Authorization"] == "Bearer token-1"  # a fresh token from the identity service
+    assert 0 < int(resumed[2]["Range"].removeprefix("bytes=").removesuffix("-")) <= len(data) // 2
+
+
+def test_a_download_that_does_not_fit_on_disk_fails_before_it_starts(cdse, tmp_path):
+    size = len(cdse.products[GOOD + ".SAFE"]["data"])
+    with pytest.raises(RetrievalError) as e:
+        retrieve_product(GOOD, tmp_path / f"{GOOD}.zip", cdse.endpoints, environ=ENV,
+                         free_bytes=lambda folder: 1000)
+    assert str(e.value) == (f"{GOOD}: not enough disk space in {tmp_path}: the download needs "
+                            f"{size / 1e6:.1f} MB, 0.0 MB are free")
+    assert cdse.downloads(GOOD) == [] and list(tmp_path.iterdir()) == []
+
+
+def test_a_real_l2a_product_zipped_as_cdse_delivers_it_passes_the_check(cdse, tmp_path):
+    """The real L2A product's own files (metadata and the 60 m bands), zipped in the CDSE layout,
+    are fetched and pass the check that looks for MTD_MSIL2A.xml."""
+    real = shared("sentinel2", "S2A_MSIL2A_20221005T115411_N0400_R023_T29UNU_20221005T164454.SAFE")
+    name = real.name.removesuffix(".SAFE")
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as z:
+        for path in sorted(real.rglob("*")):
+            if path.is_file() and (path.suffix in (".xml", ".safe") or "R60m" in path.parts):
+                z.write(path, f"{real.name}/{path.relative_to(real)}")
+    cdse.add(name, buffer.getvalue())
+    path = fetch(cdse, name, tmp_path)
+    from reben.sentinel2 import ProductFiles, find_product_metadata
+    assert find_product_metadata(ProductFiles(path)) == "MTD_MSIL2A.xml"

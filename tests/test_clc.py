@@ -121,7 +121,7 @@ def test_reference_map_is_byte_identical_to_the_real_rebens(tmp_path):
     with rasterio.open(real) as src:
         array, profile, tags = src.read(1), src.profile, src.tags(ns="IMAGE_STRUCTURE")
         left, top = src.transform.c, src.transform.f
-    writer = ReferenceMapWriter("EPSG:32633")
+    writer = ReferenceMapWriter("EPSG:32633", array.shape)
     ours = tmp_path / real.name
     writer.write(ours, array, left, top)
     assert ours.read_bytes() == real.read_bytes()
@@ -134,16 +134,18 @@ def test_reference_map_is_byte_identical_to_the_real_rebens(tmp_path):
     assert writer.to_bytes(array, left, top) == real.read_bytes()
 
 
-def test_fast_writer_matches_rasterio_on_many_patches():
+@pytest.mark.parametrize("px", [6, 60, 120, 240])  # patches of 60, 600, 1200 and 2400 m
+def test_fast_writer_matches_rasterio_on_many_patches(px):
     from reben.geotiff import _rasterio_bytes
-    writer = ReferenceMapWriter("EPSG:32633")
+    writer = ReferenceMapWriter("EPSG:32633", (px, px))
+    assert writer._compress is not None, "the fast path was not taken"
     rng = np.random.default_rng(0)
     codes = np.array([211, 311, 312, 999, 523, 112], dtype=np.uint16)
     for i in range(20):
         blocks = rng.integers(0, codes.size, (1 + i % 7, 1 + i % 5))
-        array = codes[np.kron(blocks, np.ones((120 // blocks.shape[0] + 1, 120 // blocks.shape[1] + 1), int))[:120, :120]]
-        assert writer.to_bytes(array, 300000.0 + 1200 * i, 5400000.0) == \
-            _rasterio_bytes(array, "EPSG:32633", 300000.0 + 1200 * i, 5400000.0, 10, 0,
+        array = codes[np.kron(blocks, np.ones((px // blocks.shape[0] + 1, px // blocks.shape[1] + 1), int))[:px, :px]]
+        assert writer.to_bytes(array, 300000.0 + 10 * px * i, 5400000.0) == \
+            _rasterio_bytes(array, "EPSG:32633", 300000.0 + 10 * px * i, 5400000.0, 10, 0,
                             compress="deflate", predictor=2)
 
 

@@ -85,8 +85,8 @@ def test_a_whole_real_tile_at_once():
 
 
 def test_borders_without_the_name_field():
-    with pytest.raises(BordersError, match=r"no field 'NAME' .*countries.name_field.*fields: pop_est") as e:
-        read_borders(natural_earth(), "NAME", REBEN_COUNTRIES)
+    with pytest.raises(BordersError, match=r"no field 'NAME_LONG' .*countries.name_field.*fields: pop_est") as e:
+        read_borders(natural_earth(), "NAME_LONG", REBEN_COUNTRIES)
     assert "\n" not in str(e.value)
 
 
@@ -125,3 +125,62 @@ def test_download_is_checked_against_its_sha256(tmp_path):
     assert not target.exists() and not list(tmp_path.iterdir())
     assert download_borders(url, digest, target) == digest
     assert target.read_bytes() == source.read_bytes()
+
+
+# Points on the real Natural Earth 1:110m borders (a vertex-to-vertex segment's midpoint): the
+# Serbia/Kosovo border from (21.66292, 42.43922) to (21.77505, 42.68270), Kosovo to its west;
+# the Belgium/Luxembourg border from (5.67405, 49.52948) to (5.78242, 50.09033), Luxembourg to its
+# east. A patch centred 300 m off the border on one side has three quarters of its area there.
+SERBIA_KOSOVO = ((21.66292 + 21.77505) / 2, (42.43922 + 42.68270) / 2, 32634)
+BELGIUM_LUXEMBOURG = ((5.67405 + 5.78242) / 2, (49.52948 + 50.09033) / 2, 32631)
+
+
+def border_patch(lon, lat, epsg, east_m):
+    """A one-patch grid centred on the border point shifted `east_m` metres east."""
+    x, y = Transformer.from_crs("EPSG:4326", f"EPSG:{epsg}", always_xy=True).transform(lon, lat)
+    return TileGrid(KEY, epsg, x + east_m - 600, y + 600, 1200, 1200)
+
+
+@pytest.mark.parametrize("border, east_m, by_overlap, by_priority", [
+    (SERBIA_KOSOVO, -300, "Kosovo", "Serbia"),     # mostly in Kosovo: the release gave Serbia
+    (SERBIA_KOSOVO, 300, "Serbia", "Serbia"),
+    (BELGIUM_LUXEMBOURG, 300, "Luxembourg", "Belgium"),  # mostly in Luxembourg: Belgium
+    (BELGIUM_LUXEMBOURG, -300, "Belgium", "Belgium"),
+    (SERBIA_KOSOVO, -3000, "Kosovo", "Kosovo"),    # wholly inside Kosovo: no tie
+    (BELGIUM_LUXEMBOURG, 3000, "Luxembourg", "Luxembourg"),
+])
+def test_real_border_patches_and_the_release_tie_break(border, east_m, by_overlap, by_priority):
+    countries = read_borders(natural_earth(), "name", REBEN_COUNTRIES)
+    grid = border_patch(*border, east_m)
+    assert assign_countries(grid, countries)["country"].item() == by_overlap
+    table = assign_countries(grid, countries, "priority", ["Serbia", "Belgium"])
+    assert table["country"].item() == by_priority
+
+
+def test_priority_beats_the_larger_overlap_and_the_unlisted_go_by_overlap():
+    # Patch 0 (x 0..1200): Alpha covers 10 % of it, Beta all, Gamma 50 %. Patch 1 (x 1200..2400):
+    # Beta all, Gamma 50 % (x 1800..3000); Alpha does not touch it.
+    grid = TileGrid(KEY, 32633, 0, 1200, 2400, 1200)
+    frame = borders(Alpha=shapely.box(-500, 0, 120, 1200), Beta=shapely.box(0, 0, 5000, 5000),
+                    Gamma=shapely.box(600, 0, 1800, 1200).union(shapely.box(1800, 0, 3000, 1200)))
+    assert list(assign_countries(grid, frame)["country"]) == ["Beta", "Beta"]
+    assert list(assign_countries(grid, frame, "priority", ["Alpha"])["country"]) == ["Alpha", "Beta"]
+    assert list(assign_countries(grid, frame, "priority", ["Gamma", "Alpha"])["country"]) == [
+        "Gamma", "Gamma"]
+
+
+@pytest.mark.parametrize("tie_break, priority, message", [
+    ("priority", [], "countries.priority is empty"),
+    ("priority", ["Atlantis"], "countries.priority: 'Atlantis' not among"),
+    ("largest", [], "countries.tie_break: 'largest' is not one of overlap, priority"),
+])
+def test_bad_tie_break_settings(tie_break, priority, message):
+    grid = TileGrid(KEY, 32633, 0, 1200, 1200, 1200)
+    with pytest.raises(BordersError, match=message):
+        assign_countries(grid, borders(Alpha=shapely.box(0, 0, 900, 1200)), tie_break, priority)
+
+
+def test_the_name_field_matches_whatever_its_case():
+    # geopandas' copy of Natural Earth spells it `name`, Natural Earth's own files `NAME`.
+    countries = read_borders(natural_earth(), "NAME", ["Kosovo", "Serbia"])
+    assert list(countries["country"]) == ["Kosovo", "Serbia"]

@@ -16,7 +16,6 @@ from pyproj import Transformer
 
 from conftest import REPO, run_snakemake
 from reben.assembly import METADATA_SCHEMA, AssemblyError, TileInputs, assemble_dataset
-from reben.bigearthnet_v1 import FootprintTableError
 from reben.constants import S2_BANDS
 from reben.flags import compute_flags
 from reben.grid import TileGrid
@@ -142,44 +141,42 @@ def test_assembly_of_hand_made_tiles(two_tiles):
     # Funnel: counts add up per tile and in total.
     table = pd.read_csv(out["funnel_csv"]).set_index("tile_key")
     assert table.loc[JUNE].to_dict() == {
-        "grid_patches": 4, "product_quality": 0, "invalid": 1, "unlabeled": 1, "no_s1": 0, "overlap": 0,
-        "kept": 2, "flagged": 1, "clean": 1, "train": 0, "validation": 0, "test": 2}
+        "grid_patches": 4, "product_quality": 0, "invalid": 1, "unlabeled": 1, "no_v1": 0,
+        "no_s1": 0, "overlap": 0, "kept": 2, "flagged": 1, "clean": 1, "train": 0, "validation": 0, "test": 2}
     assert table.loc[DECEMBER, "product_quality"] == 2 and table.loc[DECEMBER, "kept"] == 0
     assert table.loc["TOTAL"].to_dict() == table.drop(index="TOTAL").sum().to_dict()
     assert funnel.iloc[-1]["tile_key"] == "TOTAL"
 
 
-def test_s2v1_names_from_a_footprint_table(two_tiles, tmp_path):
+def test_s2v1_names_from_the_tiles_v1_links(two_tiles, tmp_path):
+    """s2v1_name comes from each tile's bigearthnet_v1.parquet (rule link_bigearthnet_v1): the
+    v1 patch of the same MGRS tile, day, x and y; "" elsewhere and for a tile without links."""
+    import bz2
+    import dataclasses
+
+    from reben.bigearthnet_v1 import TABLE_FILES, table_files, write_tile_link, write_v1_index
+    from reben.io import write_json
+
     root, tiles = two_tiles
-    june = TileGrid(JUNE, 32633, 394800, 5400000, 2400, 2400)
-    footprints = gpd.GeoSeries([shapely.box(*june.patch_bounds(0, 0)), shapely.box(*june.patch_bounds(1, 1)),
-                                shapely.box(*(np.array(june.patch_bounds(0, 1)) + [300, 0, 300, 0]))],
-                               crs="EPSG:32633").to_crs("EPSG:4326")
-    # 0_0 is covered by a summer v1 patch; 1_1 only by a winter one; 0_1 (dropped anyway) by a
-    # patch shifted 300 m (a quarter outside: not covered).
-    table = gpd.GeoDataFrame({"s2v1_name": ["S2A_MSIL2A_20170613T101031_26_57",
-                                            "S2A_MSIL2A_20171221T101031_27_58",
-                                            "S2A_MSIL2A_20170701T101031_26_58"]},
-                             geometry=footprints, crs="EPSG:4326")
-    table.to_parquet(tmp_path / "v1.parquet")
+    folder = tmp_path / "v1"
+    folder.mkdir()
+    rows = ("s1_name,s2_name,country,season\n"
+            "S1B_IW_GRDH_1SDV_20170612T165809_33UUP_0_0,S2A_MSIL2A_20170613T101031_0_0,Austria,Summer\n"
+            "S1B_IW_GRDH_1SDV_20171221T165809_33UUP_1_1,S2A_MSIL2A_20171221T101031_1_1,Austria,Winter\n")
+    (folder / TABLE_FILES["pairs"]).write_bytes(bz2.compress(rows.encode()))
+    for role in ("snow", "cloud_or_shadow"):
+        (folder / TABLE_FILES[role]).write_bytes(bz2.compress(b""))
+    write_v1_index(table_files(str(folder)), tmp_path / "index.parquet")
+    june = dataclasses.replace(tiles[1], v1_link=str(tmp_path / "june_v1.parquet"))
+    write_tile_link(june.geocoding, tmp_path / "index.parquet", june.v1_link)
     out = outputs(root)
-    assemble_dataset(tiles, **out, v1_footprints=tmp_path / "v1.parquet")
-    assert pq.read_table(out["metadata"]).column("s2v1_name").to_pylist() == ["S2A_MSIL2A_20170613T101031_26_57"]
+    assemble_dataset([tiles[0], june], **out)
+    assert pq.read_table(out["metadata"]).column("s2v1_name").to_pylist() == ["S2A_MSIL2A_20170613T101031_0_0"]
     assert pq.read_table(out["flagged_metadata"]).column("s2v1_name").to_pylist() == [""]
-    assert gpd.read_parquet(out["sidecar"]).set_index("patch_id").loc[f"{JUNE}_0_1", "s2v1_name"] == ""
-
-
-def test_bad_footprint_tables(two_tiles, tmp_path):
-    root, tiles = two_tiles
-    utm = gpd.GeoDataFrame({"s2v1_name": ["S2A_MSIL2A_20170613T101031_26_57"]},
-                           geometry=[shapely.box(0, 0, 1200, 1200)], crs="EPSG:32633")
-    utm.to_parquet(tmp_path / "utm.parquet")
-    with pytest.raises(FootprintTableError, match=r"utm.parquet: footprints are in EPSG:32633; expected EPSG:4326"):
-        assemble_dataset(tiles, **outputs(root), v1_footprints=tmp_path / "utm.parquet")
-    utm.rename(columns={"s2v1_name": "name"}).to_crs("EPSG:4326").to_file(tmp_path / "named.gpkg")
-    with pytest.raises(FootprintTableError, match=r"named.gpkg: footprint table has no 's2v1_name' column"):
-        assemble_dataset(tiles, **outputs(root), v1_footprints=tmp_path / "named.gpkg")
-    assert not (root / "dataset" / "metadata.parquet").exists()
+    sidecar = gpd.read_parquet(out["sidecar"]).set_index("patch_id")["s2v1_name"]
+    assert sidecar.to_dict() == {f"{DECEMBER}_0_0": "", f"{DECEMBER}_1_0": "",
+                                 f"{JUNE}_0_0": "S2A_MSIL2A_20170613T101031_0_0", f"{JUNE}_1_0": "",
+                                 f"{JUNE}_0_1": "", f"{JUNE}_1_1": ""}
 
 
 def test_unknown_ids_in_a_flag_list_are_a_warning(two_tiles, tmp_path, caplog):
@@ -237,7 +234,7 @@ def test_demo_metadata_files(demo_run):
 def test_demo_counts_add_up(demo_run):
     results = demo_run / "results"
     funnel = pd.read_csv(results / "dataset" / "funnel.csv").set_index("tile_key")
-    reasons = ["product_quality", "invalid", "unlabeled", "no_s1", "kept"]
+    reasons = ["product_quality", "invalid", "unlabeled", "no_v1", "no_s1", "kept"]
     for key, row in funnel.drop(index="TOTAL").iterrows():
         selection = pd.read_parquet(results / "tiles" / key / "selection.parquet")
         assert row["grid_patches"] == len(selection) == row[reasons].sum()

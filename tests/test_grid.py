@@ -84,3 +84,23 @@ def test_tile_key_and_s1_product_are_recovered_from_patch_names():
     name = s1_name("S1B_IW_GRDH_1SDV_20170612T165809", "T33UUP", 26, 57)
     assert name == "S1B_IW_GRDH_1SDV_20170612T165809_33UUP_26_57"
     assert s1_product_of(name) == "S1B_IW_GRDH_1SDV_20170612T165809"
+
+
+@pytest.mark.parametrize("size, per_side, digits, pixels", [
+    (600, 183, 3, (60, 30, 10)),     # 109,800 m / 600 m; largest index 182
+    (1200, 91, 2, (120, 60, 20)),
+    (2400, 45, 2, (240, 120, 40)),   # 45 complete patches, 1,800 m left over
+    (60000, 1, 1, (6000, 3000, 1000)),
+])
+def test_other_patch_sizes_size_the_grid_ids_and_pixels(size, per_side, digits, pixels):
+    grid = full_tile(patch_size_m=size)
+    assert (grid.n_cols, grid.n_rows) == (per_side, per_side)
+    assert grid.index_digits == digits
+    assert grid.patch_id(3, 7) == f"{KEY}_{3:0{digits}d}_{7:0{digits}d}"
+    assert (grid.pixels(10), grid.pixels(20), grid.pixels(60)) == pixels
+    assert grid.patch_bounds(1, 2) == (300000 + size, 5400000 - 3 * size, 300000 + 2 * size, 5400000 - 2 * size)
+
+
+def test_pixels_at_a_resolution_that_does_not_divide_the_size_is_an_error():
+    with pytest.raises(GridError, match="patch size 1200 m is not a multiple of 70 m"):
+        full_tile().pixels(70)

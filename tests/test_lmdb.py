@@ -37,12 +37,14 @@ def small(tmp_path):
               for kind in ("s2", "reference_maps", "s1")}
     trees = {"s2": tmp_path / "dataset/BigEarthNet-S2", "s1": tmp_path / "dataset/BigEarthNet-S1",
              "reference_maps": tmp_path / "dataset/Reference_Maps"}
-    return {"root": tmp_path, "meta": meta, "shards": shards, "trees": trees,
+    grids = [tiles / t / "geocoding.json" for t in (TILE_A, TILE_B)]
+    return {"root": tmp_path, "meta": meta, "shards": shards, "trees": trees, "grids": grids,
             "out": tmp_path / "dataset/lmdb", "content": tmp_path / "dataset/LMDB_CONTENT.sha256"}
 
 
 def build(s, **kw):
-    summary = encode_lmdb(s["meta"], s["shards"], s["out"], s["trees"], **{"sample_size": 10, **kw})
+    summary = encode_lmdb(s["meta"], s["shards"], s["out"], s["trees"], s["grids"],
+                          **{"sample_size": 10, **kw})
     write_content_hash(s["out"], s["content"])
     return summary
 
@@ -70,6 +72,7 @@ def test_holds_exactly_the_selected_keys_with_the_shard_values(small):
     values = shard_values(small)
     assert all(got[k.encode()] == values[k] for k in expected)
     assert summary["entries"] == 12 and summary["verified_patches"] == 4
+    assert summary["patch_size_m"] == 1200
     # Only the data file ships: no lock file, no temporary folder left.
     assert sorted(os.listdir(small["out"])) == ["data.mdb"]
     assert not small["out"].with_name("lmdb.tmp").exists()
@@ -196,3 +199,49 @@ def test_two_shards_with_different_values_for_one_key_are_refused(small):
     with pytest.raises(DistributionError, match=rf"^{key}: two shards hold different values for this key$"):
         build(small)
     assert not small["out"].exists()
+
+
+def set_patch_size(grid_json: Path, patch_size_m: int) -> None:
+    import json
+    record = json.loads(grid_json.read_text())
+    record["grid"]["patch_size_m"] = patch_size_m
+    grid_json.write_text(json.dumps(record))
+
+
+def test_values_not_of_the_grids_patch_size_fail_the_build(small):
+    """Shards of 1200 m patches under grids that say 2400 m: every value is checked against the
+    grid, before the sample, so the mismatch is found even where GeoTIFFs agree with shards."""
+    for grid in small["grids"]:
+        set_patch_size(grid, 2400)
+    with pytest.raises(DistributionError) as e:
+        build(small)
+    msg = str(e.value)
+    assert "\n" not in msg
+    # Shards are read in path order: TILE_A's reference maps come first.
+    assert msg == (f"{small['shards']['reference_maps'][1]}: {TILE_A}_00_00_reference_map: tensor Data "
+                   "is U16 120x120, the grid's 2400 m patches need U16 240x240; rebuild the stage "
+                   "that writes this shard")
+    assert not small["out"].exists() and not small["out"].with_name("lmdb.tmp").exists()
+
+
+def test_a_value_missing_a_band_fails_the_build(small):
+    from reben.shards import ShardWriter, encode
+    pid = f"{TILE_A}_00_00"
+    values = dict(iter_shard(small["shards"]["s2"][1]))
+    tensors = decode(values[pid])
+    del tensors["B09"]
+    values[pid] = encode(tensors)
+    with ShardWriter(small["shards"]["s2"][1]) as shard:
+        for key, value in values.items():
+            shard.add(key, value)
+    with pytest.raises(DistributionError, match=rf"s2_shard\.parquet: {pid}: tensor B09 is missing, "
+                       r"the grid's 1200 m patches need U16 20x20"):
+        build(small)
+
+
+def test_tiles_with_different_patch_sizes_are_refused(small):
+    set_patch_size(small["grids"][1], 600)
+    with pytest.raises(DistributionError, match=r"^the tiles' grids must share one patch size, found "
+                       r"600 m \(.*T33UVP/geocoding\.json\), 1200 m \(.*T33UUP/geocoding\.json\); "
+                       r"rerun make_patch_grid$"):
+        build(small)

@@ -25,6 +25,9 @@ def dataset(tmp_path):
     (d / "BigEarthNet-S2/T/P/P_B02.tif").write_bytes(b"b02")
     (d / "Reference_Maps/T/P").mkdir(parents=True)
     (d / "Reference_Maps/T/P/P_reference_map.tif").write_bytes(b"")
+    # Snakemake's bookkeeping in its directory() outputs: never part of the manifest.
+    (d / "BigEarthNet-S2/.snakemake_timestamp").write_bytes(b"")
+    (d / "Reference_Maps/.snakemake_timestamp").write_bytes(b"")
     rows = {"patch_id": ["P"], "s1_name": ["S1B_IW_GRDH_1SDV_20170612T165809_33UUP_26_57"]}
     pd.DataFrame(rows).to_parquet(d / META[0], index=False)
     pd.DataFrame({"patch_id": ["Q"], "s1_name": [""]}).to_parquet(d / META[1], index=False)

@@ -117,8 +117,8 @@ def make_dataset(root: Path, with_s1: bool = True) -> dict:
 
     funnel = pd.DataFrame([
         {"tile_key": TILE, "grid_patches": 16, "product_quality": 0, "invalid": 2, "unlabeled": 1,
-         "no_s1": 1, "overlap": 0, "kept": 12, "flagged": 1, "clean": 11, "train": 3, "validation": 3,
-         "test": 6}])
+         "no_v1": 0, "no_s1": 1, "overlap": 0, "kept": 12, "flagged": 1, "clean": 11, "train": 3,
+         "validation": 3, "test": 6}])
     funnel = pd.concat([funnel, funnel.assign(tile_key="TOTAL")])
     funnel.to_csv(ds / "funnel.csv", index=False)
 
@@ -242,7 +242,8 @@ def test_band_statistics_name_a_missing_patch_file(built, tmp_path):
 def test_funnel_and_its_checks(built):
     _, _, report = built
     assert report["funnel"]["TOTAL"] == {"grid_patches": 16, "product_quality": 0, "invalid": 2, "unlabeled": 1,
-                                         "no_s1": 1, "overlap": 0, "kept": 12, "flagged": 1, "clean": 11, "train": 3,
+                                         "no_v1": 0, "no_s1": 1, "overlap": 0, "kept": 12, "flagged": 1,
+                                         "clean": 11, "train": 3,
                                          "validation": 3, "test": 6}
     assert list(report["funnel"]) == [TILE, "TOTAL"]
     failed = [c for c in report["checks"] if not c["ok"]]
@@ -261,7 +262,7 @@ def test_a_funnel_that_does_not_add_up_fails_its_checks(built):
         funnel, gpd.read_parquet(ds / "patches.parquet"), pd.read_parquet(ds / "metadata.parquet"),
         pd.read_parquet(ds / "metadata_for_patches_with_snow_cloud_or_shadow.parquet"))}
     bad = {name for name, c in checks.items() if not c["ok"]}
-    assert bad == {"grid patches = product_quality + invalid + unlabeled + no_s1 + overlap + kept",
+    assert bad == {"grid patches = product_quality + invalid + unlabeled + no_v1 + no_s1 + overlap + kept",
                    "kept = flagged + clean", "kept = train + validation + test",
                    "TOTAL row = sum of the tile rows", "funnel.csv = counts of the sidecar patches.parquet"}
     assert checks["kept = flagged + clean"]["detail"] == f"fails for {TILE}"

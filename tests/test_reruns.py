@@ -20,7 +20,7 @@ pytestmark = pytest.mark.integration
 RESULTS = "results/demo_l1c"
 SEN2COR_BRANCH = {"sen2cor", "inspect_tile", "cut_s2_patches"}
 NEVER_AFTER_SEN2COR = {"make_patch_grid", "rasterize_reference_maps", "synthesize_l1c_product",
-                       "synthesize_sentinel2_product", "retrieve_l1c", "pair_sentinel1",
+                       "synthesize_sentinel2_product", "retrieve_sentinel2", "retrieve_sentinel1", "pair_sentinel1",
                        "cut_s1_patches", "assign_splits", "assign_countries"}
 
 

@@ -33,7 +33,7 @@ def test_drop_reasons_in_order():
     assert list(table["contains_cloud_or_shadow"]) == [False, True, False, False, False, False]
     assert list(table["contains_seasonal_snow"]) == [False, False, True, False, False, False]
     assert selection_counts(table) == {"grid_patches": 6, "product_quality": 0, "invalid": 2,
-                                       "unlabeled": 1, "no_s1": 0, "kept": 3, "flagged": 2}
+                                       "unlabeled": 1, "no_v1": 0, "no_s1": 0, "kept": 3, "flagged": 2}
 
 
 def test_an_excluded_product_drops_every_patch_for_its_quality():
@@ -110,4 +110,4 @@ def test_write_selection(tmp_path, caplog):
     table = pd.read_parquet(tmp_path / "selection.parquet")
     assert list(table.columns) == ["patch_id", "drop_reason", "contains_cloud_or_shadow",
                                    "contains_seasonal_snow"]
-    assert "T: 6 grid_patches, 0 product_quality, 2 invalid, 1 unlabeled, 0 no_s1, 3 kept, 2 flagged" in caplog.text
+    assert "T: 6 grid_patches, 0 product_quality, 2 invalid, 1 unlabeled, 0 no_v1, 0 no_s1, 3 kept, 2 flagged" in caplog.text

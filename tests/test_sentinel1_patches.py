@@ -153,7 +153,7 @@ def real_s1_files():
 
 
 def test_writer_reproduces_the_published_files_byte_for_byte():
-    writer = S1PatchWriter(rasterio.crs.CRS.from_epsg(32633))
+    writer = S1PatchWriter(rasterio.crs.CRS.from_epsg(32633), 120)
     files = real_s1_files()
     assert len(files) == 8
     for path in files:
@@ -163,7 +163,7 @@ def test_writer_reproduces_the_published_files_byte_for_byte():
 
 
 def test_long_strip_byte_counts_is_idempotent():
-    header = bytes(S1PatchWriter("EPSG:32633")._header)
+    header = bytes(S1PatchWriter("EPSG:32633", 120)._header)
     assert long_strip_byte_counts(header) == header
 
 

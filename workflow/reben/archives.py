@@ -1,10 +1,17 @@
-"""Reproducible distribution archives: a dataset tree as a zstd-compressed GNU tar.
+"""Distribution archives as the reBEN release built them: a dataset tree as a zstd-compressed
+GNU tar.
 
-Two builds of the same tree give the same bytes: members in sorted order (each folder, then its
-entries sorted by name, as `tar --sort=name`), GNU format, owner and group 0 with empty names,
-one fixed mtime, modes 0755 (folders) and 0644 (files), hard links stored as plain files, and
-zstd in its multi-threaded mode whose output does not depend on the number of workers. The
-tree is streamed: one file's bytes at a time, never the tree in memory.
+The release ran GNU tar (`--format=gnu --owner=0 --group=0 --numeric-owner`, mtime
+2024-01-01T00:00:00Z) on a sorted list of the tree's files. This module writes the same bytes
+without running tar: files only (no directory entries), in the byte order of their member
+names, under the tree's own name (`BigEarthNet-S1/<S1 product>/<s1_name>/...`), owner and group
+0 with no user or group names, one fixed mtime, mode 0644, hard links stored as plain files, and
+names longer than 100 bytes in GNU `././@LongLink` records as GNU tar writes them (tests compare
+the bytes with GNU tar's own). Hidden files (Snakemake's `.snakemake_timestamp`, temporary
+`.<name>.tmp` files) are workflow bookkeeping and never archived. Identical files so give an
+identical uncompressed .tar, whose md5 the release published; it is computed while the tar is
+streamed into zstd (its multi-threaded mode, whose output does not depend on the number of
+workers). One file's bytes at a time, never the tree in memory.
 """
 
 from __future__ import annotations
@@ -23,47 +30,76 @@ from .lmdb_store import DistributionError
 _BLOCK = tarfile.BLOCKSIZE  # 512
 _RECORD = tarfile.RECORDSIZE  # 20 blocks: the archive's length is a multiple of this, as tar writes
 _CHUNK = 1024**2
+FILE_MODE = 0o644
 
 
-def walk_sorted(root) -> Iterator[tuple[str, Path, bool]]:
-    """(member name, path, is folder) for `root` and everything below it: each folder, then its
-    entries sorted by name, a subfolder's contents right after the subfolder (`tar --sort=name`).
-    Member names start at the root's own name (`BigEarthNet-S2/...`)."""
+def is_bookkeeping(name: str) -> bool:
+    """A hidden file or folder (`.snakemake_timestamp`, `.<name>.tmp`): never part of a dataset."""
+    return name.startswith(".")
+
+
+def tree_files(root) -> list[tuple[str, Path]]:
+    """(member name, path) of every file below `root`, bookkeeping left out, sorted by member
+    name as the release sorted its file list (whole names, byte order). Member names start at
+    the root's own name (`BigEarthNet-S2/...`)."""
     root = Path(root)
+    found: list[tuple[str, Path]] = []
 
-    def walk(name: str, path: Path):
-        yield name, path, True
-        for entry in sorted(os.scandir(path), key=lambda e: e.name):
+    def walk(name: str, path: str):
+        for entry in os.scandir(path):
+            if is_bookkeeping(entry.name):
+                continue
             child = f"{name}/{entry.name}"
             if entry.is_dir():
-                yield from walk(child, Path(entry.path))
+                walk(child, entry.path)
             else:
-                yield child, Path(entry.path), False
+                found.append((child, Path(entry.path)))
 
-    yield from walk(root.name, root)
+    walk(root.name, str(root))
+    return sorted(found, key=lambda item: item[0].encode("utf-8", "surrogateescape"))
 
 
-def _header(name: str, is_dir: bool, size: int, mtime: int) -> bytes:
-    info = tarfile.TarInfo(name + "/" if is_dir else name)
-    info.type = tarfile.DIRTYPE if is_dir else tarfile.REGTYPE
-    info.mode = 0o755 if is_dir else 0o644
-    info.size = 0 if is_dir else size
+def _checksum(block: bytearray) -> None:
+    """Recompute a tar header block's checksum field (as tar does: the field counted as spaces)."""
+    block[148:156] = b" " * 8
+    block[148:156] = b"%06o\0 " % sum(block)
+
+
+def _header(name: str, size: int, mtime: int) -> bytes:
+    """The header records of one regular file, byte for byte as GNU tar writes them with the
+    release's options. tarfile writes the same except for the mode of a `././@LongLink` record,
+    which GNU tar sets to 0644 (tarfile: 0)."""
+    info = tarfile.TarInfo(name)
+    info.type = tarfile.REGTYPE
+    info.mode = FILE_MODE
+    info.size = size
     info.mtime = mtime
     info.uid = info.gid = 0
     info.uname = info.gname = ""
-    return info.tobuf(tarfile.GNU_FORMAT, "utf-8", "surrogateescape")
+    buf = bytearray(info.tobuf(tarfile.GNU_FORMAT, "utf-8", "surrogateescape"))
+    offset = 0
+    while buf[offset + 156:offset + 157] == tarfile.GNUTYPE_LONGNAME:
+        block = buf[offset:offset + _BLOCK]
+        block[100:108] = b"%07o\0" % FILE_MODE
+        _checksum(block)
+        buf[offset:offset + _BLOCK] = block
+        long_size = int(bytes(block[124:136]).rstrip(b"\0 ") or b"0", 8)
+        offset += _BLOCK + long_size + (-long_size % _BLOCK)
+    return bytes(buf)
 
 
 class _Hashing:
-    """A binary file that computes sha256 and md5 of what is written to it."""
+    """A binary file that computes the md5 (and the sha256, unless md5_only) of what is written
+    to it."""
 
-    def __init__(self, f):
+    def __init__(self, f, md5_only: bool = False):
         self.f = f
-        self.sha256 = hashlib.sha256()
         self.md5 = hashlib.md5()
+        self.sha256 = None if md5_only else hashlib.sha256()
 
     def write(self, data) -> int:
-        self.sha256.update(data)
+        if self.sha256 is not None:
+            self.sha256.update(data)
         self.md5.update(data)
         return self.f.write(data)
 
@@ -72,28 +108,26 @@ class _Hashing:
 
 
 def write_tar(tree, out, mtime: int = 0) -> tuple[int, int]:
-    """Write `tree` as an uncompressed reproducible GNU tar to `out` (anything with `write`);
-    returns (members, bytes). The bytes are those tarfile writes for the same members."""
+    """Write the files of `tree` as an uncompressed GNU tar, as the release built it, to `out`
+    (anything with `write`); returns (members, bytes)."""
     buf = bytearray(_CHUNK)
     view = memoryview(buf)
     offset = members = 0
-    for name, path, is_dir in walk_sorted(tree):
-        size = 0 if is_dir else path.stat().st_size
-        header = _header(name, is_dir, size, mtime)
+    for name, path in tree_files(tree):
+        size = path.stat().st_size
+        header = _header(name, size, mtime)
         out.write(header)
-        offset += len(header)
-        if not is_dir:
-            left = size
-            with open(path, "rb") as f:
-                while left:
-                    n = f.readinto(view[: min(left, _CHUNK)])
-                    if not n:
-                        raise DistributionError(f"{path}: shrank while being archived")
-                    out.write(view[:n])
-                    left -= n
-            pad = -size % _BLOCK
-            out.write(b"\0" * pad)
-            offset += size + pad
+        left = size
+        with open(path, "rb") as f:
+            while left:
+                n = f.readinto(view[: min(left, _CHUNK)])
+                if not n:
+                    raise DistributionError(f"{path}: shrank while being archived")
+                out.write(view[:n])
+                left -= n
+        pad = -size % _BLOCK
+        out.write(b"\0" * pad)
+        offset += len(header) + size + pad
         members += 1
     end = 2 * _BLOCK
     end += -(offset + end) % _RECORD
@@ -103,7 +137,8 @@ def write_tar(tree, out, mtime: int = 0) -> tuple[int, int]:
 
 def write_tar_zst(tree, out_path, level: int = 10, threads: int = 1, mtime: int = 0) -> dict:
     """Archive `tree` into `out_path` (.tar.zst) through a temporary name; returns members,
-    sizes and the archive's sha256 and md5 (computed while writing)."""
+    sizes, the archive's sha256 and md5 and the md5 of the uncompressed tar (all computed while
+    writing)."""
     tree, out_path = Path(tree), Path(out_path)
     if not tree.is_dir():
         raise DistributionError(f"{tree}: not a folder; nothing to archive")
@@ -116,7 +151,8 @@ def write_tar_zst(tree, out_path, level: int = 10, threads: int = 1, mtime: int 
         with open(tmp, "wb") as raw:
             hashing = _Hashing(raw)
             with cctx.stream_writer(hashing, closefd=False) as z:
-                members, tar_bytes = write_tar(tree, z, int(mtime))
+                tar = _Hashing(z, md5_only=True)  # the release published md5 only
+                members, tar_bytes = write_tar(tree, tar, int(mtime))
         os.replace(tmp, out_path)
     except OSError as e:
         raise DistributionError(f"{out_path}: cannot write the archive ({e.strerror or e})") from None
@@ -124,7 +160,8 @@ def write_tar_zst(tree, out_path, level: int = 10, threads: int = 1, mtime: int 
         tmp.unlink(missing_ok=True)
     return {"archive": out_path.name, "members": members, "tar_bytes": tar_bytes,
             "bytes": out_path.stat().st_size, "sha256": hashing.sha256.hexdigest(),
-            "md5": hashing.md5.hexdigest()}
+            "md5": hashing.md5.hexdigest(), "tar": out_path.name.removesuffix(".zst"),
+            "tar_md5": tar.md5.hexdigest()}
 
 
 def file_digests(path) -> tuple[str, str]:
@@ -145,6 +182,24 @@ def write_checksums(files, sha256_path, md5_path) -> dict[str, tuple[str, str]]:
     digests = {Path(f).name: file_digests(f) for f in sorted(files, key=lambda f: Path(f).name)}
     write_text("".join(f"{sha}  {name}\n" for name, (sha, _) in digests.items()), sha256_path)
     write_text("".join(f"{md5}  {name}\n" for name, (_, md5) in digests.items()), md5_path)
+    return digests
+
+
+def write_tar_md5sums(summaries, path) -> dict[str, str]:
+    """`md5sum` lines of the uncompressed tars (`<md5>  BigEarthNet-S2.tar`), as the release
+    published them, from archive_tree's summaries (JSON of write_tar_zst); check one with
+    `zstd -dc BigEarthNet-S2.tar.zst | md5sum`."""
+    from .io import read_json
+    from .provenance import write_text
+    digests = {}
+    for summary in summaries:
+        record = read_json(summary)
+        try:
+            digests[record["tar"]] = record["tar_md5"]
+        except KeyError as e:
+            raise DistributionError(f"{summary}: no {e} in this archive summary; rebuild the "
+                                    f"archive") from None
+    write_text("".join(f"{md5}  {name}\n" for name, md5 in sorted(digests.items())), path)
     return digests
 
 

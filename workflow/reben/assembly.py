@@ -8,7 +8,8 @@ patch, in grid order), then:
   built in `<tree>.tmp` and renamed when complete;
 - writes `metadata.parquet` (kept patches without flags) and
   `metadata_for_patches_with_snow_cloud_or_shadow.parquet` (kept patches with a flag) with
-  exactly the DESIGN schema, sorted by patch_id;
+  exactly the DESIGN schema, sorted by patch_id, by DuckDB's Parquet writer as the release
+  wrote them (reben.io.write_release_parquet);
 - writes the sidecar `patches.parquet` (GeoParquet, EPSG:4326 footprints, every grid patch of
   every tile, all that is known of it) and `funnel.csv` (counts per tile and a TOTAL row).
 """
@@ -31,7 +32,8 @@ from .errors import RebenError
 from .flags import read_flag_list, unknown_ids
 from .geotiff import replace_dir
 from .grid import read_grid_json
-from .io import read_json, write_arrow, write_parquet
+from .io import read_json, write_parquet, write_release_parquet
+from .labels import LABELS_43
 from .logs import Progress
 from .overlaps import OVERLAP_DROP_REASON, resolve_overlaps
 from .selection import DROP_REASONS, selection_counts
@@ -64,7 +66,8 @@ class AssemblyError(RebenError):
 
 @dataclass(frozen=True)
 class TileInputs:
-    """The per-tile files the assembly reads for one tile (s1_* are None without Sentinel-1)."""
+    """The per-tile files the assembly reads for one tile (s1_* are None without Sentinel-1,
+    v1_link, the tile's bigearthnet_v1.parquet, is None without the BigEarthNet v1 tables)."""
 
     tile: str
     geocoding: str
@@ -77,6 +80,7 @@ class TileInputs:
     reference_maps_dir: str
     s1_pairing: str | None = None
     s1_dir: str | None = None
+    v1_link: str | None = None
 
 
 def _check_rows(name: str, table: pd.DataFrame, ids: np.ndarray, key: str) -> None:
@@ -85,9 +89,9 @@ def _check_rows(name: str, table: pd.DataFrame, ids: np.ndarray, key: str) -> No
                             f"rebuild it")
 
 
-def tile_table(inputs: TileInputs, v1=None):
+def tile_table(inputs: TileInputs):
     """Everything known of every grid patch of one tile, as a GeoDataFrame in the tile CRS."""
-    from .bigearthnet_v1 import match_v1_names
+    from .bigearthnet_v1 import read_tile_link
 
     tile = read_json(inputs.tile)
     grid = read_grid_json(inputs.geocoding)
@@ -113,7 +117,9 @@ def tile_table(inputs: TileInputs, v1=None):
     labels = tables["labels.parquet"]
     frame["labels"] = [sorted(v) for v in labels["labels"]]
     for column in labels.columns:
-        if column not in ("patch_id", "labels"):
+        if column == LABELS_43:  # the 43-class labels (CLC sources), a list as `labels`
+            frame[column] = [sorted(v) for v in labels[column]]
+        elif column not in ("patch_id", "labels"):
             frame[column] = labels[column].to_numpy()
     s2 = tables["s2_patches.parquet"]
     for column in ("valid", "cloud_or_shadow_fraction", "snow_fraction"):
@@ -130,7 +136,8 @@ def tile_table(inputs: TileInputs, v1=None):
     selection = tables["selection.parquet"]
     for column in ("drop_reason", "contains_cloud_or_shadow", "contains_seasonal_snow"):
         frame[column] = selection[column].to_numpy()
-    frame["s2v1_name"] = match_v1_names(frame.geometry, tile["season"], v1)
+    frame["s2v1_name"] = (read_tile_link(inputs.v1_link, ids, key)["s2v1_name"].to_numpy(dtype=object)
+                          if inputs.v1_link else "")
     geometry = frame.pop("geometry")
     return frame.set_geometry(geometry)
 
@@ -227,18 +234,16 @@ def link_trees(jobs: list[tuple[Path, Path, int | None]], threads: int = 1) -> L
 
 
 def assemble_dataset(tiles: list[TileInputs], s2_tree, s1_tree, reference_maps_tree,
-                     metadata, flagged_metadata, sidecar, funnel_csv, v1_footprints=None,
-                     flag_lists=(), threads: int = 1, overlapping_tiles: str = "none") -> pd.DataFrame:
+                     metadata, flagged_metadata, sidecar, funnel_csv, flag_lists=(),
+                     threads: int = 1, overlapping_tiles: str = "none") -> pd.DataFrame:
     """Build the dataset from the per-tile outputs; returns the funnel table.
     `overlapping_tiles` is splits.overlapping_tiles (reben.overlaps)."""
     import geopandas as gpd
 
-    from .bigearthnet_v1 import read_v1_footprints
     from .constants import S2_BANDS
 
     start = time.monotonic()
-    v1 = read_v1_footprints(v1_footprints) if v1_footprints else None
-    frames = [tile_table(t, v1).to_crs("EPSG:4326") for t in tiles]
+    frames = [tile_table(t).to_crs("EPSG:4326") for t in tiles]
     patches = gpd.GeoDataFrame(pd.concat(frames, ignore_index=True), crs="EPSG:4326")
     patches = patches.sort_values("patch_id", kind="stable").reset_index(drop=True)
     if patches["patch_id"].duplicated().any():
@@ -272,8 +277,8 @@ def assemble_dataset(tiles: list[TileInputs], s2_tree, s1_tree, reference_maps_t
             if t.s1_dir and s1_name:
                 jobs.append((Path(t.s1_dir) / s1_product / s1_name, tmp["s1"] / s1_product / s1_name, 2))
         linker = link_trees(jobs, threads)
-        write_arrow(metadata_table(kept[~flagged]), metadata)
-        write_arrow(metadata_table(kept[flagged]), flagged_metadata)
+        write_release_parquet(metadata_table(kept[~flagged]), metadata)
+        write_release_parquet(metadata_table(kept[flagged]), flagged_metadata)
         write_parquet(patches, sidecar)
         table = funnel(patches)
         write_csv(table, funnel_csv)

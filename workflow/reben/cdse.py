@@ -1,4 +1,5 @@
-"""Retrieval of Sentinel-2 products from the Copernicus Data Space Ecosystem (CDSE).
+"""Retrieval of Sentinel-2 (L1C, L2A) and Sentinel-1 GRD products from the Copernicus Data Space
+Ecosystem (CDSE); `python -m reben.cdse search ...` is the product search (reben.cdse_search).
 
 The documented calls: the OData catalogue (`GET <catalogue>/Products?$filter=Name eq '<name>.SAFE'`,
 answering `{"value": [{"Id", "Name", "ContentLength", "Online", "Checksum": [{"Algorithm":
@@ -9,7 +10,9 @@ client_id=cdse-public, grant_type=password, username, password, answering `{"acc
 
 `retrieve_product` searches by name, downloads into `<dest>.part` with HTTP Range resume and
 bounded retries with exponential back-off (a fresh token whenever the old one expires), checks
-the catalogue's MD5 and that the zip opens, and renames the file into place. Credentials come
+the catalogue's MD5 and that the zip opens and holds the product's metadata file, and renames the
+file into place. Before a download starts, the free space beside the destination is checked
+against what is still to come. A 429 or 5xx answer is retried after its Retry-After. Credentials come
 from the environment only (CREDENTIAL_VARIABLES), never from the config.
 """
 
@@ -18,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import shutil
 import threading
 import time
 from dataclasses import dataclass
@@ -131,7 +135,41 @@ class Tokens:
 
 
 class _Retry(Exception):
-    """A download attempt that failed in a way worth trying again."""
+    """A download attempt that failed in a way worth trying again (after `wait_s`, if the
+    server said how long)."""
+
+    def __init__(self, message: str, wait_s: float | None = None):
+        super().__init__(message)
+        self.wait_s = wait_s
+
+
+def retry_after_s(response, default: float) -> float:
+    """The wait a 429/503 answer asks for (Retry-After in seconds, at most MAX_BACKOFF_S), else
+    `default`."""
+    try:
+        return min(max(float(response.headers.get("Retry-After", "")), 0.0), MAX_BACKOFF_S)
+    except ValueError:
+        return default
+
+
+def product_metadata(name: str) -> tuple[str, str]:
+    """(kind, metadata file at the top of its SAFE folder) of a product, from its name."""
+    if name.startswith("S1"):
+        return "a Sentinel-1", "manifest.safe"
+    level = "L2A" if "_MSIL2A_" in name else "L1C"
+    return f"an {level}", f"MTD_MSI{level}.xml"
+
+
+def check_space(label: str, folder: Path, needed: int, free_bytes=None) -> None:
+    """One line saying how much is needed and how much is free, if the download cannot fit."""
+    free = (free_bytes or (lambda p: shutil.disk_usage(p).free))(folder)
+    if needed > free:
+        raise RetrievalError(f"{label}: not enough disk space in {folder}: the download needs "
+                             f"{_size(needed)}, {_size(free)} are free")
+
+
+def _size(n: int) -> str:
+    return f"{n / 1e9:.2f} GB" if n >= 1e9 else f"{n / 1e6:.1f} MB"
 
 
 def _same_service(url_a: str, url_b: str) -> bool:
@@ -168,11 +206,11 @@ def _attempt(session, url: str, part: Path, tokens: Tokens, timeout_s: float, la
     with r:
         if r.status_code == 401:
             tokens.refresh()
-            raise _Retry("access token refused (HTTP 401), fetched a new one")
+            raise _Retry("access token refused (HTTP 401), fetched a new one", wait_s=0)
         if r.status_code == 416 and have:
             return  # nothing left beyond what we have; the size check decides
         if r.status_code in RETRYABLE_STATUS:
-            raise _Retry(f"HTTP {r.status_code}")
+            raise _Retry(f"HTTP {r.status_code}", retry_after_s(r, default=None) if r.status_code in (429, 503) else None)
         if r.status_code not in (200, 206):
             raise RetrievalError(f"{label}: download refused (HTTP {r.status_code} from {url})")
         mode = "ab" if r.status_code == 206 and have else "wb"
@@ -196,7 +234,7 @@ def file_md5(path) -> str:
 
 def download_product(entry: CatalogueEntry, dest, session: requests.Session, tokens: Tokens,
                      endpoints: Endpoints, retries: int = 5, backoff_s: float = 30,
-                     timeout_s: float = 120, sleep=time.sleep) -> Path:
+                     timeout_s: float = 120, sleep=time.sleep, free_bytes=None) -> Path:
     """Download `entry` to `dest` (a zip) with resume and bounded retries, verify, rename."""
     dest = Path(dest)
     label = entry.name.removesuffix(".SAFE")
@@ -206,6 +244,9 @@ def download_product(entry: CatalogueEntry, dest, session: requests.Session, tok
     dest.parent.mkdir(parents=True, exist_ok=True)
     part = dest.with_name(dest.name + ".part")
     url = f"{endpoints.download}/Products({entry.id})/$value"
+    if entry.size is not None:
+        have = part.stat().st_size if part.exists() else 0
+        check_space(label, dest.parent, max(entry.size - have, 0), free_bytes)
     failures = 0
     while True:
         have = part.stat().st_size if part.exists() else 0
@@ -227,7 +268,7 @@ def download_product(entry: CatalogueEntry, dest, session: requests.Session, tok
                 raise RetrievalError(
                     f"{label}: download did not complete after {retries} retries ({e}); {got} of "
                     f"{entry.size if entry.size is not None else '?'} bytes kept in {part} for the next run") from None
-            delay = min(backoff_s * 2 ** (failures - 1), MAX_BACKOFF_S)
+            delay = e.wait_s if e.wait_s is not None else min(backoff_s * 2 ** (failures - 1), MAX_BACKOFF_S)
             LOG.warning("%s: attempt %d failed (%s); %d bytes so far, retrying in %.0f s",
                         label, failures, e, got, delay)
             sleep(delay)
@@ -240,8 +281,9 @@ def download_product(entry: CatalogueEntry, dest, session: requests.Session, tok
             part.unlink()
             raise RetrievalError(f"{label}: MD5 {got_md5} of the download differs from the catalogue's "
                                  f"{entry.md5}; the file was removed, run again to download it anew")
+    kind, metadata = product_metadata(label)
     try:
-        check_l1c_zip(part, label)
+        check_l1c_zip(part, label, metadata=metadata, kind=kind)
     except Sen2corError as e:
         part.unlink()
         raise RetrievalError(f"{e} (the download was removed)") from None
@@ -251,7 +293,7 @@ def download_product(entry: CatalogueEntry, dest, session: requests.Session, tok
 
 def retrieve_product(name: str, dest, endpoints: Endpoints = Endpoints(), retries: int = 5,
                      backoff_s: float = 30, timeout_s: float = 120, environ=None,
-                     sleep=time.sleep) -> Path:
+                     sleep=time.sleep, free_bytes=None) -> Path:
     """Search, download and verify one product; `dest` is the zip to write (`<name>.zip`)."""
     username, password = credentials_from_env(environ)
     start = time.monotonic()
@@ -259,7 +301,8 @@ def retrieve_product(name: str, dest, endpoints: Endpoints = Endpoints(), retrie
         entry = search_product(session, endpoints, name, timeout_s)
         LOG.info("%s: CDSE product %s, %s bytes, MD5 %s", entry.name, entry.id, entry.size, entry.md5)
         tokens = Tokens(session, endpoints, username, password, timeout_s)
-        path = download_product(entry, dest, session, tokens, endpoints, retries, backoff_s, timeout_s, sleep)
+        path = download_product(entry, dest, session, tokens, endpoints, retries, backoff_s, timeout_s, sleep,
+                                free_bytes)
     seconds = time.monotonic() - start
     LOG.info("%s: retrieved to %s (%.1f MB in %.0f s, MD5 checked, zip checked)",
              entry.name, path, path.stat().st_size / 1e6, seconds)
@@ -267,7 +310,7 @@ def retrieve_product(name: str, dest, endpoints: Endpoints = Endpoints(), retrie
 
 
 def retrieve_for_rule(name: str, dest, log_path, settings: dict) -> Path:
-    """Rule retrieve_l1c: `retrieve_product` with the config's `retrieval` settings, logging to
+    """Rules retrieve_sentinel2 and retrieve_sentinel1: `retrieve_product` with the config's `retrieval` settings, logging to
     the job's log. The rule runs inside Snakemake's own process, possibly beside other
     retrievals, so the log file takes only this thread's records."""
     handler = logging.FileHandler(log_path, mode="w")
@@ -290,3 +333,20 @@ def retrieve_for_rule(name: str, dest, log_path, settings: dict) -> Path:
     finally:
         logger.removeHandler(handler)
         handler.close()
+
+
+def main(argv=None) -> int:
+    """`python -m reben.cdse search ...` (see reben.cdse_search)."""
+    import sys
+
+    argv = sys.argv[1:] if argv is None else argv
+    if not argv or argv[0] != "search":
+        print("usage: python -m reben.cdse search [--help]", file=sys.stderr)
+        return 2
+    from .cdse_search import main as search_main
+
+    return search_main(argv[1:])
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

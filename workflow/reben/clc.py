@@ -1,5 +1,6 @@
 """CORINE Land Cover: the configured vector file, its identity, the polygons of a tile, and the
-tile's reference maps and labels (rule rasterize_reference_maps).
+tile's reference maps and labels (rule rasterize_reference_maps; with `labels.raster.path`
+the codes come from a land-cover raster instead, see reben.label_raster).
 
 Per tile, only the polygons whose extent meets the tile are read, through the file's spatial
 index (`bbox=` in the layer's CRS); invalid rings are repaired, the polygons reprojected to the
@@ -25,7 +26,8 @@ import pyarrow.compute  # noqa: F401
 from .errors import RebenError
 from .geotiff import replace_dir
 from .grid import TileGrid, read_grid_json
-from .labels import (CLC_NODATA, MAX_UNLABELED_FRACTION, class_counts, class_table, labels_table,
+from .labels import (CLC_NODATA, MAX_UNLABELED_FRACTION, NOMENCLATURES, ClassTable, class_table,
+                     configured_table, describe_codes, table_43, tile_labels, unknown_codes,
                      write_labels)
 from .logs import Progress
 from .shards import ShardWriter, encode
@@ -105,7 +107,7 @@ def _code_field(fields, configured: str | None) -> str | None:
     return next((f for f in CODE_FIELDS if f in fields), None)
 
 
-def clc_identity(path, version: str | None = None, cache_path=None) -> str:
+def clc_identity(path, version: str | None = None, cache_path=None, config_key: str = "clc") -> str:
     """What identifies the CLC input for the rules' params: the configured version, else the
     file's sha256. Hashes are cached by (absolute path, size, mtime) in `cache_path`, so that
     an 8 GB file is hashed once, not on every parse; touching it costs one more hash, with
@@ -114,7 +116,8 @@ def clc_identity(path, version: str | None = None, cache_path=None) -> str:
         return f"version:{version}"
     path = Path(path)
     if not path.exists():
-        raise ClcError(f"clc: {path} does not exist (set clc.version if a rule makes it)")
+        raise ClcError(f"{config_key}: {path} does not exist (set {config_key}.version if a rule "
+                       f"makes it)")
     stat = path.stat()
     key = f"{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}"
     cache = {}
@@ -150,9 +153,11 @@ def tile_bbox(source: ClcSource, grid: TileGrid) -> tuple[float, float, float, f
     return transformer.transform_bounds(left, bottom, right, top, densify_pts=21)
 
 
-def parse_codes(values, source: ClcSource, recode: dict | None = None) -> np.ndarray:
+def parse_codes(values, source: ClcSource, recode: dict | None = None,
+                table: ClassTable | None = None) -> np.ndarray:
     """The codes of the polygons read, as uint16, after the configured recoding; a value that
-    is not a code of the CLC nomenclature stops the job with one line naming them all."""
+    is not a code of the class table (default: the CLC nomenclature) stops the job with one
+    line naming them all."""
     import pandas as pd
 
     text = pd.Series(values, dtype="string").str.strip()
@@ -165,7 +170,8 @@ def parse_codes(values, source: ClcSource, recode: dict | None = None) -> np.nda
     if recode:
         mapping = {int(k): int(v) for k, v in recode.items()}
         codes = np.array([mapping.get(c, c) for c in codes.tolist()], dtype=np.int64)
-    known = np.array(class_table().codes)
+    table = table or class_table()
+    known = np.array(table.codes)
     unknown, counts = np.unique(codes[~np.isin(codes, known)], return_counts=True)
     if unknown.size:
         listed = ", ".join(f"{c} ({n} polygons)" for c, n in zip(unknown.tolist(), counts.tolist()))
@@ -173,11 +179,14 @@ def parse_codes(values, source: ClcSource, recode: dict | None = None) -> np.nda
         if set(unknown.tolist()) & set(LEGACY_CODES):
             hint = ("; 990/995 are the unclassified codes of CLC versions before 2018 V2020: "
                     "map them with clc.recode, e.g. {990: 999, 995: 999}")
-        raise ClcError(f"clc: {source.path}: codes not in the CLC nomenclature: {listed}{hint}")
+        shipped = table.path in {str(p) for p in NOMENCLATURES.values()}
+        what = "the CLC nomenclature" if shipped else f"the class table {table.path}"
+        raise ClcError(f"clc: {source.path}: codes not in {what}: {listed}{hint}")
     return codes.astype(np.uint16)
 
 
-def read_tile_polygons(source: ClcSource, grid: TileGrid, recode: dict | None = None):
+def read_tile_polygons(source: ClcSource, grid: TileGrid, recode: dict | None = None,
+                       table: ClassTable | None = None):
     """Polygons (shapely array, tile CRS) and codes (uint16) of the CLC features whose extent
     meets the tile, read through the spatial index; invalid geometries repaired."""
     import pyogrio
@@ -185,11 +194,11 @@ def read_tile_polygons(source: ClcSource, grid: TileGrid, recode: dict | None = 
     from pyproj import Transformer
 
     bbox = tile_bbox(source, grid)
-    meta, table = pyogrio.read_arrow(source.path, layer=source.layer, columns=[source.code_field],
-                                     bbox=bbox)
-    wkb = table.column(meta["geometry_name"] or "wkb_geometry").to_numpy(zero_copy_only=False)
+    meta, features = pyogrio.read_arrow(source.path, layer=source.layer,
+                                        columns=[source.code_field], bbox=bbox)
+    wkb = features.column(meta["geometry_name"] or "wkb_geometry").to_numpy(zero_copy_only=False)
     geometries = shapely.from_wkb(wkb) if len(wkb) else np.array([], dtype=object)
-    codes = parse_codes(table.column(source.code_field).to_pylist(), source, recode)
+    codes = parse_codes(features.column(source.code_field).to_pylist(), source, recode, table)
     invalid = ~shapely.is_valid(geometries) & ~shapely.is_missing(geometries)
     if invalid.any():
         geometries[invalid] = shapely.make_valid(geometries[invalid], method="structure",
@@ -203,19 +212,30 @@ def read_tile_polygons(source: ClcSource, grid: TileGrid, recode: dict | None = 
     return geometries, codes
 
 
-def rasterize_tile(geometries, codes: np.ndarray, grid: TileGrid) -> np.ndarray:
+def rasterize_tile(geometries, codes: np.ndarray, grid: TileGrid, with_coverage: bool = False):
     """The grid's 10 m code array (uint16): each pixel takes the polygon holding its centre,
-    CLC_NODATA where none does; where repaired polygons overlap, the later one in the file wins."""
+    CLC_NODATA where none does; where repaired polygons overlap, the later one in the file wins.
+    With `with_coverage`, also the share of pixels a polygon covers."""
     from affine import Affine
     from rasterio.features import rasterize
 
     px = grid.patch_size_m // REFERENCE_RESOLUTION
     shape = (grid.n_rows * px, grid.n_cols * px)
     if len(geometries) == 0:
-        return np.full(shape, CLC_NODATA, dtype=np.uint16)
+        reference = np.full(shape, CLC_NODATA, dtype=np.uint16)
+        return (reference, 0.0) if with_coverage else reference
+    # A fill no polygon has tells covered from uncovered pixels (999 polygons exist in CLC).
+    fill = CLC_NODATA if not with_coverage else int(np.setdiff1d(
+        np.arange(65536), codes)[-1])
     transform = Affine(REFERENCE_RESOLUTION, 0, grid.ulx, 0, -REFERENCE_RESOLUTION, grid.uly)
-    return rasterize(zip(geometries, codes.tolist()), out_shape=shape, transform=transform,
-                     fill=CLC_NODATA, dtype="uint16", all_touched=False)
+    reference = rasterize(zip(geometries, codes.tolist()), out_shape=shape, transform=transform,
+                          fill=fill, dtype="uint16", all_touched=False)
+    if not with_coverage:
+        return reference
+    uncovered = reference == fill
+    covered = 1.0 - float(uncovered.mean())
+    reference[uncovered] = CLC_NODATA
+    return reference, covered
 
 
 # ------------------------------------------------------------------ reference-map GeoTIFFs
@@ -233,7 +253,7 @@ class ReferenceMapWriter:
 
     _X, _Y = 123456.25, 7654321.75
 
-    def __init__(self, crs, shape=(120, 120), resolution: float = REFERENCE_RESOLUTION):
+    def __init__(self, crs, shape, resolution: float = REFERENCE_RESOLUTION):
         from .geotiff import _rasterio_bytes
 
         self.crs, self.shape, self.resolution = crs, tuple(shape), resolution
@@ -401,26 +421,49 @@ def write_reference_maps(reference: np.ndarray, grid: TileGrid, out_dir, shard_p
 
 def rasterize_reference_maps(geocoding, clc, out_dir, shard_path, labels_path, layer=None,
                              code_field=None, recode=None,
-                             max_unlabeled_fraction: float = MAX_UNLABELED_FRACTION) -> dict:
-    """Reference maps, their shard and the labels of every patch of one tile's grid."""
+                             max_unlabeled_fraction: float = MAX_UNLABELED_FRACTION,
+                             raster: bool = False, band: int = 1,
+                             uncovered_code: int = CLC_NODATA, nomenclature: str = "reben19",
+                             class_table_path=None, unlabeled_codes=()) -> dict:
+    """Reference maps, their shard and the labels of every patch of one tile's grid, from the
+    CLC vector `clc` or, with `raster`, from the land-cover raster at that path (see
+    reben.label_raster). With a shipped nomenclature (no `class_table_path`) the labels also
+    carry the 43-class labels (`labels_43`)."""
+    from .label_raster import open_label_raster, read_tile_codes
+
     start = time.monotonic()
     grid = read_grid_json(geocoding)
-    source = open_clc(clc, layer, code_field)
-    geometries, codes = read_tile_polygons(source, grid, recode)
+    uncovered_code = uncovered_code if raster else CLC_NODATA
+    table = configured_table(nomenclature, class_table_path, unlabeled_codes, uncovered_code)
+    if raster:
+        source = open_label_raster(clc, band)
+        reference, covered = read_tile_codes(source, grid, uncovered_code)
+        what, summary = "raster", {"covered": covered}
+        unknown = unknown_codes(reference, table)
+        if unknown:
+            raise ClcError(f"labels.raster.path: {source.path}: codes not in the class table "
+                           f"{table.path} on tile {grid.tile_key}: {describe_codes(unknown, 'px')}")
+    else:
+        source = open_clc(clc, layer, code_field)
+        geometries, codes = read_tile_polygons(source, grid, recode, table)
+        reference, covered = rasterize_tile(geometries, codes, grid, with_coverage=True)
+        what, summary = f"{len(geometries)} CLC polygons", {"polygons": len(geometries)}
     read = time.monotonic()
-    reference = rasterize_tile(geometries, codes, grid)
-    burnt = time.monotonic()
-    if not len(geometries):
+    if not raster and not len(geometries):
         LOG.warning("%s: no CLC polygon of %s meets the tile: every pixel is %d, no patch is labelled",
                     grid.tile_key, source.path, CLC_NODATA)
+    elif covered < 1:
+        LOG.warning("%s: %s covers %.1f %% of the tile's grid; the rest is %d (UNLABELED)",
+                    grid.tile_key, source.path, 100 * covered, uncovered_code)
     px = grid.patch_size_m // REFERENCE_RESOLUTION
-    counts = class_counts(reference, grid.n_rows, grid.n_cols, px)
-    labels = labels_table(grid.patch_ids(), counts, max_unlabeled_fraction)
+    table43 = None if class_table_path else table_43(unlabeled_codes, uncovered_code)
+    labels = tile_labels(grid.patch_ids(), reference, grid.n_rows, grid.n_cols, px, table,
+                         max_unlabeled_fraction, table43)
     write_reference_maps(reference, grid, out_dir, shard_path)
     write_labels(labels, labels_path)
     n, labelled = labels.num_rows, int(pa.compute.sum(labels["labelled"]).as_py() or 0)
-    LOG.info("%s: %d CLC polygons read in %.1f s, rasterized in %.1f s; %d patches, %d labelled, "
-             "%d unlabeled (>= %g %% UNLABELED); done in %.1f s", grid.tile_key, len(geometries),
-             read - start, burnt - read, n, labelled, n - labelled, 100 * max_unlabeled_fraction,
+    LOG.info("%s: %s read and put on the 10 m grid in %.1f s; %d patches, %d labelled, "
+             "%d unlabeled (>= %g %% UNLABELED); done in %.1f s", grid.tile_key, what,
+             read - start, n, labelled, n - labelled, 100 * max_unlabeled_fraction,
              time.monotonic() - start)
-    return {"polygons": len(geometries), "patches": n, "labelled": labelled}
+    return {**summary, "patches": n, "labelled": labelled}

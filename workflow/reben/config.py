@@ -82,6 +82,21 @@ def resolve_results_placeholder(config: dict) -> dict:
     return config
 
 
+def read_product_table(table, key: str, basedir: Path | None = None) -> list[dict]:
+    """The rows of a product table CSV (config key `key`), which must have a `name` column; a
+    relative path not found in the working directory is looked for in `basedir`."""
+    table = Path(table)
+    if basedir and not table.is_absolute() and not table.exists():
+        table = basedir / table
+    if not table.is_file():
+        raise ConfigError(f"config: {key}: {table} does not exist")
+    with open(table, newline="") as f:
+        reader = csv.DictReader(f)
+        if "name" not in (reader.fieldnames or []):
+            raise ConfigError(f"config: {key}: {table} has no 'name' column")
+        return list(reader)
+
+
 def product_table(config: dict, basedir: Path | None = None) -> dict[str, dict]:
     """The configured Sentinel-2 products by tile key: name, level, path, geocoding source.
 
@@ -92,16 +107,8 @@ def product_table(config: dict, basedir: Path | None = None) -> dict[str, dict]:
     s2 = config["sentinel2"]
     rows = [dict(r) for r in s2.get("products") or []]
     if s2.get("product_table"):
-        table = Path(s2["product_table"])
-        if basedir and not table.is_absolute() and not table.exists():
-            table = basedir / table
-        if not table.exists():
-            raise ConfigError(f"config: sentinel2.product_table: {table} does not exist")
-        with open(table, newline="") as f:
-            reader = csv.DictReader(f)
-            if "name" not in (reader.fieldnames or []):
-                raise ConfigError(f"config: sentinel2.product_table: {table} has no 'name' column")
-            rows += [{k: v for k, v in r.items() if k in ("name", "path") and v} for r in reader]
+        rows += [{k: v for k, v in r.items() if k in ("name", "path") and v}
+                 for r in read_product_table(s2["product_table"], "sentinel2.product_table", basedir)]
     products: dict[str, dict] = {}
     for row in rows:
         name = Path(row["name"]).name.removesuffix(".zip").removesuffix(".SAFE")

@@ -4,7 +4,9 @@ Every other module takes these from here; none repeats them.
 """
 
 PATCH_SIZE_M = 1200
-"""Side of one patch in metres (reBEN: 1200 m x 1200 m)."""
+"""Side of one patch in metres in reBEN (1200 m x 1200 m): the default of `patch_size_m`. Every
+stage takes the size of its patches from the tile's grid (`TileGrid.patch_size_m`,
+`TileGrid.pixels`), never from this constant."""
 
 S2_BANDS = ("B01", "B02", "B03", "B04", "B05", "B06", "B07", "B08", "B8A", "B09", "B11", "B12")
 """The 12 spectral bands of a reBEN Sentinel-2 patch, in file and tensor order (no B10)."""
@@ -38,7 +40,3 @@ SEASONS = {12: "Winter", 1: "Winter", 2: "Winter", 3: "Spring", 4: "Spring", 5: 
            6: "Summer", 7: "Summer", 8: "Summer", 9: "Autumn", 10: "Autumn", 11: "Autumn"}
 """Meteorological season of the sensing month (northern hemisphere, as in BigEarthNet)."""
 
-
-def patch_pixels(resolution: int) -> int:
-    """Pixels along one side of a patch at the given resolution (120, 60 or 20)."""
-    return PATCH_SIZE_M // resolution

@@ -1,9 +1,12 @@
 """The country of every patch (rule assign_countries), from admin-0 borders.
 
 A patch gets the nearest of the configured countries, measured in the tile CRS from its
-footprint; where the footprint lies in two configured countries' borders at once (a border
-patch, or overlapping generalised borders), the one covering more of it wins, and equal
-distances or areas go to the first name alphabetically. A patch in a country that is not
+footprint. Where the footprint lies in two configured countries' borders at once (distance 0:
+a border patch, or overlapping generalised borders), the tie-break decides: `overlap` (the
+default) gives the one covering more of it; `priority` gives the one listed first in a priority
+list, whatever the areas (reBEN took Serbia over Kosovo and Belgium over Luxembourg at every
+such patch), and the larger overlap among countries not listed. Equal distances or areas go to
+the first name alphabetically. A patch in a country that is not
 configured (Germany, for a T33UUP patch) gets the nearest configured one (Austria), as reBEN
 assigns every patch to one of its 10 countries.
 
@@ -34,6 +37,9 @@ class BordersError(RebenError):
     """The country borders file cannot give the configured countries."""
 
 
+TIE_BREAKS = ("overlap", "priority")
+
+
 def read_borders(path, name_field: str, names, layer: str | None = None):
     """The configured countries of a borders file (GeoPackage, shapefile, zip, GeoJSON) as a
     GeoDataFrame (`country`, geometry), one row per country (parts dissolved), sorted by name."""
@@ -46,6 +52,11 @@ def read_borders(path, name_field: str, names, layer: str | None = None):
     except Exception as e:  # pyogrio raises DataSourceError, DataLayerError, ...
         raise BordersError(f"{path}: not a readable vector file ({e})") from None
     fields = list(info["fields"])
+    # Natural Earth spells its fields NAME_LONG in the GeoJSON and shapefile, name_long in
+    # geopandas' copy: a field that differs only in case is the same field.
+    same = [f for f in fields if f.lower() == name_field.lower()]
+    if name_field not in fields and len(same) == 1:
+        name_field = same[0]
     if name_field not in fields:
         raise BordersError(f"{path}: no field '{name_field}' for country names "
                            f"(countries.name_field); fields: {', '.join(fields)}")
@@ -66,7 +77,26 @@ def read_borders(path, name_field: str, names, layer: str | None = None):
     return frame[["country", "geometry"]].reset_index(drop=True)
 
 
-def assign_countries(grid: TileGrid, borders) -> pd.DataFrame:
+def _tie_rank(names, tie_break: str, priority) -> np.ndarray:
+    """Rank of each country at distance 0 (lower wins before the overlap is compared)."""
+    if tie_break not in TIE_BREAKS:
+        raise BordersError(f"countries.tie_break: '{tie_break}' is not one of "
+                           f"{', '.join(TIE_BREAKS)}")
+    priority = list(priority or [])
+    if tie_break == "overlap":
+        return np.zeros(len(names), dtype=int)
+    if not priority:
+        raise BordersError("countries.tie_break is 'priority' but countries.priority is empty")
+    unknown = sorted(set(priority) - set(names))
+    if unknown:
+        raise BordersError(f"countries.priority: {', '.join(map(repr, unknown))} not among the "
+                           f"configured countries (countries.names)")
+    order = {name: i for i, name in enumerate(priority)}
+    return np.array([order.get(name, len(priority)) for name in names], dtype=int)
+
+
+def assign_countries(grid: TileGrid, borders, tie_break: str = "overlap",
+                     priority=()) -> pd.DataFrame:
     """patch_id and country of every patch of the grid, in grid order (see the module doc)."""
     import shapely
 
@@ -78,11 +108,12 @@ def assign_countries(grid: TileGrid, borders) -> pd.DataFrame:
                            f"to {grid.crs}")
     names = borders["country"].to_numpy()[finite]
     geoms = geoms[finite]
+    rank = _tie_rank(list(borders["country"]), tie_break, priority)[finite]
     patches = np.asarray(grid.to_frame().geometry.values)
     n = len(patches)
     choice = np.full(n, -1)
 
-    # Countries touching the patch: the one covering most of it. Areas are computed against the
+    # Countries touching the patch: the best ranked, then the one covering most of it. Areas are computed against the
     # borders clipped to the tile, which keeps the intersections small for detailed borders.
     left, top = grid.ulx, grid.uly
     right = left + grid.n_cols * grid.patch_size_m
@@ -91,7 +122,8 @@ def assign_countries(grid: TileGrid, borders) -> pd.DataFrame:
     pi, ci = shapely.STRtree(clipped).query(patches, predicate="intersects")
     if len(pi):
         area = shapely.area(shapely.intersection(patches[pi], clipped[ci]))
-        pairs = pd.DataFrame({"p": pi, "c": ci, "neg_area": -area}).sort_values(["p", "neg_area", "c"])
+        pairs = pd.DataFrame({"p": pi, "c": ci, "rank": rank[ci], "neg_area": -area})
+        pairs = pairs.sort_values(["p", "rank", "neg_area", "c"])
         best = pairs.drop_duplicates("p")
         choice[best["p"].to_numpy()] = best["c"].to_numpy()
 
@@ -107,10 +139,12 @@ def assign_countries(grid: TileGrid, borders) -> pd.DataFrame:
 
 
 def write_countries(geocoding, borders_path, name_field: str, names, countries_path,
-                    layer: str | None = None) -> pd.DataFrame:
+                    layer: str | None = None, tie_break: str = "overlap",
+                    priority=()) -> pd.DataFrame:
     """countries.parquet of one tile from its geocoding.json and the borders file."""
     grid = read_grid_json(geocoding)
-    table = assign_countries(grid, read_borders(borders_path, name_field, names, layer))
+    table = assign_countries(grid, read_borders(borders_path, name_field, names, layer),
+                             tie_break, priority)
     write_parquet(table, countries_path)
     counts = table["country"].value_counts()
     LOG.info("%s: %d patches in %s (borders %s)", grid.tile_key, len(table),

@@ -1,8 +1,10 @@
 """The patch grid of a tile: patch ids, bounds and footprints, from the tile geocoding.
 
-Patch (x, y) of a tile with upper-left corner (ulx, uly) covers
-[ulx + 1200 x, ulx + 1200 (x + 1)] x [uly - 1200 (y + 1), uly - 1200 y] in the tile CRS;
-x counts columns west to east, y rows north to south, and only complete patches count.
+Patch (x, y) of a tile with upper-left corner (ulx, uly) and patch size s (`patch_size_m`,
+reBEN 1200 m) covers [ulx + s x, ulx + s (x + 1)] x [uly - s (y + 1), uly - s y] in the tile
+CRS; x counts columns west to east, y rows north to south, and only complete patches count.
+The grid is the one place that knows the patch size: every stage sizes its patches with
+`TileGrid.pixels`.
 """
 
 from __future__ import annotations
@@ -47,6 +49,14 @@ class TileGrid:
     def index_digits(self) -> int:
         """Digits of the zero-padded x and y in a patch_id: those of the largest index."""
         return len(str(max(self.n_cols, self.n_rows) - 1))
+
+    def pixels(self, resolution: int) -> int:
+        """Pixels along one side of a patch at `resolution` metres (1200 m: 120 at 10 m, 60 at
+        20 m, 20 at 60 m)."""
+        if self.patch_size_m % resolution:
+            raise GridError(f"{self.tile_key}: patch size {self.patch_size_m} m is not a multiple "
+                            f"of {resolution} m")
+        return int(self.patch_size_m) // resolution
 
     @property
     def crs(self) -> str:

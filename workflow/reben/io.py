@@ -1,4 +1,7 @@
-"""Atomic writes of small outputs (JSON, Parquet, GeoParquet): temporary name, then rename."""
+"""Atomic writes of small outputs (JSON, Parquet, GeoParquet): temporary name, then rename.
+
+The dataset's metadata files are written by DuckDB's Parquet writer with the settings of the
+release (write_release_parquet), so that the same rows give the same bytes."""
 
 from __future__ import annotations
 
@@ -48,4 +51,30 @@ def write_arrow(table, path) -> None:
         pq.write_table(table, tmp)
         os.replace(tmp, path)
     finally:
+        tmp.unlink(missing_ok=True)
+
+
+RELEASE_ROW_GROUP_SIZE = 122_880
+"""The row_group_size the release passed to DuckDB. DuckDB 1.0 on one thread closes a row group
+at the first 2048-row vector past it, so its files hold row groups of 124,928 rows; on more
+threads the sizes depend on the scheduling, hence one thread."""
+
+
+def write_release_parquet(table, path, order_by: str = "patch_id") -> None:
+    """A pyarrow Table to Parquet at `path` as the reBEN release wrote its metadata files:
+    DuckDB 1.0 (`created_by: DuckDB`, format 1.0), ZSTD, PLAIN encoding, rows sorted by
+    `order_by`, 124,928-row row groups; atomically."""
+    import duckdb
+
+    path = Path(path)
+    tmp = _tmp(path)
+    target = str(tmp).replace("'", "''")  # a quote in a folder name stays part of the name
+    con = duckdb.connect(config={"threads": 1})
+    try:
+        con.register("metadata_rows", table)
+        con.execute(f"COPY (SELECT * FROM metadata_rows ORDER BY \"{order_by}\") TO '{target}' "
+                    f"(FORMAT parquet, ROW_GROUP_SIZE {RELEASE_ROW_GROUP_SIZE}, CODEC 'zstd')")
+        os.replace(tmp, path)
+    finally:
+        con.close()
         tmp.unlink(missing_ok=True)

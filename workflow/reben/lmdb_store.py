@@ -3,8 +3,10 @@ ConfigILM's BENv2DataSet reads), built by copying the per-tile shards, never the
 
 Keys are UTF-8 `patch_id` (Sentinel-2), `s1_name` (Sentinel-1) and `<patch_id>_reference_map`;
 values are the shard values unchanged. The environment is written to `<out>.tmp` and renamed
-when it has verified itself: its entries are exactly the keys the metadata files call for, and
-a seeded sample of entries decodes to the arrays of the dataset's GeoTIFFs.
+when it has verified itself: every value holds the tensors of its kind at the size the tiles'
+patch grid gives (names, dtypes and shapes, read from the safetensors header), its entries are
+exactly the keys the metadata files call for, and a seeded sample of entries decodes to the
+arrays of the dataset's GeoTIFFs.
 
 LMDB pages are not byte-deterministic, so `content_hash` gives the identity of an environment:
 sha256 over every (key, value) in key order, each length-prefixed (8 bytes little-endian).
@@ -13,6 +15,7 @@ sha256 over every (key, value) in key order, each length-prefixed (8 bytes littl
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import shutil
 from dataclasses import dataclass
@@ -23,9 +26,9 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 
-from .constants import S1_POLARISATIONS, S2_BANDS
+from .constants import S1_POLARISATIONS, S2_BAND_RESOLUTION, S2_BANDS
 from .errors import RebenError
-from .grid import tile_key_of
+from .grid import read_grid_json, tile_key_of
 from .logs import LOG, Progress
 from .sentinel1 import s1_product_of
 from .shards import decode
@@ -54,6 +57,75 @@ class Selection:
         return set(self.s2) | set(self.reference_maps) | set(self.s1)
 
 
+def grids_patch_size(grid_paths) -> int:
+    """The patch size of the tiles' grids (geocoding.json files): one size for the dataset."""
+    sizes: dict[int, str] = {}
+    for path in grid_paths:
+        try:
+            sizes.setdefault(read_grid_json(path).patch_size_m, str(path))
+        except (OSError, ValueError, KeyError) as e:
+            raise DistributionError(f"{path}: not a readable tile grid ({e})") from None
+    if len(sizes) != 1:
+        found = ", ".join(f"{s} m ({p})" for s, p in sorted(sizes.items())) or "no grid given"
+        raise DistributionError(f"the tiles' grids must share one patch size, found {found}; "
+                                "rerun make_patch_grid")
+    return next(iter(sizes))
+
+
+SAFETENSORS_DTYPE = {"uint16": "U16", "float32": "F32"}
+
+
+def expected_tensors(patch_size_m: int) -> dict[str, dict[str, tuple[str, tuple[int, int]]]]:
+    """Per kind of entry, the tensors of one value: name -> (safetensors dtype, shape). Each
+    band at its native resolution (1200 m patches: 120 x 120 at 10 m, 60 x 60 at 20 m,
+    20 x 20 at 60 m); reference maps and Sentinel-1 at 10 m."""
+    def side(resolution):
+        return (patch_size_m // resolution,) * 2
+    return {
+        "s2": {b: (SAFETENSORS_DTYPE["uint16"], side(S2_BAND_RESOLUTION[b])) for b in S2_BANDS},
+        "reference_maps": {"Data": (SAFETENSORS_DTYPE["uint16"], side(10))},
+        "s1": {p: (SAFETENSORS_DTYPE["float32"], side(10)) for p in S1_POLARISATIONS},
+    }
+
+
+def tensor_header(value) -> tuple[bytes, dict[str, tuple[str, tuple[int, ...]]]]:
+    """The raw header of a safetensors value and its tensors: name -> (dtype, shape)."""
+    n = int.from_bytes(bytes(value[:8]), "little")
+    raw = bytes(value[:8 + n])
+    header = json.loads(raw[8:])
+    return raw, {k: (v["dtype"], tuple(v["shape"])) for k, v in header.items() if k != "__metadata__"}
+
+
+class ShapeCheck:
+    """Checks that every value holds its kind's tensors at the grid's patch size. Headers are
+    compared as bytes against those already found right, so a whole store costs one header
+    parse per distinct header."""
+
+    def __init__(self, patch_size_m: int):
+        self.patch_size_m = patch_size_m
+        self.expected = expected_tensors(patch_size_m)
+        self._good: dict[str, set[bytes]] = {kind: set() for kind in self.expected}
+
+    def __call__(self, kind: str, key: str, value, shard) -> None:
+        n = int.from_bytes(bytes(value[:8]), "little")
+        if bytes(value[:8 + n]) in self._good[kind]:
+            return
+        try:
+            raw, tensors = tensor_header(value)
+        except (ValueError, KeyError, TypeError) as e:
+            raise DistributionError(f"{shard}: the value of {key} is not safetensors ({e})") from None
+        expected = self.expected[kind]
+        if tensors != expected:
+            wrong = sorted(set(tensors) ^ set(expected)) or sorted(
+                t for t in tensors if tensors[t] != expected[t])
+            t = wrong[0]
+            got = f"{tensors[t][0]} {'x'.join(map(str, tensors[t][1]))}" if t in tensors else "missing"
+            want = (f"{expected[t][0]} {'x'.join(map(str, expected[t][1]))}" if t in expected
+                    else "no such tensor")
+            raise DistributionError(
+                f"{shard}: {key}: tensor {t} is {got}, the grid's {self.patch_size_m} m patches "
+                f"need {want}; rebuild the stage that writes this shard")
+        self._good[kind].add(raw)
 
 
 def read_selection(metadata_paths) -> Selection:
@@ -126,30 +198,32 @@ def plan(selection: Selection, shards: dict[str, list]) -> tuple[list[tuple[str,
 
 
 def _row_groups(order):
-    """Row groups of every shard in `order`, read one ahead in a thread (Arrow releases the GIL)."""
+    """(kind, shard, row group) of every shard in `order`, read one ahead in a thread (Arrow
+    releases the GIL)."""
     from concurrent.futures import ThreadPoolExecutor
 
     def groups():
-        for _kind, path in order:
+        for kind, path in order:
             f = pq.ParquetFile(path, memory_map=True)
             for i in range(f.num_row_groups):
-                yield f, i
+                yield kind, path, f, i
 
     with ThreadPoolExecutor(1) as pool:
         pending = None
-        for f, i in groups():
-            nxt = pool.submit(f.read_row_group, i, columns=["key", "value"])
+        for kind, path, f, i in groups():
+            nxt = (kind, path, pool.submit(f.read_row_group, i, columns=["key", "value"]))
             if pending is not None:
-                yield pending.result()
+                yield pending[0], pending[1], pending[2].result()
             pending = nxt
         if pending is not None:
-            yield pending.result()
+            yield pending[0], pending[1], pending[2].result()
 
 
-def _stream(order, wanted: set[str]):
+def _stream(order, wanted: set[str], check=None):
     """(key bytes, value buffer) of the wanted rows, in shard order. Values are views into the
-    Arrow buffers (no copy); they live as long as the caller keeps them."""
-    for table in _row_groups(order):
+    Arrow buffers (no copy); they live as long as the caller keeps them. `check(kind, key,
+    value, shard)` sees every wanted value first."""
+    for kind, shard, table in _row_groups(order):
         keys = table.column("key").to_pylist()
         at = 0
         for chunk in table.column("value").chunks:
@@ -159,7 +233,10 @@ def _stream(order, wanted: set[str]):
             for j in range(len(chunk)):
                 key = keys[at + j]
                 if key in wanted:
-                    yield key.encode(), data[offsets[j]:offsets[j + 1]]
+                    value = data[offsets[j]:offsets[j + 1]]
+                    if check is not None:
+                        check(kind, key, value, shard)
+                    yield key.encode(), value
             at += len(chunk)
 
 
@@ -288,14 +365,17 @@ def _prepare_tmp(out_dir: Path) -> Path:
 
 
 def encode_lmdb(metadata_paths, shards: dict[str, list], out_dir, trees: dict[str, Path],
-                sample_size: int = 20, seed: int = 0) -> dict:
-    """Build the LMDB at `out_dir` from the shards and verify it (entry count, sample).
+                grids, sample_size: int = 20, seed: int = 0) -> dict:
+    """Build the LMDB at `out_dir` from the shards and verify it (tensor shapes, entry count,
+    sample).
 
     metadata_paths: metadata.parquet and metadata_for_patches_with_snow_cloud_or_shadow.parquet.
     shards: {"s2": [...], "reference_maps": [...], "s1": [...]} per-tile shard files.
     trees: {"s2", "reference_maps", "s1"} dataset folders the sample is compared against.
+    grids: the tiles' geocoding.json files, which give the patch size every value must have.
     """
     out_dir = Path(out_dir)
+    check = ShapeCheck(grids_patch_size(grids))
     selection = read_selection(metadata_paths)
     order, map_size = plan(selection, shards)
     wanted = selection.keys
@@ -307,7 +387,7 @@ def encode_lmdb(metadata_paths, shards: dict[str, list], out_dir, trees: dict[st
                         metasync=False, meminit=False, readahead=False)
         progress = Progress("LMDB entries", len(wanted))
         batch, batch_bytes, done = [], 0, 0
-        for key, value in _stream(order, wanted):
+        for key, value in _stream(order, wanted, check):
             batch.append((key, value))
             batch_bytes += len(value)
             if batch_bytes >= _BATCH_BYTES:
@@ -337,10 +417,10 @@ def encode_lmdb(metadata_paths, shards: dict[str, list], out_dir, trees: dict[st
             env.close()
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
-    summary = {"entries": n, "s2": len(selection.s2), "s1": len(selection.s1),
+    summary = {"entries": n, "patch_size_m": check.patch_size_m, "s2": len(selection.s2), "s1": len(selection.s1),
                "reference_maps": len(selection.reference_maps), "verified_patches": checked,
                "seconds": round(progress.elapsed(), 1)}
     LOG.info("encode_lmdb: %(entries)d entries (%(s2)d S2, %(s1)d S1, %(reference_maps)d "
-             "reference maps), %(verified_patches)d patches checked against their GeoTIFFs, "
+             "reference maps) of %(patch_size_m)d m patches, %(verified_patches)d patches checked against their GeoTIFFs, "
              "%(seconds).1f s", summary)
     return summary

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from .constants import (S2_BAND_RESOLUTION, S2_BANDS, S2_NODATA, SCL_CLOUD_OR_SHADOW,
-                        SCL_RESOLUTION, SCL_SNOW, patch_pixels)
+                        SCL_RESOLUTION, SCL_SNOW)
 from .errors import ProductError
 from .geotiff import PatchTiffWriter, replace_dir
 from .grid import TileGrid
@@ -40,7 +40,7 @@ def read_band(path: str, product: str, band: str, grid: TileGrid) -> np.ndarray:
     from rasterio.errors import RasterioError
 
     res = S2_BAND_RESOLUTION.get(band, SCL_RESOLUTION)
-    px = patch_pixels(res)
+    px = grid.pixels(res)
     try:
         with rasterio.open(path) as src:
             rows = min(src.height, grid.n_rows * px)
@@ -56,7 +56,7 @@ def read_band(path: str, product: str, band: str, grid: TileGrid) -> np.ndarray:
 
 def scl_fractions(scl: np.ndarray, grid: TileGrid) -> tuple[np.ndarray, np.ndarray]:
     """Per-patch fractions (flat, grid order) of cloud-or-shadow and of snow pixels in SCL."""
-    b = blocks(scl, patch_pixels(SCL_RESOLUTION), grid.n_rows, grid.n_cols)
+    b = blocks(scl, grid.pixels(SCL_RESOLUTION), grid.n_rows, grid.n_cols)
     area = b.shape[1] * b.shape[3]
     cloud = np.isin(b, SCL_CLOUD_OR_SHADOW).sum(axis=(1, 3)) / area
     snow = np.isin(b, SCL_SNOW).sum(axis=(1, 3)) / area
@@ -111,14 +111,14 @@ def cut_tile(tile_json, out_dir, table_path, shard_path, threads: int = 1) -> di
 
     valid = np.ones((grid.n_rows, grid.n_cols), dtype=bool)
     for band in S2_BANDS:
-        px = patch_pixels(S2_BAND_RESOLUTION[band])
+        px = grid.pixels(S2_BAND_RESOLUTION[band])
         valid &= ~(blocks(arrays[band], px, grid.n_rows, grid.n_cols) == S2_NODATA).any(axis=(1, 3))
     cloud, snow = scl_fractions(arrays.pop("SCL"), grid)
     valid = valid.ravel()
 
-    writers = {res: PatchTiffWriter((patch_pixels(res),) * 2, "uint16", grid.crs, res, nodata=S2_NODATA)
+    writers = {res: PatchTiffWriter((grid.pixels(res),) * 2, "uint16", grid.crs, res, nodata=S2_NODATA)
                for res in sorted(set(S2_BAND_RESOLUTION.values()))}
-    views = {band: blocks(arrays[band], patch_pixels(S2_BAND_RESOLUTION[band]), grid.n_rows, grid.n_cols)
+    views = {band: blocks(arrays[band], grid.pixels(S2_BAND_RESOLUTION[band]), grid.n_rows, grid.n_cols)
              for band in S2_BANDS}
     ids = grid.patch_ids()
     xs, ys = grid.indices()

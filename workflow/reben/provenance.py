@@ -43,14 +43,14 @@ def sha256_file(path) -> str:
 
 def dataset_files(dataset_dir, members) -> list[str]:
     """Every file of the named folders and files of `dataset_dir`, as sorted relative paths."""
-    from .archives import walk_sorted
+    from .archives import tree_files
     dataset_dir = Path(dataset_dir)
     out: list[str] = []
     for member in members:
         path = dataset_dir / member
         if path.is_dir():
             prefix = Path(member).parent
-            out.extend(str(prefix / name) for name, _, is_dir in walk_sorted(path) if not is_dir)
+            out.extend(str(prefix / name) for name, _ in tree_files(path))
         elif path.exists():
             out.append(str(member))
         else:

@@ -26,7 +26,7 @@ from .assembly import DATASET_DROP_REASONS as DROP_REASONS
 from .errors import RebenError
 from .grid import tile_key_of
 from .io import read_json, write_json
-from .labels import class_table
+from .labels import class_table, configured_table
 from .logs import Progress
 from .splits import SPLITS
 
@@ -46,13 +46,14 @@ PATCH_SETS = {
 """The patch sets a report can count (config report.patch_set); every section counts the same."""
 
 
-def report_class_table():
-    """The class table the report counts labels by: the one place the report reads it."""
-    return class_table()
+def report_class_table(nomenclature: str = "reben19", path=None, unlabeled_codes=()):
+    """The class table the report counts labels by (labels.nomenclature, labels.class_table,
+    labels.unlabeled_codes): the one place the report reads it."""
+    return configured_table(nomenclature, path, unlabeled_codes)
 
 
-# The nomenclature's classes, in table order (resources/clc_classes.csv, through reben.labels).
-CLASSES_19 = report_class_table().classes
+# The default class table (reBEN's 19 classes); the report of a build takes the configured one.
+CLASSES_19 = class_table().classes
 
 
 class ReportError(RebenError):
@@ -95,7 +96,7 @@ def sidecar_funnel(sidecar: pd.DataFrame) -> pd.DataFrame:
 
 
 def funnel_checks(funnel: pd.DataFrame, sidecar: pd.DataFrame, metadata: pd.DataFrame,
-                  flagged: pd.DataFrame) -> list[dict]:
+                  flagged: pd.DataFrame, classes=CLASSES_19) -> list[dict]:
     """Does every number add up? One entry per check: name, ok, detail (what differs)."""
     checks = []
 
@@ -129,7 +130,7 @@ def funnel_checks(funnel: pd.DataFrame, sidecar: pd.DataFrame, metadata: pd.Data
     check("metadata files' splits = TOTAL train, validation, test",
           all(per_split[s] == f.loc[TOTAL, s] for s in SPLITS),
           ", ".join(f"{s} {per_split[s]} vs {f.loc[TOTAL, s]}" for s in SPLITS))
-    unknown = sorted(set(metadata["labels"].explode().dropna()) - set(report_class_table().classes))
+    unknown = sorted(set(metadata["labels"].explode().dropna()) - set(classes))
     check("labels are classes of the class table", not unknown,
           f"unknown: {', '.join(unknown)}" if unknown else "")
     return checks
@@ -510,6 +511,20 @@ def quicklook_rgb(s2_dir, patch_id: str) -> np.ndarray:
     return np.clip((rgb - lo) / max(hi - lo, 1.0), 0, 1)
 
 
+def reference_map_classes(refmap_dir, patch_id: str, classes, table=None) -> np.ndarray:
+    """The reference map as class indices (0..n-1), len(classes) for UNLABELED codes."""
+    import rasterio
+    path = Path(refmap_dir) / tile_key_of(patch_id) / patch_id / f"{patch_id}_reference_map.tif"
+    with rasterio.open(path) as src:
+        codes = src.read(1)
+    table = table or class_table()
+    if list(classes) != list(table.classes):
+        raise ValueError("class order differs from the class table")
+    # Unknown numbers cannot occur in a map the workflow wrote; they would read as UNLABELED.
+    lut = np.where(table.lookup() == 255, len(table.classes), table.lookup()).astype(np.int64)
+    return lut[np.clip(codes, 0, lut.size - 1)]
+
+
 def reference_map_rgb(refmap_dir, patch_id: str) -> np.ndarray:
     """The reference map in the CLC legend colours of its codes, (h, w, 3) uint8."""
     import rasterio
@@ -629,9 +644,11 @@ def build_report(metadata_path, flagged_path, sidecar_path, funnel_path, band_st
                  borders_path, s2_dir, refmap_dir, template_path, html_path, json_path,
                  tables_dir, figures_dir, tiles=(), provenance_path=None, trees=None, dist_files=(),
                  patch_set: str = "kept", max_overlapping_share: float = 0.0,
-                 map_max_footprints: int = 20000, name_field: str | None = None) -> dict:
+                 map_max_footprints: int = 20000, name_field: str | None = None,
+                 nomenclature: str = "reben19", class_table_path=None, unlabeled_codes=()) -> dict:
     """Write the report (index.html, report.json, the tables and figures folders) and return
-    report.json's contents. Every section counts `patch_set` (PATCH_SETS). `tiles` are the
+    report.json's contents. Every section counts `patch_set` (PATCH_SETS); labels go by the
+    configured class table (report_class_table). `tiles` are the
     tile.json files, `provenance_path` PROVENANCE.json, `trees` {name: folder} the dataset's
     trees and `dist_files` the files of results/dist whose sizes the page shows. Folders are
     built as `<name>.tmp` and renamed, files written to temporary names, the page last."""
@@ -648,7 +665,7 @@ def build_report(metadata_path, flagged_path, sidecar_path, funnel_path, band_st
     start = time.monotonic()
     tables_dir, figures_dir = Path(tables_dir), Path(figures_dir)
     tables_tmp, figures_tmp = _fresh_dir(tables_dir), _fresh_dir(figures_dir)
-    table = report_class_table()
+    table = report_class_table(nomenclature, class_table_path, unlabeled_codes)
     classes = list(table.classes)
 
     metadata = pd.read_parquet(metadata_path)
@@ -673,7 +690,7 @@ def build_report(metadata_path, flagged_path, sidecar_path, funnel_path, band_st
     kept = sidecar[sidecar["drop_reason"].fillna("").eq("")]
     members = sidecar[sidecar["patch_id"].isin(chosen["patch_id"])]
 
-    checks = funnel_checks(funnel, sidecar, metadata, flagged)
+    checks = funnel_checks(funnel, sidecar, metadata, flagged, classes)
     labels = label_statistics(chosen, classes)
     balance = class_balance(labels["frequencies"], len(chosen))
     countries = countries_by_split(chosen)

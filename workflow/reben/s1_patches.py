@@ -1,7 +1,7 @@
 """Sentinel-1 patches on the Sentinel-2 grid (rule cut_s1_patches).
 
 For every patch that has a partner product, VV and VH are resampled bilinearly in linear power onto the patch's
-120 x 120 pixels at 10 m in the tile CRS (reben.s1_resample), turned into dB, and written as
+pixels at 10 m in the tile CRS (120 x 120 for reBEN's 1200 m patches; the grid's size decides) (reben.s1_resample), turned into dB, and written as
 `<S1 product>/<s1_name>/<s1_name>_VV.tif|_VH.tif` plus one shard row (key s1_name, tensors VV
 and VH float32). The GeoTIFFs are byte for byte what the published reBEN S1 files are for the
 same pixels: float32, uncompressed, strips of 17 rows, no nodata tag.
@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .constants import S1_POLARISATIONS, patch_pixels
+from .constants import S1_POLARISATIONS
 from .geotiff import _SENTINEL_X, _SENTINEL_Y, PatchTiffWriter, replace_dir
 from .grid import read_grid_json
 from .logs import Progress
@@ -80,10 +80,10 @@ def long_strip_byte_counts(header: bytes) -> bytes:
 
 
 class S1PatchWriter(PatchTiffWriter):
-    """Writes 120 x 120 float32 dB patches at 10 m, as the published reBEN S1 files are."""
+    """Writes `px` x `px` float32 dB patches at 10 m, as the published reBEN S1 files are
+    (px = 120 for 1200 m patches)."""
 
-    def __init__(self, crs):
-        px = patch_pixels(RESOLUTION)
+    def __init__(self, crs, px: int):
         super().__init__((px, px), "float32", crs, RESOLUTION, nodata=None)
         self._header = bytearray(long_strip_byte_counts(bytes(self._header)))
         marker = struct.pack("<dd", _SENTINEL_X, _SENTINEL_Y)
@@ -135,8 +135,8 @@ def cut_tile(tile_key: str, grid_json, pairing_path, s2_patches_path, products: 
     tmp_dir = out_dir.with_name(out_dir.name + ".tmp")
     shutil.rmtree(tmp_dir, ignore_errors=True)
     tmp_dir.mkdir(parents=True)
-    writer = S1PatchWriter(grid.crs)
-    px = patch_pixels(RESOLUTION)
+    px = grid.pixels(RESOLUTION)
+    writer = S1PatchWriter(grid.crs, px)
     xs, ys = grid.indices()
     s1_names = pairing["s1_name"].to_numpy(dtype=object)
     progress = Progress(f"{tile_key}: writing S1 patches", int(needed.sum()))

@@ -2,8 +2,8 @@
 
 The patch corners of the whole tile are transformed once into the source raster's pixel
 space (pyproj); inside a patch the position of each 10 m pixel centre is the bilinear
-interpolation of its patch's four corners (the map between two CRSs is smooth: over 1200 m
-the error is far below a millimetre). Each pixel then takes the bilinear interpolation of
+interpolation of its patch's four corners (the map between two CRSs is smooth: over a 1200 m
+patch the error is far below a millimetre). Each pixel then takes the bilinear interpolation of
 the four source pixels around that position, in linear power. A pixel "touches" a source
 pixel when that pixel has a non-zero weight; a patch is covered by a product when every
 pixel of it touches only valid source pixels, so that no nodata can leak into it.
@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from .constants import patch_pixels
 from .grid import TileGrid
 
 RESOLUTION = 10
@@ -32,7 +31,7 @@ class PatchSampler:
         from pyproj import Transformer
 
         self.grid = grid
-        self.px = patch_pixels(RESOLUTION)
+        self.px = grid.pixels(RESOLUTION)
         s = grid.patch_size_m
         xs = grid.ulx + s * np.arange(grid.n_cols + 1, dtype=np.float64)
         ys = grid.uly - s * np.arange(grid.n_rows + 1, dtype=np.float64)
@@ -68,7 +67,7 @@ class PatchSampler:
 
     def positions(self, y0: int, y1: int, x0: int, x1: int) -> tuple[np.ndarray, np.ndarray]:
         """Source positions (u, v) of every pixel centre of patches [x0, x1) x [y0, y1),
-        as arrays of shape ((y1 - y0) * 120, (x1 - x0) * 120)."""
+        as arrays of shape ((y1 - y0) * px, (x1 - x0) * px), px the patch's pixels at 10 m."""
         px = self.px
         t = (np.arange(px) + 0.5) / px
         out = []

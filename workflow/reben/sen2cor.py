@@ -41,9 +41,11 @@ class Sen2corError(RebenError):
     """sen2cor cannot run on a product, fails, or writes something else than expected."""
 
 
-def check_l1c_zip(path, name: str | None = None) -> None:
+def check_l1c_zip(path, name: str | None = None, metadata: str = "MTD_MSIL1C.xml", kind: str = "an L1C") -> None:
     """The zip opens, every member passes its CRC check, and it holds one `<name>.SAFE/` with
-    MTD_MSIL1C.xml. Raises Sen2corError naming the zip and the first problem."""
+    `metadata` at its top (MTD_MSIL1C.xml; for other products as CDSE delivers them,
+    MTD_MSIL2A.xml or Sentinel-1's manifest.safe). Raises Sen2corError naming the zip and the
+    first problem."""
     path = Path(path)
     label = name or path.name
     try:
@@ -58,8 +60,8 @@ def check_l1c_zip(path, name: str | None = None) -> None:
     roots = {n.split("/", 1)[0] for n in names}
     if len(roots) != 1 or not roots.pop().endswith(".SAFE"):
         raise Sen2corError(f"{label}: {path} does not hold exactly one <product>.SAFE folder")
-    if not any(n.count("/") == 1 and n.upper().endswith("/MTD_MSIL1C.XML") for n in names):
-        raise Sen2corError(f"{label}: {path} holds no MTD_MSIL1C.xml: not an L1C product")
+    if not any(n.count("/") == 1 and n.upper().endswith("/" + metadata.upper()) for n in names):
+        raise Sen2corError(f"{label}: {path} holds no {metadata}: not {kind} product")
 
 
 def stage_l1c(product, staging_dir, name: str | None = None) -> Path:

@@ -144,6 +144,31 @@ def configured_products(s1_config: dict, extra: dict | None = None) -> dict[str,
     return products
 
 
+def grd_table(s1_config: dict, retrieval: bool, basedir: Path | None = None) -> dict[str, str]:
+    """The raw GRD products of `sentinel1.product_table` (a CSV with a `name` column, as
+    `python -m reben.cdse search --pair-with` writes it; a name listed twice counts once), each
+    as `<grd.input_dir>/<name>.zip` or `.SAFE`. With `retrieval` a product not on disk is
+    expected as the `.zip` that rule retrieve_sentinel1 fetches; without it, one line names it."""
+    from .config import read_product_table
+
+    if not s1_config.get("product_table"):
+        return {}
+    rows = read_product_table(s1_config["product_table"], "sentinel1.product_table", basedir)
+    names = [row["name"] for row in rows if row.get("name")]
+    products = {}
+    folder = Path(s1_config["grd"]["input_dir"])
+    for text in names:
+        if not S1_NAME.match(Path(text).name):
+            raise ConfigError(f"config: sentinel1.product_table: {text}: not a Sentinel-1 product name")
+        name = parse_s1_name(text).name
+        on_disk = [folder / f"{name}{suffix}" for suffix in (".zip", ".SAFE") if (folder / f"{name}{suffix}").exists()]
+        if not on_disk and not retrieval:
+            raise ConfigError(f"config: sentinel1.product_table: {name}: not in {folder} (as .zip or .SAFE); "
+                              f"turn retrieval.enabled on to fetch it from the Copernicus Data Space")
+        products[name] = str(on_disk[0] if on_disk else folder / f"{name}.zip")
+    return products
+
+
 def candidates(products: dict[str, dict], s2_time: datetime, max_gap_days: float) -> list[str]:
     """Names of the products acquired within `max_gap_days` of the Sentinel-2 sensing time."""
     return [name for name, p in products.items()

@@ -64,20 +64,22 @@ def geocoding_source(wildcards):
 # ------------------------------------------------------------------ From L1C to L2A: product retrieval from the Copernicus Data Space and sen2cor (l1c.smk)
 
 L1C_NAME = r"S2[A-D]_MSIL1C_\d{8}T\d{6}_N\d{4}_R\d{3}_T\d{2}[A-Z]{3}_\d{8}T\d{6}"
+S2_PRODUCT_NAME = r"S2[A-D]_MSIL(1C|2A)_\d{8}T\d{6}_N\d{4}_R\d{3}_T\d{2}[A-Z]{3}_\d{8}T\d{6}"
 L1C_DIR = config["sentinel2"]["input_dir"]
 
 
-def _expect_retrieved_l1c():
-    """With retrieval on, an L1C product that has no path of its own and is not on disk is
-    expected as `<input_dir>/<name>.zip`, which retrieve_l1c fetches."""
+def _expect_retrieved_s2():
+    """With retrieval on, an L1C or L2A product that has no path of its own and is not on disk
+    is expected as `<input_dir>/<name>.zip`, which retrieve_sentinel2 fetches (an L2A product
+    goes to inspect_tile as it is: no sen2cor)."""
     for product in PRODUCTS.values():
         default = Path(L1C_DIR) / (product["name"] + ".SAFE")
-        if product["level"] == "MSIL1C" and product["path"] == str(default) and not default.exists():
+        if product["path"] == str(default) and not default.exists():
             product["path"] = str(default.with_name(product["name"] + ".zip"))
 
 
 if config["retrieval"]["enabled"]:
-    _expect_retrieved_l1c()
+    _expect_retrieved_s2()
 
 
 def l1c_product(wildcards):
@@ -90,23 +92,46 @@ def l1c_name(wildcards):
     return PRODUCTS[wildcards.tile]["name"]
 
 
-# ------------------------------------------------------------------ CORINE reference maps and 19-class labels (labels.smk)
+# ------------------------------------------------------------------ reference maps and labels (labels.smk)
 from reben.clc import clc_identity
+from reben.labels import CLC_NODATA, configured_table
 
 # "{results}" in clc.path stands for the results folder (the demo's CLC is made there).
 CLC_PATH = (config["clc"]["path"] or "").replace("{results}", RESULTS) or None
+LABEL_RASTER = config["labels"]["raster"]
+LABEL_RASTER_PATH = (LABEL_RASTER["path"] or "").replace("{results}", RESULTS) or None
+CLASS_TABLE_PATH = (config["labels"]["class_table"] or "").replace("{results}", RESULTS) or None
+# The code of pixels the label source does not cover; it always counts as UNLABELED.
+UNCOVERED_CODE = LABEL_RASTER["uncovered_code"] if LABEL_RASTER_PATH else CLC_NODATA
+if LABEL_RASTER_PATH and CLC_PATH:
+    raise WorkflowError("config: labels.raster.path and clc.path are both set: the label source "
+                        "is one of them; set the other to null")
 try:
     # The configured version, else the file's sha256, cached by path, size and mtime.
     CLC_IDENTITY = CLC_PATH and clc_identity(CLC_PATH, config["clc"]["version"],
                                              cache_path=Path(RESULTS) / ".cache" / "clc_sha256.json")
+    if LABEL_RASTER_PATH:
+        CLC_IDENTITY = clc_identity(LABEL_RASTER_PATH, LABEL_RASTER["version"],
+                                    cache_path=Path(RESULTS) / ".cache" / "clc_sha256.json",
+                                    config_key="labels.raster")
+    # The class table is checked when the workflow is parsed; its content is a param.
+    LABEL_TABLE = configured_table(config["labels"]["nomenclature"], CLASS_TABLE_PATH,
+                                   config["labels"]["unlabeled_codes"], UNCOVERED_CODE)
 except RebenError as e:
     raise WorkflowError(str(e)) from None
+LABEL_TABLE_CONTENT = {code: LABEL_TABLE.code_class[code] for code in LABEL_TABLE.codes}
+# The codes that count as UNLABELED beyond the table's own: configured, and the uncovered code.
+LABEL_UNLABELED_CODES = sorted({*config["labels"]["unlabeled_codes"], UNCOVERED_CODE})
 
 
 def clc_file(wildcards):
-    """The CLC vector, as ancient(): its identity in params, not its mtime, decides reruns."""
+    """The label source (CLC vector or land-cover raster), as ancient(): its identity in
+    params, not its mtime, decides reruns."""
+    if LABEL_RASTER_PATH:
+        return ancient(LABEL_RASTER_PATH)
     if not CLC_PATH:
-        raise WorkflowError("config: clc.path: not set (the CORINE Land Cover vector file)")
+        raise WorkflowError("config: clc.path: not set (the CORINE Land Cover vector file, "
+                            "or labels.raster.path for a land-cover raster)")
     return ancient(CLC_PATH)
 
 
@@ -116,6 +141,7 @@ def clc_file(wildcards):
 from reben.sentinel1 import candidates as s1_candidates
 from reben.sentinel1 import configured_products as s1_configured_products
 from reben.sentinel1 import parse_s1_name
+from reben.sentinel1 import grd_table as s1_grd_table
 from reben.sentinel2 import parse_product_name as parse_s2_name
 from reben.synthetic.sentinel1 import DEMO_S1
 
@@ -127,6 +153,9 @@ S1_GRD = {}
 try:
     if S1_ENABLED and S1["grd"]["gpt"]:
         S1_GRD = {parse_s1_name(Path(p).name).name: p for p in S1["grd"]["products"]}
+        # The GRD scenes of sentinel1.product_table (e.g. from `python -m reben.cdse search
+        # --pair-with`): in grd.input_dir, or fetched there from CDSE with retrieval on.
+        S1_GRD.update(s1_grd_table(S1, config["retrieval"]["enabled"], REPO))
     S1_PRODUCTS = (
         s1_configured_products(
             S1,
@@ -138,7 +167,7 @@ try:
                 for name in S1_GRD
             },
         )
-        if S1_ENABLED
+        if S1_ENABLED and S1["source"] == "backscatter"
         else {}
     )
 except RebenError as e:
@@ -243,8 +272,44 @@ def flag_list_identities():
     return {flag: file_identity(path) for flag, path in flag_lists().items()}
 
 
-def v1_footprints_identity():
-    return file_identity(config["bigearthnet_v1"]["footprints"])
+# BigEarthNet v1 links (bigearthnet_v1.smk): the tables of bigearthnet-common, indexed once.
+from reben.bigearthnet_v1 import check_v1_config, table_files, tables_identity
+
+V1 = config["bigearthnet_v1"]
+try:
+    check_v1_config(config)
+    V1_TABLES = table_files(V1["tables"])  # None without v1 links
+except RebenError as e:
+    raise WorkflowError(str(e)) from None
+V1_INDEX = f"{RESULTS}/bigearthnet_v1/v1_patches.parquet"
+S1_FROM_V1 = S1_ENABLED and S1["source"] == "bigearthnet_v1"
+V1_ARCHIVE = S1["v1_archive"]["path"]
+V1_S1_DOWNLOAD = f"{RESULTS}/downloads/bigearthnet_v1/BigEarthNet-S1-v1.0.tar.gz"
+V1_S1_EXTRACTED = f"{RESULTS}/bigearthnet_v1/BigEarthNet-S1-v1.0"
+
+
+def v1_table_inputs(wildcards):
+    return {role: ancient(str(path)) for role, path in V1_TABLES.items()}
+
+
+def v1_tables_identity():
+    """The package and its version, or the sha256 of each table of a folder."""
+    return tables_identity(V1["tables"]) or {role: file_identity(p) for role, p in V1_TABLES.items()}
+
+
+def v1_s1_archive(wildcards):
+    """The archive to extract: as configured (when it exists: else the extraction job says so
+    in one line), or the download."""
+    if not V1_ARCHIVE:
+        return V1_S1_DOWNLOAD
+    return ancient(V1_ARCHIVE) if Path(V1_ARCHIVE).exists() else []
+
+
+def v1_s1_folder(wildcards):
+    """The extracted v1 S1 patches: a folder the user configured, or our extraction."""
+    if V1_ARCHIVE and Path(V1_ARCHIVE).is_dir():
+        return ancient(V1_ARCHIVE)
+    return V1_S1_EXTRACTED
 
 
 def selection_inputs(wildcards):
@@ -259,6 +324,8 @@ def selection_inputs(wildcards):
             inputs[f"{flag}_list"] = ancient(path)
     if config["sentinel1"]["enabled"]:
         inputs["s1_pairing"] = tile_path(wildcards.tile, "s1_pairing.parquet")
+    if V1_TABLES:
+        inputs["v1_link"] = tile_path(wildcards.tile, "bigearthnet_v1.parquet")
     return inputs
 
 
@@ -281,8 +348,8 @@ def dataset_inputs(wildcards):
     for flag, path in flag_lists().items():
         if path:
             inputs[f"{flag}_list"] = ancient(path)
-    if config["bigearthnet_v1"]["footprints"]:
-        inputs["v1_footprints"] = ancient(config["bigearthnet_v1"]["footprints"])
+    if V1_TABLES:
+        inputs["v1_link"] = per_tile("bigearthnet_v1.parquet")
     return inputs
 
 
@@ -313,6 +380,7 @@ def lmdb_inputs(wildcards):
         "flagged_metadata": dataset_path(METADATA_FILES[1]),
         "s2_shards": per_tile("s2_shard.parquet"),
         "reference_map_shards": per_tile("reference_maps_shard.parquet"),
+        "grids": per_tile("geocoding.json"),  # the patch size every tensor must have
     }
     if config["sentinel1"]["enabled"]:
         inputs["s1_shards"] = per_tile("s1_shard.parquet")
@@ -322,6 +390,11 @@ def lmdb_inputs(wildcards):
 
 def dist_archives():
     return [dist_path(f"{tree}.tar.zst") for tree in dataset_trees().values()]
+
+
+def archive_summary_path(tree):
+    """What archive_tree measured of one archive (members, sizes, md5 of the uncompressed tar)."""
+    return f"{RESULTS}/archives/{tree}.json"
 
 
 def manifest_members():
@@ -348,12 +421,15 @@ def provenance_config():
 
 def provenance_inputs():
     """Inputs recorded by name in PROVENANCE.json."""
-    return {"sentinel2_products": [p["name"] for p in PRODUCTS.values()]}
+    inputs = {"sentinel2_products": [p["name"] for p in PRODUCTS.values()]}
+    if V1_TABLES:
+        inputs["bigearthnet_v1_tables"] = v1_tables_identity()
+    return inputs
 
 
 def provenance_input_files():
     """Input files recorded by name, size and sha256 in PROVENANCE.json (where configured)."""
-    files = {"clc": CLC_PATH, "borders": borders_path()}
+    files = {"clc": CLC_PATH, "label_raster": LABEL_RASTER_PATH, "borders": borders_path()}
     return {label: path for label, path in files.items() if path}
 
 

@@ -13,6 +13,8 @@ rule select_patches:
         snow_threshold=config["flags"]["snow_threshold"],
         flag_lists=flag_list_identities(),
         sentinel1=config["sentinel1"]["enabled"],
+        require_v1=config["bigearthnet_v1"]["require_match"],
+        v1_flags=config["bigearthnet_v1"]["flags"],
     log:
         log_path("select_patches", "{tile}"),
     threads: 1
@@ -35,7 +37,7 @@ rule assemble_dataset:
         sidecar=dataset_path("patches.parquet"),
         funnel=dataset_path("funnel.csv"),
     params:
-        v1_footprints=v1_footprints_identity(),
+        v1_tables=bool(V1_TABLES),
         flag_lists=flag_list_identities(),
         sentinel1=config["sentinel1"]["enabled"],
         overlapping_tiles=config["splits"]["overlapping_tiles"],

@@ -6,7 +6,9 @@ rule encode_lmdb:
     input:
         unpack(lmdb_inputs),
     output:
-        lmdb=directory(dataset_path("lmdb")),
+        # The environment's one file, not directory(): Snakemake would add its
+        # .snakemake_timestamp to the published LMDB folder.
+        lmdb=dataset_path("lmdb/data.mdb"),
     params:
         sample_size=config["distribution"]["lmdb_verify_sample"],
         seed=config["distribution"]["lmdb_verify_seed"],
@@ -24,7 +26,7 @@ rule encode_lmdb:
 
 rule hash_lmdb_content:
     input:
-        lmdb=dataset_path("lmdb"),
+        lmdb=dataset_path("lmdb/data.mdb"),
     output:
         content=dataset_path("LMDB_CONTENT.sha256"),
     log:
@@ -42,6 +44,7 @@ rule archive_tree:
         tree=dataset_path("{tree}"),
     output:
         archive=dist_path("{tree}.tar.zst"),
+        summary=archive_summary_path("{tree}"),
     params:
         level=config["distribution"]["zstd_level"],
         mtime=config["distribution"]["archive_mtime"],
@@ -62,6 +65,7 @@ rule archive_tree:
 rule write_dist_checksums:
     input:
         archives=dist_archives(),
+        summaries=[archive_summary_path(tree) for tree in dataset_trees().values()],
         metadata=dataset_path(METADATA_FILES[0]),
         flagged_metadata=dataset_path(METADATA_FILES[1]),
     output:
@@ -69,6 +73,7 @@ rule write_dist_checksums:
         flagged_metadata=dist_path(METADATA_FILES[1]),
         sha256=dist_path("SHA256SUMS"),
         md5=dist_path("MD5SUMS"),
+        tar_md5=dist_path("TAR_MD5SUMS"),
     log:
         log_path("write_dist_checksums", "dist"),
     threads: 1
@@ -128,10 +133,11 @@ rule write_provenance:
 
 FINAL_TARGETS.extend(
     [
-        dataset_path("lmdb"),
+        dataset_path("lmdb/data.mdb"),
         dataset_path("PROVENANCE.json"),
         dist_path("SHA256SUMS"),
         dist_path("MD5SUMS"),
+        dist_path("TAR_MD5SUMS"),
     ]
 )
 

@@ -2,8 +2,9 @@
 #
 # A tile that starts from an L1C product gets its L2A product from `sen2cor`; its patch grid
 # still comes from the L1C (geocoding_source), so reference maps and labels never wait for, or
-# rerun with, sen2cor. With `retrieval.enabled`, an L1C product that is not on disk is fetched
-# from the Copernicus Data Space into `sentinel2.input_dir` (credentials from the environment).
+# rerun with, sen2cor. With `retrieval.enabled`, an L1C or L2A product that is not on disk is
+# fetched from the Copernicus Data Space into `sentinel2.input_dir` (credentials from the
+# environment); an L2A product goes to inspect_tile as it is, without sen2cor.
 
 
 rule sen2cor:
@@ -36,14 +37,15 @@ if config["retrieval"]["enabled"]:
     # A `run:` block, not a script: Snakemake reruns a script rule whenever its script file is
     # newer than the output, which would re-fetch every protected product after an update of
     # the workflow. The retrieval settings change how a product is fetched, never what it is
-    # (the catalogue's MD5 is checked), so they are not params either.
-    rule retrieve_l1c:
+    # (the catalogue's MD5 is checked), so they are not params either. L1C and L2A products
+    # alike; every CDSE download takes one of the shared `cdse_downloads`.
+    rule retrieve_sentinel2:
         output:
-            product=protected(f"{L1C_DIR}/{{l1c}}.zip"),
+            product=protected(f"{L1C_DIR}/{{s2}}.zip"),
         log:
-            log_path("retrieve_l1c", "{l1c}"),
+            log_path("retrieve_sentinel2", "{s2}"),
         wildcard_constraints:
-            l1c=L1C_NAME,
+            s2=S2_PRODUCT_NAME,
         localrule: True
         threads: 1
         resources:
@@ -53,4 +55,4 @@ if config["retrieval"]["enabled"]:
         run:
             from reben.cdse import retrieve_for_rule
 
-            retrieve_for_rule(wildcards.l1c, output.product, log[0], config["retrieval"])
+            retrieve_for_rule(wildcards.s2, output.product, log[0], config["retrieval"])

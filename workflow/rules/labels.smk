@@ -1,5 +1,5 @@
-# CORINE reference maps and 19-class labels.
-# Inputs are the tile grid and the CLC vector only (never the L2A pixels), so that a new
+# Reference maps and labels, from the CORINE vector or a land-cover raster (labels.raster.path).
+# Inputs are the tile grid and the label source only (never the L2A pixels), so that a new
 # sen2cor run leaves them alone; CLC enters through ancient() with its identity as a param,
 # so that touching the file reruns nothing and a new version reruns exactly this rule.
 
@@ -18,6 +18,13 @@ rule rasterize_reference_maps:
         code_field=config["clc"]["code_field"],
         recode=config["clc"]["recode"],
         max_unlabeled_fraction=config["labels"]["max_unlabeled_fraction"],
+        raster=bool(LABEL_RASTER_PATH),
+        band=LABEL_RASTER["band"],
+        uncovered_code=LABEL_RASTER["uncovered_code"],
+        nomenclature=config["labels"]["nomenclature"],
+        class_table=CLASS_TABLE_PATH,
+        class_table_content=LABEL_TABLE_CONTENT,
+        unlabeled_codes=config["labels"]["unlabeled_codes"],
     log:
         log_path("rasterize_reference_maps", "{tile}"),
     benchmark:

@@ -38,6 +38,10 @@ rule write_report:
         map_max_footprints=config["report"]["map_max_footprints"],
         patch_set=config["report"]["patch_set"],
         max_overlapping_share=config["report"]["max_overlapping_share"],
+        nomenclature=config["labels"]["nomenclature"],
+        class_table=CLASS_TABLE_PATH,
+        class_table_content=LABEL_TABLE_CONTENT,
+        unlabeled_codes=LABEL_UNLABELED_CODES,
     log:
         log_path("write_report", "report"),
     benchmark:

@@ -30,55 +30,81 @@ rule grd_to_backscatter:
         "../scripts/grd_to_backscatter.py"
 
 
-rule pair_sentinel1:
-    input:
-        geocoding=tile_path("{tile}", "geocoding.json"),
-        vv=s1_vv_files,
-        vh=s1_vh_files,
-    output:
-        pairing=tile_path("{tile}", "s1_pairing.parquet"),
-    params:
-        products=s1_tile_products,
-        max_time_gap_days=S1["max_time_gap_days"],
-        unit=S1["unit"],
-        nodata=S1["nodata"],
-    log:
-        log_path("pair_sentinel1", "{tile}"),
-    benchmark:
-        benchmark_path("pair_sentinel1", "{tile}")
-    threads: 1
-    resources:
-        mem_mb=mem_mb_grows(1500),
-        runtime=20,
-    script:
-        "../scripts/pair_sentinel1.py"
+if config["retrieval"]["enabled"]:
+
+    # As retrieve_sentinel2 (l1c.smk): a run block, one shared `cdse_downloads` per download.
+    rule retrieve_sentinel1:
+        output:
+            product=protected(f"{S1['grd']['input_dir']}/{{s1}}.zip"),
+        log:
+            log_path("retrieve_sentinel1", "{s1}"),
+        wildcard_constraints:
+            s1=r"S1[A-D]_IW_GRD[HM]_1S[DS][VH]_\d{8}T\d{6}_\d{8}T\d{6}_\d{6}_[0-9A-F]{6}_[0-9A-F]{4}",
+        localrule: True
+        threads: 1
+        resources:
+            mem_mb=300,
+            runtime=config["retrieval"]["runtime"],
+            cdse_downloads=1,
+        run:
+            from reben.cdse import retrieve_for_rule
+
+            retrieve_for_rule(wildcards.s1, output.product, log[0], config["retrieval"])
 
 
-# Every paired patch is cut, also where the S2 patch is invalid: that keeps the S1 side off
-# sen2cor's branch (a new sen2cor version reruns no S1 job); the selection drops the extras.
-rule cut_s1_patches:
-    input:
-        geocoding=tile_path("{tile}", "geocoding.json"),
-        pairing=tile_path("{tile}", "s1_pairing.parquet"),
-        vv=s1_vv_files,
-        vh=s1_vh_files,
-    output:
-        patches=directory(tile_path("{tile}", "s1")),
-        shard=tile_path("{tile}", "s1_shard.parquet"),
-    params:
-        products=s1_tile_products,
-        unit=S1["unit"],
-        nodata=S1["nodata"],
-    log:
-        log_path("cut_s1_patches", "{tile}"),
-    benchmark:
-        benchmark_path("cut_s1_patches", "{tile}")
-    threads: 1
-    resources:
-        mem_mb=mem_mb_grows(2500),
-        runtime=30,
-    script:
-        "../scripts/cut_s1_patches.py"
+# With sentinel1.source: bigearthnet_v1, rule take_v1_s1_patches (bigearthnet_v1.smk) makes
+# these outputs instead.
+if not S1_FROM_V1:
+
+    rule pair_sentinel1:
+        input:
+            geocoding=tile_path("{tile}", "geocoding.json"),
+            vv=s1_vv_files,
+            vh=s1_vh_files,
+        output:
+            pairing=tile_path("{tile}", "s1_pairing.parquet"),
+        params:
+            products=s1_tile_products,
+            max_time_gap_days=S1["max_time_gap_days"],
+            unit=S1["unit"],
+            nodata=S1["nodata"],
+        log:
+            log_path("pair_sentinel1", "{tile}"),
+        benchmark:
+            benchmark_path("pair_sentinel1", "{tile}")
+        threads: 1
+        resources:
+            mem_mb=mem_mb_grows(1500),
+            runtime=20,
+        script:
+            "../scripts/pair_sentinel1.py"
+
+
+    # Every paired patch is cut, also where the S2 patch is invalid: that keeps the S1 side off
+    # sen2cor's branch (a new sen2cor version reruns no S1 job); the selection drops the extras.
+    rule cut_s1_patches:
+        input:
+            geocoding=tile_path("{tile}", "geocoding.json"),
+            pairing=tile_path("{tile}", "s1_pairing.parquet"),
+            vv=s1_vv_files,
+            vh=s1_vh_files,
+        output:
+            patches=directory(tile_path("{tile}", "s1")),
+            shard=tile_path("{tile}", "s1_shard.parquet"),
+        params:
+            products=s1_tile_products,
+            unit=S1["unit"],
+            nodata=S1["nodata"],
+        log:
+            log_path("cut_s1_patches", "{tile}"),
+        benchmark:
+            benchmark_path("cut_s1_patches", "{tile}")
+        threads: 1
+        resources:
+            mem_mb=mem_mb_grows(2500),
+            runtime=30,
+        script:
+            "../scripts/cut_s1_patches.py"
 
 
 if S1_ENABLED:

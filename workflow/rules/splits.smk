@@ -29,6 +29,8 @@ rule assign_countries:
         layer=config["countries"]["layer"],
         name_field=config["countries"]["name_field"],
         names=config["countries"]["names"],
+        tie_break=config["countries"]["tie_break"],
+        priority=config["countries"]["priority"],
     log:
         log_path("assign_countries", "{tile}"),
     threads: 1

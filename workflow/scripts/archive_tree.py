@@ -1,5 +1,6 @@
 """Archive one dataset tree as a reproducible tar.zst (rule archive_tree)."""
 from reben.archives import write_tar_zst
+from reben.io import write_json
 
 if __name__ == "__main__":
     from reben.logs import LOG, to_snakemake_log
@@ -11,4 +12,6 @@ if __name__ == "__main__":
         threads=snakemake.threads,
         mtime=snakemake.params.mtime,
     )
-    LOG.info("archive_tree: %(archive)s, %(members)d members, %(tar_bytes)d tar bytes -> %(bytes)d", summary)
+    write_json(summary, snakemake.output.summary)
+    LOG.info("archive_tree: %(archive)s, %(members)d members, %(tar_bytes)d tar bytes "
+             "(md5 %(tar_md5)s) -> %(bytes)d", summary)

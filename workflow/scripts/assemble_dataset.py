@@ -6,6 +6,7 @@ if __name__ == "__main__":
     to_snakemake_log(snakemake.log[0])
     inputs, output = snakemake.input, snakemake.output
     s1 = bool(snakemake.params.sentinel1)
+    v1 = bool(snakemake.params.v1_tables)
     tiles = [
         TileInputs(tile=inputs.tile[i], geocoding=inputs.geocoding[i],
                    s2_patches=inputs.s2_patches[i], labels=inputs.labels[i],
@@ -13,7 +14,8 @@ if __name__ == "__main__":
                    selection=inputs.selection[i], s2_dir=inputs.s2_dir[i],
                    reference_maps_dir=inputs.reference_maps_dir[i],
                    s1_pairing=inputs.s1_pairing[i] if s1 else None,
-                   s1_dir=inputs.s1_dir[i] if s1 else None)
+                   s1_dir=inputs.s1_dir[i] if s1 else None,
+                   v1_link=inputs.v1_link[i] if v1 else None)
         for i in range(len(inputs.tile))
     ]
     assemble_dataset(
@@ -25,7 +27,6 @@ if __name__ == "__main__":
         flagged_metadata=output.flagged_metadata,
         sidecar=output.sidecar,
         funnel_csv=output.funnel,
-        v1_footprints=inputs.get("v1_footprints"),
         flag_lists=[p for p in (inputs.get("cloud_or_shadow_list"), inputs.get("snow_list")) if p],
         threads=snakemake.threads,
         overlapping_tiles=snakemake.params.overlapping_tiles,

@@ -10,5 +10,7 @@ if __name__ == "__main__":
         name_field=snakemake.params.name_field,
         names=snakemake.params.names,
         layer=snakemake.params.layer,
+        tie_break=snakemake.params.tie_break,
+        priority=snakemake.params.priority,
         countries_path=snakemake.output.countries,
     )

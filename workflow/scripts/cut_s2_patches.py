@@ -1,4 +1,4 @@
-"""Cut one Sentinel-2 L2A product into 1200 m patches (rule cut_s2_patches)."""
+"""Cut one Sentinel-2 L2A product into the patches of its grid (rule cut_s2_patches)."""
 from reben.patches import cut_tile
 
 if __name__ == "__main__":

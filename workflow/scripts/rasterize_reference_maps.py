@@ -1,4 +1,4 @@
-"""Reference maps, their shard and the 19-class labels of one tile (rule rasterize_reference_maps)."""
+"""Reference maps, their shard and the labels of one tile (rule rasterize_reference_maps)."""
 from reben.clc import rasterize_reference_maps
 
 if __name__ == "__main__":
@@ -14,4 +14,10 @@ if __name__ == "__main__":
         code_field=snakemake.params.code_field,
         recode=snakemake.params.recode,
         max_unlabeled_fraction=snakemake.params.max_unlabeled_fraction,
+        raster=snakemake.params.raster,
+        band=snakemake.params.band,
+        uncovered_code=snakemake.params.uncovered_code,
+        nomenclature=snakemake.params.nomenclature,
+        class_table_path=snakemake.params.class_table,
+        unlabeled_codes=snakemake.params.unlabeled_codes,
     )

@@ -15,4 +15,7 @@ if __name__ == "__main__":
         cloud_list=inputs.get("cloud_or_shadow_list"),
         snow_list=inputs.get("snow_list"),
         s1_pairing_path=inputs.get("s1_pairing"),
+        v1_link_path=inputs.get("v1_link"),
+        require_v1=snakemake.params.require_v1,
+        v1_flags=snakemake.params.v1_flags,
     )

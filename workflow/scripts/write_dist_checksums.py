@@ -1,5 +1,6 @@
-"""Copy the metadata files beside the archives and list sha256 and md5 of each (rule write_dist_checksums)."""
-from reben.archives import copy_file, write_checksums
+"""Copy the metadata files beside the archives and list sha256 and md5 of each, and the md5 of
+each uncompressed .tar (rule write_dist_checksums)."""
+from reben.archives import copy_file, write_checksums, write_tar_md5sums
 
 if __name__ == "__main__":
     from reben.logs import to_snakemake_log
@@ -11,3 +12,4 @@ if __name__ == "__main__":
         sha256_path=snakemake.output.sha256,
         md5_path=snakemake.output.md5,
     )
+    write_tar_md5sums(snakemake.input.summaries, snakemake.output.tar_md5)

@@ -28,4 +28,7 @@ if __name__ == "__main__":
         max_overlapping_share=snakemake.params.max_overlapping_share,
         map_max_footprints=snakemake.params.map_max_footprints,
         name_field=snakemake.params.name_field,
+        nomenclature=snakemake.params.nomenclature,
+        class_table_path=snakemake.params.class_table,
+        unlabeled_codes=snakemake.params.unlabeled_codes,
     )

@@ -13,8 +13,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..constants import S1_POLARISATIONS, S2_BAND_RESOLUTION, S2_BANDS, patch_pixels
+from ..constants import PATCH_SIZE_M, S1_POLARISATIONS, S2_BAND_RESOLUTION, S2_BANDS
 from ..geotiff import PatchTiffWriter
+from ..grid import TileGrid
+from ..io import write_json
 from ..shards import ShardWriter, encode
 
 ORIGIN = (300000.0, 5400000.0)  # upper-left corner of the synthetic tiles (EPSG:32633)
@@ -29,6 +31,13 @@ CLASS_NAMES = (
     "Natural grassland and sparsely vegetated areas", "Pastures", "Permanent crops",
     "Transitional woodland, shrub", "Urban fabric",
 )
+
+
+def _pixels(resolution: int) -> int:
+    """Pixels along a side of these synthetic patches, which are reBEN's 1200 m patches."""
+    return PATCH_SIZE_M // resolution
+
+
 CLC_CODES = np.array([112, 211, 231, 242, 311, 312, 313, 324, 411, 512, 523, 999], np.uint16)
 
 
@@ -41,19 +50,19 @@ def _smooth(rng, n: int, px: int, mean: float, spread: float, noise: float) -> n
 def s2_arrays(rng, n: int) -> dict[str, np.ndarray]:
     out = {}
     for band in S2_BANDS:
-        px = patch_pixels(S2_BAND_RESOLUTION[band])
+        px = _pixels(S2_BAND_RESOLUTION[band])
         out[band] = np.clip(_smooth(rng, n, px, 1500, 600, 40), 1, 10000).astype(np.uint16)
     return out
 
 
 def s1_arrays(rng, n: int) -> dict[str, np.ndarray]:
-    px = patch_pixels(10)
+    px = _pixels(10)
     return {"VV": _smooth(rng, n, px, -12, 3, 1.5).astype(np.float32),
             "VH": _smooth(rng, n, px, -19, 3, 1.5).astype(np.float32)}
 
 
 def reference_map_arrays(rng, n: int) -> np.ndarray:
-    px = patch_pixels(10)
+    px = _pixels(10)
     coarse = CLC_CODES[rng.integers(0, len(CLC_CODES), (n, 4, 4))]
     return np.repeat(np.repeat(coarse, px // 4, axis=1), px // 4, axis=2)
 
@@ -67,8 +76,9 @@ def s1_product_for(tile_key: str) -> str:
 
 def write_tile(root, tile_key: str, coords, seed: int = 0, tiffs: bool = True,
                chunk: int = 256) -> pd.DataFrame:
-    """Write one tile's three shards under `root/tiles/<tile key>/` and (optionally) its patches
-    under `root/dataset/{BigEarthNet-S2,BigEarthNet-S1,Reference_Maps}/`.
+    """Write one tile's three shards and its grid (`geocoding.json`, a tile just large enough
+    for `coords`) under `root/tiles/<tile key>/` and (optionally) its patches under
+    `root/dataset/{BigEarthNet-S2,BigEarthNet-S1,Reference_Maps}/`.
 
     coords: (x, y) patch indices (ids padded to 2 digits). Returns patch_id, s1_name per patch.
     """
@@ -76,6 +86,11 @@ def write_tile(root, tile_key: str, coords, seed: int = 0, tiffs: bool = True,
     rng = np.random.default_rng(seed)
     tile_dir = root / "tiles" / tile_key
     tile_dir.mkdir(parents=True, exist_ok=True)
+    coords = list(coords)
+    grid = TileGrid(tile_key, int(CRS.split(":")[1]), ORIGIN[0], ORIGIN[1],
+                    PATCH_SIZE_M * (1 + max(x for x, _ in coords)),
+                    PATCH_SIZE_M * (1 + max(y for _, y in coords)))
+    write_json({"tile_key": tile_key, "grid": grid.to_dict()}, tile_dir / "geocoding.json")
     s2_tree = root / "dataset" / "BigEarthNet-S2" / tile_key
     rm_tree = root / "dataset" / "Reference_Maps" / tile_key
     s1_product = s1_product_for(tile_key)
@@ -84,11 +99,10 @@ def write_tile(root, tile_key: str, coords, seed: int = 0, tiffs: bool = True,
     writers = {}
     if tiffs:
         for band in S2_BANDS:
-            px = patch_pixels(S2_BAND_RESOLUTION[band])
+            px = _pixels(S2_BAND_RESOLUTION[band])
             writers[band] = PatchTiffWriter((px, px), np.uint16, CRS, S2_BAND_RESOLUTION[band], nodata=0)
-        writers["S1"] = PatchTiffWriter((120, 120), np.float32, CRS, 10)
-        writers["Data"] = PatchTiffWriter((120, 120), np.uint16, CRS, 10, nodata=0)
-    coords = list(coords)
+        writers["S1"] = PatchTiffWriter((_pixels(10),) * 2, np.float32, CRS, 10)
+        writers["Data"] = PatchTiffWriter((_pixels(10),) * 2, np.uint16, CRS, 10, nodata=0)
     rows = []
     with (ShardWriter(tile_dir / "s2_shard.parquet") as s2_shard,
           ShardWriter(tile_dir / "reference_maps_shard.parquet") as rm_shard,
@@ -104,7 +118,7 @@ def write_tile(root, tile_key: str, coords, seed: int = 0, tiffs: bool = True,
                 s1_shard.add(s1_name, encode({p: s1[p][i] for p in S1_POLARISATIONS}))
                 rows.append((pid, s1_name))
                 if tiffs:
-                    left, top = ORIGIN[0] + 1200 * x, ORIGIN[1] - 1200 * y
+                    left, top = ORIGIN[0] + PATCH_SIZE_M * x, ORIGIN[1] - PATCH_SIZE_M * y
                     (s2_tree / pid).mkdir(parents=True, exist_ok=True)
                     for b in S2_BANDS:
                         writers[b].write(s2_tree / pid / f"{pid}_{b}.tif", s2[b][i], left, top)

@@ -1,0 +1,99 @@
+# BigEarthNet v1 links: the v1 tables of bigearthnet-common indexed once, every tile's patches
+# linked to their v1 counterparts (s2v1_name, v1 flags, v1 S1 partner). With
+# sentinel1.source: bigearthnet_v1, the S1 patches come from the BigEarthNet-S1 v1.0 archive.
+
+
+if V1_TABLES:
+
+    rule index_bigearthnet_v1:
+        localrule: True
+        input:
+            unpack(v1_table_inputs),
+        output:
+            index=V1_INDEX,
+        params:
+            tables=v1_tables_identity(),
+        log:
+            log_path("index_bigearthnet_v1", "bigearthnet_v1"),
+        threads: 1
+        resources:
+            mem_mb=mem_mb_grows(2000),
+            runtime=10,
+        script:
+            "../scripts/index_bigearthnet_v1.py"
+
+    rule link_bigearthnet_v1:
+        localrule: True
+        input:
+            geocoding=tile_path("{tile}", "geocoding.json"),
+            index=V1_INDEX,
+        output:
+            link=tile_path("{tile}", "bigearthnet_v1.parquet"),
+        log:
+            log_path("link_bigearthnet_v1", "{tile}"),
+        threads: 1
+        resources:
+            mem_mb=mem_mb_grows(500),
+            runtime=5,
+        script:
+            "../scripts/link_bigearthnet_v1.py"
+
+
+if S1_FROM_V1:
+
+    rule fetch_bigearthnet_v1_s1:
+        localrule: True
+        output:
+            archive=V1_S1_DOWNLOAD,
+        params:
+            url=S1["v1_archive"]["url"],
+            sha256=S1["v1_archive"]["sha256"],
+        log:
+            log_path("fetch_bigearthnet_v1_s1", "bigearthnet_v1"),
+        threads: 1
+        resources:
+            runtime=1440,
+        script:
+            "../scripts/fetch_bigearthnet_v1_s1.py"
+
+    # One job reads the whole archive once, for every tile.
+    rule extract_bigearthnet_v1_s1:
+        input:
+            archive=v1_s1_archive,
+        output:
+            patches=directory(V1_S1_EXTRACTED),
+        params:
+            archive=V1_ARCHIVE or V1_S1_DOWNLOAD,
+        log:
+            log_path("extract_bigearthnet_v1_s1", "bigearthnet_v1"),
+        benchmark:
+            benchmark_path("extract_bigearthnet_v1_s1", "bigearthnet_v1")
+        threads: 1
+        resources:
+            mem_mb=mem_mb_grows(1000),
+            runtime=720,
+        script:
+            "../scripts/extract_bigearthnet_v1_s1.py"
+
+    rule take_v1_s1_patches:
+        input:
+            geocoding=tile_path("{tile}", "geocoding.json"),
+            link=tile_path("{tile}", "bigearthnet_v1.parquet"),
+            source=v1_s1_folder,
+        output:
+            pairing=tile_path("{tile}", "s1_pairing.parquet"),
+            patches=directory(tile_path("{tile}", "s1")),
+            shard=tile_path("{tile}", "s1_shard.parquet"),
+        params:
+            # Hard links to our own extraction; copies from a folder the user gave.
+            link_files=not (V1_ARCHIVE and Path(V1_ARCHIVE).is_dir()),
+        log:
+            log_path("take_v1_s1_patches", "{tile}"),
+        benchmark:
+            benchmark_path("take_v1_s1_patches", "{tile}")
+        threads: 1
+        resources:
+            mem_mb=mem_mb_grows(1000),
+            runtime=30,
+        script:
+            "../scripts/take_v1_s1_patches.py"
