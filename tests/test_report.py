@@ -551,6 +551,7 @@ def test_report_content_a_dataset_paper_shows(built):
                     'data-key="labels/balance/imbalance_ratio"'):
         assert element in html, element
     assert 'class="wide"' not in html
+    assert "invalid 2, unlabeled 1, no_s1 1" in html  # the tile table's drop reasons
 
 
 def test_the_clean_patch_set_counts_metadata_parquet_only(tmp_path):

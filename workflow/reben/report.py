@@ -399,7 +399,7 @@ def plot_label_frequencies(freq: pd.DataFrame, path: Path) -> Path:
     ax.invert_yaxis()
     ax.set_xlabel("patches with the label")
     ax.legend()
-    ax.set_title("Label frequencies per split (metadata.parquet)")
+    ax.set_title("Label frequencies per split")
     return _save(fig, path)
 
 
@@ -412,7 +412,7 @@ def plot_cooccurrence(co: pd.DataFrame, path: Path) -> Path:
     ax.set_xticks(ticks, short, rotation=90, fontsize=7)
     ax.set_yticks(ticks, short, fontsize=7)
     fig.colorbar(image, ax=ax, label="log10(patches with both labels + 1)")
-    ax.set_title("Label co-occurrence (metadata.parquet)")
+    ax.set_title("Label co-occurrence")
     return _save(fig, path)
 
 
