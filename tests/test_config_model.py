@@ -149,14 +149,16 @@ def test_demo_rules_write_only_under_results_demo(tmp_path):
 
 
 def test_reben_config_dry_run_plans_no_synthetic_job(tmp_path):
-    """config/reben.yaml as a user runs it (a placeholder stands in for the 8 GB CLC file):
+    """config/reben.yaml as a user runs it (placeholders stand in for the 8 GB CLC file and the
+    55 GB BigEarthNet-S1 v1.0 archive):
     it plans the retrieval of reBEN's 125 L1C products and sen2cor, and no synthetic input."""
     clc = tmp_path / "resources" / "clc" / "U2018_CLC2018_V2020_20u1.gpkg"
     clc.parent.mkdir(parents=True)
     clc.write_bytes(b"")
+    (tmp_path / "resources" / "BigEarthNet-S1-v1.0.tar.gz").write_bytes(b"")
     proc = run_snakemake(tmp_path, "--dry-run", configfile=REPO / "config" / "reben.yaml")
     jobs = planned(proc)
-    assert jobs["retrieve_l1c"] == 125 and jobs["sen2cor"] == 125, jobs
+    assert jobs["retrieve_sentinel2"] == 125 and jobs["sen2cor"] == 125, jobs
     assert not [rule for rule in jobs if rule.startswith("synthesize_")], jobs
 
 

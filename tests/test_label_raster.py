@@ -286,7 +286,7 @@ def test_report_colours_reference_maps_by_the_configured_table(tmp_path):
     codes = np.full((120, 120), 122, dtype=np.uint16)
     codes[:, 60:] = 211
     codes[0, 0] = 999
-    ReferenceMapWriter("EPSG:32630").write(folder / f"{patch_id}_reference_map.tif", codes, 500000.0, 4000000.0)
+    ReferenceMapWriter("EPSG:32630", codes.shape).write(folder / f"{patch_id}_reference_map.tif", codes, 500000.0, 4000000.0)
     t43 = configured_table("bigearthnet43")
     classes = reference_map_classes(tmp_path, patch_id, t43.classes, t43)
     road, arable = t43.classes.index("Road and rail networks and associated land"), t43.classes.index(
