@@ -333,7 +333,7 @@ def test_new_clc_version_reruns_only_reference_maps_and_touch_reruns_nothing(dem
         "rasterize_reference_maps": 3, "select_patches": 3, "assemble_dataset": 1,
         "encode_lmdb": 1, "hash_lmdb_content": 1, "archive_tree": 3, "write_dist_checksums": 1,
         "write_manifest": 1, "write_provenance": 1, "compute_band_statistics": 1,
-        "write_report": 1, "all": 1}
+        "write_report": 1, "write_dataset_card": 1, "all": 1}
     # ...and a new L2A (inspect_tile rerun) is not upstream of the reference maps.
     proc = run_snakemake(demo_copy, "--dry-run", "--forcerun", "inspect_tile")
     assert "rasterize_reference_maps" not in job_counts(proc.stdout + proc.stderr)

@@ -142,7 +142,7 @@ def test_assembly_of_hand_made_tiles(two_tiles):
     table = pd.read_csv(out["funnel_csv"]).set_index("tile_key")
     assert table.loc[JUNE].to_dict() == {
         "grid_patches": 4, "product_quality": 0, "invalid": 1, "unlabeled": 1, "no_v1": 0,
-        "no_s1": 0, "kept": 2, "flagged": 1, "clean": 1, "train": 0, "validation": 0, "test": 2}
+        "no_s1": 0, "overlap": 0, "kept": 2, "flagged": 1, "clean": 1, "train": 0, "validation": 0, "test": 2}
     assert table.loc[DECEMBER, "product_quality"] == 2 and table.loc[DECEMBER, "kept"] == 0
     assert table.loc["TOTAL"].to_dict() == table.drop(index="TOTAL").sum().to_dict()
     assert funnel.iloc[-1]["tile_key"] == "TOTAL"

@@ -117,17 +117,31 @@ def make_dataset(root: Path, with_s1: bool = True) -> dict:
 
     funnel = pd.DataFrame([
         {"tile_key": TILE, "grid_patches": 16, "product_quality": 0, "invalid": 2, "unlabeled": 1,
-         "no_v1": 0, "no_s1": 1, "kept": 12, "flagged": 1, "clean": 11, "train": 3, "validation": 3, "test": 6}])
+         "no_v1": 0, "no_s1": 1, "overlap": 0, "kept": 12, "flagged": 1, "clean": 11, "train": 3,
+         "validation": 3, "test": 6}])
     funnel = pd.concat([funnel, funnel.assign(tile_key="TOTAL")])
     funnel.to_csv(ds / "funnel.csv", index=False)
 
     borders = gpd.GeoDataFrame({"NAME": ["Austria", "Slovenia"]}, crs=4326, geometry=[
         shapely.box(12.0, 48.0, 12.3, 48.9), shapely.box(12.3, 48.0, 13.0, 48.9)])
     borders.to_file(root / "borders.gpkg")
-    return {"dataset": ds, "borders": root / "borders.gpkg", "grid": grid}
+    tile_json = root / "tile.json"
+    tile_json.write_text(json.dumps({"tile_key": TILE, "sensing_time": "2017-06-13T10:10:31Z", "season": "Summer",
+                                     "processing_baseline": "99.99", "excluded": False, "excluded_reason": None}))
+    provenance = root / "PROVENANCE.json"
+    provenance.write_text(json.dumps({"config": {"b": 1, "a": [1, 2]}, "software": {"numpy": "2.4.6"},
+                                      "inputs": {"sentinel2_products": [TILE], "clc": {
+                                          "name": "clc.gpkg", "size": 10, "sha256": "ab" * 32}},
+                                      "workflow": {"commit": "c0ffee", "dirty": False},
+                                      "outputs": {"MANIFEST.sha256": "cd" * 32}}))
+    dist = root / "dist"
+    dist.mkdir()
+    (dist / "BigEarthNet-S2.tar.zst").write_bytes(b"x" * 1500)
+    return {"dataset": ds, "borders": root / "borders.gpkg", "grid": grid, "tile_json": tile_json,
+            "provenance": provenance, "dist": [dist / "BigEarthNet-S2.tar.zst"]}
 
 
-def run_report(root: Path, data: dict, band_stats: Path | None = None) -> dict:
+def run_report(root: Path, data: dict, band_stats: Path | None = None, **options) -> dict:
     ds = data["dataset"]
     out = root / "report"
     out.mkdir(exist_ok=True)
@@ -142,7 +156,10 @@ def run_report(root: Path, data: dict, band_stats: Path | None = None) -> dict:
         band_statistics_path=band_stats, borders_path=data["borders"],
         s2_dir=ds / "BigEarthNet-S2", refmap_dir=ds / "Reference_Maps", template_path=TEMPLATE,
         html_path=out / "index.html", json_path=out / "report.json",
-        tables_dir=out / "tables", figures_dir=out / "figures", name_field="NAME")
+        tables_dir=out / "tables", figures_dir=out / "figures", name_field="NAME",
+        tiles=[data["tile_json"]], provenance_path=data["provenance"],
+        trees={"BigEarthNet-S2": ds / "BigEarthNet-S2", "Reference_Maps": ds / "Reference_Maps"},
+        dist_files=data["dist"], **options)
 
 
 @pytest.fixture(scope="module")
@@ -225,12 +242,14 @@ def test_band_statistics_name_a_missing_patch_file(built, tmp_path):
 def test_funnel_and_its_checks(built):
     _, _, report = built
     assert report["funnel"]["TOTAL"] == {"grid_patches": 16, "product_quality": 0, "invalid": 2, "unlabeled": 1,
-                                         "no_v1": 0, "no_s1": 1, "kept": 12, "flagged": 1, "clean": 11, "train": 3,
+                                         "no_v1": 0, "no_s1": 1, "overlap": 0, "kept": 12, "flagged": 1,
+                                         "clean": 11, "train": 3,
                                          "validation": 3, "test": 6}
     assert list(report["funnel"]) == [TILE, "TOTAL"]
     failed = [c for c in report["checks"] if not c["ok"]]
     assert failed == [] and report["summary"]["checks_failed"] == 0
-    assert report["summary"] == {"tiles": 1, "patches": 11, "flagged_patches": 1, "checks_failed": 0}
+    assert report["summary"] == {"tiles": 1, "patches": 11, "flagged_patches": 1, "kept_patches": 12,
+                                 "checks_failed": 0}
 
 
 def test_a_funnel_that_does_not_add_up_fails_its_checks(built):
@@ -243,7 +262,7 @@ def test_a_funnel_that_does_not_add_up_fails_its_checks(built):
         funnel, gpd.read_parquet(ds / "patches.parquet"), pd.read_parquet(ds / "metadata.parquet"),
         pd.read_parquet(ds / "metadata_for_patches_with_snow_cloud_or_shadow.parquet"))}
     bad = {name for name, c in checks.items() if not c["ok"]}
-    assert bad == {"grid patches = product_quality + invalid + unlabeled + no_v1 + no_s1 + kept",
+    assert bad == {"grid patches = product_quality + invalid + unlabeled + no_v1 + no_s1 + overlap + kept",
                    "kept = flagged + clean", "kept = train + validation + test",
                    "TOTAL row = sum of the tile rows", "funnel.csv = counts of the sidecar patches.parquet"}
     assert checks["kept = flagged + clean"]["detail"] == f"fails for {TILE}"
@@ -259,15 +278,15 @@ def test_label_frequencies_cooccurrence_and_labels_per_patch(built):
     assert freq["Coniferous forest"] == {"train": 1, "validation": 1, "test": 0, "total": 2}
     assert freq["Urban fabric"] == {"train": 0, "validation": 0, "test": 2, "total": 2}
     assert freq["Inland waters"]["total"] == 1
-    assert freq["Marine waters"]["total"] == 0  # only on the flagged patch
-    assert sum(f["total"] for f in freq.values()) == 16
+    assert freq["Marine waters"] == {"train": 0, "validation": 0, "test": 1, "total": 1}  # the flagged patch
+    assert sum(f["total"] for f in freq.values()) == 17
     co = report["labels"]["cooccurrence"]
     assert co["Arable land"]["Pastures"] == co["Pastures"]["Arable land"] == 3
     assert co["Arable land"]["Coniferous forest"] == 1
     assert co["Urban fabric"]["Inland waters"] == 1
     assert co["Arable land"]["Arable land"] == 7
     per_patch = report["labels"]["labels_per_patch"]
-    assert per_patch["1"] == {"train": 2, "validation": 2, "test": 3, "total": 7}
+    assert per_patch["1"] == {"train": 2, "validation": 2, "test": 4, "total": 8}
     assert per_patch["2"] == {"train": 1, "validation": 0, "test": 2, "total": 3}
     assert per_patch["3"] == {"train": 0, "validation": 1, "test": 0, "total": 1}
     assert per_patch["0"]["total"] == 0
@@ -277,7 +296,7 @@ def test_countries_by_split(built):
     _, _, report = built
     assert report["countries"] == {
         "Austria": {"train": 3, "validation": 3, "test": 3, "total": 9},
-        "Slovenia": {"train": 0, "validation": 0, "test": 2, "total": 2},
+        "Slovenia": {"train": 0, "validation": 0, "test": 3, "total": 3},
     }
 
 
@@ -314,8 +333,10 @@ def test_examples_take_the_patch_where_the_class_covers_most(built):
     assert ex["Arable land"]["patch_id"] == pid(0, 0)  # alone on (0,0), (1,0), (2,1), (3,0): smallest id
     assert ex["Urban fabric"]["patch_id"] == pid(2, 0)  # alone there, half of (2, 2)
     assert ex["Pastures"]["patch_id"] == pid(1, 1)
-    assert ex["Marine waters"]["patch_id"] is None
-    assert ex["Marine waters"]["figure"] is None
+    assert ex["Marine waters"]["patch_id"] == pid(3, 2)  # flagged, but a kept patch
+    assert ex["Inland waters"]["patch_id"] == pid(2, 2)
+    assert ex["Broad-leaved forest"]["patch_id"] is None
+    assert ex["Broad-leaved forest"]["figure"] is None
     for e in ex.values():
         if e["patch_id"]:
             assert (root / "report" / e["figure"]).stat().st_size > 1000
@@ -326,14 +347,15 @@ def test_tables_and_figures_beside_the_page(built):
     out = root / "report"
     assert sorted(p.name for p in (out / "tables").iterdir()) == sorted([
         "funnel.csv", "label_frequencies.csv", "label_cooccurrence.csv", "labels_per_patch.csv",
-        "countries_by_split.csv", "leakage.csv"])
+        "countries_by_split.csv", "leakage.csv", "overlaps.csv", "tiles.csv"])
     freq = pd.read_csv(out / "tables" / "label_frequencies.csv", index_col="class")
     assert freq.loc["Arable land", "total"] == 7
     funnel = pd.read_csv(out / "tables" / "funnel.csv", index_col=0)
     assert list(funnel.columns) == list(FUNNEL_COLUMNS)
     figures = {p.name for p in (out / "figures").iterdir()}
     assert {"map.png", "label_frequencies.png", "label_cooccurrence.png"} <= figures
-    assert len([f for f in figures if f.startswith("example_")]) == 5  # five classes occur in metadata.parquet
+    assert len([f for f in figures if f.startswith("example_")]) == 6  # six classes occur in the kept patches
+    assert "s1_time_gaps.png" in figures
     assert json.loads((out / "report.json").read_text()) == report
     assert not list(root.glob("report/*.tmp"))
 
@@ -369,6 +391,11 @@ window.addEventListener("load", () => {
   const broken = [...document.images].filter(i => !i.complete || i.naturalWidth === 0);
   document.body.setAttribute("data-images", String(document.images.length));
   document.body.setAttribute("data-broken-images", String(broken.length));
+  const wide = [...document.querySelectorAll("table")].filter(t => t.getBoundingClientRect().right > document.body.getBoundingClientRect().right + 1);
+  document.body.setAttribute("data-tables-past-edge", String(wide.length));
+  const sections = [...document.querySelectorAll("h2")].filter(h => {
+    let n = h.nextElementSibling; return !(n && n.classList.contains("patch-set")); });
+  document.body.setAttribute("data-sections-without-patch-set", sections.map(h => h.id).join(","));
 });
 </script>"""
 
@@ -386,13 +413,14 @@ class _Cells(HTMLParser):
             self.body = attrs
         if "data-key" in attrs:
             self._open = [attrs["data-key"], int(attrs["data-decimals"]), ""]
+            self._tag = tag
 
     def handle_data(self, data):
         if self._open is not None:
             self._open[2] += data
 
     def handle_endtag(self, tag):
-        if self._open is not None and tag in ("td", "th"):
+        if self._open is not None and tag == self._tag:
             self.cells.append(tuple(self._open))
             self._open = None
 
@@ -410,7 +438,7 @@ def render_in_chromium(report_dir: Path, tmp_path: Path) -> str:
     proc = subprocess.run(
         [str(CHROMIUM), "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
          "--disable-background-networking", "--disable-component-update", "--disable-sync",
-         f"--user-data-dir={profile}", "--virtual-time-budget=10000", "--dump-dom",
+         f"--user-data-dir={profile}", "--virtual-time-budget=10000", "--window-size=1280,900", "--dump-dom",
          (page / "index.html").as_uri()],
         capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr[-2000:]
@@ -422,7 +450,9 @@ def check_rendered_page(dom: str, report: dict) -> int:
     cells = _Cells()
     cells.feed(dom)
     assert cells.body.get("data-broken-images") == "0", f"broken images: {cells.body}"
-    assert int(cells.body["data-images"]) >= 3
+    assert int(cells.body["data-images"]) >= 4  # label frequencies, co-occurrence, map, S1 time gap
+    assert cells.body.get("data-tables-past-edge") == "0", "a table runs past the page's edge"
+    assert cells.body.get("data-sections-without-patch-set") in ("", "provenance"), cells.body
     for key, decimals, text in cells.cells:
         value = lookup(report, key)
         if value is None:
@@ -460,7 +490,15 @@ def test_report_of_a_demo_run(demo_run, tmp_path):
     sidecar = gpd.read_parquet(ds / "patches.parquet")
     assert funnel.loc["TOTAL", "grid_patches"] == len(sidecar)
 
-    meta = pd.read_parquet(ds / "metadata.parquet")
+    # The demo's report counts the kept patches: both metadata files.
+    meta = pd.concat([pd.read_parquet(ds / "metadata.parquet"),
+                      pd.read_parquet(ds / "metadata_for_patches_with_snow_cloud_or_shadow.parquet")],
+                     ignore_index=True)
+    assert report["patch_set"]["patches"] == len(meta) == funnel.loc["TOTAL", "kept"]
+    assert report["splits"]["test"]["patches"] == funnel.loc["TOTAL", "test"] == \
+        sum(c["test"] for c in report["countries"].values())
+    overlap = report["leakage"]["overlaps"]["test_vs_train"]
+    assert (overlap["overlapping"], overlap["patches"]) == (18, 66)  # accepted by the demo config
     counts = meta["labels"].explode().dropna().value_counts()
     freq = report["labels"]["frequencies"]
     assert {c: f["total"] for c, f in freq.items() if f["total"]} == counts.to_dict()
@@ -480,3 +518,45 @@ def test_report_of_a_demo_run(demo_run, tmp_path):
 
     dom = render_in_chromium(out, tmp_path)
     assert check_rendered_page(dom, report) > 50
+
+
+# ------------------------------------------------------------------ new report content
+
+
+def test_report_content_a_dataset_paper_shows(built):
+    root, _, report = built
+    assert report["patch_set"] == {"name": "kept", "description": report["patch_set"]["description"], "patches": 12}
+    assert report["splits"]["test"] == {"patches": 6, "share_pct": 50.0}
+    assert report["splits"]["train"]["share_pct"] == 25.0
+    balance = report["labels"]["balance"]
+    assert balance["most_frequent"] == "Arable land" and balance["imbalance_ratio"] == 7.0  # 7 over 1
+    assert balance["share_pct"]["Pastures"] == pytest.approx(100 * 4 / 12)
+    assert report["flags"] == {"cloud_or_shadow_only": 1, "snow_only": 0, "both": 0, "neither": 11}
+    tile = report["tiles"][TILE]
+    assert (tile["date"], tile["season"], tile["processing_baseline"]) == ("2017-06-13", "Summer", "99.99")
+    assert (tile["invalid"], tile["kept"], tile["epsg"]) == (2, 12, 32633)
+    assert report["s1_time_gaps"]["patches"] == 0  # the hand-made sidecar has no S1 gap column
+    assert report["sizes"]["dist"]["BigEarthNet-S2.tar.zst"]["bytes"] == 1500
+    # 11 clean + 1 flagged patches of 12 S2 files, and 12 reference maps
+    assert report["sizes"]["trees"]["BigEarthNet-S2"]["files"] == 12 * 12
+    assert report["sizes"]["trees"]["Reference_Maps"]["files"] == 12
+    import hashlib
+    assert report["provenance"]["config_sha256"] == hashlib.sha256(b'{"a":[1,2],"b":1}').hexdigest()
+    assert report["provenance"]["input_files"]["clc"]["sha256"] == "ab" * 32
+    assert report["examples"]["Urban fabric"]["colour"] == "#e6004d"  # CLC 111 = 230, 0, 77
+    assert report["examples"]["Arable land"]["colour"] == "#ffffa8"  # CLC 211 = 255, 255, 168
+    html = (root / "report" / "index.html").read_text()
+    for element in ('id="tile-table"', 'id="split-shares"', 'id="flag-breakdown"', 'id="s1-gap-histogram"',
+                    'id="provenance-table"', 'id="size-table"', 'id="overlaps"', 'data-colour="#e6004d"',
+                    'data-key="labels/balance/imbalance_ratio"'):
+        assert element in html, element
+    assert 'class="wide"' not in html
+    assert "invalid 2, unlabeled 1, no_s1 1" in html  # the tile table's drop reasons
+
+
+def test_the_clean_patch_set_counts_metadata_parquet_only(tmp_path):
+    data = make_dataset(tmp_path)
+    report = run_report(tmp_path, data, patch_set="clean")
+    assert report["patch_set"]["patches"] == 11
+    assert report["labels"]["frequencies"]["Marine waters"]["total"] == 0  # only on the flagged patch
+    assert report["leakage"]["test"]["patches"] == 5

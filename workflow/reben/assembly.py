@@ -35,6 +35,7 @@ from .grid import read_grid_json
 from .io import read_json, write_parquet, write_release_parquet
 from .labels import LABELS_43
 from .logs import Progress
+from .overlaps import OVERLAP_DROP_REASON, resolve_overlaps
 from .selection import DROP_REASONS, selection_counts
 from .splits import SPLITS
 
@@ -52,7 +53,9 @@ METADATA_SCHEMA = pa.schema([
 ])
 """metadata.parquet and metadata_for_patches_with_snow_cloud_or_shadow.parquet (DESIGN.md)."""
 
-FUNNEL_COLUMNS = ("tile_key", "grid_patches", *DROP_REASONS, "kept", "flagged", "clean", *SPLITS)
+DATASET_DROP_REASONS = (*DROP_REASONS, OVERLAP_DROP_REASON)
+"""The selection's drop reasons, then `overlap` (splits.overlapping_tiles: drop_later)."""
+FUNNEL_COLUMNS = ("tile_key", "grid_patches", *DATASET_DROP_REASONS, "kept", "flagged", "clean", *SPLITS)
 
 TREES = ("BigEarthNet-S2", "BigEarthNet-S1", "Reference_Maps")
 
@@ -171,6 +174,7 @@ def funnel(patches: pd.DataFrame) -> pd.DataFrame:
     rows = []
     for key, group in patches.groupby("tile_key", sort=True):
         counts = {"tile_key": key, **selection_counts(group)}
+        counts[OVERLAP_DROP_REASON] = int((group["drop_reason"] == OVERLAP_DROP_REASON).sum())
         counts["clean"] = counts["kept"] - counts["flagged"]
         kept = group.loc[group["drop_reason"] == "", "split"]
         counts.update({s: int((kept == s).sum()) for s in SPLITS})
@@ -256,8 +260,9 @@ def link_trees(jobs: list[tuple[Path, Path, int | None]], threads: int = 1) -> L
 
 def assemble_dataset(tiles: list[TileInputs], s2_tree, s1_tree, reference_maps_tree,
                      metadata, flagged_metadata, sidecar, funnel_csv, flag_lists=(),
-                     threads: int = 1) -> pd.DataFrame:
-    """Build the dataset from the per-tile outputs; returns the funnel table."""
+                     threads: int = 1, overlapping_tiles: str = "none") -> pd.DataFrame:
+    """Build the dataset from the per-tile outputs; returns the funnel table.
+    `overlapping_tiles` is splits.overlapping_tiles (reben.overlaps)."""
     import geopandas as gpd
 
     from .constants import S2_BANDS
@@ -273,6 +278,10 @@ def assemble_dataset(tiles: list[TileInputs], s2_tree, s1_tree, reference_maps_t
         n = unknown_ids(read_flag_list(path), patches["patch_id"])
         if n:
             LOG.warning("%s: %d patch ids are not patches of the dataset; ignored", path, n)
+    patches, changed = resolve_overlaps(patches, overlapping_tiles)
+    if overlapping_tiles != "none":
+        LOG.info("splits.overlapping_tiles %s: %d patches %s", overlapping_tiles, changed,
+                 "moved to another split" if overlapping_tiles == "same_split" else "dropped")
 
     table = funnel(patches)
     check_funnel(table)

@@ -153,7 +153,7 @@ def _pool(processes: int):
 
 
 def band_statistics(metadata: pd.DataFrame, s2_dir, s1_dir=None, split: str = "train",
-                    threads: int = 1) -> dict:
+                    threads: int = 1, source: str = "metadata.parquet") -> dict:
     """The statistics JSON (see module doc) of the patches of `split` in `metadata`.
 
     `s1_dir` None (Sentinel-1 off) leaves VV and VH out; so do patches whose `s1_name` is empty.
@@ -181,7 +181,7 @@ def band_statistics(metadata: pd.DataFrame, s2_dir, s1_dir=None, split: str = "t
              len(s2_ids) * len(S2_BANDS) + len(s1_names) * len(S1_POLARISATIONS), time.monotonic() - start)
     return {
         "split": split,
-        "source": "metadata.parquet",
+        "source": source,
         "patches": {"s2": len(s2_ids), "s1": len(s1_names)},
         "order": bands,
         "mean": [summaries[b]["mean"] for b in bands],
@@ -194,8 +194,12 @@ def band_statistics(metadata: pd.DataFrame, s2_dir, s1_dir=None, split: str = "t
 
 def write_band_statistics(metadata_path, s2_dir, out_path, s1_dir=None, split: str = "train",
                           threads: int = 1) -> dict:
-    """band_statistics of the split of a metadata parquet file, written as JSON."""
-    metadata = pd.read_parquet(metadata_path, columns=["patch_id", "split", "s1_name"])
-    stats = band_statistics(metadata, s2_dir, s1_dir, split, threads)
+    """band_statistics of the split of a metadata parquet file (or of several, e.g. both
+    metadata files for report.patch_set kept), written as JSON."""
+    paths = [metadata_path] if isinstance(metadata_path, (str, Path)) else list(metadata_path)
+    metadata = pd.concat([pd.read_parquet(p, columns=["patch_id", "split", "s1_name"]) for p in paths],
+                         ignore_index=True).sort_values("patch_id", ignore_index=True)
+    source = " + ".join(Path(p).name for p in paths)
+    stats = band_statistics(metadata, s2_dir, s1_dir, split, threads, source=source)
     write_json(stats, out_path)
     return stats

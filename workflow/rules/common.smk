@@ -548,11 +548,37 @@ def report_path(name):
     return f"{RESULTS}/report/{name}"
 
 
+def report_metadata_files():
+    """The metadata files of report.patch_set: both for `kept`, metadata.parquet for `clean`."""
+    names = METADATA_FILES if config["report"]["patch_set"] == "kept" else METADATA_FILES[:1]
+    return [dataset_path(name) for name in names]
+
+
 def band_statistics_inputs(wildcards):
-    """metadata.parquet and the GeoTIFF trees the band statistics read (S1 only when it is on)."""
-    inputs = {"metadata": f"{RESULTS}/dataset/metadata.parquet", "s2": f"{RESULTS}/dataset/BigEarthNet-S2"}
+    """The metadata files of report.patch_set and the GeoTIFF trees the band statistics read
+    (S1 only when it is on)."""
+    inputs = {"metadata": report_metadata_files(), "s2": f"{RESULTS}/dataset/BigEarthNet-S2"}
     if config["sentinel1"]["enabled"]:
         inputs["s1"] = f"{RESULTS}/dataset/BigEarthNet-S1"
+    return inputs
+
+
+def report_inputs(wildcards):
+    """What write_report reads: the dataset's tables and trees, every tile.json, PROVENANCE.json
+    and the distribution (whose sizes the page shows)."""
+    inputs = {
+        "metadata": dataset_path(METADATA_FILES[0]),
+        "flagged_metadata": dataset_path(METADATA_FILES[1]),
+        "sidecar": dataset_path("patches.parquet"),
+        "funnel": dataset_path("funnel.csv"),
+        "tiles": per_tile("tile.json"),
+        "provenance": dataset_path("PROVENANCE.json"),
+        "dist": [*dist_archives(), *(dist_path(name) for name in METADATA_FILES)],
+        "band_statistics": report_path("band_statistics.json"),
+        "borders": borders_file(wildcards),
+        "template": REPORT_TEMPLATE,
+    }
+    inputs.update({kind: dataset_path(tree) for kind, tree in dataset_trees().items()})
     return inputs
 
 

@@ -40,6 +40,7 @@ rule assemble_dataset:
         v1_tables=bool(V1_TABLES),
         flag_lists=flag_list_identities(),
         sentinel1=config["sentinel1"]["enabled"],
+        overlapping_tiles=config["splits"]["overlapping_tiles"],
     log:
         log_path("assemble_dataset", "dataset"),
     benchmark:

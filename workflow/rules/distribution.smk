@@ -140,3 +140,27 @@ FINAL_TARGETS.extend(
         dist_path("TAR_MD5SUMS"),
     ]
 )
+
+
+rule write_dataset_card:
+    # Light (a few JSON files): runs where Snakemake runs, not as a cluster job.
+    localrule: True
+    input:
+        report=report_path("report.json"),
+        tiles=per_tile("tile.json"),
+        sha256=dist_path("SHA256SUMS"),
+    output:
+        readme=dist_path("README.md"),
+        stac=directory(dist_path("stac")),
+        croissant=dist_path("croissant.json"),
+    log:
+        log_path("write_dataset_card", "dist"),
+    threads: 1
+    resources:
+        mem_mb=500,
+        runtime=10,
+    script:
+        "../scripts/write_dataset_card.py"
+
+
+FINAL_TARGETS.extend([dist_path("README.md"), dist_path("stac"), dist_path("croissant.json")])

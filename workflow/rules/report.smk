@@ -1,5 +1,6 @@
 # The dataset report: band statistics over the train split, and a page with the same numbers
-# as JSON and CSV (funnel, labels, countries, map, leakage check, one example per class).
+# as JSON and CSV (funnel, tiles, splits, flags, labels, countries, map, leakage, S1 time gap,
+# sizes, provenance, one example per class), all counting the patches of report.patch_set.
 
 
 rule compute_band_statistics:
@@ -9,6 +10,7 @@ rule compute_band_statistics:
         statistics=report_path("band_statistics.json"),
     params:
         split=config["report"]["band_statistics_split"],
+        patch_set=config["report"]["patch_set"],
         sentinel1=config["sentinel1"]["enabled"],
     log:
         log_path("compute_band_statistics", "band_statistics"),
@@ -24,15 +26,7 @@ rule compute_band_statistics:
 
 rule write_report:
     input:
-        metadata=f"{RESULTS}/dataset/metadata.parquet",
-        flagged_metadata=f"{RESULTS}/dataset/metadata_for_patches_with_snow_cloud_or_shadow.parquet",
-        sidecar=f"{RESULTS}/dataset/patches.parquet",
-        funnel=f"{RESULTS}/dataset/funnel.csv",
-        s2=f"{RESULTS}/dataset/BigEarthNet-S2",
-        reference_maps=f"{RESULTS}/dataset/Reference_Maps",
-        band_statistics=report_path("band_statistics.json"),
-        borders=borders_file,
-        template=REPORT_TEMPLATE,
+        unpack(report_inputs),
     output:
         html=report_path("index.html"),
         json=report_path("report.json"),
@@ -42,6 +36,8 @@ rule write_report:
         borders=borders_identity(),
         name_field=config["countries"]["name_field"],
         map_max_footprints=config["report"]["map_max_footprints"],
+        patch_set=config["report"]["patch_set"],
+        max_overlapping_share=config["report"]["max_overlapping_share"],
         nomenclature=config["labels"]["nomenclature"],
         class_table=CLASS_TABLE_PATH,
         class_table_content=LABEL_TABLE_CONTENT,

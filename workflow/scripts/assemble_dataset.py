@@ -29,4 +29,5 @@ if __name__ == "__main__":
         funnel_csv=output.funnel,
         flag_lists=[p for p in (inputs.get("cloud_or_shadow_list"), inputs.get("snow_list")) if p],
         threads=snakemake.threads,
+        overlapping_tiles=snakemake.params.overlapping_tiles,
     )

@@ -18,6 +18,14 @@ if __name__ == "__main__":
         json_path=snakemake.output.json,
         tables_dir=snakemake.output.tables,
         figures_dir=snakemake.output.figures,
+        tiles=snakemake.input.tiles,
+        provenance_path=snakemake.input.provenance,
+        trees={name: snakemake.input.get(kind) for kind, name in
+               (("s2", "BigEarthNet-S2"), ("s1", "BigEarthNet-S1"), ("reference_maps", "Reference_Maps"))
+               if snakemake.input.get(kind)},
+        dist_files=snakemake.input.dist,
+        patch_set=snakemake.params.patch_set,
+        max_overlapping_share=snakemake.params.max_overlapping_share,
         map_max_footprints=snakemake.params.map_max_footprints,
         name_field=snakemake.params.name_field,
         nomenclature=snakemake.params.nomenclature,
