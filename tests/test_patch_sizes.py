@@ -76,7 +76,7 @@ def sized_run(request, tmp_path_factory):
                                        if p["name"].startswith(UUP)]
     configfile = workdir / "config.yaml"
     configfile.write_text(yaml.safe_dump(config))
-    run_snakemake(workdir, "results/dataset/lmdb", "results/report/band_statistics.json",
+    run_snakemake(workdir, "results/dataset/lmdb/data.mdb", "results/report/band_statistics.json",
                   configfile=configfile)
     return size, workdir / "results"
 
