@@ -261,9 +261,13 @@ def check_inputs(config: dict, products: dict, clc_path: str | None, borders_pat
     if clc_path and not Path(clc_path).exists() and not _inside(clc_path, results):
         problems.append(f"clc: {clc_path} does not exist")
     check_clc(rows, grids, config["clc"], clc_path, problems)
-    if config["sentinel1"]["enabled"]:
-        problems += check_s1(rows, grids, s1_products, config["sentinel1"]["max_time_gap_days"],
-                             results)
+    s1 = config["sentinel1"]
+    if s1["enabled"] and s1.get("source", "backscatter") == "backscatter":
+        problems += check_s1(rows, grids, s1_products, s1["max_time_gap_days"], results)
+    elif s1["enabled"]:  # the BigEarthNet v1 archive: its patches are v1's pairs, no overlap to check
+        archive = (s1.get("v1_archive") or {}).get("path")
+        if archive and not Path(archive).exists() and not _inside(archive, results):
+            problems.append(f"sentinel1.v1_archive.path: {archive} does not exist")
     check_borders(config["countries"], borders_path, problems)
     check_disk(results, estimate_output_bytes(rows, config["patch_size_m"],
                                                   config["sentinel1"]["enabled"]), problems, notes)
