@@ -176,7 +176,9 @@ def test_lmdb_tensors_have_the_patch_size(sized_run):
 def test_band_statistics_count_the_pixels_of_the_patch_size(sized_run):
     size, results = sized_run
     stats = json.loads((results / "report" / "band_statistics.json").read_text())
-    meta = pd.read_parquet(results / "dataset" / "metadata.parquet")
+    # The report's default patch set: every kept patch, clean and flagged (both metadata files).
+    meta = pd.concat([pd.read_parquet(results / "dataset" / name) for name in
+                      ("metadata.parquet", "metadata_for_patches_with_snow_cloud_or_shadow.parquet")])
     train = meta[meta.split == "train"]
     assert stats["patches"]["s2"] == len(train) > 0
     for band in S2_BANDS:

@@ -260,7 +260,12 @@ def check_inputs(config: dict, products: dict, clc_path: str | None, borders_pat
         rows.append(row)
     if clc_path and not Path(clc_path).exists() and not _inside(clc_path, results):
         problems.append(f"clc: {clc_path} does not exist")
-    check_clc(rows, grids, config["clc"], clc_path, problems)
+    raster = ((config.get("labels") or {}).get("raster") or {}).get("path")
+    if raster:  # a land-cover raster is the label source instead of the CLC vector
+        if not Path(raster).exists() and not _inside(raster, results):
+            problems.append(f"labels.raster.path: {raster} does not exist")
+    else:
+        check_clc(rows, grids, config["clc"], clc_path, problems)
     s1 = config["sentinel1"]
     if s1["enabled"] and s1.get("source", "backscatter") == "backscatter":
         problems += check_s1(rows, grids, s1_products, s1["max_time_gap_days"], results)

@@ -106,23 +106,6 @@ def input_check_report(wildcards):
     return ancient(f"{RESULTS}/check/inputs.txt")
 
 
-def input_check_inputs(wildcards):
-    """Every raw input the check reads (as ancient(): it reads metadata, and its result depends
-    on content the tiles' own params track). Products still to be retrieved are left out (so
-    the check does not wait for downloads), as are Sentinel-1 files gpt makes."""
-    inputs = {
-        "products": [ancient(p["path"]) for p in PRODUCTS.values()
-                     if not (config["retrieval"]["enabled"] and p["path"].endswith(".zip")
-                             and not Path(p["path"]).exists())],
-        "borders": borders_file(wildcards),
-    }
-    if CLC_PATH:
-        inputs["clc"] = ancient(CLC_PATH)
-    inputs["s1"] = [ancient(p[pol]) for name, p in S1_PRODUCTS.items() if name not in S1_GRD
-                    for pol in ("VV", "VH")] if S1_ENABLED else []
-    return inputs
-
-
 # ------------------------------------------------------------------ From L1C to L2A: product retrieval from the Copernicus Data Space and sen2cor (l1c.smk)
 
 L1C_NAME = r"S2[A-D]_MSIL1C_\d{8}T\d{6}_N\d{4}_R\d{3}_T\d{2}[A-Z]{3}_\d{8}T\d{6}"

@@ -4,13 +4,13 @@
 
 # Every tile's first job (make_patch_grid, sen2cor) waits for this one: it reads the metadata of
 # every input and reports every problem at once (also `python -m reben check --configfile X`).
-# Its settings come in a file, not as params: a rerun of this job would mask the tiles' own
-# rerun reasons (Snakemake does not look past an ancient() input of a job that reruns), so it
-# runs when its report is missing; later runs repeat the check at their start (common.smk).
+# It has no inputs and its settings come in a file, not as params: a rerun of this job (after a
+# config change of its inputs or params) would mask the tiles' own rerun reasons (Snakemake does
+# not look past an ancient() input of a job that reruns), so it runs when its report is missing;
+# inputs the workflow makes itself (the demo's) are checked once they exist, since every later
+# run repeats the check at its start (common.smk).
 rule check_inputs:
     localrule: True
-    input:
-        unpack(input_check_inputs),
     output:
         report=f"{RESULTS}/check/inputs.txt",
     params:
