@@ -4,7 +4,6 @@ or non-numeric MTD_TL corner, sen2cor leftovers after a kill)."""
 
 from __future__ import annotations
 
-import copy
 import logging
 import subprocess
 import sys

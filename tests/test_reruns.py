@@ -4,7 +4,6 @@ the rerun. sen2cor is the test double tests/doubles/L2A_Process."""
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import os
 import re

@@ -21,7 +21,6 @@ import os
 import shutil
 import tarfile
 from pathlib import Path
-from typing import Iterator
 
 import zstandard
 

@@ -156,7 +156,7 @@ def coverage(sampler: PatchSampler, read_valid, todo: np.ndarray) -> np.ndarray:
     a summed-area table of the invalid pixels settles the patches whose whole neighbourhood is
     valid, or invalid; only patches on a nodata edge are checked pixel by pixel.
     """
-    grid, px = sampler.grid, sampler.px
+    grid = sampler.grid
     todo = todo.reshape(grid.n_rows, grid.n_cols)
     covered = np.zeros_like(todo)
     rows_todo = np.flatnonzero(todo.any(axis=1))
