@@ -24,7 +24,6 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "workflow"))
 
 import zstandard  # noqa: E402
-
 from reben.archives import write_tar, write_tar_zst  # noqa: E402
 from reben.lmdb_store import encode_lmdb  # noqa: E402
 
@@ -73,7 +72,6 @@ def measured(fn, *args):
 
 def make_tile(root: Path, side: int) -> int:
     import pandas as pd
-
     from reben.synthetic.dataset import metadata_frame, write_tile
     coords = [(x, y) for y in range(side) for x in range(side)]
     patches = write_tile(root, TILE, coords, seed=7)

@@ -32,7 +32,6 @@ TILE = dict(tile_key="S2A_MSIL2A_20170613T101031_N9999_R022_T33UUP", epsg=32633,
 def make_clc(path: Path, polygons: int) -> None:
     import pyogrio
     import shapely
-
     from reben.grid import TileGrid
     from reben.synthetic.clc import synthetic_clc, write_clc
 

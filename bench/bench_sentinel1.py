@@ -31,7 +31,6 @@ def make_inputs(work: Path) -> list[dict]:
     from affine import Affine
     from rasterio.warp import transform_bounds
     from rasterio.windows import Window
-
     from reben.grid import TileGrid
     from reben.io import write_json, write_parquet
 

@@ -11,10 +11,8 @@ import tarfile
 
 import pytest
 import zstandard
-
-from reben.archives import (file_digests, tree_files, write_checksums, write_tar, write_tar_md5sums,
-                            write_tar_zst)
-from reben.lmdb_store import DistributionError
+from reben.archives import file_digests, tree_files, write_checksums, write_tar, write_tar_md5sums, write_tar_zst
+from reben.errors import DistributionError
 
 LONG = "S2A_MSIL2A_20170613T101031_N9999_R022_T33UUP"
 

@@ -17,14 +17,20 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-
-from reben.bigearthnet_v1 import (TABLE_FILES, V1TableError, check_v1_config, link_grid,
-                                  package_tables, read_v1_index, table_files, write_tile_link,
-                                  write_v1_index)
-from reben.errors import ConfigError
+from reben.bigearthnet_v1 import (
+    TABLE_FILES,
+    check_v1_config,
+    link_grid,
+    package_tables,
+    read_v1_index,
+    table_files,
+    write_tile_link,
+    write_v1_index,
+)
+from reben.errors import ConfigError, V1ArchiveError, V1TableError
 from reben.grid import TileGrid
 from reben.io import write_json
-from reben.s1_v1 import V1ArchiveError, extract_archive, fetch_archive, take_tile
+from reben.s1_v1 import extract_archive, fetch_archive, take_tile
 from reben.selection import select_patches
 from reben.shards import decode, iter_shard
 
@@ -320,7 +326,7 @@ def test_fetch_resumes_and_logs_the_hash_to_pin(server, tmp_path, caplog):
 def test_fetch_with_a_wrong_checksum_keeps_nothing(server, tmp_path):
     dest = tmp_path / "BigEarthNet-S1-v1.0.tar.gz"
     with pytest.raises(V1ArchiveError, match=r"BigEarthNet-S1-v1.0.tar.gz: sha256 [0-9a-f]{64} differs from "
-                                             r"sentinel1.v1_archive.sha256 0{64}; the download was removed$"):
+                                             r"the configured sentinel1.v1_archive.sha256 0{64}; the download was removed$"):
         fetch_archive(server, dest, sha256="0" * 64, sleep=lambda s: None)
     assert not dest.exists() and not dest.with_name(dest.name + ".part").exists()
 
@@ -337,7 +343,6 @@ def test_workflow_with_v1_links_flags_and_s1_from_the_archive(demo_copy, example
     import lmdb
     import rasterio
     import yaml
-
     from conftest import demo_config, run_snakemake
     from reben.shards import decode
 
@@ -400,7 +405,6 @@ def test_workflow_with_v1_links_flags_and_s1_from_the_archive(demo_copy, example
 @pytest.mark.integration
 def test_require_match_without_the_tables_stops_the_parse_with_one_line(tmp_path):
     import yaml
-
     from conftest import demo_config, run_snakemake
 
     config = demo_config()

@@ -16,17 +16,16 @@ import socket
 import stat
 import threading
 import zipfile
+from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from datetime import datetime
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import yaml
-
 from conftest import run_snakemake, shared
-from reben.cdse import (CREDENTIAL_VARIABLES, Endpoints, RetrievalError, credentials_from_env,
-                        retrieve_product)
+from reben.cdse import CREDENTIAL_VARIABLES, Endpoints, credentials_from_env, retrieve_product
+from reben.errors import RetrievalError
 
 USER, PASSWORD = "ada@example.org", "s3cret"
 GOOD = "S2A_MSIL1C_20170613T101031_N0205_R022_T33UUP_20170613T101608"

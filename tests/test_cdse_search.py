@@ -10,20 +10,28 @@ from datetime import datetime, timezone
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
+import numpy as np
 import pyproj
 import pytest
 import requests
-from shapely.geometry import box, mapping
 import shapely
-import numpy as np
-
-from reben.cdse_search import (SearchError, main, odata_filter, one_per_tile_and_season, pair_sentinel1,
-                               parse_bbox, parse_dates, query, read_s2_table, search_sentinel2,
-                               tile_footprint)
-from reben.config import product_table
-from reben.errors import ConfigError
-from reben.sentinel1 import grd_table
 from conftest import shared
+from reben.cdse_search import (
+    main,
+    odata_filter,
+    one_per_tile_and_season,
+    pair_sentinel1,
+    parse_bbox,
+    parse_dates,
+    query,
+    read_s2_table,
+    search_sentinel2,
+    tile_footprint,
+)
+from reben.config import product_table
+from reben.errors import ConfigError, SearchError
+from reben.sentinel1 import grd_table
+from shapely.geometry import box, mapping
 from test_cdse import cdse  # noqa: F401  (the local CDSE server fixture)
 
 FIXTURES = Path(__file__).parent / "fixtures" / "cdse"

@@ -13,15 +13,22 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
-
 from conftest import DEMO_CONFIG, REPO, demo_config, shared
-from reben.assembly import AssemblyError, check_funnel, funnel
-from reben.errors import ConfigError, GridError, ProductError
+from reben.assembly import check_funnel, funnel
+from reben.errors import AssemblyError, ConfigError, GridError, ProductError
 from reben.grid import TileGrid
 from reben.patches import read_band
-from reben.sentinel2 import (ProductFiles, find_band_files, inspect_product, product_grid,
-                             product_identity, read_manifest, read_product_metadata,
-                             find_product_metadata, verify_band_files)
+from reben.sentinel2 import (
+    ProductFiles,
+    find_band_files,
+    find_product_metadata,
+    inspect_product,
+    product_grid,
+    product_identity,
+    read_manifest,
+    read_product_metadata,
+    verify_band_files,
+)
 from reben.summary import closing_summary
 from reben.synthetic.scenario import DEMO_PRODUCTS
 from reben.synthetic.sentinel2 import write_l2a_product
@@ -276,7 +283,8 @@ def test_an_empty_results_folder_name_is_rejected():
 
 
 def test_sen2cor_removes_the_staging_folder_a_killed_run_left(tmp_path):
-    from reben.sen2cor import Sen2corError, run_sen2cor
+    from reben.errors import Sen2corError
+    from reben.sen2cor import run_sen2cor
     from reben.synthetic.l1c import L1C_DEMO_PRODUCTS, write_l1c_zip
     spec = replace(L1C_DEMO_PRODUCTS[0], n_patches=1)
     l1c = write_l1c_zip(spec, tmp_path / f"{spec.name}.zip")

@@ -13,10 +13,16 @@ import pyarrow.parquet as pq
 import pytest
 import rasterio
 import shapely
-
 from conftest import DEMO_CONFIG, run_snakemake, shared
-from reben.clc import (ClcError, ReferenceMapWriter, clc_identity, open_clc, rasterize_reference_maps,
-                       rasterize_tile, read_tile_polygons)
+from reben.clc import (
+    ReferenceMapWriter,
+    clc_identity,
+    open_clc,
+    rasterize_reference_maps,
+    rasterize_tile,
+    read_tile_polygons,
+)
+from reben.errors import ClcError
 from reben.grid import TileGrid
 from reben.io import write_json
 from reben.shards import decode, iter_shard

@@ -14,7 +14,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from conftest import DEMO_CONFIG, REPO, SNAKEMAKE, run_snakemake
 from reben.config import load_schema
 

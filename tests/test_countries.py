@@ -5,11 +5,10 @@ import hashlib
 import geopandas as gpd
 import pytest
 import shapely
-from pyproj import Transformer
-
 from conftest import shared
-from reben.countries import (REBEN_COUNTRIES, BordersError, assign_countries, download_borders,
-                             read_borders)
+from pyproj import Transformer
+from reben.countries import REBEN_COUNTRIES, assign_countries, download_borders, read_borders
+from reben.errors import BordersError
 from reben.grid import TileGrid
 
 KEY = "S2A_MSIL2A_20170613T101031_N9999_R022_T33UUP"

@@ -12,11 +12,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import shapely
-from pyproj import Transformer
-
 from conftest import REPO, run_snakemake
-from reben.assembly import METADATA_SCHEMA, AssemblyError, TileInputs, assemble_dataset
+from pyproj import Transformer
+from reben.assembly import METADATA_SCHEMA, TileInputs, assemble_dataset
 from reben.constants import S2_BANDS
+from reben.errors import AssemblyError
 from reben.flags import compute_flags
 from reben.grid import TileGrid
 from reben.selection import select_patches

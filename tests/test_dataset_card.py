@@ -9,7 +9,6 @@ import json
 import socket
 
 import pytest
-
 from reben.dataset_card import write_dataset_card
 from test_report import TILE, make_dataset, run_report
 

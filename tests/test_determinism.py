@@ -10,7 +10,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 from conftest import DEMO_CONFIG, REPO, SNAKEMAKE, run_snakemake
 
 pytestmark = pytest.mark.integration

@@ -1,7 +1,6 @@
 """The patch grid and patch ids, against hand-computed expectations."""
 
 import pytest
-
 from reben.errors import GridError
 from reben.grid import TileGrid
 

@@ -17,13 +17,12 @@ import pytest
 import rasterio
 from affine import Affine
 from conftest import shared
-
-from reben.clc import ClcError, open_clc, rasterize_reference_maps, rasterize_tile, read_tile_polygons
+from reben.clc import open_clc, rasterize_reference_maps, rasterize_tile, read_tile_polygons
+from reben.errors import ClassTableError, ClcError, LabelRasterError
 from reben.grid import TileGrid
 from reben.io import write_json
-from reben.label_raster import LabelRasterError, open_label_raster, read_tile_codes
-from reben.labels import (LABELS_43, NOMENCLATURES, UNLABELED, ClassTableError, class_table,
-                          configured_table, tile_labels)
+from reben.label_raster import open_label_raster, read_tile_codes
+from reben.labels import LABELS_43, NOMENCLATURES, UNLABELED, class_table, configured_table, tile_labels
 
 KEY = "S2A_MSIL2A_20180610T105031_N9999_R051_T30SVF"
 LANJARON = ("clc", "clc2018_lanjaron_EPSG25830.gpkg")

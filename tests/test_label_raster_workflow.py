@@ -13,7 +13,6 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-
 from conftest import demo_config, run_snakemake
 
 pytestmark = pytest.mark.integration

@@ -4,8 +4,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-
-from reben.labels import (CLC_NODATA, UNLABELED, class_counts, class_table, labels_table)
+from reben.labels import CLC_NODATA, UNLABELED, class_counts, class_table, labels_table
 
 CLASSES_19 = [
     "Urban fabric", "Industrial or commercial units", "Arable land", "Permanent crops", "Pastures",

@@ -11,9 +11,9 @@ import lmdb
 import numpy as np
 import pandas as pd
 import pytest
-
 from reben import lmdb_store
-from reben.lmdb_store import DistributionError, encode_lmdb, lmdb_content_hash, write_content_hash
+from reben.errors import DistributionError
+from reben.lmdb_store import encode_lmdb, lmdb_content_hash, write_content_hash
 from reben.shards import decode, iter_shard
 from reben.synthetic.dataset import metadata_frame, write_tile
 

@@ -2,7 +2,6 @@
 
 import pyarrow as pa
 import pyarrow.parquet as pq
-
 from reben.assembly import METADATA_SCHEMA
 from reben.io import write_release_parquet
 

@@ -8,7 +8,6 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-
 from reben.grid import TileGrid
 from reben.overlaps import resolve_overlaps, split_overlaps
 

@@ -18,7 +18,6 @@ import pandas as pd
 import pytest
 import rasterio
 import yaml
-
 from conftest import demo_config, run_snakemake
 from reben.config import validate_config
 from reben.constants import S1_POLARISATIONS, S2_BAND_RESOLUTION, S2_BANDS

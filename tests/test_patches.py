@@ -10,7 +10,6 @@ import numpy as np
 import pandas as pd
 import pytest
 import rasterio
-
 from conftest import shared
 from reben.constants import S2_BAND_RESOLUTION, S2_BANDS
 from reben.errors import GridError, ProductError

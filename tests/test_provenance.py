@@ -9,9 +9,8 @@ import subprocess
 
 import pandas as pd
 import pytest
-
 from conftest import REPO
-from reben.lmdb_store import DistributionError
+from reben.errors import DistributionError
 from reben.provenance import dataset_files, file_identity, git_commit, write_manifest, write_provenance
 
 META = ("metadata.parquet", "metadata_for_patches_with_snow_cloud_or_shadow.parquet")

@@ -17,9 +17,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import rasterio
-from bigearthnet_common.constants import (NEW_LABELS_ORIGINAL_ORDER, OLD2NEW_LABELS_DICT,
-                                          OLD_LABELS_ORIGINAL_ORDER)
-
+from bigearthnet_common.constants import NEW_LABELS_ORIGINAL_ORDER, OLD2NEW_LABELS_DICT, OLD_LABELS_ORIGINAL_ORDER
 from conftest import REPO
 from reader_env import reader_python
 from reben.constants import S2_BANDS

@@ -13,15 +13,22 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-
 from conftest import REPO
 from reben.bandstats import RunningStats, band_statistics, write_band_statistics
 from reben.constants import S2_BAND_RESOLUTION, S2_BANDS
+from reben.errors import ReportError
 from reben.geotiff import write_geotiff
 from reben.grid import TileGrid
 from reben.labels import class_table
-from reben.report import (CLASSES_19, FUNNEL_COLUMNS, ReportError, build_report, funnel_checks,
-                          lookup, nearest_train_distances, read_funnel)
+from reben.report import (
+    CLASSES_19,
+    FUNNEL_COLUMNS,
+    build_report,
+    funnel_checks,
+    lookup,
+    nearest_train_distances,
+    read_funnel,
+)
 
 TILE = "S2A_MSIL2A_20170613T101031_N9999_R022_T33UUP"
 CHROMIUM = Path("/usr/bin/chromium")
@@ -228,7 +235,7 @@ def test_band_statistics_without_sentinel1_and_of_another_split(tmp_path):
 
 
 def test_band_statistics_name_a_missing_patch_file(built, tmp_path):
-    from reben.bandstats import BandStatisticsError
+    from reben.errors import BandStatisticsError
     _, data, _ = built
     meta = pd.read_parquet(data["dataset"] / "metadata.parquet")
     meta.loc[0, "patch_id"] = f"{TILE}_9_9"

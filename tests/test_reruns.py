@@ -11,7 +11,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from conftest import REPO, copy_run, run_snakemake
 
 pytestmark = pytest.mark.integration

@@ -4,9 +4,9 @@ import logging
 
 import pandas as pd
 import pytest
-
-from reben.flags import FlagListError, compute_flags, read_flag_list, unknown_ids
-from reben.selection import SelectionError, select_patches, selection_counts, write_selection
+from reben.errors import FlagListError, SelectionError
+from reben.flags import compute_flags, read_flag_list, unknown_ids
+from reben.selection import select_patches, selection_counts, write_selection
 
 IDS = [f"T_{i}" for i in range(6)]
 DEFAULT = {"contains_cloud_or_shadow": 0.0, "contains_seasonal_snow": 0.0}

@@ -17,14 +17,12 @@ import numpy as np
 import pytest
 import rasterio
 import yaml
-
 from conftest import REPO, shared
 from reben.config import product_table, validate_config
-from reben.sen2cor import (Sen2corError, check_l1c_zip, repair_empty_folders, run_sen2cor,
-                           sen2cor_arguments)
+from reben.errors import Sen2corError
+from reben.sen2cor import check_l1c_zip, repair_empty_folders, run_sen2cor, sen2cor_arguments
 from reben.sentinel2 import inspect_product, product_grid, tile_key
-from reben.synthetic.l1c import (L1C_DEMO_PRODUCTS, PATH_RADIANCE, TRANSMITTANCE, write_l1c_safe,
-                                 write_l1c_zip)
+from reben.synthetic.l1c import L1C_DEMO_PRODUCTS, PATH_RADIANCE, TRANSMITTANCE, write_l1c_safe, write_l1c_zip
 from reben.synthetic.sentinel2 import product_content
 
 DOUBLE = str(REPO / "tests" / "doubles" / "L2A_Process")

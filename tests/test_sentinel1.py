@@ -6,10 +6,16 @@ import numpy as np
 import pytest
 import rasterio
 from affine import Affine
-
-from reben.errors import ConfigError, RebenError
-from reben.sentinel1 import (S1Source, Sentinel1Error, candidates, configured_products,
-                             discover_products, parse_s1_name, s1_name, unit_from_metadata)
+from reben.errors import ConfigError, RebenError, Sentinel1Error
+from reben.sentinel1 import (
+    S1Source,
+    candidates,
+    configured_products,
+    discover_products,
+    parse_s1_name,
+    s1_name,
+    unit_from_metadata,
+)
 
 FULL = "S1A_IW_GRDH_1SDV_20170613T165043_20170613T165108_017042_01C6A2_5C2B"
 

@@ -5,9 +5,9 @@ from pathlib import Path
 
 import pytest
 import rasterio
-
+from reben.errors import Sentinel1Error
 from reben.s1_grd import grd_to_backscatter
-from reben.sentinel1 import S1Source, Sentinel1Error
+from reben.sentinel1 import S1Source
 
 REPO = Path(__file__).resolve().parents[1]
 GPT = f"{sys.executable} {REPO / 'tests' / 'doubles' / 'gpt_double.py'}"

@@ -7,7 +7,6 @@ import pandas as pd
 import pytest
 import rasterio
 from affine import Affine
-
 from reben.grid import TileGrid
 from reben.io import write_json
 from reben.s1_pairing import choose_partners, pair_tile

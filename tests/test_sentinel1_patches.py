@@ -8,9 +8,8 @@ import pandas as pd
 import pytest
 import rasterio
 from affine import Affine
-from pyproj import Transformer
-
 from conftest import shared
+from pyproj import Transformer
 from reben.grid import TileGrid
 from reben.io import write_json, write_parquet
 from reben.s1_pairing import pair_tile

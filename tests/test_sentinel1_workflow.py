@@ -4,7 +4,6 @@ import numpy as np
 import pandas as pd
 import pytest
 import rasterio
-
 from reben.shards import decode, iter_shard
 
 pytestmark = pytest.mark.integration

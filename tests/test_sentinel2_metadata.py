@@ -4,12 +4,20 @@ import shutil
 from pathlib import Path
 
 import pytest
-
 from conftest import SHARED_DATA, shared
 from reben.errors import ProductError
-from reben.sentinel2 import (ProductFiles, find_product_metadata, find_tile_metadata,
-                             inspect_product, parse_product_name, product_grid,
-                             quality_verdict, read_geocoding, read_product_metadata, tile_key)
+from reben.sentinel2 import (
+    ProductFiles,
+    find_product_metadata,
+    find_tile_metadata,
+    inspect_product,
+    parse_product_name,
+    product_grid,
+    quality_verdict,
+    read_geocoding,
+    read_product_metadata,
+    tile_key,
+)
 
 REAL_L2A = "S2A_MSIL2A_20221005T115411_N0400_R023_T29UNU_20221005T164454.SAFE"
 

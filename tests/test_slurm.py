@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-
 from conftest import REPO, SNAKEMAKE, run_snakemake
 
 CLUSTER = REPO / "tests" / "slurm" / "cluster.sh"

@@ -10,11 +10,10 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from conftest import REPO
+from reben.errors import SlurmError
 from reben.slurm import (
     PLACEHOLDERS,
-    SlurmError,
     check_job_resources,
     check_sbatch,
     mem_mb_for_attempt,

@@ -3,7 +3,6 @@
 import math
 
 import pytest
-
 from reben.grid import TileGrid
 from reben.splits import assign_splits, split_thresholds
 

@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from conftest import REPO, demo_config, run_snakemake
 from reben.config import load_schema, validate_config
 

@@ -20,13 +20,21 @@ import pandas as pd
 import pytest
 import rasterio
 import yaml
-
 from bigearthnet_common.base import read_S1_json, read_S2_json
-
 from conftest import demo_config, run_snakemake
 from reben.constants import S2_BANDS
-from reben.v1_export import (CLOUD_LIST, S1_DIR, S2_DIR, SNOW_LIST, SPLIT_FILES, ExportError,
-                             s1_metadata, s2_metadata, v1_label_order, v1_wkt)
+from reben.errors import ExportError
+from reben.v1_export import (
+    CLOUD_LIST,
+    S1_DIR,
+    S2_DIR,
+    SNOW_LIST,
+    SPLIT_FILES,
+    s1_metadata,
+    s2_metadata,
+    v1_label_order,
+    v1_wkt,
+)
 from v1_layout import demo_export, sidecar_with_43_classes
 
 
@@ -189,6 +197,7 @@ def test_without_sentinel1_the_export_is_s2_only(demo_run, tmp_path, kept):
 @pytest.mark.integration
 def test_across_file_systems_the_bands_are_copied(demo_run, tmp_path, kept, monkeypatch):
     import errno
+
     import reben.assembly
 
     def cross_device(src, dst):

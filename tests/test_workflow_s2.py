@@ -6,7 +6,6 @@ import numpy as np
 import pandas as pd
 import pytest
 import rasterio
-
 from conftest import run_snakemake
 from reben.constants import S2_BANDS
 from reben.synthetic.scenario import DEMO_PRODUCTS

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pandas as pd
 from bigearthnet_common.constants import OLD2NEW_LABELS_DICT
-
 from conftest import demo_config
 from reben.sentinel2 import tile_key
 from reben.v1_export import export_v1

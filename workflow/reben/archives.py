@@ -24,7 +24,8 @@ from pathlib import Path
 
 import zstandard
 
-from .lmdb_store import DistributionError
+from .errors import DistributionError
+from .io import read_json, staged_file, write_text
 
 _BLOCK = tarfile.BLOCKSIZE  # 512
 _RECORD = tarfile.RECORDSIZE  # 20 blocks: the archive's length is a multiple of this, as tar writes
@@ -141,22 +142,18 @@ def write_tar_zst(tree, out_path, level: int = 10, threads: int = 1, mtime: int 
     tree, out_path = Path(tree), Path(out_path)
     if not tree.is_dir():
         raise DistributionError(f"{tree}: not a folder; nothing to archive")
-    tmp = out_path.with_name(f".{out_path.name}.tmp")
     # threads >= 1 always: zstd's multi-threaded format is the same for any worker count, while
     # threads=0 (single-threaded mode) frames the data differently.
     cctx = zstandard.ZstdCompressor(level=level, threads=max(1, int(threads)), write_checksum=True)
     try:
         out_path.parent.mkdir(parents=True, exist_ok=True)
-        with open(tmp, "wb") as raw:
+        with staged_file(out_path) as tmp, open(tmp, "wb") as raw:
             hashing = _Hashing(raw)
             with cctx.stream_writer(hashing, closefd=False) as z:
                 tar = _Hashing(z, md5_only=True)  # the release published md5 only
                 members, tar_bytes = write_tar(tree, tar, int(mtime))
-        os.replace(tmp, out_path)
     except OSError as e:
         raise DistributionError(f"{out_path}: cannot write the archive ({e.strerror or e})") from None
-    finally:
-        tmp.unlink(missing_ok=True)
     return {"archive": out_path.name, "members": members, "tar_bytes": tar_bytes,
             "bytes": out_path.stat().st_size, "sha256": hashing.sha256.hexdigest(),
             "md5": hashing.md5.hexdigest(), "tar": out_path.name.removesuffix(".zst"),
@@ -177,7 +174,6 @@ def file_digests(path) -> tuple[str, str]:
 
 def write_checksums(files, sha256_path, md5_path) -> dict[str, tuple[str, str]]:
     """`sha256sum`/`md5sum` files (verifiable with `-c` in their folder) for `files`, by name."""
-    from .provenance import write_text
     digests = {Path(f).name: file_digests(f) for f in sorted(files, key=lambda f: Path(f).name)}
     write_text("".join(f"{sha}  {name}\n" for name, (sha, _) in digests.items()), sha256_path)
     write_text("".join(f"{md5}  {name}\n" for name, (_, md5) in digests.items()), md5_path)
@@ -188,8 +184,6 @@ def write_tar_md5sums(summaries, path) -> dict[str, str]:
     """`md5sum` lines of the uncompressed tars (`<md5>  BigEarthNet-S2.tar`), as the release
     published them, from archive_tree's summaries (JSON of write_tar_zst); check one with
     `zstd -dc BigEarthNet-S2.tar.zst | md5sum`."""
-    from .io import read_json
-    from .provenance import write_text
     digests = {}
     for summary in summaries:
         record = read_json(summary)
@@ -204,12 +198,8 @@ def write_tar_md5sums(summaries, path) -> dict[str, str]:
 
 def copy_file(src, dst) -> None:
     """Copy through a temporary name (no hard link: the copy must not change with its source)."""
-    dst = Path(dst)
-    tmp = dst.with_name(f".{dst.name}.tmp")
     try:
-        shutil.copyfile(src, tmp)
-        os.replace(tmp, dst)
+        with staged_file(dst) as tmp:
+            shutil.copyfile(src, tmp)
     except OSError as e:
         raise DistributionError(f"{dst}: cannot copy {src} here ({e.strerror or e})") from None
-    finally:
-        tmp.unlink(missing_ok=True)

@@ -21,6 +21,7 @@ import os
 import shutil
 import time
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,11 +29,10 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from .errors import RebenError
+from .errors import AssemblyError
 from .flags import read_flag_list, unknown_ids
-from .geotiff import replace_dir
 from .grid import read_grid_json
-from .io import read_json, write_parquet, write_release_parquet
+from .io import read_json, staged_dir, write_csv, write_parquet, write_release_parquet
 from .labels import LABELS_43
 from .logs import Progress
 from .overlaps import OVERLAP_DROP_REASON, resolve_overlaps
@@ -58,10 +58,6 @@ DATASET_DROP_REASONS = (*DROP_REASONS, OVERLAP_DROP_REASON)
 FUNNEL_COLUMNS = ("tile_key", "grid_patches", *DATASET_DROP_REASONS, "kept", "flagged", "clean", *SPLITS)
 
 TREES = ("BigEarthNet-S2", "BigEarthNet-S1", "Reference_Maps")
-
-
-class AssemblyError(RebenError):
-    """The per-tile outputs cannot be put together into the dataset."""
 
 
 @dataclass(frozen=True)
@@ -156,16 +152,6 @@ def metadata_table(patches: pd.DataFrame) -> pa.Table:
         "contains_cloud_or_shadow": patches["contains_cloud_or_shadow"].astype(bool).tolist(),
     }
     return pa.Table.from_pydict(columns, schema=METADATA_SCHEMA)
-
-
-def write_csv(frame: pd.DataFrame, path) -> None:
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    try:
-        frame.to_csv(tmp, index=False)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def funnel(patches: pd.DataFrame) -> pd.DataFrame:
@@ -290,38 +276,28 @@ def assemble_dataset(tiles: list[TileInputs], s2_tree, s1_tree, reference_maps_t
     by_key = {read_grid_json(t.geocoding).tile_key: t for t in tiles}
     trees = {name: Path(path) for name, path in
              (("s2", s2_tree), ("s1", s1_tree), ("reference_maps", reference_maps_tree))}
-    tmp = {name: path.with_name(path.name + ".tmp") for name, path in trees.items()}
-    for path in tmp.values():
-        shutil.rmtree(path, ignore_errors=True)
-        path.mkdir(parents=True)
     try:
-        jobs = []
-        for key, pid, s1_product, s1_name in zip(kept["tile_key"], kept["patch_id"],
-                                                 kept["s1_product"], kept["s1_name"]):
-            t = by_key[key]
-            jobs.append((Path(t.s2_dir) / pid, tmp["s2"] / key / pid, len(S2_BANDS)))
-            jobs.append((Path(t.reference_maps_dir) / pid, tmp["reference_maps"] / key / pid, 1))
-            if t.s1_dir and s1_name:
-                jobs.append((Path(t.s1_dir) / s1_product / s1_name, tmp["s1"] / s1_product / s1_name, 2))
-        linker = link_trees(jobs, threads)
-        write_release_parquet(metadata_table(kept[~flagged]), metadata)
-        write_release_parquet(metadata_table(kept[flagged]), flagged_metadata)
-        write_parquet(patches, sidecar)
-        write_csv(table, funnel_csv)
-        for name in trees:
-            replace_dir(tmp[name], trees[name])
+        with ExitStack() as staged:
+            tmp = {name: staged.enter_context(staged_dir(path)) for name, path in trees.items()}
+            jobs = []
+            for key, pid, s1_product, s1_name in zip(kept["tile_key"], kept["patch_id"],
+                                                     kept["s1_product"], kept["s1_name"]):
+                t = by_key[key]
+                jobs.append((Path(t.s2_dir) / pid, tmp["s2"] / key / pid, len(S2_BANDS)))
+                jobs.append((Path(t.reference_maps_dir) / pid, tmp["reference_maps"] / key / pid, 1))
+                if t.s1_dir and s1_name:
+                    jobs.append((Path(t.s1_dir) / s1_product / s1_name, tmp["s1"] / s1_product / s1_name, 2))
+            linker = link_trees(jobs, threads)
+            write_release_parquet(metadata_table(kept[~flagged]), metadata)
+            write_release_parquet(metadata_table(kept[flagged]), flagged_metadata)
+            write_parquet(patches, sidecar)
+            write_csv(table, funnel_csv)
     except OSError as e:
-        for path in tmp.values():
-            shutil.rmtree(path, ignore_errors=True)
         for path in (metadata, flagged_metadata, sidecar, funnel_csv):
             Path(path).unlink(missing_ok=True)
         # A full disk ([Errno 28]) or a refused write: one line naming the file, no traceback.
         raise AssemblyError(f"{e.filename or 'dataset'}: {e.strerror or e}; assembly stopped, its "
                             f"outputs are removed") from None
-    except BaseException:
-        for path in tmp.values():
-            shutil.rmtree(path, ignore_errors=True)
-        raise
     total = table.iloc[-1]
     LOG.info("dataset: %d tiles, %d grid patches, %d kept (%d clean, %d flagged), %d files %s "
              "in %.1f s", len(tiles), total["grid_patches"], total["kept"], total["clean"],

@@ -21,17 +21,13 @@ import numpy as np
 import pandas as pd
 
 from .constants import S1_POLARISATIONS, S2_BANDS
-from .errors import RebenError
+from .errors import BandStatisticsError
 from .grid import tile_key_of
-from .sentinel1 import s1_product_of
 from .io import write_json
 from .logs import Progress
+from .sentinel1 import s1_product_of
 
 LOG = logging.getLogger("reben.bandstats")
-
-
-class BandStatisticsError(RebenError):
-    """A patch file of the split is missing or unreadable."""
 
 
 @dataclass

@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .errors import RebenError
+from .errors import V1TableError
 from .grid import TileGrid
 from .io import write_parquet
 from .sentinel2 import parse_product_name
@@ -54,10 +54,6 @@ _S1V1 = re.compile(r"^(?P<product>S1[A-D]_[A-Z0-9]{2}_[A-Z_]{4}_[0-9][A-Z]{3}_\d
 
 INDEX_COLUMNS = ("tile", "date", "x", "y", "s2v1_name", "s1v1_name", "country", "season",
                  "v1_seasonal_snow", "v1_cloud_or_shadow")
-
-
-class V1TableError(RebenError):
-    """The BigEarthNet v1 tables are missing or do not read as bigearthnet-common's."""
 
 
 def package_tables() -> dict[str, Path]:

@@ -30,8 +30,8 @@ from urllib.parse import urlsplit
 
 import requests
 
-from .errors import RebenError
-from .sen2cor import Sen2corError, check_l1c_zip
+from .errors import RebenError, RetrievalError, Sen2corError
+from .sen2cor import check_l1c_zip
 
 LOG = logging.getLogger("reben.cdse")
 
@@ -40,10 +40,6 @@ CHUNK_BYTES = 1 << 16
 """Read size; a dropped connection loses at most the chunk being read."""
 MAX_BACKOFF_S = 600
 RETRYABLE_STATUS = {408, 429, 500, 502, 503, 504}
-
-
-class RetrievalError(RebenError):
-    """A product cannot be found, fetched or verified in the Copernicus Data Space."""
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import csv
 import logging
-import os
 import re
 import sys
 import time
@@ -33,9 +32,10 @@ from pathlib import Path
 
 import requests
 
-from .cdse import Endpoints, RetrievalError, retry_after_s
+from .cdse import Endpoints, retry_after_s
 from .constants import SEASONS
-from .errors import RebenError
+from .errors import RebenError, RetrievalError, SearchError
+from .io import staged_file
 
 LOG = logging.getLogger("reben.cdse")
 
@@ -55,10 +55,6 @@ MGRS_LATITUDES = (-80.0, 84.0)
 MGRS_TILE = re.compile(r"^T?(\d{2})([C-HJ-NP-X])([A-HJ-NP-Z]{2})$")
 S2_TABLE_COLUMNS = ("name", "cdse_id", "sensing_time", "tile", "cloud_cover")
 S1_TABLE_COLUMNS = ("name", "cdse_id", "sensing_time", "s2_name", "time_gap_days")
-
-
-class SearchError(RebenError):
-    """A search request that cannot be made as given (one line naming the argument)."""
 
 
 # ------------------------------------------------------------------ the search arguments
@@ -284,12 +280,10 @@ def write_table(rows: list[dict], path, columns) -> Path:
     """The CSV product table, written to a temporary name and renamed."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    with open(tmp, "w", newline="") as f:
+    with staged_file(path) as tmp, open(tmp, "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=columns)
         writer.writeheader()
         writer.writerows(rows)
-    os.replace(tmp, path)
     return path
 
 

@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .constants import S2_BAND_RESOLUTION
-from .errors import RebenError
+from .errors import InputCheckError, RebenError
+from .io import write_text
 
 
 def patch_bytes(patch_size_m: int, sentinel1: bool) -> int:
@@ -31,10 +32,6 @@ def patch_bytes(patch_size_m: int, sentinel1: bool) -> int:
 COPIES = 3.5
 L2A_PRODUCT_BYTES = 1.2e9
 """sen2cor's output for one full tile (L1C inputs only)."""
-
-
-class InputCheckError(RebenError):
-    """One or more inputs cannot be used; the message lists every problem, one per line."""
 
 
 @dataclass
@@ -88,9 +85,16 @@ class CheckResult:
 
 def check_product(row: TileRow, path: str, patch_size_m: int, inside_results: bool):
     """The product's files, geocoding and quality indicators; returns its TileGrid or None."""
-    from .sentinel2 import (ProductFiles, find_band_files, find_product_metadata,
-                            find_tile_metadata, product_grid, quality_verdict,
-                            read_manifest, read_product_metadata)
+    from .sentinel2 import (
+        ProductFiles,
+        find_band_files,
+        find_product_metadata,
+        find_tile_metadata,
+        product_grid,
+        quality_verdict,
+        read_manifest,
+        read_product_metadata,
+    )
 
     if not Path(path).exists():
         if not inside_results:
@@ -281,15 +285,11 @@ def check_inputs(config: dict, products: dict, clc_path: str | None, borders_pat
 
 def write_check_report(result: CheckResult, path) -> None:
     """Write the report; fail with every problem (warnings alone do not fail)."""
-    from .io import _tmp
-
     path = Path(path)
     errors = result.errors
     if errors:
         raise InputCheckError(f"{len(errors)} input problem(s):\n" + "\n".join(errors))
-    tmp = _tmp(path)
-    tmp.write_text(result.report())
-    tmp.replace(path)
+    write_text(result.report(), path)
 
 
 def missing_input_files(products: dict, clc_path, borders_path, s1_products: dict, results: str,

@@ -14,7 +14,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,12 +22,22 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute  # noqa: F401
 
-from .errors import RebenError
-from .geotiff import replace_dir
+from .errors import ClcError
 from .grid import TileGrid, read_grid_json
-from .labels import (CLC_NODATA, MAX_UNLABELED_FRACTION, NOMENCLATURES, ClassTable, class_table,
-                     configured_table, describe_codes, table_43, tile_labels, unknown_codes,
-                     write_labels)
+from .io import staged_dir
+from .labels import (
+    CLC_NODATA,
+    MAX_UNLABELED_FRACTION,
+    NOMENCLATURES,
+    ClassTable,
+    class_table,
+    configured_table,
+    describe_codes,
+    table_43,
+    tile_labels,
+    unknown_codes,
+    write_labels,
+)
 from .logs import Progress
 from .shards import ShardWriter, encode
 
@@ -42,13 +51,11 @@ REFERENCE_NODATA = 0
 LEGACY_CODES = {990: "unclassified land surface", 995: "unclassified water bodies"}
 
 
-class ClcError(RebenError):
-    """The CLC input cannot be used: missing file, layer, CRS or code field, or a bad code."""
-
-
 # ------------------------------------------------------------------ the input and its identity
 
 @dataclass(frozen=True)
+
+
 class ClcSource:
     """An opened CLC input: file, layer, code field and the layer's CRS (as WKT or EPSG)."""
 
@@ -395,15 +402,12 @@ def write_reference_maps(reference: np.ndarray, grid: TileGrid, out_dir, shard_p
     the folder is built as `<out_dir>.tmp` and renamed at the end."""
     px = grid.patch_size_m // REFERENCE_RESOLUTION
     out_dir = Path(out_dir)
-    tmp_dir = out_dir.with_name(out_dir.name + ".tmp")
-    shutil.rmtree(tmp_dir, ignore_errors=True)
-    tmp_dir.mkdir(parents=True)
     writer = ReferenceMapWriter(grid.crs, (px, px))
     blocks = reference[: grid.n_rows * px, : grid.n_cols * px].reshape(grid.n_rows, px, grid.n_cols, px)
     xs, ys = grid.indices()
     ids = grid.patch_ids()
     progress = Progress(f"{grid.tile_key}: writing reference maps", len(ids))
-    try:
+    with staged_dir(out_dir) as tmp_dir:
         with ShardWriter(shard_path) as shard:
             for i, (x, y, pid) in enumerate(zip(xs.tolist(), ys.tolist(), ids)):
                 patch = np.ascontiguousarray(blocks[y, :, x, :])
@@ -413,10 +417,6 @@ def write_reference_maps(reference: np.ndarray, grid: TileGrid, out_dir, shard_p
                 writer.write(folder / f"{pid}_reference_map.tif", patch, left, top)
                 shard.add(f"{pid}_reference_map", encode({"Data": patch}))
                 progress.update(i + 1)
-        replace_dir(tmp_dir, out_dir)
-    except BaseException:
-        shutil.rmtree(tmp_dir, ignore_errors=True)
-        raise
 
 
 def rasterize_reference_maps(geocoding, clc, out_dir, shard_path, labels_path, layer=None,

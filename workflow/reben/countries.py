@@ -22,19 +22,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .errors import RebenError
+from .errors import BordersError
 from .grid import TileGrid, read_grid_json
-from .io import write_parquet
+from .io import check_download_sha256, staged_file, write_parquet
 
 LOG = logging.getLogger("reben.countries")
 
 REBEN_COUNTRIES = ("Austria", "Belgium", "Finland", "Ireland", "Kosovo", "Lithuania",
                    "Luxembourg", "Portugal", "Serbia", "Switzerland")
 """The 10 countries of reBEN, as Natural Earth admin-0 names them."""
-
-
-class BordersError(RebenError):
-    """The country borders file cannot give the configured countries."""
 
 
 TIE_BREAKS = ("overlap", "priority")
@@ -158,14 +154,12 @@ def download_borders(url: str, sha256: str | None, path) -> str:
     Without a configured checksum the download is kept and its sha256 logged, to be pinned in
     the config (countries.download.sha256) so that later downloads are checked against it."""
     import hashlib
-    import os
     import urllib.request
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
     digest = hashlib.sha256()
-    try:
+    with staged_file(path) as tmp:
         try:
             with urllib.request.urlopen(url, timeout=120) as response, open(tmp, "wb") as f:
                 for block in iter(lambda: response.read(1 << 20), b""):
@@ -174,14 +168,6 @@ def download_borders(url: str, sha256: str | None, path) -> str:
         except OSError as e:
             raise BordersError(f"{url}: download failed ({e})") from None
         got = digest.hexdigest()
-        if sha256 and got != sha256.lower():
-            raise BordersError(f"{url}: sha256 {got} differs from the configured "
-                               f"countries.download.sha256 {sha256}")
-        if not sha256:
-            LOG.warning("%s: no countries.download.sha256 configured; this download has sha256 %s "
-                        "(pin it in the config)", url, got)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+        check_download_sha256(url, got, sha256, "countries.download.sha256", BordersError)
     LOG.info("%s: %s (sha256 %s)", url, path, got)
     return got

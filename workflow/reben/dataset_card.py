@@ -9,10 +9,9 @@ Everything comes from report.json, the tile.json files and SHA256SUMS: nothing r
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
-from .report import write_text
+from .io import read_json, staged_dir, write_text
 
 REBEN_CITATION = (
     "K. N. Clasen, L. Hackel, T. Burgert, G. Sumbul, B. Demir, V. Markl, \"reBEN: Refined BigEarthNet "
@@ -144,8 +143,6 @@ def croissant(report: dict, sums: dict[str, str], dist_dir: Path, name: str) -> 
 def write_dataset_card(report_path, tile_paths, sha256sums, out_readme, out_stac, out_croissant,
                        name: str = "reBEN-style dataset") -> None:
     """README.md, the STAC catalogue folder and croissant.json beside the archives."""
-    from .io import read_json
-
     report = read_json(report_path)
     sums = read_sums(sha256sums)
     dist_dir = Path(sha256sums).parent
@@ -157,12 +154,10 @@ def write_dataset_card(report_path, tile_paths, sha256sums, out_readme, out_stac
             tiles.append({**t, "bbox": info["bbox"], "kept": info["kept"], "epsg": info["epsg"]})
     write_text(card_text(report, sums, name), out_readme)
     stac_dir = Path(out_stac).resolve()
-    tmp = stac_dir.with_name(stac_dir.name + "_tmp")  # no dot: pystac takes "x.tmp" for a file
-    shutil.rmtree(tmp, ignore_errors=True)
     collection = stac_collection(report, tiles, sums, name.replace(" ", "-"))
     import pystac
-    collection.normalize_hrefs(str(tmp))
-    collection.save(catalog_type=pystac.CatalogType.SELF_CONTAINED)
-    shutil.rmtree(stac_dir, ignore_errors=True)
-    tmp.rename(stac_dir)
+    # No dot in the staging name: pystac takes "x.tmp" for a file.
+    with staged_dir(stac_dir, suffix="_tmp") as tmp:
+        collection.normalize_hrefs(str(tmp))
+        collection.save(catalog_type=pystac.CatalogType.SELF_CONTAINED)
     write_text(json.dumps(croissant(report, sums, dist_dir, name), indent=1, default=str) + "\n", out_croissant)

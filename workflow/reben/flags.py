@@ -20,17 +20,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .errors import RebenError
+from .errors import FlagListError
 
 LOG = logging.getLogger("reben.flags")
 
 FLAGS = {"contains_cloud_or_shadow": "cloud_or_shadow_fraction",
          "contains_seasonal_snow": "snow_fraction"}
 """Flag column -> the SCL fraction column of s2_patches.parquet it is computed from."""
-
-
-class FlagListError(RebenError):
-    """A list of flagged patch ids cannot be read."""
 
 
 def read_flag_list(path) -> set[str]:

@@ -11,7 +11,6 @@ patch files are themselves byte-identical to a default rasterio write.
 
 from __future__ import annotations
 
-import os
 import struct
 from pathlib import Path
 
@@ -69,12 +68,3 @@ class PatchTiffWriter:
     def write(self, path, array: np.ndarray, left: float, top: float) -> None:
         with open(path, "wb") as f:
             f.write(self.to_bytes(array, left, top))
-
-
-def replace_dir(tmp_dir: Path, final_dir: Path) -> None:
-    """Move a finished temporary folder into place, replacing any earlier one."""
-    final_dir = Path(final_dir)
-    if final_dir.exists():
-        import shutil
-        shutil.rmtree(final_dir)
-    os.replace(tmp_dir, final_dir)

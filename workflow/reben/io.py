@@ -1,24 +1,108 @@
-"""Atomic writes of small outputs (JSON, Parquet, GeoParquet): temporary name, then rename.
+"""Where outputs are written: every file and folder goes through a temporary name and is
+renamed when complete (staged_file, staged_dir), so an interrupted job leaves nothing
+half-written; small outputs (JSON, text, CSV, Parquet, GeoParquet) have one writer each here.
 
 The dataset's metadata files are written by DuckDB's Parquet writer with the settings of the
 release (write_release_parquet), so that the same rows give the same bytes."""
 
 from __future__ import annotations
 
+import hashlib
 import json
+import logging
 import os
+import shutil
+from contextlib import contextmanager
 from pathlib import Path
+
+from .errors import OutputError
+
+LOG = logging.getLogger("reben")
 
 
 def _tmp(path: Path) -> Path:
     return path.with_name(f".{path.name}.tmp{os.getpid()}")
 
 
-def write_json(obj, path) -> None:
+@contextmanager
+def staged_file(path, keep_suffix: bool = False):
+    """Yield a temporary path beside `path` (hidden, `.<name>.tmp<pid>`, or
+    `.<stem>.tmp<pid><suffix>` with keep_suffix, for tools that go by the extension); rename it
+    to `path` when the block ends without error, remove it otherwise."""
     path = Path(path)
-    tmp = _tmp(path)
-    tmp.write_text(json.dumps(obj, indent=2, sort_keys=True) + "\n")
-    os.replace(tmp, path)
+    tmp = path.with_name(f".{path.stem}.tmp{os.getpid()}{path.suffix}") if keep_suffix else _tmp(path)
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def replace_dir(tmp_dir, final_dir) -> None:
+    """Move a finished temporary folder into place, replacing any earlier one."""
+    final_dir = Path(final_dir)
+    if final_dir.exists():
+        shutil.rmtree(final_dir)
+    os.replace(tmp_dir, final_dir)
+
+
+def staging_dir(out_dir) -> Path:
+    """The folder `out_dir` is built in: `<out_dir>.tmp` beside it."""
+    out_dir = Path(out_dir)
+    return out_dir.with_name(out_dir.name + ".tmp")
+
+
+@contextmanager
+def staged_dir(out_dir, suffix: str = ".tmp"):
+    """Yield a fresh empty folder `<out_dir><suffix>` (one left by an interrupted job is
+    removed first); it replaces `out_dir` when the block ends without error and is removed
+    otherwise."""
+    out_dir = Path(out_dir)
+    tmp = out_dir.with_name(out_dir.name + suffix)
+    if tmp.exists():
+        LOG.info("removing %s left by an interrupted job", tmp)
+        shutil.rmtree(tmp)
+    tmp.mkdir(parents=True)
+    try:
+        yield tmp
+        replace_dir(tmp, out_dir)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def write_text(text: str, path) -> None:
+    """A text file, through a temporary name; a refused write is one line naming the file."""
+    try:
+        with staged_file(path) as tmp:
+            tmp.write_text(text)
+    except OSError as e:
+        raise OutputError(f"{path}: cannot write ({e.strerror or e})") from None
+
+
+def write_json(obj, path) -> None:
+    write_text(json.dumps(obj, indent=2, sort_keys=True) + "\n", path)
+
+
+def write_csv(frame, path) -> None:
+    """A pandas DataFrame as CSV without index, through a temporary name."""
+    with staged_file(path) as tmp:
+        frame.to_csv(tmp, index=False)
+
+
+def sha256_file(path) -> str:
+    with open(path, "rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest()
+
+
+def check_download_sha256(url: str, got: str, pinned: str | None, key: str, error) -> None:
+    """A download's sha256 `got` against the configured `pinned` one (config key `key`): a
+    mismatch raises `error`; no pin logs the hash to pin."""
+    if pinned and got != pinned.lower():
+        raise error(f"{url}: sha256 {got} differs from the configured {key} {pinned}; the "
+                    "download was removed")
+    if not pinned:
+        LOG.warning("%s: no %s configured; this download has sha256 %s (pin it in the config)",
+                    url, key, got)
 
 
 def read_json(path):
@@ -28,16 +112,11 @@ def read_json(path):
 
 def write_parquet(frame, path) -> None:
     """A pandas DataFrame (or GeoDataFrame, as GeoParquet) to `path`, atomically, without index."""
-    path = Path(path)
-    tmp = _tmp(path)
-    try:
+    with staged_file(path) as tmp:
         if hasattr(frame, "geometry") and hasattr(frame, "to_wkb"):
             frame.to_parquet(tmp, index=False)
         else:
             frame.to_parquet(tmp, index=False, engine="pyarrow")
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def write_arrow(table, path) -> None:
@@ -45,13 +124,8 @@ def write_arrow(table, path) -> None:
     such for every reader (pandas' own metadata would not)."""
     import pyarrow.parquet as pq
 
-    path = Path(path)
-    tmp = _tmp(path)
-    try:
+    with staged_file(path) as tmp:
         pq.write_table(table, tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 RELEASE_ROW_GROUP_SIZE = 122_880
@@ -66,15 +140,13 @@ def write_release_parquet(table, path, order_by: str = "patch_id") -> None:
     `order_by`, 124,928-row row groups; atomically."""
     import duckdb
 
-    path = Path(path)
-    tmp = _tmp(path)
-    target = str(tmp).replace("'", "''")  # a quote in a folder name stays part of the name
     con = duckdb.connect(config={"threads": 1})
     try:
-        con.register("metadata_rows", table)
-        con.execute(f"COPY (SELECT * FROM metadata_rows ORDER BY \"{order_by}\") TO '{target}' "
-                    f"(FORMAT parquet, ROW_GROUP_SIZE {RELEASE_ROW_GROUP_SIZE}, CODEC 'zstd')")
-        os.replace(tmp, path)
+        with staged_file(path) as tmp:
+            target = str(tmp).replace("'", "''")  # a quote in a folder name stays in the name
+            con.register("metadata_rows", table)
+            con.execute(f"COPY (SELECT * FROM metadata_rows ORDER BY \"{order_by}\") TO "
+                        f"'{target}' (FORMAT parquet, ROW_GROUP_SIZE {RELEASE_ROW_GROUP_SIZE}, "
+                        "CODEC 'zstd')")
     finally:
         con.close()
-        tmp.unlink(missing_ok=True)

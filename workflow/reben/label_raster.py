@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import RebenError
+from .errors import LabelRasterError
 from .grid import TileGrid
 from .labels import code_counts
 
@@ -32,10 +32,6 @@ LOG = logging.getLogger("reben.label_raster")
 REFERENCE_RESOLUTION = 10
 MARGIN_PIXELS = 2
 """Raster cells read beyond the tile's extent, so that every pixel centre near the edge finds its cell."""
-
-
-class LabelRasterError(RebenError):
-    """The label raster cannot be used: missing, unreadable, no CRS, not integer codes."""
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
-from .errors import RebenError
+from .errors import ClassTableError
 from .io import write_arrow
 
 RESOURCES = Path(__file__).resolve().parents[2] / "resources"
@@ -37,10 +37,6 @@ MAX_UNLABELED_FRACTION = 0.25
 """A patch whose UNLABELED pixels make this share of its area or more is not labelled."""
 _NOT_A_CODE = 255
 _MAX_CODE = 65535  # reference maps are uint16
-
-
-class ClassTableError(RebenError):
-    """A class table cannot be used: missing file or column, a bad or duplicate code."""
 
 
 @dataclass(frozen=True)

@@ -26,8 +26,9 @@ import pandas as pd
 import pyarrow.parquet as pq
 
 from .constants import S1_POLARISATIONS, S2_BAND_RESOLUTION, S2_BANDS
-from .errors import RebenError
+from .errors import DistributionError
 from .grid import read_grid_json, tile_key_of
+from .io import staged_dir, staging_dir, write_text
 from .logs import LOG, Progress
 from .sentinel1 import s1_product_of
 from .shards import decode
@@ -36,10 +37,6 @@ REFERENCE_MAP_SUFFIX = "_reference_map"
 
 # Entries per write transaction: bounds LMDB's dirty-page list (values are 30-160 kB).
 _BATCH_BYTES = 256 * 1024**2
-
-
-class DistributionError(RebenError):
-    """An output of the distribution stage cannot be built from its inputs, or cannot be written."""
 
 
 @dataclass(frozen=True)
@@ -282,7 +279,6 @@ def lmdb_content_hash(lmdb_dir) -> tuple[str, int]:
 
 def write_content_hash(lmdb_dir, out_path) -> str:
     """LMDB_CONTENT.sha256: `<sha256>  <n> entries`, the identity of the LMDB's content."""
-    from .provenance import write_text
     digest, n = lmdb_content_hash(lmdb_dir)
     write_text(f"{digest}  {n} entries\n", out_path)
     LOG.info("hash_lmdb_content: %d entries, sha256 %s", n, digest)
@@ -350,40 +346,14 @@ def _free(path: Path) -> str:
         return "free space unknown"
 
 
-def _prepare_tmp(out_dir: Path) -> Path:
-    tmp = out_dir.with_name(out_dir.name + ".tmp")
+def _fill(tmp: Path, map_size: int, order, wanted, check, selection, metadata_paths, trees,
+          out_dir: Path, sample_size: int, seed: int):
+    """Write every wanted entry into a new environment in `tmp`, check the count and a sample;
+    returns (entries, patches checked, progress)."""
+    # lock=False: a private new folder with one writer, and no lock.mdb shipped with the data.
+    env = lmdb.open(str(tmp), map_size=map_size, subdir=True, lock=False, sync=False,
+                    metasync=False, meminit=False, readahead=False)
     try:
-        if tmp.exists():
-            LOG.info("removing %s left by an interrupted job", tmp)
-            shutil.rmtree(tmp)
-        out_dir.parent.mkdir(parents=True, exist_ok=True)
-        tmp.mkdir()
-    except OSError as e:
-        raise DistributionError(f"{tmp}: cannot write the LMDB here ({e.strerror})") from None
-    return tmp
-
-
-def encode_lmdb(metadata_paths, shards: dict[str, list], out_dir, trees: dict[str, Path],
-                grids, sample_size: int = 20, seed: int = 0) -> dict:
-    """Build the LMDB at `out_dir` from the shards and verify it (tensor shapes, entry count,
-    sample).
-
-    metadata_paths: metadata.parquet and metadata_for_patches_with_snow_cloud_or_shadow.parquet.
-    shards: {"s2": [...], "reference_maps": [...], "s1": [...]} per-tile shard files.
-    trees: {"s2", "reference_maps", "s1"} dataset folders the sample is compared against.
-    grids: the tiles' geocoding.json files, which give the patch size every value must have.
-    """
-    out_dir = Path(out_dir)
-    check = ShapeCheck(grids_patch_size(grids))
-    selection = read_selection(metadata_paths)
-    order, map_size = plan(selection, shards)
-    wanted = selection.keys
-    tmp = _prepare_tmp(out_dir)
-    env = None
-    try:
-        # lock=False: a private new folder with one writer, and no lock.mdb shipped with the data.
-        env = lmdb.open(str(tmp), map_size=map_size, subdir=True, lock=False, sync=False,
-                        metasync=False, meminit=False, readahead=False)
         progress = Progress("LMDB entries", len(wanted))
         batch, batch_bytes, done = [], 0, 0
         for key, value in _stream(order, wanted, check):
@@ -404,18 +374,35 @@ def encode_lmdb(metadata_paths, shards: dict[str, list], out_dir, trees: dict[st
                                     f"{len(wanted)}")
         checked = verify_sample(env, selection, _s1_by_patch(metadata_paths), trees,
                                 sample_size, seed)
+    finally:
         env.close()
-        env = None
-        from .geotiff import replace_dir
-        replace_dir(tmp, out_dir)
+    return n, checked, progress
+
+
+def encode_lmdb(metadata_paths, shards: dict[str, list], out_dir, trees: dict[str, Path],
+                grids, sample_size: int = 20, seed: int = 0) -> dict:
+    """Build the LMDB at `out_dir` from the shards and verify it (tensor shapes, entry count,
+    sample).
+
+    metadata_paths: metadata.parquet and metadata_for_patches_with_snow_cloud_or_shadow.parquet.
+    shards: {"s2": [...], "reference_maps": [...], "s1": [...]} per-tile shard files.
+    trees: {"s2", "reference_maps", "s1"} dataset folders the sample is compared against.
+    grids: the tiles' geocoding.json files, which give the patch size every value must have.
+    """
+    out_dir = Path(out_dir)
+    check = ShapeCheck(grids_patch_size(grids))
+    selection = read_selection(metadata_paths)
+    order, map_size = plan(selection, shards)
+    wanted = selection.keys
+    tmp = staging_dir(out_dir)
+    try:
+        out_dir.parent.mkdir(parents=True, exist_ok=True)
+        with staged_dir(out_dir) as tmp:
+            n, checked, progress = _fill(tmp, map_size, order, wanted, check, selection,
+                                         metadata_paths, trees, out_dir, sample_size, seed)
     except (lmdb.Error, OSError) as e:
         reason = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
-        raise DistributionError(f"{tmp}: cannot write the LMDB ({reason}; {_free(tmp)})") from None
-    finally:
-        if env is not None:
-            env.close()
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
+        raise DistributionError(f"{tmp}: cannot write the LMDB here ({reason}; {_free(tmp)})") from None
     summary = {"entries": n, "patch_size_m": check.patch_size_m, "s2": len(selection.s2), "s1": len(selection.s1),
                "reference_maps": len(selection.reference_maps), "verified_patches": checked,
                "seconds": round(progress.elapsed(), 1)}

@@ -8,7 +8,6 @@ patch's 12 files loops over patches.
 from __future__ import annotations
 
 import logging
-import shutil
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -16,12 +15,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .constants import (S2_BAND_RESOLUTION, S2_BANDS, S2_NODATA, SCL_CLOUD_OR_SHADOW,
-                        SCL_RESOLUTION, SCL_SNOW)
+from .constants import S2_BAND_RESOLUTION, S2_BANDS, S2_NODATA, SCL_CLOUD_OR_SHADOW, SCL_RESOLUTION, SCL_SNOW
 from .errors import ProductError
-from .geotiff import PatchTiffWriter, replace_dir
+from .geotiff import PatchTiffWriter
 from .grid import TileGrid
-from .io import read_json, write_parquet
+from .io import read_json, staged_dir, write_parquet
 from .logs import Progress
 from .shards import ShardWriter, encode
 
@@ -90,19 +88,15 @@ def cut_tile(tile_json, out_dir, table_path, shard_path, threads: int = 1) -> di
     grid = TileGrid.from_dict(tile["grid"])
     key, product = tile["tile_key"], tile["product"]
     out_dir = Path(out_dir)
-    tmp_dir = out_dir.with_name(out_dir.name + ".tmp")
-    shutil.rmtree(tmp_dir, ignore_errors=True)
-    tmp_dir.mkdir(parents=True)
     n = grid.n_rows * grid.n_cols
 
     if tile["excluded"]:
         LOG.info("%s: excluded (%s); %d patches, none cut, in %.1f s", key, tile["excluded_reason"],
                  n, time.monotonic() - start)
         zeros = np.zeros(n, dtype="float32")
-        with ShardWriter(shard_path):
+        with staged_dir(out_dir), ShardWriter(shard_path):
             pass
         write_parquet(patch_table(grid, np.zeros(n, bool), zeros, zeros), table_path)
-        replace_dir(tmp_dir, out_dir)
         return {"patches": n, "valid": 0}
 
     paths = tile["band_paths"]
@@ -127,7 +121,7 @@ def cut_tile(tile_json, out_dir, table_path, shard_path, threads: int = 1) -> di
     xs, ys = grid.indices()
     todo = np.flatnonzero(valid)
     progress = Progress(f"{key}: writing patches", len(todo))
-    try:
+    with staged_dir(out_dir) as tmp_dir:
         with ShardWriter(shard_path) as shard:
             for done, i in enumerate(todo, 1):
                 x, y, pid = int(xs[i]), int(ys[i]), ids[i]
@@ -142,9 +136,5 @@ def cut_tile(tile_json, out_dir, table_path, shard_path, threads: int = 1) -> di
                 shard.add(pid, encode(tensors))
                 progress.update(done)
         write_parquet(patch_table(grid, valid, cloud, snow), table_path)
-        replace_dir(tmp_dir, out_dir)
-    except BaseException:
-        shutil.rmtree(tmp_dir, ignore_errors=True)
-        raise
     LOG.info("%s: %d patches, %d valid, cut in %.1f s", key, n, len(todo), time.monotonic() - start)
     return {"patches": n, "valid": int(len(todo))}

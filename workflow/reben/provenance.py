@@ -8,42 +8,23 @@ with `diff` on MANIFEST.sha256 and LMDB_CONTENT.sha256.
 
 from __future__ import annotations
 
-import hashlib
 import importlib.metadata
-import os
 import platform
 import subprocess
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from .archives import tree_files
+from .errors import DistributionError
+from .io import sha256_file, write_json, write_text
 from .logs import LOG
 
 SOFTWARE = ("snakemake", "rasterio", "numpy", "pandas", "pyarrow", "geopandas", "shapely",
             "pyproj", "xarray", "rioxarray", "lmdb", "safetensors", "zstandard")
 
 
-def write_text(text: str, path) -> None:
-    """Write a text file through a temporary name."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    try:
-        tmp.write_text(text)
-        os.replace(tmp, path)
-    except OSError as e:
-        from .lmdb_store import DistributionError
-        raise DistributionError(f"{path}: cannot write ({e.strerror or e})") from None
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
-def sha256_file(path) -> str:
-    with open(path, "rb") as f:
-        return hashlib.file_digest(f, "sha256").hexdigest()
-
-
 def dataset_files(dataset_dir, members) -> list[str]:
     """Every file of the named folders and files of `dataset_dir`, as sorted relative paths."""
-    from .archives import tree_files
     dataset_dir = Path(dataset_dir)
     out: list[str] = []
     for member in members:
@@ -54,7 +35,6 @@ def dataset_files(dataset_dir, members) -> list[str]:
         elif path.exists():
             out.append(str(member))
         else:
-            from .lmdb_store import DistributionError
             raise DistributionError(f"{path}: missing; it must be in the manifest")
     return sorted(out)
 
@@ -108,7 +88,6 @@ def file_identity(path) -> dict | None:
         return None
     path = Path(path)
     if not path.exists():
-        from .lmdb_store import DistributionError
         raise DistributionError(f"{path}: input named in the config is missing; cannot record it")
     return {"name": path.name, "size": path.stat().st_size, "sha256": sha256_file(path)}
 
@@ -123,7 +102,6 @@ def write_provenance(out_path, config: dict, inputs: dict, input_files: dict, me
     """
     import pandas as pd
 
-    from .io import write_json
     from .sentinel1 import s1_product_of
 
     s1_products = set()

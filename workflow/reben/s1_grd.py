@@ -9,13 +9,15 @@ command (sentinel1.grd.gpt), and this module only runs it and checks what it wro
 from __future__ import annotations
 
 import logging
-import os
 import shlex
 import subprocess
 import time
+from contextlib import ExitStack
 from pathlib import Path
 
-from .sentinel1 import Sentinel1Error, parse_s1_name
+from .errors import Sentinel1Error
+from .io import staged_file
+from .sentinel1 import parse_s1_name
 
 LOG = logging.getLogger("reben.s1_grd")
 
@@ -39,10 +41,11 @@ def grd_to_backscatter(grd, graph, out_vv, out_vh, gpt: str, dem: str, external_
     name = parse_s1_name(Path(grd).name).name
     start = time.monotonic()
     outs = {"VV": Path(out_vv), "VH": Path(out_vh)}
-    tmps = {pol: p.with_name(f".{p.stem}.tmp{os.getpid()}{p.suffix}") for pol, p in outs.items()}
-    cmd = gpt_command(gpt, graph, grd, tmps["VV"], tmps["VH"], dem, external_dem, crs, threads, cache)
-    LOG.info("%s: %s", name, shlex.join(cmd))
-    try:
+    with ExitStack() as staged:
+        # both files are renamed into place at the end of the block, none if anything fails
+        tmps = {pol: staged.enter_context(staged_file(p, keep_suffix=True)) for pol, p in outs.items()}
+        cmd = gpt_command(gpt, graph, grd, tmps["VV"], tmps["VH"], dem, external_dem, crs, threads, cache)
+        LOG.info("%s: %s", name, shlex.join(cmd))
         try:
             proc = subprocess.run(cmd, capture_output=True, text=True)
         except FileNotFoundError:
@@ -58,9 +61,4 @@ def grd_to_backscatter(grd, graph, out_vv, out_vh, gpt: str, dem: str, external_
             with rasterio.open(tmp) as src:
                 if src.crs is None:
                     raise Sentinel1Error(name, f"gpt wrote a {pol} file without CRS", str(tmp))
-        for pol, tmp in tmps.items():
-            os.replace(tmp, outs[pol])
-    finally:
-        for tmp in tmps.values():
-            tmp.unlink(missing_ok=True)
     LOG.info("%s: VV and VH backscatter written in %.0f s", name, time.monotonic() - start)

@@ -10,7 +10,6 @@ same pixels: float32, uncompressed, strips of 17 rows, no nodata tag.
 from __future__ import annotations
 
 import logging
-import shutil
 import struct
 import time
 from pathlib import Path
@@ -19,11 +18,13 @@ import numpy as np
 import pandas as pd
 
 from .constants import S1_POLARISATIONS
-from .geotiff import _SENTINEL_X, _SENTINEL_Y, PatchTiffWriter, replace_dir
+from .errors import Sentinel1Error
+from .geotiff import _SENTINEL_X, _SENTINEL_Y, PatchTiffWriter
 from .grid import read_grid_json
+from .io import staged_dir
 from .logs import Progress
 from .s1_resample import RESOLUTION, PatchSampler, Taps, patch_blocks
-from .sentinel1 import S1Source, Sentinel1Error, parse_s1_name
+from .sentinel1 import S1Source, parse_s1_name
 from .shards import ShardWriter, encode
 
 LOG = logging.getLogger("reben.s1_patches")
@@ -132,16 +133,13 @@ def cut_tile(tile_key: str, grid_json, pairing_path, s2_patches_path, products: 
     needed = pairing["s1_product"].notna().to_numpy() & s2["valid"].to_numpy(dtype=bool)
     by_product = {parse_s1_name(p["name"]).product: p for p in products}
     out_dir = Path(out_dir)
-    tmp_dir = out_dir.with_name(out_dir.name + ".tmp")
-    shutil.rmtree(tmp_dir, ignore_errors=True)
-    tmp_dir.mkdir(parents=True)
     px = grid.pixels(RESOLUTION)
     writer = S1PatchWriter(grid.crs, px)
     xs, ys = grid.indices()
     s1_names = pairing["s1_name"].to_numpy(dtype=object)
     progress = Progress(f"{tile_key}: writing S1 patches", int(needed.sum()))
     done, resampling = 0, 0.0
-    try:
+    with staged_dir(out_dir) as tmp_dir:
         with ShardWriter(shard_path) as shard:
             for product in sorted(pairing.loc[needed, "s1_product"].unique()):
                 if product not in by_product:
@@ -178,10 +176,6 @@ def cut_tile(tile_key: str, grid_json, pairing_path, s2_patches_path, products: 
                             shard.add(name, encode(tensors))
                             done += 1
                             progress.update(done)
-        replace_dir(tmp_dir, out_dir)
-    except BaseException:
-        shutil.rmtree(tmp_dir, ignore_errors=True)
-        raise
     LOG.info("%s: %d patches paired%s: %d S1 patch pairs written in %.1f s (%.1f s reading and "
              "resampling)", tile_key, int(pairing["s1_product"].notna().sum()),
              f", {int(s2['valid'].sum())} valid on the S2 side" if s2_patches_path else "", done,

@@ -16,7 +16,6 @@ patch, its files taken byte for byte from the published BigEarthNet-S1 v1.0 arch
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import re
@@ -30,10 +29,9 @@ import numpy as np
 import pandas as pd
 
 from .constants import S1_POLARISATIONS
-from .errors import RebenError
-from .geotiff import replace_dir
+from .errors import V1ArchiveError
 from .grid import read_grid_json
-from .io import write_parquet
+from .io import check_download_sha256, sha256_file, staged_dir, write_parquet
 from .logs import Progress
 from .sentinel1 import parse_s1_name
 from .sentinel2 import parse_product_name
@@ -45,16 +43,6 @@ ARCHIVE_NAME = "BigEarthNet-S1-v1.0.tar.gz"
 ARCHIVE_FOLDER = "BigEarthNet-S1-v1.0"
 CHUNK_BYTES = 1 << 20
 _MEMBER = re.compile(r"(?:^|/)(?P<name>S1[A-D]_[A-Z0-9_]+_\d+_\d+)/(?P=name)_(?P<pol>VV|VH)\.tif$")
-
-
-class V1ArchiveError(RebenError):
-    """The BigEarthNet-S1 v1.0 archive (or its extracted folder) is missing, truncated or
-    incomplete."""
-
-
-def file_sha256(path) -> str:
-    with open(path, "rb") as f:
-        return hashlib.file_digest(f, "sha256").hexdigest()
 
 
 def _total_size(response) -> int | None:
@@ -111,14 +99,12 @@ def fetch_archive(url: str, dest, sha256: str | None = None, retries: int = 5,
     if total is not None and have != total:
         raise V1ArchiveError(f"{url}: download incomplete after {retries} attempts ({have} of "
                              f"{total} bytes kept in {part}; run again to resume)")
-    got = file_sha256(part)
-    if sha256 and got != sha256.lower():
+    got = sha256_file(part)
+    try:
+        check_download_sha256(url, got, sha256, "sentinel1.v1_archive.sha256", V1ArchiveError)
+    except V1ArchiveError:
         part.unlink()
-        raise V1ArchiveError(f"{url}: sha256 {got} differs from sentinel1.v1_archive.sha256 "
-                             f"{sha256}; the download was removed")
-    if not sha256:
-        LOG.warning("%s: no sentinel1.v1_archive.sha256 configured; this download has sha256 %s "
-                    "(pin it in the config)", url, got)
+        raise
     os.replace(part, dest)
     LOG.info("%s: %s, %d bytes, sha256 %s", url, dest, have, got)
     return got
@@ -134,11 +120,8 @@ def extract_archive(archive, out_dir) -> int:
                              f"{ARCHIVE_NAME} from bigearth.net, or set sentinel1.v1_archive.path "
                              "to null to have it fetched)")
     start = time.monotonic()
-    tmp = out_dir.with_name(out_dir.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
     files = 0
-    try:
+    with staged_dir(out_dir) as tmp:
         try:
             with tarfile.open(archive, "r|*") as tar:
                 for member in tar:
@@ -158,10 +141,6 @@ def extract_archive(archive, out_dir) -> int:
         if not files:
             raise V1ArchiveError(f"{archive}: holds no S1 patch files "
                                  f"(<s1_name>/<s1_name>_VV.tif); not the BigEarthNet-S1 v1.0 archive")
-        replace_dir(tmp, out_dir)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     LOG.info("%s: %d files of %d patch folders extracted to %s in %.1f s", archive, files,
              len(os.listdir(out_dir)), out_dir, time.monotonic() - start)
     return files
@@ -218,34 +197,30 @@ def take_tile(tile_key: str, grid_json, link_path, source, pairing_path, out_dir
     pairing = v1_pairing(tile_key, link)
     root = patch_root(source)
     out_dir = Path(out_dir)
-    tmp = out_dir.with_name(out_dir.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
     linker = Linker()
     linker.copying = not link_files
     paired = pairing[pairing["s1_name"] != ""]
     progress = Progress(f"{tile_key}: taking v1 S1 patches", len(paired))
     try:
-        with ShardWriter(shard_path) as shard:
-            for done, (s2v1, product, name) in enumerate(zip(
-                    link.loc[paired.index, "s2v1_name"], paired["s1_product"], paired["s1_name"]), 1):
-                folder = tmp / product / name
-                folder.mkdir(parents=True)
-                tensors = {}
-                for pol in S1_POLARISATIONS:
-                    src = root / name / f"{name}_{pol}.tif"
-                    if not src.is_file():
-                        raise V1ArchiveError(f"{source}: no {name}/{name}_{pol}.tif, the S1 patch "
-                                             f"of v1 pair {s2v1} (tile {tile_key}); the archive is "
-                                             "incomplete")
-                    linker.link(str(src), str(folder / src.name))
-                    tensors[pol] = read_v1_patch(src)
-                shard.add(name, encode(tensors))
-                progress.update(done)
-        write_parquet(pairing, pairing_path)
-        replace_dir(tmp, out_dir)
+        with staged_dir(out_dir) as tmp:
+            with ShardWriter(shard_path) as shard:
+                for done, (s2v1, product, name) in enumerate(zip(
+                        link.loc[paired.index, "s2v1_name"], paired["s1_product"], paired["s1_name"]), 1):
+                    folder = tmp / product / name
+                    folder.mkdir(parents=True)
+                    tensors = {}
+                    for pol in S1_POLARISATIONS:
+                        src = root / name / f"{name}_{pol}.tif"
+                        if not src.is_file():
+                            raise V1ArchiveError(f"{source}: no {name}/{name}_{pol}.tif, the S1 patch "
+                                                 f"of v1 pair {s2v1} (tile {tile_key}); the archive is "
+                                                 "incomplete")
+                        linker.link(str(src), str(folder / src.name))
+                        tensors[pol] = read_v1_patch(src)
+                    shard.add(name, encode(tensors))
+                    progress.update(done)
+            write_parquet(pairing, pairing_path)
     except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
         Path(shard_path).unlink(missing_ok=True)
         raise
     LOG.info("%s: %d of %d patches have a v1 S1 partner; %d files %s from %s in %.1f s", tile_key,

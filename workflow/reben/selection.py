@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from .bigearthnet_v1 import read_tile_link
-from .errors import RebenError
+from .errors import SelectionError
 from .flags import compute_flags, read_flag_list
 from .io import read_json, write_parquet
 
@@ -28,10 +28,6 @@ DROP_REASONS = ("product_quality", "invalid", "unlabeled", "no_v1", "no_s1")
 
 V1_FLAGS = {"contains_cloud_or_shadow": "v1_cloud_or_shadow", "contains_seasonal_snow": "v1_seasonal_snow"}
 """Flag column -> the column of bigearthnet_v1.parquet it is taken from with bigearthnet_v1.flags."""
-
-
-class SelectionError(RebenError):
-    """The per-tile tables of a tile do not describe the same patches."""
 
 
 def _aligned(name: str, table: pd.DataFrame, patch_ids: np.ndarray, columns, tile: str) -> pd.DataFrame:

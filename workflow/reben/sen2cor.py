@@ -23,7 +23,7 @@ import time
 import zipfile
 from pathlib import Path
 
-from .errors import RebenError
+from .errors import RebenError, Sen2corError
 from .io import write_json
 from .sentinel2 import parse_product_name, tile_key
 
@@ -35,10 +35,6 @@ EMPTY_FOLDERS = ("AUX_DATA", "HTML", "rep_info", "GRANULE/*/AUX_DATA", "GRANULE/
                  "DATASTRIP/*/QI_DATA")
 """Folders of an L1C SAFE that may be empty and are then missing from a CDSE zip; sen2cor
 expects them (it writes into GRANULE/*/AUX_DATA and reads DATASTRIP/*/QI_DATA)."""
-
-
-class Sen2corError(RebenError):
-    """sen2cor cannot run on a product, fails, or writes something else than expected."""
 
 
 def check_l1c_zip(path, name: str | None = None, metadata: str = "MTD_MSIL1C.xml", kind: str = "an L1C") -> None:

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from .constants import S1_POLARISATIONS
-from .errors import ConfigError, RebenError
+from .errors import ConfigError, Sentinel1Error
 
 S1_NAME = re.compile(
     r"(?P<mission>S1[ABCD])_(?P<mode>IW|EW|SM|WV|S[1-6])_(?P<type>GRD[HMF_]|SLC_|RAW_|OCN_)_"
@@ -27,14 +27,6 @@ S1_NAME = re.compile(
 POL_TOKEN = re.compile(r"(?<![A-Za-z])(VV|VH)(?![A-Za-z])", re.IGNORECASE)
 RASTER_SUFFIXES = (".tif", ".tiff")
 UNITS = ("dB", "linear")
-
-
-class Sentinel1Error(RebenError):
-    """A Sentinel-1 product is unreadable, incomplete or inconsistent."""
-
-    def __init__(self, product: str, problem: str, path: str | None = None):
-        where = f"{path}: " if path else ""
-        super().__init__(f"{product}: {where}{problem}")
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Mapping
 
-from .errors import RebenError
+from .errors import SlurmError
 
 # The values profiles/slurm/config.yaml ships with, which the user must replace.
 PLACEHOLDERS = {"slurm_partition": "<partition>", "slurm_account": "<account>"}
@@ -24,10 +24,6 @@ PROFILE = "profiles/slurm/config.yaml"
 MEMORY_KILL = re.compile(r"exceeded (job )?memory limit|oom[-_ ]kill|OUT_OF_MEMORY", re.IGNORECASE)
 # The polling enforcement also says by how much (bytes): "exceeded memory limit (used > limit)".
 MEMORY_USED = re.compile(r"exceeded memory limit \((\d+) > (\d+)\)")
-
-
-class SlurmError(RebenError):
-    """The SLURM profile cannot submit: no sbatch, an unknown partition, a placeholder left."""
 
 
 def mem_mb_for_attempt(first_attempt_mb: int, attempt: int) -> int:

@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import json
 import logging
-import shutil
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from functools import lru_cache
@@ -39,9 +38,9 @@ import pandas as pd
 
 from .assembly import Linker
 from .constants import S1_POLARISATIONS, S2_BANDS
-from .errors import RebenError
-from .geotiff import replace_dir
+from .errors import ExportError
 from .grid import read_grid_json
+from .io import staged_dir
 from .logs import Progress
 from .sentinel1 import parse_s1_name, s1_product_of
 from .sentinel2 import parse_product_name
@@ -58,10 +57,6 @@ FOLDER_NAMES = ("s2v1_name", "patch_id")
 METADATA_SUFFIX = "_labels_metadata.json"
 
 
-class ExportError(RebenError):
-    """The dataset cannot be exported in the BigEarthNet v1 layout."""
-
-
 def v1_wkt(epsg: int) -> str:
     """The CRS as the v1 files spell it: GDAL's WKT1 with the axes of the geographic CRS, which
     GDAL 2 wrote and GDAL 3 leaves out (`AXIS["Latitude",NORTH],AXIS["Longitude",EAST]`)."""
@@ -75,6 +70,8 @@ def v1_wkt(epsg: int) -> str:
 
 
 @lru_cache(maxsize=1)
+
+
 def _nomenclature_rank() -> dict[str, int]:
     from bigearthnet_common.constants import NEW_LABELS_ORIGINAL_ORDER, OLD_LABELS_ORIGINAL_ORDER
 
@@ -201,14 +198,12 @@ def export_v1(sidecar, s2_tree, out_dir, geocodings, tile_sources: dict, s1_tree
     kept["name"] = folder_names(kept, naming)
     grids = {g.tile_key: g for g in map(read_grid_json, geocodings)}
     out_dir = Path(out_dir)
-    tmp = out_dir.with_name(out_dir.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    (tmp / S2_DIR).mkdir(parents=True)
-    if s1_tree is not None:
-        (tmp / S1_DIR).mkdir()
-    write = _PatchWriter(tmp, s2_tree, s1_tree, grids, tile_sources, s1_scenes or {})
     progress = Progress("exporting patches", len(kept), logger=LOG)
-    try:
+    with staged_dir(out_dir) as tmp:
+        (tmp / S2_DIR).mkdir()
+        if s1_tree is not None:
+            (tmp / S1_DIR).mkdir()
+        write = _PatchWriter(tmp, s2_tree, s1_tree, grids, tile_sources, s1_scenes or {})
         rows = list(kept.itertuples(index=False))
         # Link and write syscalls release the GIL; a few threads hide file-system latency.
         with ThreadPoolExecutor(max_workers=max(threads, 1)) as pool:
@@ -225,10 +220,6 @@ def export_v1(sidecar, s2_tree, out_dir, geocodings, tile_sources: dict, s1_tree
                                           zip(kept.loc[rows_of_split, "name"], s1_column[rows_of_split])])
         _write_lines(tmp / SNOW_LIST, kept.loc[snow, "name"])
         _write_lines(tmp / CLOUD_LIST, kept.loc[cloud, "name"])
-        replace_dir(tmp, out_dir)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     LOG.info("BigEarthNet v1 layout: %d patches (files %s) in %s in %.1f s", len(kept),
              "copied" if write.linker.copying else "linked", out_dir, progress.elapsed())
     return len(kept)

@@ -22,17 +22,25 @@ import shutil
 import xml.etree.ElementTree as ET
 import zipfile
 from dataclasses import replace
-from datetime import datetime
 from pathlib import Path
 
 import numpy as np
 
-from ..constants import QUALITY_INDICATORS, S2_BAND_RESOLUTION, S2_BANDS
+from ..constants import S2_BAND_RESOLUTION, S2_BANDS
 from ..sentinel2 import METADATA_BAND_IDS, parse_product_name
 from . import landscape as ls
 from .scenario import DEMO_PRODUCTS, SyntheticProduct
-from .sentinel2 import (_iso, _sub, _write_jp2, product_content, product_info,
-                         quality_indicators, special_values, tile_metadata_xml, xml_bytes)
+from .sentinel2 import (
+    _iso,
+    _sub,
+    _write_jp2,
+    product_content,
+    product_info,
+    quality_indicators,
+    special_values,
+    tile_metadata_xml,
+    xml_bytes,
+)
 
 LOG = logging.getLogger("reben.synthetic")
 
