@@ -33,8 +33,12 @@ def main(n: int, threads: int) -> None:
             folder.mkdir(parents=True)
             for band in S2_BANDS:
                 r = S2_BAND_RESOLUTION[band]
-                writers[r].write(folder / f"{pid}_{band}.tif",
-                                 rng.integers(1, 10000, (1200 // r,) * 2, dtype="uint16"), 300000, 5400000)
+                writers[r].write(
+                    folder / f"{pid}_{band}.tif",
+                    rng.integers(1, 10000, (1200 // r,) * 2, dtype="uint16"),
+                    300000,
+                    5400000,
+                )
         meta = pd.DataFrame({"patch_id": ids, "split": "train", "s1_name": ""})
         start = time.monotonic()
         band_statistics(meta, root, None, threads=threads)

@@ -43,23 +43,38 @@ def fake_tile(root: Path, grid: TileGrid, borders, rng) -> TileInputs:
     ids = grid.patch_ids()
     n = len(ids)
     (folder / "geocoding.json").write_text(json.dumps({"grid": grid.to_dict()}))
-    tile = {"tile_key": grid.tile_key, "excluded": False, "sensing_time": "2017-06-13T10:10:31Z",
-            "season": "Summer"}
+    tile = {"tile_key": grid.tile_key, "excluded": False, "sensing_time": "2017-06-13T10:10:31Z", "season": "Summer"}
     (folder / "tile.json").write_text(json.dumps(tile))
     x, y = grid.indices()
-    s2 = pd.DataFrame({"patch_id": ids, "x": x, "y": y, "valid": rng.random(n) > 0.1,
-                       "cloud_or_shadow_fraction": (rng.random(n) < 0.2).astype("float32"),
-                       "snow_fraction": np.zeros(n, "float32")})
+    s2 = pd.DataFrame(
+        {
+            "patch_id": ids,
+            "x": x,
+            "y": y,
+            "valid": rng.random(n) > 0.1,
+            "cloud_or_shadow_fraction": (rng.random(n) < 0.2).astype("float32"),
+            "snow_fraction": np.zeros(n, "float32"),
+        }
+    )
     labelled = rng.random(n) > 0.1
-    labels = pd.DataFrame({"patch_id": ids, "unlabeled_fraction": np.zeros(n, "float32"),
-                           "labelled": labelled,
-                           "labels": [["Arable land", "Pastures"] if v else [] for v in labelled]})
+    labels = pd.DataFrame(
+        {
+            "patch_id": ids,
+            "unlabeled_fraction": np.zeros(n, "float32"),
+            "labelled": labelled,
+            "labels": [["Arable land", "Pastures"] if v else [] for v in labelled],
+        }
+    )
     s2.to_parquet(folder / "s2_patches.parquet")
     labels.to_parquet(folder / "labels.parquet")
     timed(f"{grid.tile_key[-6:]} assign_splits", assign_splits, grid).to_parquet(folder / "splits.parquet")
-    timed(f"{grid.tile_key[-6:]} assign_countries", assign_countries, grid, borders).to_parquet(folder / "countries.parquet")
+    timed(f"{grid.tile_key[-6:]} assign_countries", assign_countries, grid, borders).to_parquet(
+        folder / "countries.parquet"
+    )
     flags = compute_flags(s2, {"contains_cloud_or_shadow": 0.0, "contains_seasonal_snow": 0.0})
-    timed(f"{grid.tile_key[-6:]} select_patches", select_patches, tile, s2, labels, flags).to_parquet(folder / "selection.parquet")
+    timed(f"{grid.tile_key[-6:]} select_patches", select_patches, tile, s2, labels, flags).to_parquet(
+        folder / "selection.parquet"
+    )
     for pid, ok in zip(ids, s2["valid"]):
         (folder / "reference_maps" / pid).mkdir(parents=True)
         (folder / "reference_maps" / pid / f"{pid}_reference_map.tif").write_bytes(b"m")
@@ -67,10 +82,17 @@ def fake_tile(root: Path, grid: TileGrid, borders, rng) -> TileInputs:
             (folder / "s2" / pid).mkdir(parents=True)
             for band in S2_BANDS:
                 (folder / "s2" / pid / f"{pid}_{band}.tif").write_bytes(b"b")
-    return TileInputs(str(folder / "tile.json"), str(folder / "geocoding.json"),
-                      str(folder / "s2_patches.parquet"), str(folder / "labels.parquet"),
-                      str(folder / "splits.parquet"), str(folder / "countries.parquet"),
-                      str(folder / "selection.parquet"), str(folder / "s2"), str(folder / "reference_maps"))
+    return TileInputs(
+        str(folder / "tile.json"),
+        str(folder / "geocoding.json"),
+        str(folder / "s2_patches.parquet"),
+        str(folder / "labels.parquet"),
+        str(folder / "splits.parquet"),
+        str(folder / "countries.parquet"),
+        str(folder / "selection.parquet"),
+        str(folder / "s2"),
+        str(folder / "reference_maps"),
+    )
 
 
 def main(n_tiles: int = 2, threads: int = 2) -> None:
@@ -78,16 +100,30 @@ def main(n_tiles: int = 2, threads: int = 2) -> None:
     shutil.rmtree(root, ignore_errors=True)
     borders = read_borders(BORDERS, "name", REBEN_COUNTRIES)
     rng = np.random.default_rng(0)
-    tiles = [fake_tile(root, TileGrid(f"S2A_MSIL2A_2017061{i}T101031_N9999_R022_T33UUP", 32633,
-                                      300000, 5400000, 109800, 109800), borders, rng)
-             for i in range(n_tiles)]
+    tiles = [
+        fake_tile(
+            root,
+            TileGrid(f"S2A_MSIL2A_2017061{i}T101031_N9999_R022_T33UUP", 32633, 300000, 5400000, 109800, 109800),
+            borders,
+            rng,
+        )
+        for i in range(n_tiles)
+    ]
     d = root / "dataset"
     d.mkdir()
-    timed(f"assemble_dataset ({n_tiles} tiles, {threads} threads)", assemble_dataset, tiles,
-          s2_tree=d / "BigEarthNet-S2", s1_tree=d / "BigEarthNet-S1",
-          reference_maps_tree=d / "Reference_Maps", metadata=d / "metadata.parquet",
-          flagged_metadata=d / "flagged.parquet", sidecar=d / "patches.parquet",
-          funnel_csv=d / "funnel.csv", threads=threads)
+    timed(
+        f"assemble_dataset ({n_tiles} tiles, {threads} threads)",
+        assemble_dataset,
+        tiles,
+        s2_tree=d / "BigEarthNet-S2",
+        s1_tree=d / "BigEarthNet-S1",
+        reference_maps_tree=d / "Reference_Maps",
+        metadata=d / "metadata.parquet",
+        flagged_metadata=d / "flagged.parquet",
+        sidecar=d / "patches.parquet",
+        funnel_csv=d / "funnel.csv",
+        threads=threads,
+    )
     print(pd.read_csv(d / "funnel.csv").tail(1).to_string(index=False))
 
 

@@ -24,6 +24,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "workflow"))
 
 import zstandard  # noqa: E402
+
 from reben.archives import write_tar, write_tar_zst  # noqa: E402
 from reben.lmdb_store import encode_lmdb  # noqa: E402
 
@@ -41,6 +42,7 @@ def _anon_mib() -> float:
 
 def _in_child(queue, fn, args):
     import threading
+
     peak = [0.0]
     stop = threading.Event()
 
@@ -54,8 +56,17 @@ def _in_child(queue, fn, args):
     result = fn(*args)
     wall, cpu = time.perf_counter() - t0, time.process_time() - cpu0
     stop.set()
-    queue.put(({"wall": wall, "cpu": cpu, "rss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-                "anon": max(peak[0], _anon_mib())}, result))
+    queue.put(
+        (
+            {
+                "wall": wall,
+                "cpu": cpu,
+                "rss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                "anon": max(peak[0], _anon_mib()),
+            },
+            result,
+        )
+    )
 
 
 def measured(fn, *args):
@@ -71,14 +82,15 @@ def measured(fn, *args):
 
 
 def make_tile(root: Path, side: int) -> int:
-    import pandas as pd
     from reben.synthetic.dataset import metadata_frame, write_tile
+
     coords = [(x, y) for y in range(side) for x in range(side)]
     patches = write_tile(root, TILE, coords, seed=7)
     meta = root / "dataset"
     metadata_frame(patches).to_parquet(meta / "metadata.parquet", index=False)
     metadata_frame(patches.iloc[:0]).to_parquet(
-        meta / "metadata_for_patches_with_snow_cloud_or_shadow.parquet", index=False)
+        meta / "metadata_for_patches_with_snow_cloud_or_shadow.parquet", index=False
+    )
     return len(patches)
 
 
@@ -86,24 +98,28 @@ def run_lmdb(root: str) -> dict:
     root = Path(root)
     tiles = root / "tiles" / TILE
     return encode_lmdb(
-        [root / "dataset/metadata.parquet",
-         root / "dataset/metadata_for_patches_with_snow_cloud_or_shadow.parquet"],
+        [root / "dataset/metadata.parquet", root / "dataset/metadata_for_patches_with_snow_cloud_or_shadow.parquet"],
         {k: [tiles / f"{k}_shard.parquet"] for k in ("s2", "reference_maps", "s1")},
         root / "dataset/lmdb",
-        {"s2": root / "dataset/BigEarthNet-S2", "s1": root / "dataset/BigEarthNet-S1",
-         "reference_maps": root / "dataset/Reference_Maps"},
-        [tiles / "geocoding.json"], sample_size=20)
+        {
+            "s2": root / "dataset/BigEarthNet-S2",
+            "s1": root / "dataset/BigEarthNet-S1",
+            "reference_maps": root / "dataset/Reference_Maps",
+        },
+        [tiles / "geocoding.json"],
+        sample_size=20,
+    )
 
 
 def run_hash(root: str) -> str:
     from reben.lmdb_store import write_content_hash
+
     return write_content_hash(Path(root) / "dataset/lmdb", Path(root) / "dataset/LMDB_CONTENT.sha256")
 
 
 def run_archives(root: str, level: int, threads: int) -> list[dict]:
     root = Path(root)
-    return [write_tar_zst(root / "dataset" / t, root / "dist" / f"{t}.tar.zst", level, threads)
-            for t in TREES]
+    return [write_tar_zst(root / "dataset" / t, root / "dist" / f"{t}.tar.zst", level, threads) for t in TREES]
 
 
 class _Null(io.RawIOBase):
@@ -130,7 +146,7 @@ def run_zstd_only(root: str, level: int, threads: int) -> int:
         t0 = time.perf_counter()
         with cctx.stream_writer(_Null(), closefd=False) as z:
             for i in range(0, len(data), 256 * 1024**2):
-                z.write(data[i:i + 256 * 1024**2])
+                z.write(data[i : i + 256 * 1024**2])
         busy += time.perf_counter() - t0
         total += len(data)
         del data, buf
@@ -158,10 +174,13 @@ def main():
         shutil.rmtree(root / "dataset/lmdb", ignore_errors=True)
         m, s = measured(run_lmdb, str(root))
         size = (root / "dataset/lmdb/data.mdb").stat().st_size
-        print(f"encode_lmdb: {s['entries']} entries, data.mdb {size / 1024**3:.2f} GiB; "
-              f"wall {m['wall']:.1f} s = {n / m['wall']:,.0f} patches/s; "
-              f"CPU {m['cpu']:.1f} s = {n / m['cpu']:,.0f} patches per CPU-second; "
-              f"peak RSS {m['rss']:,.0f} MiB (anonymous {m['anon']:,.0f} MiB)", flush=True)
+        print(
+            f"encode_lmdb: {s['entries']} entries, data.mdb {size / 1024**3:.2f} GiB; "
+            f"wall {m['wall']:.1f} s = {n / m['wall']:,.0f} patches/s; "
+            f"CPU {m['cpu']:.1f} s = {n / m['cpu']:,.0f} patches per CPU-second; "
+            f"peak RSS {m['rss']:,.0f} MiB (anonymous {m['anon']:,.0f} MiB)",
+            flush=True,
+        )
         m, _ = measured(run_hash, str(root))
         print(f"hash_lmdb_content: wall {m['wall']:.1f} s, CPU {m['cpu']:.1f} s", flush=True)
         if a.skip_archives:
@@ -169,17 +188,25 @@ def main():
         m, archives = measured(run_archives, str(root), a.level, a.threads)
         tar_bytes = sum(x["tar_bytes"] for x in archives)
         out_bytes = sum(x["bytes"] for x in archives)
-        print(f"archives (level {a.level}, {a.threads} threads): {tar_bytes / 1024**2:,.0f} MiB tar "
-              f"-> {out_bytes / 1024**2:,.0f} MiB; wall {m['wall']:.1f} s "
-              f"({tar_bytes / m['wall'] / 1024**2:,.0f} MiB/s, {n / m['wall']:,.0f} patches/s), "
-              f"CPU {m['cpu']:.1f} s; peak RSS {m['rss']:,.0f} MiB (anonymous {m['anon']:,.0f} MiB)",
-              flush=True)
+        print(
+            f"archives (level {a.level}, {a.threads} threads): {tar_bytes / 1024**2:,.0f} MiB tar "
+            f"-> {out_bytes / 1024**2:,.0f} MiB; wall {m['wall']:.1f} s "
+            f"({tar_bytes / m['wall'] / 1024**2:,.0f} MiB/s, {n / m['wall']:,.0f} patches/s), "
+            f"CPU {m['cpu']:.1f} s; peak RSS {m['rss']:,.0f} MiB (anonymous {m['anon']:,.0f} MiB)",
+            flush=True,
+        )
         m, _ = measured(run_tar_only, str(root))
-        print(f"  tar stream alone (Python + reading files, no compression): wall {m['wall']:.1f} s, "
-              f"CPU {m['cpu']:.1f} s", flush=True)
+        print(
+            f"  tar stream alone (Python + reading files, no compression): wall {m['wall']:.1f} s, "
+            f"CPU {m['cpu']:.1f} s",
+            flush=True,
+        )
         m, busy = measured(run_zstd_only, str(root), a.level, a.threads)
-        print(f"  zstd alone on the same bytes in memory: wall {busy:.1f} s "
-              f"(process CPU incl. building the tar in memory {m['cpu']:.1f} s)", flush=True)
+        print(
+            f"  zstd alone on the same bytes in memory: wall {busy:.1f} s "
+            f"(process CPU incl. building the tar in memory {m['cpu']:.1f} s)",
+            flush=True,
+        )
     finally:
         if not a.keep:
             shutil.rmtree(root, ignore_errors=True)

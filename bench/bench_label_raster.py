@@ -26,8 +26,14 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "workflow"))
 
-TILE = dict(tile_key="S2A_MSIL2A_20170613T101031_N9999_R022_T33UUP", epsg=32633,
-            ulx=300000.0, uly=5400000.0, width_m=109800.0, height_m=109800.0)
+TILE = dict(
+    tile_key="S2A_MSIL2A_20170613T101031_N9999_R022_T33UUP",
+    epsg=32633,
+    ulx=300000.0,
+    uly=5400000.0,
+    width_m=109800.0,
+    height_m=109800.0,
+)
 CODES = (111, 112, 211, 231, 242, 243, 311, 312, 313, 324, 512)
 
 
@@ -38,21 +44,33 @@ def make_raster(path: Path, grid) -> None:
     from rasterio.warp import transform_bounds
 
     left, bottom, right, top = transform_bounds(
-        grid.crs, "EPSG:3035", grid.ulx, grid.uly - grid.height_m, grid.ulx + grid.width_m,
-        grid.uly, densify_pts=21)
+        grid.crs, "EPSG:3035", grid.ulx, grid.uly - grid.height_m, grid.ulx + grid.width_m, grid.uly, densify_pts=21
+    )
     left, top = np.floor(left / 1000) * 1000 - 2000, np.ceil(top / 1000) * 1000 + 2000
     width = int((right - left) // 10) + 400
     height = int((top - bottom) // 10) + 400
     rng = np.random.default_rng(3)
     blocks = rng.choice(np.array(CODES, dtype=np.uint16), size=(height // 50 + 1, width // 50 + 1))
-    profile = dict(driver="GTiff", width=width, height=height, count=1, dtype="uint16",
-                   crs="EPSG:3035", transform=Affine(10, 0, left, 0, -10, top), nodata=0,
-                   compress="deflate", tiled=True, blockxsize=512, blockysize=512)
+    profile = dict(
+        driver="GTiff",
+        width=width,
+        height=height,
+        count=1,
+        dtype="uint16",
+        crs="EPSG:3035",
+        transform=Affine(10, 0, left, 0, -10, top),
+        nodata=0,
+        compress="deflate",
+        tiled=True,
+        blockxsize=512,
+        blockysize=512,
+    )
     with rasterio.open(path, "w", **profile) as dst:
         for row in range(0, height, 512):
             rows = min(512, height - row)
-            strip = np.repeat(np.repeat(blocks[row // 50:(row + rows) // 50 + 1], 50, axis=0),
-                              50, axis=1)[row % 50:row % 50 + rows, :width]
+            strip = np.repeat(np.repeat(blocks[row // 50 : (row + rows) // 50 + 1], 50, axis=0), 50, axis=1)[
+                row % 50 : row % 50 + rows, :width
+            ]
             dst.write(strip, 1, window=rasterio.windows.Window(0, row, width, rows))
     print(f"made {path}: {width} x {height} px, {path.stat().st_size / 1e6:.0f} MB", flush=True)
 
@@ -80,12 +98,27 @@ def main() -> None:
     work.mkdir()
     write_json({"tile_key": grid.tile_key, "grid": grid.to_dict()}, work / "geocoding.json")
     start = time.monotonic()
-    summary = rasterize_reference_maps(work / "geocoding.json", raster, work / "reference_maps",
-                                       work / "shard.parquet", work / "labels.parquet", raster=True)
+    summary = rasterize_reference_maps(
+        work / "geocoding.json",
+        raster,
+        work / "reference_maps",
+        work / "shard.parquet",
+        work / "labels.parquet",
+        raster=True,
+    )
     job = time.monotonic() - start
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps({"read_and_warp_s": round(warp, 1), "job_s": round(job, 1),
-                      "covered": covered, "peak_rss_mb": round(peak_mb), **summary}))
+    print(
+        json.dumps(
+            {
+                "read_and_warp_s": round(warp, 1),
+                "job_s": round(job, 1),
+                "covered": covered,
+                "peak_rss_mb": round(peak_mb),
+                **summary,
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

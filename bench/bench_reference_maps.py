@@ -25,13 +25,20 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "workflow"))
 
-TILE = dict(tile_key="S2A_MSIL2A_20170613T101031_N9999_R022_T33UUP", epsg=32633,
-            ulx=300000.0, uly=5400000.0, width_m=109800.0, height_m=109800.0)
+TILE = dict(
+    tile_key="S2A_MSIL2A_20170613T101031_N9999_R022_T33UUP",
+    epsg=32633,
+    ulx=300000.0,
+    uly=5400000.0,
+    width_m=109800.0,
+    height_m=109800.0,
+)
 
 
 def make_clc(path: Path, polygons: int) -> None:
     import pyogrio
     import shapely
+
     from reben.grid import TileGrid
     from reben.synthetic.clc import synthetic_clc, write_clc
 
@@ -40,14 +47,25 @@ def make_clc(path: Path, polygons: int) -> None:
     # Area per polygon such that ~15,000 cells cover the tile: side of the whole region.
     side = (polygons * grid.width_m * grid.height_m / 15000) ** 0.5
     start = time.monotonic()
-    frame = synthetic_clc((cx - side / 2, cy - side / 2, cx + side / 2, cy + side / 2), grid.epsg,
-                          n_polygons=polygons, seed=5, coast=False, n_invalid=50, merge=False,
-                          segment_m=50.0, bend_m=40.0)
+    frame = synthetic_clc(
+        (cx - side / 2, cy - side / 2, cx + side / 2, cy + side / 2),
+        grid.epsg,
+        n_polygons=polygons,
+        seed=5,
+        coast=False,
+        n_invalid=50,
+        merge=False,
+        segment_m=50.0,
+        bend_m=40.0,
+    )
     write_clc(frame, path)
     info = pyogrio.read_info(path)
-    print(f"made {path}: {info['features']} polygons, "
-          f"{shapely.get_num_coordinates(frame.geometry.values).sum():,} vertices, "
-          f"{path.stat().st_size / 1e6:.0f} MB, in {time.monotonic() - start:.0f} s", flush=True)
+    print(
+        f"made {path}: {info['features']} polygons, "
+        f"{shapely.get_num_coordinates(frame.geometry.values).sum():,} vertices, "
+        f"{path.stat().st_size / 1e6:.0f} MB, in {time.monotonic() - start:.0f} s",
+        flush=True,
+    )
 
 
 def measure(clc: Path, out: Path) -> None:
@@ -65,8 +83,13 @@ def measure(clc: Path, out: Path) -> None:
     write_json({"tile_key": grid.tile_key, "grid": grid.to_dict()}, out / "geocoding.json")
     shutil.rmtree(out / "reference_maps", ignore_errors=True)
     start, cpu = time.monotonic(), time.process_time()
-    summary = rasterize_reference_maps(out / "geocoding.json", clc, out / "reference_maps",
-                                       out / "reference_maps_shard.parquet", out / "labels.parquet")
+    summary = rasterize_reference_maps(
+        out / "geocoding.json",
+        clc,
+        out / "reference_maps",
+        out / "reference_maps_shard.parquet",
+        out / "labels.parquet",
+    )
     wall, cpu = time.monotonic() - start, time.process_time() - cpu
     # VmHWM is this process's own peak (ru_maxrss would carry the parent's across fork and exec).
     hwm_kib = next(int(line.split()[1]) for line in open("/proc/self/status") if line.startswith("VmHWM:"))
@@ -96,10 +119,12 @@ def main() -> None:
     if result.returncode:
         sys.exit(result.returncode)
     figures = json.loads(result.stdout.strip().splitlines()[-1])
-    print(f"one core: {figures['polygons']:,} polygons read, {figures['patches']:,} reference maps "
-          f"+ shard + labels ({figures['labelled']:,} labelled) in {figures['wall_s']:.1f} s wall "
-          f"({figures['cpu_s']:.1f} s CPU), "
-          f"peak RSS {figures['peak_rss_gib']:.2f} GiB (target < 30 s, < 2 GiB)")
+    print(
+        f"one core: {figures['polygons']:,} polygons read, {figures['patches']:,} reference maps "
+        f"+ shard + labels ({figures['labelled']:,} labelled) in {figures['wall_s']:.1f} s wall "
+        f"({figures['cpu_s']:.1f} s CPU), "
+        f"peak RSS {figures['peak_rss_gib']:.2f} GiB (target < 30 s, < 2 GiB)"
+    )
 
 
 if __name__ == "__main__":

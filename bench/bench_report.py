@@ -20,17 +20,24 @@ from reben.report import CLASSES_19, label_statistics, nearest_train_distances, 
 
 def sidecar(n_tiles: int):
     import geopandas as gpd
+
     frames = []
     side = 109800.0
     for t in range(n_tiles):
         epsg = 32633 if t % 2 == 0 else 32634
-        grid = TileGrid(f"S2A_MSIL2A_20170613T101031_N9999_R022_T33U{chr(65 + t % 26)}{chr(65 + t // 26)}", epsg,
-                        300000.0 + 100000 * (t % 5), 5400000.0 - 100000 * (t // 5), side, side)
+        grid = TileGrid(
+            f"S2A_MSIL2A_20170613T101031_N9999_R022_T33U{chr(65 + t % 26)}{chr(65 + t // 26)}",
+            epsg,
+            300000.0 + 100000 * (t % 5),
+            5400000.0 - 100000 * (t // 5),
+            side,
+            side,
+        )
         frame = grid.to_frame()
         cx = frame.geometry.centroid.x - grid.ulx
         cy = grid.uly - frame.geometry.centroid.y
         d = np.minimum.reduce([cx, cy, side - cx, side - cy])
-        frame["split"] = np.where(d < side * (2 - 2 ** 0.5) / 4, "train", np.where(d < side / 4, "validation", "test"))
+        frame["split"] = np.where(d < side * (2 - 2**0.5) / 4, "train", np.where(d < side / 4, "validation", "test"))
         frame["tile_key"] = grid.tile_key
         frame["epsg"] = epsg
         frames.append(frame.to_crs(4326))
@@ -49,9 +56,11 @@ def main(n_tiles: int) -> None:
     side = sidecar(n_tiles)
     print(f"{n_tiles} tiles, {len(side)} patches: built in {time.monotonic() - start:.1f} s")
     kept = side[side["drop_reason"] == ""]
-    for name, fn in [("funnel recount", lambda: sidecar_funnel(side)),
-                     ("label statistics", lambda: label_statistics(pd.DataFrame(kept), list(CLASSES_19))),
-                     ("leakage check", lambda: nearest_train_distances(kept))]:
+    for name, fn in [
+        ("funnel recount", lambda: sidecar_funnel(side)),
+        ("label statistics", lambda: label_statistics(pd.DataFrame(kept), list(CLASSES_19))),
+        ("leakage check", lambda: nearest_train_distances(kept)),
+    ]:
         t = time.monotonic()
         fn()
         print(f"{name}: {time.monotonic() - t:.1f} s")

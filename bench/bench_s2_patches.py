@@ -56,13 +56,13 @@ inspect_tile({product!r}, {key!r}, 1200, {tile_json!r})
 
 CUT = """
 from reben.patches import cut_tile
-cut_tile({tile_json!r}, {out!r} + "/s2", {out!r} + "/s2_patches.parquet", {out!r} + "/s2_shard.parquet", threads={threads})
+cut_tile({tile_json!r}, {out!r} + "/s2", {out!r} + "/s2_patches.parquet", {out!r} + "/s2_shard.parquet",
+         threads={threads})
 """
 
 
 def run_step(body: str, threads: int, **fields) -> dict:
-    code = STEP.format(workflow=str(REPO / "workflow"), threads=threads,
-                       body=body.format(threads=threads, **fields))
+    code = STEP.format(workflow=str(REPO / "workflow"), threads=threads, body=body.format(threads=threads, **fields))
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     if proc.returncode != 0:
         raise SystemExit(proc.stderr)
@@ -95,8 +95,7 @@ def main() -> None:
     results["decode floor"] = run_step(DECODE, args.threads, **fields)
     results["cut_s2_patches"] = run_step(CUT, args.threads, **fields)
     floor = results["decode floor"]["wall_s"]
-    print(f"\nSentinel-2 branch, full-size product (10980 x 10980), {args.threads} threads, "
-          f"{os.cpu_count()} cores")
+    print(f"\nSentinel-2 branch, full-size product (10980 x 10980), {args.threads} threads, {os.cpu_count()} cores")
     print(f"{'step':<16}{'wall (s)':>10}{'peak (MiB)':>12}{'x floor':>9}")
     for step, r in results.items():
         print(f"{step:<16}{r['wall_s']:>10.1f}{r['peak_mib']:>12.0f}{r['wall_s'] / floor:>9.2f}")

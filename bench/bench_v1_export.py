@@ -44,32 +44,50 @@ def fake_tile(root: Path, grid: TileGrid) -> pd.DataFrame:
         for pol in S1_POLARISATIONS:
             (folder / f"{s1}_{pol}.tif").write_bytes(b"b")
     n = len(ids)
-    return pd.DataFrame({"patch_id": ids, "tile_key": grid.tile_key, "x": x, "y": y,
-                         "drop_reason": "", "split": ["train", "validation", "test"] * (n // 3) + ["train"] * (n % 3),
-                         "s1_name": s1_names, "s2v1_name": "", "contains_seasonal_snow": False,
-                         "contains_cloud_or_shadow": [i % 10 == 0 for i in range(n)],
-                         "labels_43": [["Non-irrigated arable land", "Pastures"]] * n})
+    return pd.DataFrame(
+        {
+            "patch_id": ids,
+            "tile_key": grid.tile_key,
+            "x": x,
+            "y": y,
+            "drop_reason": "",
+            "split": ["train", "validation", "test"] * (n // 3) + ["train"] * (n % 3),
+            "s1_name": s1_names,
+            "s2v1_name": "",
+            "contains_seasonal_snow": False,
+            "contains_cloud_or_shadow": [i % 10 == 0 for i in range(n)],
+            "labels_43": [["Non-irrigated arable land", "Pastures"]] * n,
+        }
+    )
 
 
 def main(n_tiles: int = 1, threads: int = 2) -> None:
     root = REPO / "bench" / "out" / "v1_export"
     shutil.rmtree(root, ignore_errors=True)
-    grids = [TileGrid(f"S2A_MSIL2A_2017061{i}T101031_N9999_R022_T33UUP", 32633, 300000, 5400000,
-                      109800, 109800) for i in range(n_tiles)]
+    grids = [
+        TileGrid(f"S2A_MSIL2A_2017061{i}T101031_N9999_R022_T33UUP", 32633, 300000, 5400000, 109800, 109800)
+        for i in range(n_tiles)
+    ]
     start = time.perf_counter()
     sidecar = pd.concat([fake_tile(root, g) for g in grids], ignore_index=True)
     sidecar.to_parquet(root / "dataset" / "patches.parquet")
     print(f"fake dataset ({len(sidecar)} patches): {time.perf_counter() - start:.1f} s")
     start = time.perf_counter()
-    n = export_v1(sidecar=root / "dataset" / "patches.parquet", s2_tree=root / "dataset" / "BigEarthNet-S2",
-                  out_dir=root / "export" / "bigearthnet_v1",
-                  geocodings=[root / "tiles" / g.tile_key / "geocoding.json" for g in grids],
-                  tile_sources={g.tile_key: g.tile_key for g in grids},
-                  s1_tree=root / "dataset" / "BigEarthNet-S1", threads=threads)
+    n = export_v1(
+        sidecar=root / "dataset" / "patches.parquet",
+        s2_tree=root / "dataset" / "BigEarthNet-S2",
+        out_dir=root / "export" / "bigearthnet_v1",
+        geocodings=[root / "tiles" / g.tile_key / "geocoding.json" for g in grids],
+        tile_sources={g.tile_key: g.tile_key for g in grids},
+        s1_tree=root / "dataset" / "BigEarthNet-S1",
+        threads=threads,
+    )
     seconds = time.perf_counter() - start
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"export_v1 ({n} patches, {threads} threads): {seconds:.1f} s, {n / seconds:.0f} patches/s, "
-          f"peak memory {peak_mb:.0f} MB")
+    print(
+        f"export_v1 ({n} patches, {threads} threads): {seconds:.1f} s, {n / seconds:.0f} patches/s, "
+        f"peak memory {peak_mb:.0f} MB"
+    )
 
 
 if __name__ == "__main__":

@@ -35,13 +35,25 @@ def shared(*parts) -> Path:
     return path
 
 
-def run_snakemake(workdir: Path, *args, configfile: Path | None = None, check: bool = True,
-                  timeout: int = 1800) -> subprocess.CompletedProcess:
+def run_snakemake(
+    workdir: Path, *args, configfile: Path | None = None, check: bool = True, timeout: int = 1800
+) -> subprocess.CompletedProcess:
     """Run the real workflow of this checkout in `workdir`; output captured for the assertion."""
-    cmd = [SNAKEMAKE, "-s", str(REPO / "Snakefile"), "--directory", str(workdir),
-           "--configfile", str(configfile or DEMO_CONFIG), "--cores", "2", *args]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout,
-                          env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    cmd = [
+        SNAKEMAKE,
+        "-s",
+        str(REPO / "Snakefile"),
+        "--directory",
+        str(workdir),
+        "--configfile",
+        str(configfile or DEMO_CONFIG),
+        "--cores",
+        "2",
+        *args,
+    ]
+    proc = subprocess.run(
+        cmd, capture_output=True, text=True, timeout=timeout, env={**os.environ, "PYTHONUNBUFFERED": "1"}
+    )
     if check and proc.returncode != 0:
         raise AssertionError(f"snakemake failed ({proc.returncode}):\n{proc.stdout[-4000:]}\n{proc.stderr[-8000:]}")
     return proc

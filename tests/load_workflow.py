@@ -19,6 +19,8 @@ if __name__ == "__main__":
             workdir=Path(workdir),
         )
         workflow = workflow_api._workflow
-        rules = {rule.name: {"outputs": [str(o) for o in rule.output], "snakefile": str(rule.snakefile)}
-                 for rule in workflow.rules}
+        rules = {
+            rule.name: {"outputs": [str(o) for o in rule.output], "snakefile": str(rule.snakefile)}
+            for rule in workflow.rules
+        }
         print(json.dumps({"config": workflow.config, "rules": rules}, default=str))

@@ -28,9 +28,12 @@ def reader_python(requirements: Path) -> Path:
     base_python = getattr(sys, "_base_executable", sys.executable)
     try:
         subprocess.run([base_python, "-m", "venv", str(tmp)], check=True, capture_output=True)
-        pip = subprocess.run([str(tmp / "bin" / "python"), "-m", "pip", "install", "--quiet",
-                              "--no-deps", "-r", str(requirements)],
-                             capture_output=True, text=True, timeout=1800)
+        pip = subprocess.run(
+            [str(tmp / "bin" / "python"), "-m", "pip", "install", "--quiet", "--no-deps", "-r", str(requirements)],
+            capture_output=True,
+            text=True,
+            timeout=1800,
+        )
         if pip.returncode != 0:
             pytest.fail(f"cannot build the reader environment from {requirements}:\n{pip.stderr[-3000:]}")
         shutil.rmtree(venv, ignore_errors=True)

@@ -11,6 +11,7 @@ import tarfile
 
 import pytest
 import zstandard
+
 from reben.archives import file_digests, tree_files, write_checksums, write_tar, write_tar_md5sums, write_tar_zst
 from reben.errors import DistributionError
 
@@ -48,7 +49,7 @@ RELEASE_ORDER = [
     f"BigEarthNet-S2/{LONG}/{LONG}_26_57/{LONG}_26_57_B01.tif",
     f"BigEarthNet-S2/{LONG}/{LONG}_26_57/{LONG}_26_57_B02.tif",
     f"BigEarthNet-S2/{LONG}/{LONG}_26_57/{LONG}_26_57_B8A.tif",
-    "BigEarthNet-S2/a-b/y",   # '-' sorts before '/', and '.' too: whole names, byte order
+    "BigEarthNet-S2/a-b/y",  # '-' sorts before '/', and '.' too: whole names, byte order
     "BigEarthNet-S2/a.txt",
     "BigEarthNet-S2/a/z",
     "BigEarthNet-S2/b/linked.tif",
@@ -68,7 +69,8 @@ def test_members_and_headers_as_the_release_wrote_them(tree):
         assert [i.name for i in infos] == RELEASE_ORDER
         assert all(i.isfile() for i in infos)  # no folders; the hard link is a plain file
         assert {(i.uid, i.gid, i.uname, i.gname, i.mtime, i.mode) for i in infos} == {
-            (0, 0, "", "", 1_704_067_200, 0o644)}
+            (0, 0, "", "", 1_704_067_200, 0o644)
+        }
         assert tar.extractfile("BigEarthNet-S2/b/linked.tif").read() == b"x" * 513
     # GNU format: the long names are in ././@LongLink records (type L), the magic is GNU's.
     raw = ours.getvalue()
@@ -78,15 +80,30 @@ def test_members_and_headers_as_the_release_wrote_them(tree):
 def gnu_tar_of(tree, mtime):
     """GNU tar's own archive of the release's file list, with the release's options."""
     tar = shutil.which("tar")
-    if not tar or "GNU tar" not in subprocess.run([tar, "--version"], capture_output=True,
-                                                  text=True).stdout:
+    if not tar or "GNU tar" not in subprocess.run([tar, "--version"], capture_output=True, text=True).stdout:
         pytest.skip("GNU tar needed")
     listing = "".join(f"{name}\n" for name in RELEASE_ORDER)
     return subprocess.run(
-        [tar, "--create", "--file=-", "--format=gnu", "--owner=0", "--group=0", "--numeric-owner",
-         f"--mtime=@{mtime}", "--mode=a=r,u+w", "--hard-dereference", "--no-recursion",
-         "-C", str(tree.parent), "--files-from=-"],
-        input=listing.encode(), capture_output=True, check=True).stdout
+        [
+            tar,
+            "--create",
+            "--file=-",
+            "--format=gnu",
+            "--owner=0",
+            "--group=0",
+            "--numeric-owner",
+            f"--mtime=@{mtime}",
+            "--mode=a=r,u+w",
+            "--hard-dereference",
+            "--no-recursion",
+            "-C",
+            str(tree.parent),
+            "--files-from=-",
+        ],
+        input=listing.encode(),
+        capture_output=True,
+        check=True,
+    ).stdout
 
 
 def test_the_bytes_are_gnu_tars_own(tree):
@@ -134,8 +151,9 @@ def test_gnu_tar_and_zstd_extract_the_tree(tree, tmp_path):
     for name, path in tree_files(tree):
         assert (out / name).read_bytes() == path.read_bytes()
     assert not list(out.rglob(".*"))
-    listing = subprocess.run(["tar", "--zstd", "-tvf", str(archive)],
-                             capture_output=True, text=True, check=True).stdout.splitlines()
+    listing = subprocess.run(
+        ["tar", "--zstd", "-tvf", str(archive)], capture_output=True, text=True, check=True
+    ).stdout.splitlines()
     assert [line.split()[-1] for line in listing] == RELEASE_ORDER
     assert all(line.startswith("-rw-r--r-- 0/0 ") and " 2023-11-14 " in line for line in listing)
 
@@ -153,8 +171,9 @@ def test_checksum_files_verify_with_coreutils(tree, tmp_path):
     dist.mkdir()
     write_tar_zst(tree, dist / "BigEarthNet-S2.tar.zst")
     (dist / "metadata.parquet").write_bytes(b"PAR1")
-    digests = write_checksums([dist / "metadata.parquet", dist / "BigEarthNet-S2.tar.zst"],
-                              dist / "SHA256SUMS", dist / "MD5SUMS")
+    digests = write_checksums(
+        [dist / "metadata.parquet", dist / "BigEarthNet-S2.tar.zst"], dist / "SHA256SUMS", dist / "MD5SUMS"
+    )
     assert list(digests) == ["BigEarthNet-S2.tar.zst", "metadata.parquet"]
     assert digests["metadata.parquet"] == (hashlib.sha256(b"PAR1").hexdigest(), hashlib.md5(b"PAR1").hexdigest())
     assert (dist / "MD5SUMS").read_text().splitlines()[1] == f"{hashlib.md5(b'PAR1').hexdigest()}  metadata.parquet"
@@ -171,13 +190,15 @@ def test_missing_tree_is_one_line(tmp_path):
 
 def test_tar_md5sums_list_the_uncompressed_tars(tree, tmp_path):
     import json
+
     summary = write_tar_zst(tree, tmp_path / "BigEarthNet-S2.tar.zst")
     (tmp_path / "s2.json").write_text(json.dumps(summary))
     write_tar_md5sums([tmp_path / "s2.json"], tmp_path / "TAR_MD5SUMS")
     tar = io.BytesIO()
     write_tar(tree, tar, mtime=0)
     assert (tmp_path / "TAR_MD5SUMS").read_text() == (
-        f"{hashlib.md5(tar.getvalue()).hexdigest()}  BigEarthNet-S2.tar\n")
+        f"{hashlib.md5(tar.getvalue()).hexdigest()}  BigEarthNet-S2.tar\n"
+    )
     (tmp_path / "old.json").write_text("{}")
     with pytest.raises(DistributionError, match=r"old.json: no 'tar_md5' in this archive summary"):
         write_tar_md5sums([tmp_path / "old.json"], tmp_path / "TAR_MD5SUMS")

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+
 from reben.bigearthnet_v1 import (
     TABLE_FILES,
     check_v1_config,
@@ -25,7 +26,6 @@ from reben.bigearthnet_v1 import (
     read_v1_index,
     table_files,
     write_tile_link,
-    write_v1_index,
 )
 from reben.errors import ConfigError, V1ArchiveError, V1TableError
 from reben.grid import TileGrid
@@ -36,7 +36,7 @@ from reben.shards import decode, iter_shard
 
 PYTHON = sys.executable
 # Real reBEN tile keys of two of the 125 L1C products (resources/bigearthnet_v1_l1c_products.csv).
-T35VPK = "S2B_MSIL2A_20170924T093019_N9999_R136_T35VPK"   # L1C S2B_MSIL1C_20170924T093019_...
+T35VPK = "S2B_MSIL2A_20170924T093019_N9999_R136_T35VPK"  # L1C S2B_MSIL1C_20170924T093019_...
 T33UUP = "S2A_MSIL2A_20170613T101031_N9999_R022_T33UUP"
 
 
@@ -56,11 +56,14 @@ def example_s1() -> Path:
 
 
 def test_package_tables_are_read_without_the_cli_dependencies():
-    code = ("import sys; from reben.bigearthnet_v1 import package_tables; package_tables(); "
-            "print(sorted(m for m in sys.modules if m.split('.')[0] in "
-            "('bigearthnet_common', 'typer', 'fastcore', 'rich', 'appdirs', 'natsort')))")
-    out = subprocess.run([PYTHON, "-c", code], capture_output=True, text=True, check=True,
-                         cwd=Path(__file__).parents[1] / "workflow")
+    code = (
+        "import sys; from reben.bigearthnet_v1 import package_tables; package_tables(); "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in "
+        "('bigearthnet_common', 'typer', 'fastcore', 'rich', 'appdirs', 'natsort')))"
+    )
+    out = subprocess.run(
+        [PYTHON, "-c", code], capture_output=True, text=True, check=True, cwd=Path(__file__).parents[1] / "workflow"
+    )
     assert out.stdout.strip() == "[]"
 
 
@@ -97,8 +100,10 @@ def test_real_patch_with_lost_zero_and_other_seconds_is_matched_on_tile_day_x_y(
     assert (link["s2v1_name"] != "").sum() == len(mine) > 0
     # every matched name carries its patch's x and y (v1 does not pad them, patch ids do)
     matched = link[link["s2v1_name"] != ""]
-    assert all([int(v) for v in n.split("_")[-2:]] == [int(v) for v in p.split("_")[-2:]]
-               for p, n in zip(matched.index, matched["s2v1_name"]))
+    assert all(
+        [int(v) for v in n.split("_")[-2:]] == [int(v) for v in p.split("_")[-2:]]
+        for p, n in zip(matched.index, matched["s2v1_name"])
+    )
 
 
 def write_tables(folder: Path, pairs: list[tuple[str, str]], snow=(), cloud=()) -> Path:
@@ -113,18 +118,25 @@ def write_tables(folder: Path, pairs: list[tuple[str, str]], snow=(), cloud=()) 
 def test_hand_made_quirks_day_not_prefix(tmp_path):
     """A name-prefix match would take 35VNK's patch (it has the L1C's exact time string) and miss
     the right one (its zero lost, one second later); another day at the same x, y is no match."""
-    tables = write_tables(tmp_path / "v1", [
-        ("S1A_IW_GRDH_1SDV_20170925T043256_35VPK_1_2", "S2B_MSIL2A_20170924T93020_1_2"),
-        ("S1A_IW_GRDH_1SDV_20170925T043256_35VNK_2_1", "S2B_MSIL2A_20170924T093019_2_1"),
-        ("S1A_IW_GRDH_1SDV_20171005T043256_35VPK_2_1", "S2B_MSIL2A_20171004T093019_2_1"),
-        ("S1A_IW_GRDH_1SDV_20170924T043256_35VPK_0_0", "S2B_MSIL2A_20170924T093029_0_0"),
-    ], snow=["S2B_MSIL2A_20170924T93020_1_2"], cloud=["S2B_MSIL2A_20170924T093029_0_0"])
+    tables = write_tables(
+        tmp_path / "v1",
+        [
+            ("S1A_IW_GRDH_1SDV_20170925T043256_35VPK_1_2", "S2B_MSIL2A_20170924T93020_1_2"),
+            ("S1A_IW_GRDH_1SDV_20170925T043256_35VNK_2_1", "S2B_MSIL2A_20170924T093019_2_1"),
+            ("S1A_IW_GRDH_1SDV_20171005T043256_35VPK_2_1", "S2B_MSIL2A_20171004T093019_2_1"),
+            ("S1A_IW_GRDH_1SDV_20170924T043256_35VPK_0_0", "S2B_MSIL2A_20170924T093029_0_0"),
+        ],
+        snow=["S2B_MSIL2A_20170924T93020_1_2"],
+        cloud=["S2B_MSIL2A_20170924T093029_0_0"],
+    )
     index = read_v1_index(table_files(str(tables)))
     grid = TileGrid(T35VPK, 32635, 600000.0, 6900000.0, 3600.0, 3600.0)
     link = link_grid(grid, index)
     names = dict(zip(link["patch_id"], link["s2v1_name"]))
     assert names == {f"{T35VPK}_{x}_{y}": "" for y in range(3) for x in range(3)} | {
-        f"{T35VPK}_1_2": "S2B_MSIL2A_20170924T93020_1_2", f"{T35VPK}_0_0": "S2B_MSIL2A_20170924T093029_0_0"}
+        f"{T35VPK}_1_2": "S2B_MSIL2A_20170924T93020_1_2",
+        f"{T35VPK}_0_0": "S2B_MSIL2A_20170924T093029_0_0",
+    }
     assert link.loc[link["v1_seasonal_snow"], "patch_id"].tolist() == [f"{T35VPK}_1_2"]
     assert link.loc[link["v1_cloud_or_shadow"], "patch_id"].tolist() == [f"{T35VPK}_0_0"]
 
@@ -146,15 +158,25 @@ def test_require_match_drops_no_v1_after_the_data_reasons(tmp_path):
 
 
 def test_tables_missing_or_without_tile(tmp_path, monkeypatch):
-    with pytest.raises(V1TableError, match=r"^.*nowhere/s1_s2_name_country_season.csv.bz2: BigEarthNet v1 "
-                                           r"table missing \(bigearthnet_v1.tables: .*nowhere\)$"):
+    with pytest.raises(
+        V1TableError,
+        match=r"^.*nowhere/s1_s2_name_country_season.csv.bz2: BigEarthNet v1 "
+        r"table missing \(bigearthnet_v1.tables: .*nowhere\)$",
+    ):
         table_files(str(tmp_path / "nowhere"))
-    tables = write_tables(tmp_path / "v1", [
-        ("S1A_IW_GRDH_1SDV_20170925T043256_35VPK_1_2", "S2B_MSIL2A_20170924T93020_1_2"),
-        ("S1A_IW_GRDH_1SDV_20170925T043256_1_3", "S2B_MSIL2A_20170924T93020_1_3")])
-    with pytest.raises(V1TableError, match=r"s1_s2_name_country_season.csv.bz2: line 3: v1 patch "
-                                           r"S2B_MSIL2A_20170924T93020_1_3 has no MGRS tile: its S1 partner "
-                                           r"'S1A_IW_GRDH_1SDV_20170925T043256_1_3' is not "):
+    tables = write_tables(
+        tmp_path / "v1",
+        [
+            ("S1A_IW_GRDH_1SDV_20170925T043256_35VPK_1_2", "S2B_MSIL2A_20170924T93020_1_2"),
+            ("S1A_IW_GRDH_1SDV_20170925T043256_1_3", "S2B_MSIL2A_20170924T93020_1_3"),
+        ],
+    )
+    with pytest.raises(
+        V1TableError,
+        match=r"s1_s2_name_country_season.csv.bz2: line 3: v1 patch "
+        r"S2B_MSIL2A_20170924T93020_1_3 has no MGRS tile: its S1 partner "
+        r"'S1A_IW_GRDH_1SDV_20170925T043256_1_3' is not ",
+    ):
         read_v1_index(table_files(str(tables)))
 
 
@@ -165,21 +187,29 @@ def test_bigearthnet_common_not_installed(monkeypatch):
         raise metadata.PackageNotFoundError(name)
 
     monkeypatch.setattr(metadata, "distribution", absent)
-    with pytest.raises(V1TableError, match=r"^bigearthnet_v1.tables: bigearthnet-common is not installed "
-                                           r"\(pip install --no-deps bigearthnet-common==2.8.0\)$"):
+    with pytest.raises(
+        V1TableError,
+        match=r"^bigearthnet_v1.tables: bigearthnet-common is not installed "
+        r"\(pip install --no-deps bigearthnet-common==2.8.0\)$",
+    ):
         table_files("bigearthnet-common")
 
 
 def config(tables=None, require=False, flags=False, source="backscatter", enabled=True):
-    return {"bigearthnet_v1": {"tables": tables, "require_match": require, "flags": flags},
-            "sentinel1": {"source": source, "enabled": enabled},
-            "flags": {"cloud_or_shadow_list": None, "snow_list": None}}
+    return {
+        "bigearthnet_v1": {"tables": tables, "require_match": require, "flags": flags},
+        "sentinel1": {"source": source, "enabled": enabled},
+        "flags": {"cloud_or_shadow_list": None, "snow_list": None},
+    }
 
 
 def test_v1_options_without_the_tables():
     check_v1_config(config("bigearthnet-common", True, True, "bigearthnet_v1"))
-    with pytest.raises(ConfigError, match=r"^config: bigearthnet_v1.require_match: needs the BigEarthNet "
-                                          r"v1 tables; set bigearthnet_v1.tables \('bigearthnet-common'"):
+    with pytest.raises(
+        ConfigError,
+        match=r"^config: bigearthnet_v1.require_match: needs the BigEarthNet "
+        r"v1 tables; set bigearthnet_v1.tables \('bigearthnet-common'",
+    ):
         check_v1_config(config(require=True))
     with pytest.raises(ConfigError, match=r"^config: sentinel1.source: bigearthnet_v1: needs"):
         check_v1_config(config(source="bigearthnet_v1"))
@@ -222,8 +252,15 @@ def test_s1_files_land_byte_identical_in_the_reben_layout_and_shard(tmp_path, re
     kept.loc[kept["patch_id"] != f"{T35VPK}_69_24", ["s2v1_name", "s1v1_name"]] = ""
     kept.to_parquet(link)
     out = tmp_path / "tile"
-    take_tile(T35VPK, geocoding, link, tmp_path / "extracted", out / "s1_pairing.parquet", out / "s1",
-              out / "s1_shard.parquet")
+    take_tile(
+        T35VPK,
+        geocoding,
+        link,
+        tmp_path / "extracted",
+        out / "s1_pairing.parquet",
+        out / "s1",
+        out / "s1_shard.parquet",
+    )
     name = "S1A_IW_GRDH_1SDV_20170925T043256_35VPK_69_24"
     product = "S1A_IW_GRDH_1SDV_20170925T043256"
     with tarfile.open(example_s1) as src:
@@ -238,6 +275,7 @@ def test_s1_files_land_byte_identical_in_the_reben_layout_and_shard(tmp_path, re
     assert pairing.loc[f"{T35VPK}_69_24", "s1_time_gap_days"] == pytest.approx((19 * 3600 + 2 * 60 + 37) / 86400)
     assert (pairing["s1_name"] != "").sum() == 1
     import rasterio
+
     [(key, value)] = list(iter_shard(out / "s1_shard.parquet"))
     tensors = decode(value)
     assert key == name and sorted(tensors) == ["VH", "VV"]
@@ -255,10 +293,20 @@ def test_v1_pair_whose_file_is_absent_from_the_archive(tmp_path, real_index, exa
     index = real_index[real_index["s1v1_name"] == name]
     geocoding, link = tile_inputs(tmp_path, index, T33UUP, 32633, 300000.0, 5400000.0)
     out = tmp_path / "tile"
-    with pytest.raises(V1ArchiveError, match=rf"extracted: no {name}/{name}_VH.tif, the S1 patch of v1 pair "
-                                             rf"S2A_MSIL2A_20170613T101031_87_48 \(tile {T33UUP}\); the archive is incomplete$"):
-        take_tile(T33UUP, geocoding, link, tmp_path / "extracted", out / "s1_pairing.parquet", out / "s1",
-                  out / "s1_shard.parquet")
+    with pytest.raises(
+        V1ArchiveError,
+        match=rf"extracted: no {name}/{name}_VH.tif, the S1 patch of v1 pair "
+        rf"S2A_MSIL2A_20170613T101031_87_48 \(tile {T33UUP}\); the archive is incomplete$",
+    ):
+        take_tile(
+            T33UUP,
+            geocoding,
+            link,
+            tmp_path / "extracted",
+            out / "s1_pairing.parquet",
+            out / "s1",
+            out / "s1_shard.parquet",
+        )
     assert not (out / "s1").exists() and not (out / "s1_shard.parquet").exists()
     assert not (out / "s1_pairing.parquet").exists()
 
@@ -325,8 +373,11 @@ def test_fetch_resumes_and_logs_the_hash_to_pin(server, tmp_path, caplog):
 
 def test_fetch_with_a_wrong_checksum_keeps_nothing(server, tmp_path):
     dest = tmp_path / "BigEarthNet-S1-v1.0.tar.gz"
-    with pytest.raises(V1ArchiveError, match=r"BigEarthNet-S1-v1.0.tar.gz: sha256 [0-9a-f]{64} differs from "
-                                             r"the configured sentinel1.v1_archive.sha256 0{64}; the download was removed$"):
+    with pytest.raises(
+        V1ArchiveError,
+        match=r"BigEarthNet-S1-v1.0.tar.gz: sha256 [0-9a-f]{64} differs from "
+        r"the configured sentinel1.v1_archive.sha256 0{64}; the download was removed$",
+    ):
         fetch_archive(server, dest, sha256="0" * 64, sleep=lambda s: None)
     assert not dest.exists() and not dest.with_name(dest.name + ".part").exists()
 
@@ -344,9 +395,10 @@ def test_workflow_with_v1_links_flags_and_s1_from_the_archive(demo_copy, example
     import rasterio
     import yaml
     from conftest import demo_config, run_snakemake
+
     from reben.shards import decode
 
-    june, december = "S2A_MSIL2A_20170613T101031", "S2B_MSIL2A_20171221T100409"
+    december = "S2B_MSIL2A_20171221T100409"
     pairs, partner = [], {}
     for y in range(12):
         for x in range(6):  # the western half of the June tile
@@ -358,9 +410,13 @@ def test_workflow_with_v1_links_flags_and_s1_from_the_archive(demo_copy, example
     snow = [f"S2A_MSIL2A_20170613T101030_{x}_5" for x in range(6)]
     write_tables(demo_copy / "v1tables", pairs, snow=snow)
     with tarfile.open(example_s1) as src:
-        real = {pol: src.extractfile("BigEarthNet-S1-Example/S1A_IW_GRDH_1SDV_20170613T165043_33UUP_87_48/"
-                                     f"S1A_IW_GRDH_1SDV_20170613T165043_33UUP_87_48_{pol}.tif").read()
-                for pol in ("VV", "VH")}
+        real = {
+            pol: src.extractfile(
+                "BigEarthNet-S1-Example/S1A_IW_GRDH_1SDV_20170613T165043_33UUP_87_48/"
+                f"S1A_IW_GRDH_1SDV_20170613T165043_33UUP_87_48_{pol}.tif"
+            ).read()
+            for pol in ("VV", "VH")
+        }
     with tarfile.open(demo_copy / "BigEarthNet-S1-v1.0.tar.gz", "w:gz") as tar:
         for s1, _ in pairs:
             for pol, data in real.items():
@@ -369,8 +425,9 @@ def test_workflow_with_v1_links_flags_and_s1_from_the_archive(demo_copy, example
                 tar.addfile(info, io.BytesIO(data))
     config = demo_config()
     config["bigearthnet_v1"] = {"tables": str(demo_copy / "v1tables"), "require_match": True, "flags": True}
-    config["sentinel1"].update(source="bigearthnet_v1",
-                               v1_archive={"path": str(demo_copy / "BigEarthNet-S1-v1.0.tar.gz")})
+    config["sentinel1"].update(
+        source="bigearthnet_v1", v1_archive={"path": str(demo_copy / "BigEarthNet-S1-v1.0.tar.gz")}
+    )
     (demo_copy / "v1.yaml").write_text(yaml.safe_dump(config))
     proc = run_snakemake(demo_copy, configfile=demo_copy / "v1.yaml")
     out = proc.stdout + proc.stderr
@@ -378,8 +435,12 @@ def test_workflow_with_v1_links_flags_and_s1_from_the_archive(demo_copy, example
     assert "rule pair_sentinel1:" not in out and "rule cut_s1_patches:" not in out
 
     ds = demo_copy / "results" / "dataset"
-    meta = pd.concat([pd.read_parquet(ds / "metadata.parquet"),
-                      pd.read_parquet(ds / "metadata_for_patches_with_snow_cloud_or_shadow.parquet")])
+    meta = pd.concat(
+        [
+            pd.read_parquet(ds / "metadata.parquet"),
+            pd.read_parquet(ds / "metadata_for_patches_with_snow_cloud_or_shadow.parquet"),
+        ]
+    )
     assert len(meta) > 0 and (meta["s2v1_name"] != "").all()
     assert meta["s1_name"].tolist() == [partner[n] for n in meta["s2v1_name"]]
     assert meta["contains_seasonal_snow"].tolist() == meta["s2v1_name"].isin(snow).tolist()
@@ -412,6 +473,8 @@ def test_require_match_without_the_tables_stops_the_parse_with_one_line(tmp_path
     (tmp_path / "c.yaml").write_text(yaml.safe_dump(config))
     proc = run_snakemake(tmp_path, "-n", configfile=tmp_path / "c.yaml", check=False)
     assert proc.returncode != 0
-    assert ("config: bigearthnet_v1.require_match: needs the BigEarthNet v1 tables; set "
-            "bigearthnet_v1.tables ('bigearthnet-common' for the installed package)") in proc.stdout
+    assert (
+        "config: bigearthnet_v1.require_match: needs the BigEarthNet v1 tables; set "
+        "bigearthnet_v1.tables ('bigearthnet-common' for the installed package)"
+    ) in proc.stdout
     assert "Traceback" not in proc.stdout + proc.stderr

@@ -24,6 +24,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import yaml
 from conftest import run_snakemake, shared
+
 from reben.cdse import CREDENTIAL_VARIABLES, Endpoints, credentials_from_env, retrieve_product
 from reben.errors import RetrievalError
 
@@ -40,13 +41,15 @@ def product_zip(name: str, payload: int = 300_000, metadata: str | None = None) 
     """A small zip in the CDSE layout: one <name>.SAFE/ folder holding the product's metadata
     file (MTD_MSIL1C.xml, MTD_MSIL2A.xml or Sentinel-1's manifest.safe) and data."""
     if metadata is None:
-        metadata = ("manifest.safe" if name.startswith("S1") else
-                    "MTD_MSIL2A.xml" if "_MSIL2A_" in name else "MTD_MSIL1C.xml")
+        metadata = (
+            "manifest.safe" if name.startswith("S1") else "MTD_MSIL2A.xml" if "_MSIL2A_" in name else "MTD_MSIL1C.xml"
+        )
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as z:
         z.writestr(f"{name}.SAFE/{metadata}", "<product/>")
-        z.writestr(f"{name}.SAFE/GRANULE/L1C_X/IMG_DATA/X_B01.jp2",
-                   hashlib.sha256(name.encode()).digest() * (payload // 32))
+        z.writestr(
+            f"{name}.SAFE/GRANULE/L1C_X/IMG_DATA/X_B01.jp2", hashlib.sha256(name.encode()).digest() * (payload // 32)
+        )
     return buffer.getvalue()
 
 
@@ -57,21 +60,28 @@ class FakeCDSE:
         self.products = {}
         self.requests = []
         self.tokens = set()
-        self.issued = 0          # tokens handed out so far (the valid ones are in `tokens`)
-        self.catalogue = []      # entries answered to filtered searches (fixtures and derived)
-        self.throttle = 0        # this many catalogue searches first get a 429 with Retry-After
+        self.issued = 0  # tokens handed out so far (the valid ones are in `tokens`)
+        self.catalogue = []  # entries answered to filtered searches (fixtures and derived)
+        self.throttle = 0  # this many catalogue searches first get a 429 with Retry-After
 
     def add(self, name, data: bytes, mode="ok", md5=None):
         self.products[name + ".SAFE"] = {
             "Id": hashlib.md5(name.encode()).hexdigest()[:8] + "-fd82-5a53-ba09-b05ce085e40c",
-            "data": data, "mode": mode, "md5": md5 or hashlib.md5(data).hexdigest(), "served": 0}
+            "data": data,
+            "mode": mode,
+            "md5": md5 or hashlib.md5(data).hexdigest(),
+            "served": 0,
+        }
 
     def by_id(self, product_id):
         return next((p for p in self.products.values() if p["Id"] == product_id), None)
 
     def downloads(self, name):
-        return [r for r in self.requests if r[0] == "GET" and "/download/" in r[1]
-                and self.products[name + ".SAFE"]["Id"] in r[1]]
+        return [
+            r
+            for r in self.requests
+            if r[0] == "GET" and "/download/" in r[1] and self.products[name + ".SAFE"]["Id"] in r[1]
+        ]
 
 
 def _top_level_and(text: str) -> list[str]:
@@ -94,8 +104,13 @@ def _top_level_and(text: str) -> list[str]:
     return parts + [text[start:]]
 
 
-COMPARE = {"eq": lambda a, b: a == b, "lt": lambda a, b: a < b, "le": lambda a, b: a <= b,
-           "gt": lambda a, b: a > b, "ge": lambda a, b: a >= b}
+COMPARE = {
+    "eq": lambda a, b: a == b,
+    "lt": lambda a, b: a < b,
+    "le": lambda a, b: a <= b,
+    "gt": lambda a, b: a > b,
+    "ge": lambda a, b: a >= b,
+}
 COLLECTIONS = {"S1": "SENTINEL-1", "S2": "SENTINEL-2"}
 
 
@@ -113,17 +128,26 @@ def catalogue_filter(text: str):
             tests.append(lambda e, v=m[1]: v in e["Name"])
         elif m := re.fullmatch(r"ContentDate/Start (lt|le|gt|ge) (\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z)", clause):
             when = datetime.fromisoformat(m[2].replace("Z", "+00:00"))
-            tests.append(lambda e, op=COMPARE[m[1]], t=when: op(
-                datetime.fromisoformat(e["ContentDate"]["Start"].replace("Z", "+00:00")), t))
+            tests.append(
+                lambda e, op=COMPARE[m[1]], t=when: op(
+                    datetime.fromisoformat(e["ContentDate"]["Start"].replace("Z", "+00:00")), t
+                )
+            )
         elif m := re.fullmatch(r"OData\.CSC\.Intersects\(area=geography'SRID=4326;(POLYGON\(\(.+\)\))'\)", clause):
             area = wkt.loads(m[1])
             tests.append(lambda e, a=area: shape(e["GeoFootprint"]).intersects(a))
-        elif m := re.fullmatch(r"Attributes/OData\.CSC\.(String|Double)Attribute/any\(att:att/Name eq '(\w+)' and "
-                               r"att/OData\.CSC\.\1Attribute/Value (eq|lt|le|gt|ge) ('[^']*'|[\d.]+)\)", clause):
+        elif m := re.fullmatch(
+            r"Attributes/OData\.CSC\.(String|Double)Attribute/any\(att:att/Name eq '(\w+)' and "
+            r"att/OData\.CSC\.\1Attribute/Value (eq|lt|le|gt|ge) ('[^']*'|[\d.]+)\)",
+            clause,
+        ):
             kind, name, op, raw = m.groups()
             value = raw.strip("'") if kind == "String" else float(raw)
-            tests.append(lambda e, n=name, op=COMPARE[op], v=value: any(
-                a["Name"] == n and op(a["Value"], v) for a in e.get("Attributes", [])))
+            tests.append(
+                lambda e, n=name, op=COMPARE[op], v=value: any(
+                    a["Name"] == n and op(a["Value"], v) for a in e.get("Attributes", [])
+                )
+            )
         else:
             raise ValueError(f"unsupported filter clause: {clause}")
     return lambda entry: all(t(entry) for t in tests)
@@ -154,27 +178,52 @@ def make_handler(cdse: FakeCDSE):
             token = f"token-{cdse.issued}"
             cdse.issued += 1
             cdse.tokens.add(token)
-            self.send_json(200, {"access_token": token, "expires_in": 600, "refresh_expires_in": 3600,
-                                 "refresh_token": "refresh", "token_type": "Bearer"})
+            self.send_json(
+                200,
+                {
+                    "access_token": token,
+                    "expires_in": 600,
+                    "refresh_expires_in": 3600,
+                    "refresh_token": "refresh",
+                    "token_type": "Bearer",
+                },
+            )
 
         def do_GET(self):
             cdse.requests.append(("GET", self.path, dict(self.headers)))
             url = urlsplit(self.path)
-            if url.path == "/odata/v1/Products" and not re.fullmatch(r"Name eq '[^']+'", parse_qs(url.query)["$filter"][0]):
+            if url.path == "/odata/v1/Products" and not re.fullmatch(
+                r"Name eq '[^']+'", parse_qs(url.query)["$filter"][0]
+            ):
                 return self.search(parse_qs(url.query))
             if url.path == "/odata/v1/Products":
                 query = parse_qs(url.query)["$filter"][0]
-                name = query[len("Name eq '"):-1]
+                name = query[len("Name eq '") : -1]
                 found = [p for n, p in cdse.products.items() if n == name]
-                return self.send_json(200, {"@odata.context": "$metadata#Products", "value": [{
-                    "@odata.mediaContentType": "application/octet-stream", "Id": p["Id"], "Name": name,
-                    "ContentType": "application/octet-stream", "ContentLength": len(p["data"]),
-                    "Online": True, "EvictionDate": "9999-12-31T23:59:59.999Z",
-                    "S3Path": f"/eodata/Sentinel-2/MSI/L1C/2017/06/13/{name}",
-                    "Checksum": [{"Value": p["md5"], "Algorithm": "MD5", "ChecksumDate": "2023-11-15T10:00:00Z"},
-                                 {"Value": "0" * 64, "Algorithm": "BLAKE3", "ChecksumDate": "2023-11-15T10:00:00Z"}],
-                    "ContentDate": {"Start": "2017-06-13T10:10:31.026Z", "End": "2017-06-13T10:10:31.026Z"},
-                } for p in found]})
+                return self.send_json(
+                    200,
+                    {
+                        "@odata.context": "$metadata#Products",
+                        "value": [
+                            {
+                                "@odata.mediaContentType": "application/octet-stream",
+                                "Id": p["Id"],
+                                "Name": name,
+                                "ContentType": "application/octet-stream",
+                                "ContentLength": len(p["data"]),
+                                "Online": True,
+                                "EvictionDate": "9999-12-31T23:59:59.999Z",
+                                "S3Path": f"/eodata/Sentinel-2/MSI/L1C/2017/06/13/{name}",
+                                "Checksum": [
+                                    {"Value": p["md5"], "Algorithm": "MD5", "ChecksumDate": "2023-11-15T10:00:00Z"},
+                                    {"Value": "0" * 64, "Algorithm": "BLAKE3", "ChecksumDate": "2023-11-15T10:00:00Z"},
+                                ],
+                                "ContentDate": {"Start": "2017-06-13T10:10:31.026Z", "End": "2017-06-13T10:10:31.026Z"},
+                            }
+                            for p in found
+                        ],
+                    },
+                )
             product_id = url.path.split("Products(", 1)[-1].split(")", 1)[0]
             if url.path.startswith("/zipper/"):  # the documented host redirects to a download node
                 self.send_response(307)
@@ -203,11 +252,14 @@ def make_handler(cdse: FakeCDSE):
                 return self.send_json(400, {"detail": str(e)})
             order = query.get("$orderby", ["ContentDate/Start asc"])[0].split()
             assert order[0] == "ContentDate/Start", order
-            found = sorted((e for e in cdse.catalogue if keep(e)), key=lambda e: e["ContentDate"]["Start"],
-                           reverse=order[-1] == "desc")
+            found = sorted(
+                (e for e in cdse.catalogue if keep(e)),
+                key=lambda e: e["ContentDate"]["Start"],
+                reverse=order[-1] == "desc",
+            )
             top, skip = int(query.get("$top", ["20"])[0]), int(query.get("$skip", ["0"])[0])
             assert top <= 1000 and skip <= 10000, (top, skip)  # the catalogue's documented limits
-            page = found[skip:skip + top]
+            page = found[skip : skip + top]
             if query.get("$expand") != ["Attributes"]:
                 page = [{k: v for k, v in e.items() if k != "Attributes"} for e in page]
             self.send_json(200, {"@odata.context": "$metadata#Products(Attributes())", "value": page})
@@ -215,7 +267,7 @@ def make_handler(cdse: FakeCDSE):
         def serve(self, product):
             data = product["data"]
             start = 0
-            if (rng := self.headers.get("Range")):
+            if rng := self.headers.get("Range"):
                 start = int(rng.removeprefix("bytes=").rstrip("-"))
             body = data[start:]
             product["served"] += 1
@@ -232,7 +284,8 @@ def make_handler(cdse: FakeCDSE):
                 self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
             self.end_headers()
             cut = {"stall": 0, "interrupt_once": len(body) // 2 if product["served"] == 1 else len(body)}.get(
-                product["mode"], len(body))
+                product["mode"], len(body)
+            )
             if product["mode"] == "expire_mid" and product["served"] == 1:
                 cut = len(body) // 2
                 cdse.tokens.clear()  # the token expires while the body streams
@@ -257,8 +310,7 @@ def cdse():
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     base = f"http://127.0.0.1:{server.server_address[1]}"
-    fake.endpoints = Endpoints(catalogue=f"{base}/odata/v1", download=f"{base}/zipper/odata/v1",
-                               token=f"{base}/token")
+    fake.endpoints = Endpoints(catalogue=f"{base}/odata/v1", download=f"{base}/zipper/odata/v1", token=f"{base}/token")
     yield fake
     server.shutdown()
     server.server_close()
@@ -268,9 +320,16 @@ ENV = {"CDSE_USERNAME": USER, "CDSE_PASSWORD": PASSWORD}
 
 
 def fetch(cdse, name, dest_dir, sleeps=None, retries=3, environ=ENV):
-    return retrieve_product(name, Path(dest_dir) / f"{name}.zip", cdse.endpoints, retries=retries,
-                            backoff_s=2, timeout_s=5, environ=environ,
-                            sleep=(sleeps.append if sleeps is not None else lambda s: None))
+    return retrieve_product(
+        name,
+        Path(dest_dir) / f"{name}.zip",
+        cdse.endpoints,
+        retries=retries,
+        backoff_s=2,
+        timeout_s=5,
+        environ=environ,
+        sleep=(sleeps.append if sleeps is not None else lambda s: None),
+    )
 
 
 def test_retrieves_a_product_through_the_redirect_and_checks_it(cdse, tmp_path):
@@ -309,8 +368,11 @@ def test_a_download_that_never_completes_fails_after_bounded_retries(cdse, tmp_p
 
 
 def test_a_checksum_mismatch_fails_and_removes_the_download(cdse, tmp_path):
-    with pytest.raises(RetrievalError, match=rf"^{BAD_MD5}: MD5 [0-9a-f]{{32}} of the download differs "
-                                             r"from the catalogue's 0123456789abcdef0123456789abcdef"):
+    with pytest.raises(
+        RetrievalError,
+        match=rf"^{BAD_MD5}: MD5 [0-9a-f]{{32}} of the download differs "
+        r"from the catalogue's 0123456789abcdef0123456789abcdef",
+    ):
         fetch(cdse, BAD_MD5, tmp_path)
     assert list(tmp_path.iterdir()) == []  # neither the product nor a .part to resume from
 
@@ -337,7 +399,9 @@ def test_missing_credentials_name_the_variables_before_any_request(cdse, tmp_pat
 
 
 def test_refused_credentials_fail_with_one_line(cdse, tmp_path):
-    with pytest.raises(RetrievalError, match=r"CDSE refused the credentials in CDSE_USERNAME and CDSE_PASSWORD \(HTTP 401\)"):
+    with pytest.raises(
+        RetrievalError, match=r"CDSE refused the credentials in CDSE_USERNAME and CDSE_PASSWORD \(HTTP 401\)"
+    ):
         fetch(cdse, GOOD, tmp_path, environ={"CDSE_USERNAME": USER, "CDSE_PASSWORD": "wrong"})
 
 
@@ -358,18 +422,30 @@ def test_retrieval_rules_keep_going_past_a_product_that_never_arrives(cdse, tmp_
     config = {
         "results": "results",
         "sentinel2": {"input_dir": "downloads", "products": [{"name": GOOD}, {"name": STALLED}, {"name": L2A}]},
-        "sentinel1": {"enabled": True, "input_dir": "no_backscatter", "product_table": str(s1_table),
-                      "grd": {"gpt": f"{sys.executable} {repo / 'tests/doubles/gpt_double.py'}",
-                              "input_dir": "grd", "threads": 1}},
+        "sentinel1": {
+            "enabled": True,
+            "input_dir": "no_backscatter",
+            "product_table": str(s1_table),
+            "grd": {
+                "gpt": f"{sys.executable} {repo / 'tests/doubles/gpt_double.py'}",
+                "input_dir": "grd",
+                "threads": 1,
+            },
+        },
         "retrieval": retrieval_settings(cdse, retries=2),
     }
     configfile = write_config(tmp_path, config)
     workdir = tmp_path / "run"
     workdir.mkdir()
-    targets = [f"downloads/{GOOD}.zip", f"downloads/{STALLED}.zip", f"downloads/{L2A}.zip",
-               f"results/sentinel1/backscatter/{S1_GRD}_VV_linear.tif"]
-    proc = run_snakemake(workdir, "--keep-going", *targets, "--resources", "cdse_downloads=2",
-                         configfile=configfile, check=False)
+    targets = [
+        f"downloads/{GOOD}.zip",
+        f"downloads/{STALLED}.zip",
+        f"downloads/{L2A}.zip",
+        f"results/sentinel1/backscatter/{S1_GRD}_VV_linear.tif",
+    ]
+    proc = run_snakemake(
+        workdir, "--keep-going", *targets, "--resources", "cdse_downloads=2", configfile=configfile, check=False
+    )
     assert proc.returncode != 0
     for name, target in ((GOOD, targets[0]), (L2A, targets[2]), (S1_GRD, f"grd/{S1_GRD}.zip")):
         path = workdir / target
@@ -382,6 +458,7 @@ def test_retrieval_rules_keep_going_past_a_product_that_never_arrives(cdse, tmp_
     assert f"ERROR {STALLED}: download did not complete after 2 retries" in log
     assert GOOD not in log  # each job's log holds its own product only
     assert (workdir / "results/logs/retrieve_sentinel1" / f"{S1_GRD}.log").is_file()
+
 
 L2A = "S2A_MSIL2A_20170613T101031_N0500_R022_T33UUP_20230727T151702"
 S1_GRD = "S1A_IW_GRDH_1SDV_20170613T165043_20170613T165108_017042_01C6A2_5C2B"
@@ -425,10 +502,10 @@ def test_a_token_that_expires_mid_download_is_renewed_and_the_download_resumes(c
 def test_a_download_that_does_not_fit_on_disk_fails_before_it_starts(cdse, tmp_path):
     size = len(cdse.products[GOOD + ".SAFE"]["data"])
     with pytest.raises(RetrievalError) as e:
-        retrieve_product(GOOD, tmp_path / f"{GOOD}.zip", cdse.endpoints, environ=ENV,
-                         free_bytes=lambda folder: 1000)
-    assert str(e.value) == (f"{GOOD}: not enough disk space in {tmp_path}: the download needs "
-                            f"{size / 1e6:.1f} MB, 0.0 MB are free")
+        retrieve_product(GOOD, tmp_path / f"{GOOD}.zip", cdse.endpoints, environ=ENV, free_bytes=lambda folder: 1000)
+    assert str(e.value) == (
+        f"{GOOD}: not enough disk space in {tmp_path}: the download needs {size / 1e6:.1f} MB, 0.0 MB are free"
+    )
     assert cdse.downloads(GOOD) == [] and list(tmp_path.iterdir()) == []
 
 
@@ -445,14 +522,21 @@ def test_a_real_l2a_product_zipped_as_cdse_delivers_it_passes_the_check(cdse, tm
     cdse.add(name, buffer.getvalue())
     path = fetch(cdse, name, tmp_path)
     from reben.sentinel2 import ProductFiles, find_product_metadata
+
     assert find_product_metadata(ProductFiles(path)) == "MTD_MSIL2A.xml"
 
 
 def retrieval_settings(cdse, retries: int) -> dict:
     """The retrieval section of a workflow config that talks to the local CDSE stand-in."""
-    return {"enabled": True, "catalogue_url": cdse.endpoints.catalogue,
-            "download_url": cdse.endpoints.download, "token_url": cdse.endpoints.token,
-            "retries": retries, "backoff_s": 0, "timeout_s": 5}
+    return {
+        "enabled": True,
+        "catalogue_url": cdse.endpoints.catalogue,
+        "download_url": cdse.endpoints.download,
+        "token_url": cdse.endpoints.token,
+        "retries": retries,
+        "backoff_s": 0,
+        "timeout_s": 5,
+    }
 
 
 def write_config(folder: Path, config: dict) -> Path:
@@ -467,11 +551,14 @@ def test_a_failed_download_keeps_the_empty_input_folder(cdse, tmp_path, monkeypa
     (empty) sentinel2.input_dir is restored."""
     for variable in CREDENTIAL_VARIABLES:
         monkeypatch.setenv(variable, ENV[variable])
-    configfile = write_config(tmp_path, {
-        "results": "results",
-        "sentinel2": {"input_dir": "downloads", "products": [{"name": UNKNOWN}]},
-        "retrieval": retrieval_settings(cdse, retries=0),
-    })
+    configfile = write_config(
+        tmp_path,
+        {
+            "results": "results",
+            "sentinel2": {"input_dir": "downloads", "products": [{"name": UNKNOWN}]},
+            "retrieval": retrieval_settings(cdse, retries=0),
+        },
+    )
     workdir = tmp_path / "run"
     (workdir / "downloads").mkdir(parents=True)
     proc = run_snakemake(workdir, f"downloads/{UNKNOWN}.zip", configfile=configfile, check=False)

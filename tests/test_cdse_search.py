@@ -16,11 +16,13 @@ import pytest
 import requests
 import shapely
 from conftest import shared
+from shapely.geometry import box, mapping
+from test_cdse import cdse  # noqa: F401  (the local CDSE server fixture)
+
 from reben.cdse_search import (
     main,
     odata_filter,
     one_per_tile_and_season,
-    pair_sentinel1,
     parse_bbox,
     parse_dates,
     query,
@@ -31,8 +33,6 @@ from reben.cdse_search import (
 from reben.config import product_table
 from reben.errors import ConfigError, SearchError
 from reben.sentinel1 import grd_table
-from shapely.geometry import box, mapping
-from test_cdse import cdse  # noqa: F401  (the local CDSE server fixture)
 
 FIXTURES = Path(__file__).parent / "fixtures" / "cdse"
 
@@ -54,15 +54,15 @@ def derive(kind, name, start, cloud=None, footprint=None) -> dict:
     return entry
 
 
-L2A_A = fixture("l2a")["Name"].removesuffix(".SAFE")                      # 2017-06-13, 12.718 %
-L2A_B = "S2B_MSIL2A_20170708T101029_N0500_R022_T33UUP_20230801T093415"    # 4.5 %
-L2A_C = "S2A_MSIL2A_20170718T101031_N0500_R022_T33UUP_20230802T112233"    # 55 %: too cloudy
-L2A_D = "S2B_MSIL2A_20170902T100019_N0500_R122_T33UUP_20230804T071502"    # after the range
-L2A_E = "S2A_MSIL2A_20170831T101021_N0500_R022_T33UUP_20230803T161120"    # on the last day
-L2A_I = "S2A_MSIL2A_20170620T100031_N0500_R122_T33UUP_20230728T080911"    # 8 %
-L2A_J = "S2B_MSIL2A_20170520T101029_N0500_R022_T33UUP_20230725T201516"    # spring, 25 %
-L2A_F = "S2A_MSIL2A_20170613T101031_N0500_R022_T33UVP_20230727T151702"    # the tile to the east, 3 %
-S1_A = fixture("s1_grd")["Name"].removesuffix(".SAFE")                    # 2017-06-13T16:50:43.412
+L2A_A = fixture("l2a")["Name"].removesuffix(".SAFE")  # 2017-06-13, 12.718 %
+L2A_B = "S2B_MSIL2A_20170708T101029_N0500_R022_T33UUP_20230801T093415"  # 4.5 %
+L2A_C = "S2A_MSIL2A_20170718T101031_N0500_R022_T33UUP_20230802T112233"  # 55 %: too cloudy
+L2A_D = "S2B_MSIL2A_20170902T100019_N0500_R122_T33UUP_20230804T071502"  # after the range
+L2A_E = "S2A_MSIL2A_20170831T101021_N0500_R022_T33UUP_20230803T161120"  # on the last day
+L2A_I = "S2A_MSIL2A_20170620T100031_N0500_R122_T33UUP_20230728T080911"  # 8 %
+L2A_J = "S2B_MSIL2A_20170520T101029_N0500_R022_T33UUP_20230725T201516"  # spring, 25 %
+L2A_F = "S2A_MSIL2A_20170613T101031_N0500_R022_T33UVP_20230727T151702"  # the tile to the east, 3 %
+S1_A = fixture("s1_grd")["Name"].removesuffix(".SAFE")  # 2017-06-13T16:50:43.412
 S1_B = "S1A_IW_GRDH_1SDV_20170619T165043_20170619T165108_017129_01C94B_1A2F"
 S1_C = "S1A_IW_GRDH_1SDV_20170625T165044_20170625T165109_017217_01CBE3_77C0"
 S1_D = "S1B_IW_GRDH_1SDV_20170614T050112_20170614T050137_006042_00A9D0_3B1E"
@@ -107,7 +107,8 @@ def test_the_filter_is_the_documented_odata_syntax():
         "10.000000 46.000000,10.000000 45.000000,11.000000 45.000000))') and "
         "ContentDate/Start ge 2017-06-01T00:00:00.000Z and ContentDate/Start lt 2017-09-01T00:00:00.000Z and "
         "Attributes/OData.CSC.DoubleAttribute/any(att:att/Name eq 'cloudCover' and "
-        "att/OData.CSC.DoubleAttribute/Value le 30.00)")
+        "att/OData.CSC.DoubleAttribute/Value le 30.00)"
+    )
     s1 = odata_filter("S1_GRD_IW", box(10, 45, 11, 46), start, end, max_cloud=30)
     assert "'SENTINEL-1'" in s1 and "Value eq 'IW_GRDH_1S')" in s1 and "cloudCover" not in s1
 
@@ -123,8 +124,9 @@ def test_a_tile_footprint_is_its_square_widened_by_the_overlap():
 def test_tiles_dates_cloud_and_type_select_and_pages_follow(catalogue):
     start, end = parse_dates("2017-05-01", "2017-08-31")
     with requests.Session() as session:
-        found = search_sentinel2(session, catalogue.endpoints, "L2A", start, end, tiles=["33UUP"],
-                                 max_cloud=30, page_size=2)
+        found = search_sentinel2(
+            session, catalogue.endpoints, "L2A", start, end, tiles=["33UUP"], max_cloud=30, page_size=2
+        )
     # Not C (55 %), D (after the last day), F (another tile), the L1C or the S1 scenes.
     assert names(found) == [L2A_J, L2A_A, L2A_I, L2A_B, L2A_E]
     assert [q["$skip"] for q in searches(catalogue)] == [["0"], ["2"], ["4"]]  # past one page
@@ -137,26 +139,54 @@ def test_tiles_dates_cloud_and_type_select_and_pages_follow(catalogue):
 def test_one_product_per_tile_and_season_is_the_least_cloudy(catalogue):
     start, end = parse_dates("2017-05-01", "2017-08-31")
     with requests.Session() as session:
-        found = search_sentinel2(session, catalogue.endpoints, "L2A", start, end,
-                                 area=box(12.5, 47.9, 14.0, 48.5), max_cloud=30, one_per_season=True)
+        found = search_sentinel2(
+            session,
+            catalogue.endpoints,
+            "L2A",
+            start,
+            end,
+            area=box(12.5, 47.9, 14.0, 48.5),
+            max_cloud=30,
+            one_per_season=True,
+        )
     # T33UUP: spring J (the only one), summer B (4.5 %); T33UVP: summer F.
     assert names(found) == [L2A_J, L2A_B, L2A_F]
 
 
 def test_december_belongs_to_the_winter_of_the_next_year(catalogue):
-    products = [derive("l2a", n, t, c) for n, t, c in [
-        ("S2A_MSIL2A_20171215T101031_N0500_R022_T33UUP_20230801T000000", "2017-12-15T10:10:31.000Z", 9.0),
-        ("S2A_MSIL2A_20180110T101031_N0500_R022_T33UUP_20230801T000000", "2018-01-10T10:10:31.000Z", 5.0),
-        ("S2A_MSIL2A_20170110T101031_N0500_R022_T33UUP_20230801T000000", "2017-01-10T10:10:31.000Z", 1.0)]]
+    products = [
+        derive("l2a", n, t, c)
+        for n, t, c in [
+            ("S2A_MSIL2A_20171215T101031_N0500_R022_T33UUP_20230801T000000", "2017-12-15T10:10:31.000Z", 9.0),
+            ("S2A_MSIL2A_20180110T101031_N0500_R022_T33UUP_20230801T000000", "2018-01-10T10:10:31.000Z", 5.0),
+            ("S2A_MSIL2A_20170110T101031_N0500_R022_T33UUP_20230801T000000", "2017-01-10T10:10:31.000Z", 1.0),
+        ]
+    ]
     from reben.cdse_search import _found
+
     kept = one_per_tile_and_season([_found(e) for e in products])
     assert [p.name[11:19] for p in kept] == ["20170110", "20180110"]
 
 
 def test_an_empty_answer_is_an_empty_table(catalogue, tmp_path):
     out = tmp_path / "s2.csv"
-    assert main(["--tiles", "T33UUP", "--start", "2016-01-01", "--end", "2016-03-31",
-                 "--catalogue-url", catalogue.endpoints.catalogue, "-o", str(out)]) == 0
+    assert (
+        main(
+            [
+                "--tiles",
+                "T33UUP",
+                "--start",
+                "2016-01-01",
+                "--end",
+                "2016-03-31",
+                "--catalogue-url",
+                catalogue.endpoints.catalogue,
+                "-o",
+                str(out),
+            ]
+        )
+        == 0
+    )
     assert out.read_text().splitlines() == ["name,cdse_id,sensing_time,tile,cloud_cover"]
     assert len(searches(catalogue)) == 1
 
@@ -166,21 +196,47 @@ def test_a_429_is_retried_after_its_retry_after(catalogue):
     sleeps = []
     start, end = parse_dates("2017-06-13", "2017-06-13")
     with requests.Session() as session:
-        found = query(session, catalogue.endpoints, odata_filter("L1C", tile_footprint("33UUP"), start, end),
-                      sleep=sleeps.append)
+        found = query(
+            session, catalogue.endpoints, odata_filter("L1C", tile_footprint("33UUP"), start, end), sleep=sleeps.append
+        )
     assert names(found) == [fixture("l1c")["Name"].removesuffix(".SAFE")] and sleeps == [7]
 
 
 def test_the_command_writes_a_table_the_workflow_reads(catalogue, tmp_path):
     out = tmp_path / "s2.csv"
-    assert main(["--tiles", "33UUP", "--start", "2017-06-01", "--end", "2017-08-31", "--max-cloud", "30",
-                 "--one-per-tile-and-season", "--catalogue-url", catalogue.endpoints.catalogue,
-                 "-o", str(out)]) == 0
+    assert (
+        main(
+            [
+                "--tiles",
+                "33UUP",
+                "--start",
+                "2017-06-01",
+                "--end",
+                "2017-08-31",
+                "--max-cloud",
+                "30",
+                "--one-per-tile-and-season",
+                "--catalogue-url",
+                catalogue.endpoints.catalogue,
+                "-o",
+                str(out),
+            ]
+        )
+        == 0
+    )
     rows = list(csv.DictReader(out.open()))
-    assert rows == [{"name": L2A_B, "cdse_id": f"id-{L2A_B[:40]}", "sensing_time": "2017-07-08T10:10:29.000Z",
-                     "tile": "T33UUP", "cloud_cover": "4.50"}]
-    config = {"sentinel2": {"products": [], "product_table": str(out), "input_dir": str(tmp_path),
-                            "l2a_baseline": "N9999"}}
+    assert rows == [
+        {
+            "name": L2A_B,
+            "cdse_id": f"id-{L2A_B[:40]}",
+            "sensing_time": "2017-07-08T10:10:29.000Z",
+            "tile": "T33UUP",
+            "cloud_cover": "4.50",
+        }
+    ]
+    config = {
+        "sentinel2": {"products": [], "product_table": str(out), "input_dir": str(tmp_path), "l2a_baseline": "N9999"}
+    }
     assert list(product_table(config)) == ["S2B_MSIL2A_20170708T101029_N0500_R022_T33UUP"]
 
 
@@ -188,35 +244,82 @@ def test_s1_scenes_are_paired_with_each_s2_product_within_the_gap(catalogue, tmp
     s2 = tmp_path / "s2.csv"
     s2.write_text(f"name\n{L2A_A}\n")
     out = tmp_path / "s1.csv"
-    assert main(["--pair-with", str(s2), "--max-time-gap-days", "10",
-                 "--catalogue-url", catalogue.endpoints.catalogue, "-o", str(out)]) == 0
+    assert (
+        main(
+            [
+                "--pair-with",
+                str(s2),
+                "--max-time-gap-days",
+                "10",
+                "--catalogue-url",
+                catalogue.endpoints.catalogue,
+                "-o",
+                str(out),
+            ]
+        )
+        == 0
+    )
     rows = list(csv.DictReader(out.open()))
     # S1_C is 12.3 days away; S1_D does not meet the tile. 16:50:43.412 - 10:10:31 = 0.278 days.
     assert [(r["name"], r["s2_name"], r["time_gap_days"]) for r in rows] == [
-        (S1_A, L2A_A, "0.278"), (S1_B, L2A_A, "6.278")]
+        (S1_A, L2A_A, "0.278"),
+        (S1_B, L2A_A, "6.278"),
+    ]
     s1_config = {"product_table": str(out), "grd": {"input_dir": str(tmp_path / "grd")}}
     assert grd_table(s1_config, retrieval=True) == {n: str(tmp_path / "grd" / f"{n}.zip") for n in (S1_A, S1_B)}
-    with pytest.raises(ConfigError, match=rf"^config: sentinel1.product_table: {S1_A}: not in .*grd .*retrieval.enabled"):
+    with pytest.raises(
+        ConfigError, match=rf"^config: sentinel1.product_table: {S1_A}: not in .*grd .*retrieval.enabled"
+    ):
         grd_table(s1_config, retrieval=False)
     assert read_s2_table(s2)[0][2] == "T33UUP"
     # The gap of the run's config: 5 days keeps only the scene of the same day.
     configfile = tmp_path / "run.yaml"
     configfile.write_text("sentinel1:\n  max_time_gap_days: 5\n")
-    assert main(["--pair-with", str(s2), "--configfile", str(configfile),
-                 "--catalogue-url", catalogue.endpoints.catalogue, "-o", str(out)]) == 0
+    assert (
+        main(
+            [
+                "--pair-with",
+                str(s2),
+                "--configfile",
+                str(configfile),
+                "--catalogue-url",
+                catalogue.endpoints.catalogue,
+                "-o",
+                str(out),
+            ]
+        )
+        == 0
+    )
     assert [r["name"] for r in csv.DictReader(out.open())] == [S1_A]
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["--bbox", "13,48,12,49"], "--bbox 13,48,12,49: corners swapped or empty (west 13.0 must be less than east 12.0"),
-    (["--bbox", "12,49,13,48"], "corners swapped or empty (west 12.0 must be less than east 13.0, south 49.0 less than north 48.0)"),
-    (["--tiles", "33UUP", "--start", "2017-08-31", "--end", "2017-06-01"],
-     "--start 2017-08-31 --end 2017-06-01: the date range ends before it starts"),
-    (["--tiles", "33UUP", "--product-type", "L3"], "--product-type 'L3': unknown; choose one of L2A, L1C, S1_GRD_IW"),
-    (["--bbox", "10,85,20,89"], "--bbox 10,85,20,89: the area (85.00 to 89.00 degrees latitude) lies outside every MGRS tile"),
-    (["--tiles", "33UUI"], "tile '33UUI': not an MGRS tile name"),
-    (["--tiles", "33UUP", "--max-cloud", "120"], "--max-cloud 120: a cloud cover in percent, 0 to 100"),
-])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (
+            ["--bbox", "13,48,12,49"],
+            "--bbox 13,48,12,49: corners swapped or empty (west 13.0 must be less than east 12.0",
+        ),
+        (
+            ["--bbox", "12,49,13,48"],
+            "corners swapped or empty (west 12.0 must be less than east 13.0, south 49.0 less than north 48.0)",
+        ),
+        (
+            ["--tiles", "33UUP", "--start", "2017-08-31", "--end", "2017-06-01"],
+            "--start 2017-08-31 --end 2017-06-01: the date range ends before it starts",
+        ),
+        (
+            ["--tiles", "33UUP", "--product-type", "L3"],
+            "--product-type 'L3': unknown; choose one of L2A, L1C, S1_GRD_IW",
+        ),
+        (
+            ["--bbox", "10,85,20,89"],
+            "--bbox 10,85,20,89: the area (85.00 to 89.00 degrees latitude) lies outside every MGRS tile",
+        ),
+        (["--tiles", "33UUI"], "tile '33UUI': not an MGRS tile name"),
+        (["--tiles", "33UUP", "--max-cloud", "120"], "--max-cloud 120: a cloud cover in percent, 0 to 100"),
+    ],
+)
 def test_bad_input_is_one_line_before_any_request(catalogue, tmp_path, capsys, argv, message):
     defaults = ["--start", "2017-06-01", "--end", "2017-08-31"] if "--start" not in argv else []
     out = tmp_path / "t.csv"
@@ -228,8 +331,10 @@ def test_bad_input_is_one_line_before_any_request(catalogue, tmp_path, capsys, a
 
 def test_bbox_and_dates_parse_as_given():
     assert parse_bbox("12.5,47.9,14,48.5") == (12.5, 47.9, 14.0, 48.5)
-    assert parse_dates("2017-06-01", "2017-06-01") == (datetime(2017, 6, 1, tzinfo=timezone.utc),
-                                                       datetime(2017, 6, 2, tzinfo=timezone.utc))
+    assert parse_dates("2017-06-01", "2017-06-01") == (
+        datetime(2017, 6, 1, tzinfo=timezone.utc),
+        datetime(2017, 6, 2, tzinfo=timezone.utc),
+    )
     with pytest.raises(SearchError, match="expected YYYY-MM-DD"):
         parse_dates("2017-13-01", "2017-06-01")
 
@@ -263,12 +368,22 @@ def test_an_area_from_a_vector_file_in_any_crs_and_s1_scenes_of_it(catalogue, tm
     import geopandas as gpd
 
     to_utm = pyproj.Transformer.from_crs(4326, 32633, always_xy=True)
-    area = shapely.transform(box(12.5, 47.9, 14.0, 48.5), lambda xy: np.column_stack(to_utm.transform(xy[:, 0], xy[:, 1])))
+    area = shapely.transform(
+        box(12.5, 47.9, 14.0, 48.5), lambda xy: np.column_stack(to_utm.transform(xy[:, 0], xy[:, 1]))
+    )
     gpkg = tmp_path / "area.gpkg"
     gpd.GeoDataFrame(geometry=[area], crs=32633).to_file(gpkg)
     s2, s1 = tmp_path / "s2.csv", tmp_path / "s1.csv"
-    common = ["--area", str(gpkg), "--start", "2017-06-01", "--end", "2017-06-30",
-              "--catalogue-url", catalogue.endpoints.catalogue]
+    common = [
+        "--area",
+        str(gpkg),
+        "--start",
+        "2017-06-01",
+        "--end",
+        "2017-06-30",
+        "--catalogue-url",
+        catalogue.endpoints.catalogue,
+    ]
     assert main([*common, "--product-type", "L2A", "-o", str(s2)]) == 0
     assert [r["name"] for r in csv.DictReader(s2.open())] == [L2A_A, L2A_I, L2A_F]
     assert main([*common, "--product-type", "S1_GRD_IW", "-o", str(s1)]) == 0

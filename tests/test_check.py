@@ -14,19 +14,17 @@ import pandas as pd
 import pytest
 import yaml
 from conftest import DEMO_CONFIG, REPO, demo_config, shared
+
 from reben.assembly import check_funnel, funnel
 from reben.errors import AssemblyError, ConfigError, GridError, ProductError
 from reben.grid import TileGrid
 from reben.patches import read_band
 from reben.sentinel2 import (
     ProductFiles,
-    find_band_files,
-    find_product_metadata,
     inspect_product,
     product_grid,
     product_identity,
     read_manifest,
-    read_product_metadata,
     verify_band_files,
 )
 from reben.summary import closing_summary
@@ -45,6 +43,7 @@ def product(tmp_path_factory) -> Path:
 @pytest.fixture
 def product_copy(product, tmp_path) -> Path:
     import shutil
+
     return Path(shutil.copytree(product, tmp_path / product.name))
 
 
@@ -53,6 +52,7 @@ def band_member(safe: Path, band: str) -> Path:
 
 
 # ------------------------------------------------------------------ corrupt JPEG2000 band files
+
 
 def test_a_truncated_band_fails_decoding_with_one_line_naming_the_file(product_copy):
     grid, _ = product_grid(product_copy, "KEY", 1200)
@@ -66,6 +66,7 @@ def test_a_truncated_band_fails_decoding_with_one_line_naming_the_file(product_c
 
 def test_the_synthetic_manifest_lists_every_band_with_size_and_md5(product):
     import hashlib
+
     listed = read_manifest(ProductFiles(product))
     assert len(listed) == 13
     member = str(band_member(product, "B8A").relative_to(product))
@@ -103,6 +104,7 @@ def test_real_manifests_give_md5_and_sha3_checksums():
 
 def test_a_repaired_file_changes_the_product_identity_a_touch_does_not(product_copy):
     import os
+
     before = product_identity(product_copy)
     band = band_member(product_copy, "B04")
     os.utime(band, (1, 1))
@@ -116,6 +118,7 @@ def test_a_repaired_file_changes_the_product_identity_a_touch_does_not(product_c
 
 
 # ------------------------------------------------------------------ the tile geocoding
+
 
 def _edit_mtd_tl(safe: Path, old: str, new: str) -> Path:
     mtd = next(safe.glob("GRANULE/*/MTD_TL.xml"))
@@ -144,42 +147,64 @@ def test_a_grid_that_differs_from_the_products_geocoding_fails(product_copy):
 
 # ------------------------------------------------------------------ empty dataset, closing summary
 
+
 def _patches(tile: str, reasons: list[str], splits: list[str]) -> pd.DataFrame:
-    return pd.DataFrame({"tile_key": tile, "drop_reason": reasons, "split": splits,
-                         "contains_cloud_or_shadow": [False] * len(reasons),
-                         "contains_seasonal_snow": [i == 0 for i in range(len(reasons))]})
+    return pd.DataFrame(
+        {
+            "tile_key": tile,
+            "drop_reason": reasons,
+            "split": splits,
+            "contains_cloud_or_shadow": [False] * len(reasons),
+            "contains_seasonal_snow": [i == 0 for i in range(len(reasons))],
+        }
+    )
 
 
 def test_a_dataset_with_no_kept_patch_fails_with_the_top_drop_reason(caplog):
-    patches = pd.concat([_patches("A", ["unlabeled", "unlabeled", "invalid"], ["train"] * 3),
-                         _patches("B", ["no_s1", "unlabeled", "unlabeled"], ["test"] * 3)])
-    with pytest.raises(AssemblyError, match=r"no patch kept of 6 grid patches in 2 tiles; top drop "
-                                            r"reason unlabeled \(4 patches\)"):
+    patches = pd.concat(
+        [
+            _patches("A", ["unlabeled", "unlabeled", "invalid"], ["train"] * 3),
+            _patches("B", ["no_s1", "unlabeled", "unlabeled"], ["test"] * 3),
+        ]
+    )
+    with pytest.raises(
+        AssemblyError,
+        match=r"no patch kept of 6 grid patches in 2 tiles; top drop "
+        r"reason unlabeled \(4 patches\)",
+    ):
         check_funnel(funnel(patches))
 
 
 def test_a_tile_without_kept_patches_is_a_warning_naming_its_reason(caplog):
-    patches = pd.concat([_patches("A", ["", "", "invalid"], ["train", "test", "test"]),
-                         _patches("B", ["no_s1", "no_s1", "unlabeled"], ["test"] * 3)])
+    patches = pd.concat(
+        [
+            _patches("A", ["", "", "invalid"], ["train", "test", "test"]),
+            _patches("B", ["no_s1", "no_s1", "unlabeled"], ["test"] * 3),
+        ]
+    )
     with caplog.at_level(logging.WARNING, logger="reben"):
         check_funnel(funnel(patches))
-    assert [r.getMessage() for r in caplog.records] == [
-        "B: contributes no patch: 2 of 3 grid patches dropped as no_s1"]
+    assert [r.getMessage() for r in caplog.records] == ["B: contributes no patch: 2 of 3 grid patches dropped as no_s1"]
 
 
 def test_the_closing_summary_reads_the_funnel(tmp_path):
-    patches = pd.concat([_patches("A", ["", "", "", "invalid"], ["train", "validation", "test", "test"]),
-                         _patches("B", ["", "no_s1"], ["train", "test"]),
-                         _patches("C", ["product_quality"], ["train"])])
+    patches = pd.concat(
+        [
+            _patches("A", ["", "", "", "invalid"], ["train", "validation", "test", "test"]),
+            _patches("B", ["", "no_s1"], ["train", "test"]),
+            _patches("C", ["product_quality"], ["train"]),
+        ]
+    )
     path = tmp_path / "funnel.csv"
     funnel(patches).to_csv(path, index=False)
     # A: 3 kept (1 flagged: the first row), B: 1 kept (flagged), C: none.
     assert closing_summary(path, 3, tmp_path / "absent.html") == (
-        f"dataset: 4 patches (2 clean, 2 flagged), train/validation/test 2/1/1, 2 of 3 products; "
-        f"funnel {path}")
+        f"dataset: 4 patches (2 clean, 2 flagged), train/validation/test 2/1/1, 2 of 3 products; funnel {path}"
+    )
 
 
 # ------------------------------------------------------------------ the input check
+
 
 def _config(tmp_path, **changes) -> Path:
     config = demo_config()
@@ -193,25 +218,43 @@ def _config(tmp_path, **changes) -> Path:
 
 
 def _check(configfile) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "reben", "check", "--configfile", str(configfile)],
-                          capture_output=True, text=True, cwd=REPO,
-                          env={"PYTHONPATH": str(REPO / "workflow"), "PATH": "/usr/bin:/bin"})
+    return subprocess.run(
+        [sys.executable, "-m", "reben", "check", "--configfile", str(configfile)],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        env={"PYTHONPATH": str(REPO / "workflow"), "PATH": "/usr/bin:/bin"},
+    )
 
 
 def test_the_check_reports_every_problem_at_once(product, tmp_path):
     missing = tmp_path / "elsewhere" / "S2B_MSIL2A_20171221T100409_N0206_R122_T33UVP_20230105T120000.SAFE"
-    config = _config(tmp_path, **{
-        "sentinel2.products": [{"name": product.name, "path": str(product)},
-                               {"name": missing.name, "path": str(missing)}],
-        "clc.path": str(tmp_path / "no_clc.gpkg"),
-        "sentinel1.enabled": False,
-    })
+    config = _config(
+        tmp_path,
+        **{
+            "sentinel2.products": [
+                {"name": product.name, "path": str(product)},
+                {"name": missing.name, "path": str(missing)},
+            ],
+            "clc.path": str(tmp_path / "no_clc.gpkg"),
+            "sentinel1.enabled": False,
+        },
+    )
     proc = _check(config)
     assert proc.returncode == 1, proc.stderr
     lines = proc.stdout.splitlines()
-    assert lines[0].split() == ["tile", "level", "patches", "quality", "CLC", "polygons", "S1",
-                                "overlapping", "problems"]
-    assert any(l.startswith("S2A_MSIL2A_20170613T101031_N9999_R022_T33UUP  MSIL2A  4 ") for l in lines)
+    assert lines[0].split() == [
+        "tile",
+        "level",
+        "patches",
+        "quality",
+        "CLC",
+        "polygons",
+        "S1",
+        "overlapping",
+        "problems",
+    ]
+    assert any(line.startswith("S2A_MSIL2A_20170613T101031_N9999_R022_T33UUP  MSIL2A  4 ") for line in lines)
     assert "2 problem(s):" in lines
     assert f"S2B_MSIL2A_20171221T100409_N0206_R122_T33UVP: {missing}: product not found" in lines
     assert f"clc: {tmp_path / 'no_clc.gpkg'} does not exist" in lines
@@ -220,13 +263,23 @@ def test_the_check_reports_every_problem_at_once(product, tmp_path):
 def test_a_clc_with_a_mislabelled_crs_is_flagged_by_the_check(product, tmp_path):
     import geopandas as gpd
     import shapely
+
     grid, _ = product_grid(product, "KEY", 1200)
     # The polygon lies over the tile in its UTM zone, but the file says EPSG:3035.
-    clc = gpd.GeoDataFrame({"Code_18": ["211"]}, geometry=[shapely.box(grid.ulx, grid.uly - 2400,
-                            grid.ulx + 2400, grid.uly)], crs="EPSG:3035")
+    clc = gpd.GeoDataFrame(
+        {"Code_18": ["211"]},
+        geometry=[shapely.box(grid.ulx, grid.uly - 2400, grid.ulx + 2400, grid.uly)],
+        crs="EPSG:3035",
+    )
     clc.to_file(tmp_path / "clc.gpkg", layer="clc", engine="pyogrio")
-    config = _config(tmp_path, **{"sentinel2.products": [{"name": product.name, "path": str(product)}],
-                                  "clc.path": str(tmp_path / "clc.gpkg"), "sentinel1.enabled": False})
+    config = _config(
+        tmp_path,
+        **{
+            "sentinel2.products": [{"name": product.name, "path": str(product)}],
+            "clc.path": str(tmp_path / "clc.gpkg"),
+            "sentinel1.enabled": False,
+        },
+    )
     proc = _check(config)
     assert proc.returncode == 1
     assert "warning: " in proc.stdout and "no CLC polygon over the tile" in proc.stdout
@@ -237,15 +290,30 @@ def test_sentinel1_covering_no_tile_is_flagged_by_the_check(product, tmp_path):
     import numpy as np
     import rasterio
     from rasterio.transform import from_origin
+
     s1_dir = tmp_path / "s1"
     s1_dir.mkdir()
     for pol in ("VV", "VH"):  # two days after the S2 sensing, 300 km away
-        with rasterio.open(s1_dir / f"S1A_IW_GRDH_1SDV_20170615T165043_{pol}.tif", "w", driver="GTiff",
-                           width=10, height=10, count=1, dtype="float32", crs="EPSG:32633",
-                           transform=from_origin(100000, 4000000, 10, 10)) as dst:
+        with rasterio.open(
+            s1_dir / f"S1A_IW_GRDH_1SDV_20170615T165043_{pol}.tif",
+            "w",
+            driver="GTiff",
+            width=10,
+            height=10,
+            count=1,
+            dtype="float32",
+            crs="EPSG:32633",
+            transform=from_origin(100000, 4000000, 10, 10),
+        ) as dst:
             dst.write(np.zeros((1, 10, 10), "float32"))
-    config = _config(tmp_path, **{"sentinel2.products": [{"name": product.name, "path": str(product)}],
-                                  "sentinel1.input_dir": str(s1_dir), "sentinel1.products": []})
+    config = _config(
+        tmp_path,
+        **{
+            "sentinel2.products": [{"name": product.name, "path": str(product)}],
+            "sentinel1.input_dir": str(s1_dir),
+            "sentinel1.products": [],
+        },
+    )
     proc = _check(config)
     assert proc.returncode == 1
     assert "none of the 1 Sentinel-1 products within 10 days overlaps the tile" in proc.stdout
@@ -256,9 +324,13 @@ def test_the_demo_inputs_pass_the_check(demo_run):
     """The rule's report exists (the first run checks before the demo's inputs are made); the
     check of the inputs once they exist, as every later run does at its start, finds no problem."""
     assert (demo_run / "results" / "check" / "inputs.txt").exists()
-    proc = subprocess.run([sys.executable, "-m", "reben", "check", "--configfile", str(DEMO_CONFIG)],
-                          capture_output=True, text=True, cwd=demo_run,
-                          env={"PYTHONPATH": str(REPO / "workflow"), "PATH": "/usr/bin:/bin"})
+    proc = subprocess.run(
+        [sys.executable, "-m", "reben", "check", "--configfile", str(DEMO_CONFIG)],
+        capture_output=True,
+        text=True,
+        cwd=demo_run,
+        env={"PYTHONPATH": str(REPO / "workflow"), "PATH": "/usr/bin:/bin"},
+    )
     report = proc.stdout + proc.stderr
     assert proc.returncode == 0, report
     assert "inputs: 3 tiles checked, no problem" in report
@@ -268,14 +340,18 @@ def test_the_demo_inputs_pass_the_check(demo_run):
 def test_the_demo_run_ends_on_its_closing_summary(demo_run):
     logs = sorted((demo_run / ".snakemake" / "log").glob("*.snakemake.log"))
     text = logs[0].read_text()
-    assert "dataset: 192 patches (107 clean, 85 flagged), train/validation/test 73/53/66, 2 of 3 " \
-           "products; funnel results/dataset/funnel.csv, report results/report/index.html" in text
+    assert (
+        "dataset: 192 patches (107 clean, 85 flagged), train/validation/test 73/53/66, 2 of 3 "
+        "products; funnel results/dataset/funnel.csv, report results/report/index.html" in text
+    )
 
 
 # ------------------------------------------------------------------ leftovers and nonsense
 
+
 def test_an_empty_results_folder_name_is_rejected():
     from reben.config import validate_config
+
     config = demo_config()
     config["results"] = ""
     with pytest.raises(ConfigError, match=r"^config: results: '' should be non-empty"):
@@ -286,6 +362,7 @@ def test_sen2cor_removes_the_staging_folder_a_killed_run_left(tmp_path):
     from reben.errors import Sen2corError
     from reben.sen2cor import run_sen2cor
     from reben.synthetic.l1c import L1C_DEMO_PRODUCTS, write_l1c_zip
+
     spec = replace(L1C_DEMO_PRODUCTS[0], n_patches=1)
     l1c = write_l1c_zip(spec, tmp_path / f"{spec.name}.zip")
     key = "S2A_MSIL2A_20170613T101031_N9999_R022_T33UUP"
@@ -299,10 +376,17 @@ def test_sen2cor_removes_the_staging_folder_a_killed_run_left(tmp_path):
 
 def test_a_dry_run_names_every_missing_input_file(tmp_path):
     from conftest import run_snakemake
+
     missing = tmp_path / "elsewhere" / "S2A_MSIL2A_20170613T101031_N9999_R022_T33UUP_20230105T120000.SAFE"
-    config = _config(tmp_path, **{"sentinel2.products": [{"name": missing.name, "path": str(missing)}],
-                                  "clc.path": str(tmp_path / "no_clc.gpkg"), "clc.version": "2018",
-                                  "sentinel1.enabled": False})
+    config = _config(
+        tmp_path,
+        **{
+            "sentinel2.products": [{"name": missing.name, "path": str(missing)}],
+            "clc.path": str(tmp_path / "no_clc.gpkg"),
+            "clc.version": "2018",
+            "sentinel1.enabled": False,
+        },
+    )
     proc = run_snakemake(tmp_path, "-n", configfile=config, check=False)
     assert proc.returncode != 0
     out = proc.stdout + proc.stderr
@@ -316,12 +400,29 @@ def test_a_full_disk_during_assembly_is_one_line_naming_the_file(demo_run, tmp_p
 
     import reben.assembly as assembly
     from reben.assembly import TileInputs, assemble_dataset
+
     tiles_dir = demo_run / "results" / "tiles"
-    tiles = [TileInputs(**{name: str(t / f) for name, f in (
-        ("tile", "tile.json"), ("geocoding", "geocoding.json"), ("s2_patches", "s2_patches.parquet"),
-        ("labels", "labels.parquet"), ("splits", "splits.parquet"), ("countries", "countries.parquet"),
-        ("selection", "selection.parquet"), ("s2_dir", "s2"), ("reference_maps_dir", "reference_maps"),
-        ("s1_pairing", "s1_pairing.parquet"), ("s1_dir", "s1"))}) for t in sorted(tiles_dir.iterdir())]
+    tiles = [
+        TileInputs(
+            **{
+                name: str(t / f)
+                for name, f in (
+                    ("tile", "tile.json"),
+                    ("geocoding", "geocoding.json"),
+                    ("s2_patches", "s2_patches.parquet"),
+                    ("labels", "labels.parquet"),
+                    ("splits", "splits.parquet"),
+                    ("countries", "countries.parquet"),
+                    ("selection", "selection.parquet"),
+                    ("s2_dir", "s2"),
+                    ("reference_maps_dir", "reference_maps"),
+                    ("s1_pairing", "s1_pairing.parquet"),
+                    ("s1_dir", "s1"),
+                )
+            }
+        )
+        for t in sorted(tiles_dir.iterdir())
+    ]
 
     def full(frame, path):
         raise OSError(errno.ENOSPC, "No space left on device", str(path))
@@ -330,15 +431,23 @@ def test_a_full_disk_during_assembly_is_one_line_naming_the_file(demo_run, tmp_p
     out = tmp_path / "dataset"
     out.mkdir()
     with pytest.raises(AssemblyError) as e:
-        assemble_dataset(tiles, out / "BigEarthNet-S2", out / "BigEarthNet-S1", out / "Reference_Maps",
-                         out / "metadata.parquet", out / "flagged.parquet", out / "patches.parquet",
-                         out / "funnel.csv")
+        assemble_dataset(
+            tiles,
+            out / "BigEarthNet-S2",
+            out / "BigEarthNet-S1",
+            out / "Reference_Maps",
+            out / "metadata.parquet",
+            out / "flagged.parquet",
+            out / "patches.parquet",
+            out / "funnel.csv",
+        )
     assert str(e.value) == f"{out / 'funnel.csv'}: No space left on device; assembly stopped, its outputs are removed"
     assert list(out.iterdir()) == []  # no half-built tree, no metadata of a dataset that is not there
 
 
 def test_a_zipped_product_with_a_corrupt_member_fails_with_one_line(product, tmp_path):
     import zipfile
+
     zipped = tmp_path / (product.name.removesuffix(".SAFE") + ".zip")
     with zipfile.ZipFile(zipped, "w", zipfile.ZIP_STORED) as z:
         for f in sorted(product.rglob("*")):
@@ -356,6 +465,7 @@ def test_a_zipped_product_with_a_corrupt_member_fails_with_one_line(product, tmp
 
 def test_the_disk_estimate_counts_the_pixels_of_a_patch():
     from reben.check import patch_bytes
+
     # 4 bands of 120x120, 6 of 60x60, 2 of 20x20 (uint16) = 160,000; reference map 28,800; S1 115,200.
     assert patch_bytes(1200, sentinel1=False) == 160_000 + 28_800
     assert patch_bytes(1200, sentinel1=True) == 160_000 + 28_800 + 115_200

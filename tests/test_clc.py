@@ -14,6 +14,7 @@ import pytest
 import rasterio
 import shapely
 from conftest import DEMO_CONFIG, run_snakemake, shared
+
 from reben.clc import (
     ReferenceMapWriter,
     clc_identity,
@@ -43,6 +44,7 @@ def box(x0, d0, x1, d1):
 
 def write_gpkg(path, geometries, codes, crs="EPSG:32633", field="Code_18", layer="clc", to_crs=None):
     import geopandas as gpd
+
     frame = gpd.GeoDataFrame({field: [str(c) for c in codes]}, geometry=list(geometries), crs=crs)
     if to_crs:
         frame = frame.to_crs(to_crs)
@@ -59,10 +61,10 @@ def hand_made(path, **kw):
 
 def expected_hand_made():
     ref = np.full((12, 12), 999, dtype=np.uint16)
-    ref[:10, :5] = 211          # centres at x 5..45 m are west of 54 m, rows down to d 95 m
-    ref[:, 5:] = 311            # the centre at x 55 m is east of 54 m
-    ref[9:, 9:] = 999           # hole of 3 x 3 px
-    ref[4:6, 8:] = 999          # hole of 2 x 4 px
+    ref[:10, :5] = 211  # centres at x 5..45 m are west of 54 m, rows down to d 95 m
+    ref[:, 5:] = 311  # the centre at x 55 m is east of 54 m
+    ref[9:, 9:] = 999  # hole of 3 x 3 px
+    ref[4:6, 8:] = 999  # hole of 2 x 4 px
     return ref
 
 
@@ -89,8 +91,14 @@ def run_job(tmp_path, clc, grid=None, **kw):
     write_json({"tile_key": grid.tile_key, "grid": grid.to_dict()}, tmp_path / "geocoding.json")
     out = tmp_path / "out"
     out.mkdir(exist_ok=True)
-    summary = rasterize_reference_maps(tmp_path / "geocoding.json", clc, out / "reference_maps",
-                                       out / "reference_maps_shard.parquet", out / "labels.parquet", **kw)
+    summary = rasterize_reference_maps(
+        tmp_path / "geocoding.json",
+        clc,
+        out / "reference_maps",
+        out / "reference_maps_shard.parquet",
+        out / "labels.parquet",
+        **kw,
+    )
     return out, summary
 
 
@@ -103,7 +111,7 @@ def test_job_writes_maps_shard_and_labels(tmp_path):
     for x, y in [(0, 0), (1, 0), (0, 1), (1, 1)]:
         pid = grid.patch_id(x, y)
         with rasterio.open(out / "reference_maps" / pid / f"{pid}_reference_map.tif") as src:
-            np.testing.assert_array_equal(src.read(1), expected[6 * y:6 * y + 6, 6 * x:6 * x + 6])
+            np.testing.assert_array_equal(src.read(1), expected[6 * y : 6 * y + 6, 6 * x : 6 * x + 6])
             assert src.transform.c == ULX + 60 * x and src.transform.f == ULY - 60 * y
             assert src.crs.to_epsg() == 32633
     shard = dict(iter_shard(out / "reference_maps_shard.parquet"))
@@ -116,8 +124,12 @@ def test_job_writes_maps_shard_and_labels(tmp_path):
     assert labels["patch_id"].tolist() == grid.patch_ids()  # grid order: (0,0) (1,0) (0,1) (1,1)
     assert labels["labelled"].tolist() == [True, True, False, False]
     assert labels["unlabeled_fraction"].tolist() == pytest.approx([0, 8 / 36, 10 / 36, 9 / 36])
-    assert [list(v) for v in labels["labels"]] == [["Arable land", "Broad-leaved forest"],
-                                                  ["Broad-leaved forest"], [], []]
+    assert [list(v) for v in labels["labels"]] == [
+        ["Arable land", "Broad-leaved forest"],
+        ["Broad-leaved forest"],
+        [],
+        [],
+    ]
     assert labels["fraction_Arable land"].tolist() == pytest.approx([30 / 36, 0, 20 / 36, 0])
     assert summary == {"polygons": 2, "patches": 4, "labelled": 2}
 
@@ -132,8 +144,13 @@ def test_reference_map_is_byte_identical_to_the_real_rebens(tmp_path):
     writer.write(ours, array, left, top)
     assert ours.read_bytes() == real.read_bytes()
     with rasterio.open(ours) as src:
-        assert (src.dtypes[0], src.nodata, src.compression.value, src.crs, src.transform) == \
-            ("uint16", 0, "DEFLATE", profile["crs"], profile["transform"])
+        assert (src.dtypes[0], src.nodata, src.compression.value, src.crs, src.transform) == (
+            "uint16",
+            0,
+            "DEFLATE",
+            profile["crs"],
+            profile["transform"],
+        )
         assert src.tags(ns="IMAGE_STRUCTURE") == tags and tags["PREDICTOR"] == "2"
     # The fallback (one rasterio write per file) gives the same bytes.
     writer._compress = None
@@ -143,6 +160,7 @@ def test_reference_map_is_byte_identical_to_the_real_rebens(tmp_path):
 @pytest.mark.parametrize("px", [6, 60, 120, 240])  # patches of 60, 600, 1200 and 2400 m
 def test_fast_writer_matches_rasterio_on_many_patches(px):
     from reben.geotiff import _rasterio_bytes
+
     writer = ReferenceMapWriter("EPSG:32633", (px, px))
     assert writer._compress is not None, "the fast path was not taken"
     rng = np.random.default_rng(0)
@@ -150,12 +168,13 @@ def test_fast_writer_matches_rasterio_on_many_patches(px):
     for i in range(20):
         blocks = rng.integers(0, codes.size, (1 + i % 7, 1 + i % 5))
         array = codes[np.kron(blocks, np.ones((px // blocks.shape[0] + 1, px // blocks.shape[1] + 1), int))[:px, :px]]
-        assert writer.to_bytes(array, 300000.0 + 10 * px * i, 5400000.0) == \
-            _rasterio_bytes(array, "EPSG:32633", 300000.0 + 10 * px * i, 5400000.0, 10, 0,
-                            compress="deflate", predictor=2)
+        assert writer.to_bytes(array, 300000.0 + 10 * px * i, 5400000.0) == _rasterio_bytes(
+            array, "EPSG:32633", 300000.0 + 10 * px * i, 5400000.0, 10, 0, compress="deflate", predictor=2
+        )
 
 
 # ------------------------------------------------------------------ the real CLC extracts
+
 
 def test_field_and_layer_detection_on_real_extracts():
     lanjaron = open_clc(shared("clc", "clc2018_lanjaron_EPSG25830.gpkg"))
@@ -174,6 +193,7 @@ def test_field_and_layer_detection_on_real_extracts():
 def check_against_point_in_polygon(path, layer, grid, ref, n=400, seed=0):
     """The code of random pixels equals that of the polygon holding their centre (geopandas)."""
     import geopandas as gpd
+
     frame = gpd.read_file(path, layer=layer).to_crs(grid.crs)
     field = "CODE_18" if "CODE_18" in frame else "Code_18"
     rng = np.random.default_rng(seed)
@@ -187,12 +207,15 @@ def check_against_point_in_polygon(path, layer, grid, ref, n=400, seed=0):
     assert (ref[rows, cols] == expected)[~near_edge].all()
 
 
-@pytest.mark.parametrize("name, layer, epsg, corner", [
-    ("clc2018_lanjaron_EPSG25830.gpkg", "clc", 32630, (455000, 4097000)),
-    ("derived_clc2018_lanjaron_EPSG3035.gpkg", "U2018_CLC2018_V2020_20u1", 32630, (455000, 4097000)),
-    ("clc2018_malta_EPSG23033.gpkg", "clc18_mt", 32633, (445600, 3976000)),
-    ("derived_clc2018_malta_EPSG3035.gpkg", "U2018_CLC2018_V2020_20u1", 32633, (445600, 3976000)),
-])
+@pytest.mark.parametrize(
+    "name, layer, epsg, corner",
+    [
+        ("clc2018_lanjaron_EPSG25830.gpkg", "clc", 32630, (455000, 4097000)),
+        ("derived_clc2018_lanjaron_EPSG3035.gpkg", "U2018_CLC2018_V2020_20u1", 32630, (455000, 4097000)),
+        ("clc2018_malta_EPSG23033.gpkg", "clc18_mt", 32633, (445600, 3976000)),
+        ("derived_clc2018_malta_EPSG3035.gpkg", "U2018_CLC2018_V2020_20u1", 32633, (445600, 3976000)),
+    ],
+)
 def test_real_extracts_rasterize_onto_a_grid_over_them(name, layer, epsg, corner):
     path = shared("clc", name)
     grid = TileGrid(KEY, epsg, float(corner[0]), float(corner[1]), 6000.0, 6000.0)
@@ -224,12 +247,13 @@ def test_invalid_bowtie_is_repaired(tmp_path, caplog):
         geometries, codes = read_tile_polygons(open_clc(clc), grid)
     assert shapely.is_valid(geometries).all() and "repaired 1 invalid" in caplog.text
     ref = rasterize_tile(geometries, codes, grid)
-    assert ref[2, 0] == ref[3, 0] == ref[2, 5] == ref[3, 5] == 312     # west and east lobes
-    assert ref[0, 2] == ref[0, 3] == ref[5, 2] == ref[5, 3] == 999     # north and south gaps
+    assert ref[2, 0] == ref[3, 0] == ref[2, 5] == ref[3, 5] == 312  # west and east lobes
+    assert ref[0, 2] == ref[0, 3] == ref[5, 2] == ref[5, 3] == 999  # north and south gaps
     assert (ref[6:, :] == 231).all()
 
 
 # ------------------------------------------------------------------ bad input: one clear line each
+
 
 def test_missing_file(tmp_path):
     with pytest.raises(ClcError, match=r"^clc: .*nope.gpkg does not exist$"):
@@ -252,8 +276,11 @@ def test_missing_code_field(tmp_path):
 
 
 def test_code_outside_the_nomenclature_names_file_code_and_count(tmp_path):
-    clc = write_gpkg(tmp_path / "clc.gpkg", [box(0, 0, 60, 60), box(60, 0, 120, 60), box(0, 60, 60, 120),
-                                             box(60, 60, 120, 120)], [211, 990, 990, 995])
+    clc = write_gpkg(
+        tmp_path / "clc.gpkg",
+        [box(0, 0, 60, 60), box(60, 0, 120, 60), box(0, 60, 60, 120), box(60, 60, 120, 120)],
+        [211, 990, 990, 995],
+    )
     with pytest.raises(ClcError) as e:
         read_tile_polygons(open_clc(clc), tiny_grid())
     message = str(e.value)
@@ -281,6 +308,7 @@ def test_empty_intersection_gives_999_everywhere_and_no_label(tmp_path, caplog):
 
 # ------------------------------------------------------------------ identity of the CLC input
 
+
 def test_identity_is_the_version_or_a_cached_sha256(tmp_path):
     clc = hand_made(tmp_path / "clc.gpkg")
     cache = tmp_path / "cache" / "clc_sha256.json"
@@ -301,11 +329,11 @@ def test_identity_is_the_version_or_a_cached_sha256(tmp_path):
 
 # ------------------------------------------------------------------ the workflow
 
+
 def job_counts(output: str) -> dict[str, int]:
     """The 'Job stats' table of a snakemake dry run."""
     stats = output.split("Job stats:", 1)[1]
-    return {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\w+)\s+(\d+)$", stats, re.M)
-            if m.group(1) != "total"}
+    return {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\w+)\s+(\d+)$", stats, re.M) if m.group(1) != "total"}
 
 
 @pytest.mark.integration
@@ -327,7 +355,7 @@ def test_demo_reference_maps_and_labels(demo_run):
 @pytest.mark.integration
 def test_new_clc_version_reruns_only_reference_maps_and_touch_reruns_nothing(demo_copy):
     import yaml
-    from conftest import REPO
+
     config = yaml.safe_load(DEMO_CONFIG.read_text())
     config["clc"]["version"] = "synthetic-demo-2"
     changed = demo_copy / "changed.yaml"
@@ -336,10 +364,20 @@ def test_new_clc_version_reruns_only_reference_maps_and_touch_reruns_nothing(dem
     # Labels feed the selection, the dataset and what is made of it (LMDB, archives, manifest,
     # provenance, report), never the patch cutting, the splits, the countries or the S1 pairing.
     assert job_counts(proc.stdout + proc.stderr) == {
-        "rasterize_reference_maps": 3, "select_patches": 3, "assemble_dataset": 1,
-        "encode_lmdb": 1, "hash_lmdb_content": 1, "archive_tree": 3, "write_dist_checksums": 1,
-        "write_manifest": 1, "write_provenance": 1, "compute_band_statistics": 1,
-        "write_report": 1, "write_dataset_card": 1, "all": 1}
+        "rasterize_reference_maps": 3,
+        "select_patches": 3,
+        "assemble_dataset": 1,
+        "encode_lmdb": 1,
+        "hash_lmdb_content": 1,
+        "archive_tree": 3,
+        "write_dist_checksums": 1,
+        "write_manifest": 1,
+        "write_provenance": 1,
+        "compute_band_statistics": 1,
+        "write_report": 1,
+        "write_dataset_card": 1,
+        "all": 1,
+    }
     # ...and a new L2A (inspect_tile rerun) is not upstream of the reference maps.
     proc = run_snakemake(demo_copy, "--dry-run", "--forcerun", "inspect_tile")
     assert "rasterize_reference_maps" not in job_counts(proc.stdout + proc.stderr)

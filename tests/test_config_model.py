@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 import yaml
 from conftest import DEMO_CONFIG, REPO, SNAKEMAKE, run_snakemake
+
 from reben.config import load_schema
 
 SCHEMA = REPO / "workflow" / "schemas" / "config.schema.yaml"
@@ -24,8 +25,18 @@ DEMO_TILE = "S2A_MSIL2A_20170613T101031_N9999_R022_T33UUP"
 
 def loaded(workdir: Path, *configfiles: Path) -> dict:
     """The workflow as Snakemake loads it in `workdir`: resolved config and rules."""
-    proc = subprocess.run([sys.executable, str(REPO / "tests" / "load_workflow.py"), str(REPO / "Snakefile"),
-                           str(workdir), *map(str, configfiles)], capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            str(REPO / "tests" / "load_workflow.py"),
+            str(REPO / "Snakefile"),
+            str(workdir),
+            *map(str, configfiles),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr[-4000:]
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
@@ -46,7 +57,7 @@ def planned(proc: subprocess.CompletedProcess) -> dict[str, int]:
     jobs, lines = {}, (proc.stdout + proc.stderr).splitlines()
     if "Job stats:" not in lines:
         return jobs
-    for line in lines[lines.index("Job stats:") + 3:]:
+    for line in lines[lines.index("Job stats:") + 3 :]:
         parts = line.split()
         if len(parts) != 2 or parts[0] == "total":
             break
@@ -102,8 +113,12 @@ def minimal_config(inputs: Path) -> dict:
 def test_no_configfile_builds_the_demo_from_any_directory(tmp_path):
     """Without --configfile the demo config is loaded (from the checkout, not the working
     directory), and its synthetic inputs are planned."""
-    proc = subprocess.run([SNAKEMAKE, "-s", str(REPO / "Snakefile"), "--directory", str(tmp_path),
-                           "--cores", "1", "--dry-run"], capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [SNAKEMAKE, "-s", str(REPO / "Snakefile"), "--directory", str(tmp_path), "--cores", "1", "--dry-run"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     jobs = planned(proc)
     assert jobs["synthesize_sentinel2_product"] == 3 and jobs["synthesize_sentinel1_product"] == 3
@@ -139,8 +154,9 @@ def test_demo_rules_write_only_under_results_demo(tmp_path):
     configfile.write_text(yaml.safe_dump(minimal_config(inputs)))
     for workflow in (loaded(tmp_path), loaded(tmp_path, configfile)):
         results = workflow["config"]["results"]
-        demo_rules = {name: rule for name, rule in workflow["rules"].items()
-                      if Path(rule["snakefile"]).name == "demo.smk"}
+        demo_rules = {
+            name: rule for name, rule in workflow["rules"].items() if Path(rule["snakefile"]).name == "demo.smk"
+        }
         assert len(demo_rules) == 5
         for name, rule in demo_rules.items():
             for output in rule["outputs"]:
@@ -197,7 +213,8 @@ def test_own_config_on_a_user_folder(demo_run, tmp_path):
     clc = inputs / "clc" / "clc.gpkg"
     os.utime(clc, (clc.stat().st_atime + 3600, clc.stat().st_mtime + 3600))
     assert "Nothing to be done" in (lambda p: p.stdout + p.stderr)(
-        run_snakemake(workdir, "--dry-run", configfile=configfile))
+        run_snakemake(workdir, "--dry-run", configfile=configfile)
+    )
     import geopandas as gpd
 
     frame = gpd.read_file(clc)

@@ -7,6 +7,7 @@ import pytest
 import shapely
 from conftest import shared
 from pyproj import Transformer
+
 from reben.countries import REBEN_COUNTRIES, assign_countries, download_borders, read_borders
 from reben.errors import BordersError
 from reben.grid import TileGrid
@@ -19,8 +20,9 @@ def natural_earth():
 
 
 def borders(**polygons):
-    return gpd.GeoDataFrame({"country": list(polygons)}, geometry=list(polygons.values()),
-                            crs="EPSG:32633").sort_values("country")
+    return gpd.GeoDataFrame(
+        {"country": list(polygons)}, geometry=list(polygons.values()), crs="EPSG:32633"
+    ).sort_values("country")
 
 
 def test_inside_nearest_and_the_larger_share():
@@ -29,10 +31,14 @@ def test_inside_nearest_and_the_larger_share():
     # whole). Nothing covers patches 3 and 4: patch 3 is 600 m from Beta and 3400 m from Gamma
     # (x >= 8000); patch 4 is 1800 m from Beta and 2200 m from Gamma.
     grid = TileGrid(KEY, 32633, 0, 1200, 6000, 1200)
-    table = assign_countries(grid, borders(
-        Alpha=shapely.box(-5000, -5000, 2000, 5000),
-        Beta=shapely.box(2000, -5000, 3000, 5000),
-        Gamma=shapely.box(8000, -5000, 9000, 5000)))
+    table = assign_countries(
+        grid,
+        borders(
+            Alpha=shapely.box(-5000, -5000, 2000, 5000),
+            Beta=shapely.box(2000, -5000, 3000, 5000),
+            Gamma=shapely.box(8000, -5000, 9000, 5000),
+        ),
+    )
     assert list(table["country"]) == ["Alpha", "Alpha", "Beta", "Beta", "Beta"]
     assert list(table["patch_id"]) == grid.patch_ids()
 
@@ -40,16 +46,16 @@ def test_inside_nearest_and_the_larger_share():
 def test_overlapping_borders_go_to_the_one_covering_more():
     # Two generalised borders overlap on patch 0: Beta covers all of it, Alpha 10 %.
     grid = TileGrid(KEY, 32633, 0, 1200, 1200, 1200)
-    table = assign_countries(grid, borders(Alpha=shapely.box(-500, 0, 120, 1200),
-                                           Beta=shapely.box(0, 0, 5000, 5000)))
+    table = assign_countries(grid, borders(Alpha=shapely.box(-500, 0, 120, 1200), Beta=shapely.box(0, 0, 5000, 5000)))
     assert list(table["country"]) == ["Beta"]
 
 
 def test_ties_go_to_the_first_name():
     # The patch lies between two countries 1000 m away on either side.
     grid = TileGrid(KEY, 32633, 0, 1200, 1200, 1200)
-    table = assign_countries(grid, borders(Zulu=shapely.box(2200, 0, 3000, 1200),
-                                           Alpha=shapely.box(-1800, 0, -1000, 1200)))
+    table = assign_countries(
+        grid, borders(Zulu=shapely.box(2200, 0, 3000, 1200), Alpha=shapely.box(-1800, 0, -1000, 1200))
+    )
     assert list(table["country"]) == ["Alpha"]
 
 
@@ -59,15 +65,18 @@ def one_patch_grid(lon, lat, epsg):
     return TileGrid(KEY, epsg, x - 600, y + 600, 1200, 1200)
 
 
-@pytest.mark.parametrize("place, lon, lat, epsg, expected", [
-    ("Pristina", 21.166, 42.663, 32634, "Kosovo"),
-    ("Belgrade", 20.457, 44.817, 32634, "Serbia"),
-    ("Vilnius", 25.279, 54.687, 32635, "Lithuania"),
-    ("Dublin", -6.260, 53.350, 32629, "Ireland"),
-    ("Luxembourg", 6.130, 49.611, 32632, "Luxembourg"),
-    ("Munich (Germany, not configured)", 11.576, 48.137, 32632, "Austria"),
-    ("Madrid (Spain, not configured)", -3.704, 40.417, 32630, "Portugal"),
-])
+@pytest.mark.parametrize(
+    "place, lon, lat, epsg, expected",
+    [
+        ("Pristina", 21.166, 42.663, 32634, "Kosovo"),
+        ("Belgrade", 20.457, 44.817, 32634, "Serbia"),
+        ("Vilnius", 25.279, 54.687, 32635, "Lithuania"),
+        ("Dublin", -6.260, 53.350, 32629, "Ireland"),
+        ("Luxembourg", 6.130, 49.611, 32632, "Luxembourg"),
+        ("Munich (Germany, not configured)", 11.576, 48.137, 32632, "Austria"),
+        ("Madrid (Spain, not configured)", -3.704, 40.417, 32630, "Portugal"),
+    ],
+)
 def test_real_natural_earth_borders(place, lon, lat, epsg, expected):
     countries = read_borders(natural_earth(), "name", REBEN_COUNTRIES)
     assert list(countries["country"]) == sorted(REBEN_COUNTRIES)
@@ -99,9 +108,11 @@ def test_a_country_not_in_the_borders():
 
 def test_a_country_in_several_rows_is_one_country(tmp_path):
     path = tmp_path / "parts.gpkg"
-    gpd.GeoDataFrame({"NAME": ["A", "A", "B"]},
-                     geometry=[shapely.box(0, 0, 1, 1), shapely.box(5, 5, 6, 6), shapely.box(2, 2, 3, 3)],
-                     crs="EPSG:4326").to_file(path)
+    gpd.GeoDataFrame(
+        {"NAME": ["A", "A", "B"]},
+        geometry=[shapely.box(0, 0, 1, 1), shapely.box(5, 5, 6, 6), shapely.box(2, 2, 3, 3)],
+        crs="EPSG:4326",
+    ).to_file(path)
     countries = read_borders(path, "NAME", ["A", "B"])
     assert list(countries["country"]) == ["A", "B"]
     assert shapely.area(countries.geometry.values).tolist() == [2.0, 1.0]
@@ -140,14 +151,17 @@ def border_patch(lon, lat, epsg, east_m):
     return TileGrid(KEY, epsg, x + east_m - 600, y + 600, 1200, 1200)
 
 
-@pytest.mark.parametrize("border, east_m, by_overlap, by_priority", [
-    (SERBIA_KOSOVO, -300, "Kosovo", "Serbia"),     # mostly in Kosovo: the release gave Serbia
-    (SERBIA_KOSOVO, 300, "Serbia", "Serbia"),
-    (BELGIUM_LUXEMBOURG, 300, "Luxembourg", "Belgium"),  # mostly in Luxembourg: Belgium
-    (BELGIUM_LUXEMBOURG, -300, "Belgium", "Belgium"),
-    (SERBIA_KOSOVO, -3000, "Kosovo", "Kosovo"),    # wholly inside Kosovo: no tie
-    (BELGIUM_LUXEMBOURG, 3000, "Luxembourg", "Luxembourg"),
-])
+@pytest.mark.parametrize(
+    "border, east_m, by_overlap, by_priority",
+    [
+        (SERBIA_KOSOVO, -300, "Kosovo", "Serbia"),  # mostly in Kosovo: the release gave Serbia
+        (SERBIA_KOSOVO, 300, "Serbia", "Serbia"),
+        (BELGIUM_LUXEMBOURG, 300, "Luxembourg", "Belgium"),  # mostly in Luxembourg: Belgium
+        (BELGIUM_LUXEMBOURG, -300, "Belgium", "Belgium"),
+        (SERBIA_KOSOVO, -3000, "Kosovo", "Kosovo"),  # wholly inside Kosovo: no tie
+        (BELGIUM_LUXEMBOURG, 3000, "Luxembourg", "Luxembourg"),
+    ],
+)
 def test_real_border_patches_and_the_release_tie_break(border, east_m, by_overlap, by_priority):
     countries = read_borders(natural_earth(), "name", REBEN_COUNTRIES)
     grid = border_patch(*border, east_m)
@@ -160,19 +174,24 @@ def test_priority_beats_the_larger_overlap_and_the_unlisted_go_by_overlap():
     # Patch 0 (x 0..1200): Alpha covers 10 % of it, Beta all, Gamma 50 %. Patch 1 (x 1200..2400):
     # Beta all, Gamma 50 % (x 1800..3000); Alpha does not touch it.
     grid = TileGrid(KEY, 32633, 0, 1200, 2400, 1200)
-    frame = borders(Alpha=shapely.box(-500, 0, 120, 1200), Beta=shapely.box(0, 0, 5000, 5000),
-                    Gamma=shapely.box(600, 0, 1800, 1200).union(shapely.box(1800, 0, 3000, 1200)))
+    frame = borders(
+        Alpha=shapely.box(-500, 0, 120, 1200),
+        Beta=shapely.box(0, 0, 5000, 5000),
+        Gamma=shapely.box(600, 0, 1800, 1200).union(shapely.box(1800, 0, 3000, 1200)),
+    )
     assert list(assign_countries(grid, frame)["country"]) == ["Beta", "Beta"]
     assert list(assign_countries(grid, frame, "priority", ["Alpha"])["country"]) == ["Alpha", "Beta"]
-    assert list(assign_countries(grid, frame, "priority", ["Gamma", "Alpha"])["country"]) == [
-        "Gamma", "Gamma"]
+    assert list(assign_countries(grid, frame, "priority", ["Gamma", "Alpha"])["country"]) == ["Gamma", "Gamma"]
 
 
-@pytest.mark.parametrize("tie_break, priority, message", [
-    ("priority", [], "countries.priority is empty"),
-    ("priority", ["Atlantis"], "countries.priority: 'Atlantis' not among"),
-    ("largest", [], "countries.tie_break: 'largest' is not one of overlap, priority"),
-])
+@pytest.mark.parametrize(
+    "tie_break, priority, message",
+    [
+        ("priority", [], "countries.priority is empty"),
+        ("priority", ["Atlantis"], "countries.priority: 'Atlantis' not among"),
+        ("largest", [], "countries.tie_break: 'largest' is not one of overlap, priority"),
+    ],
+)
 def test_bad_tie_break_settings(tie_break, priority, message):
     grid = TileGrid(KEY, 32633, 0, 1200, 1200, 1200)
     with pytest.raises(BordersError, match=message):

@@ -14,7 +14,8 @@ import pytest
 import shapely
 from conftest import REPO, run_snakemake
 from pyproj import Transformer
-from reben.assembly import METADATA_SCHEMA, TileInputs, assemble_dataset
+
+from reben.assembly import TileInputs, assemble_dataset
 from reben.constants import S2_BANDS
 from reben.errors import AssemblyError
 from reben.flags import compute_flags
@@ -22,12 +23,18 @@ from reben.grid import TileGrid
 from reben.selection import select_patches
 from reben.splits import assign_splits
 
-DESIGN_SCHEMA = pa.schema([
-    ("patch_id", pa.string()), ("labels", pa.list_(pa.field("element", pa.string()))),
-    ("split", pa.string()), ("country", pa.string()), ("s1_name", pa.string()),
-    ("s2v1_name", pa.string()), ("contains_seasonal_snow", pa.bool_()),
-    ("contains_cloud_or_shadow", pa.bool_()),
-])
+DESIGN_SCHEMA = pa.schema(
+    [
+        ("patch_id", pa.string()),
+        ("labels", pa.list_(pa.field("element", pa.string()))),
+        ("split", pa.string()),
+        ("country", pa.string()),
+        ("s1_name", pa.string()),
+        ("s2v1_name", pa.string()),
+        ("contains_seasonal_snow", pa.bool_()),
+        ("contains_cloud_or_shadow", pa.bool_()),
+    ]
+)
 """DESIGN.md's metadata schema as pyarrow reads it back (list items are named `element`)."""
 
 JUNE = "S2A_MSIL2A_20170613T101031_N9999_R022_T33UUP"
@@ -44,14 +51,25 @@ def make_tile(root, grid: TileGrid, sensing_time, season, valid, labelled, cloud
     (folder / "geocoding.json").write_text(json.dumps({"tile_key": grid.tile_key, "grid": grid.to_dict()}))
     tile = {"tile_key": grid.tile_key, "excluded": excluded, "sensing_time": sensing_time, "season": season}
     (folder / "tile.json").write_text(json.dumps(tile))
-    s2 = pd.DataFrame({"patch_id": ids, "x": x.astype("int32"), "y": y.astype("int32"),
-                       "valid": valid, "cloud_or_shadow_fraction": np.array(cloud, "float32"),
-                       "snow_fraction": np.zeros(n, "float32")})
-    labels = pd.DataFrame({
-        "patch_id": ids, "unlabeled_fraction": np.where(labelled, 0.0, 0.5).astype("float32"),
-        "labelled": labelled,
-        "labels": [["Pastures", "Arable land"] if lab else [] for lab in labelled],
-        "fraction_Arable land": np.full(n, 0.25, "float32")})
+    s2 = pd.DataFrame(
+        {
+            "patch_id": ids,
+            "x": x.astype("int32"),
+            "y": y.astype("int32"),
+            "valid": valid,
+            "cloud_or_shadow_fraction": np.array(cloud, "float32"),
+            "snow_fraction": np.zeros(n, "float32"),
+        }
+    )
+    labels = pd.DataFrame(
+        {
+            "patch_id": ids,
+            "unlabeled_fraction": np.where(labelled, 0.0, 0.5).astype("float32"),
+            "labelled": labelled,
+            "labels": [["Pastures", "Arable land"] if lab else [] for lab in labelled],
+            "fraction_Arable land": np.full(n, 0.25, "float32"),
+        }
+    )
     s2.to_parquet(folder / "s2_patches.parquet")
     labels.to_parquet(folder / "labels.parquet")
     assign_splits(grid).to_parquet(folder / "splits.parquet")
@@ -66,19 +84,30 @@ def make_tile(root, grid: TileGrid, sensing_time, season, valid, labelled, cloud
             for band in S2_BANDS:
                 (folder / "s2" / pid / f"{pid}_{band}.tif").write_bytes(band.encode())
     (folder / "s2").mkdir(exist_ok=True)
-    return TileInputs(tile=str(folder / "tile.json"), geocoding=str(folder / "geocoding.json"),
-                      s2_patches=str(folder / "s2_patches.parquet"), labels=str(folder / "labels.parquet"),
-                      splits=str(folder / "splits.parquet"), countries=str(folder / "countries.parquet"),
-                      selection=str(folder / "selection.parquet"), s2_dir=str(folder / "s2"),
-                      reference_maps_dir=str(folder / "reference_maps"))
+    return TileInputs(
+        tile=str(folder / "tile.json"),
+        geocoding=str(folder / "geocoding.json"),
+        s2_patches=str(folder / "s2_patches.parquet"),
+        labels=str(folder / "labels.parquet"),
+        splits=str(folder / "splits.parquet"),
+        countries=str(folder / "countries.parquet"),
+        selection=str(folder / "selection.parquet"),
+        s2_dir=str(folder / "s2"),
+        reference_maps_dir=str(folder / "reference_maps"),
+    )
 
 
 def outputs(root):
     d = root / "dataset"
-    return dict(s2_tree=d / "BigEarthNet-S2", s1_tree=d / "BigEarthNet-S1",
-                reference_maps_tree=d / "Reference_Maps", metadata=d / "metadata.parquet",
-                flagged_metadata=d / "metadata_for_patches_with_snow_cloud_or_shadow.parquet",
-                sidecar=d / "patches.parquet", funnel_csv=d / "funnel.csv")
+    return dict(
+        s2_tree=d / "BigEarthNet-S2",
+        s1_tree=d / "BigEarthNet-S1",
+        reference_maps_tree=d / "Reference_Maps",
+        metadata=d / "metadata.parquet",
+        flagged_metadata=d / "metadata_for_patches_with_snow_cloud_or_shadow.parquet",
+        sidecar=d / "patches.parquet",
+        funnel_csv=d / "funnel.csv",
+    )
 
 
 @pytest.fixture
@@ -89,10 +118,18 @@ def two_tiles(tmp_path):
     june = TileGrid(JUNE, 32633, 394800, 5400000, 2400, 2400)
     december = TileGrid(DECEMBER, 32633, 400000, 5400000, 2400, 1200)
     tiles = [
-        make_tile(tmp_path, december, "2017-12-21T10:04:09Z", "Winter", [True, True], [True, True],
-                  [0, 0], excluded=True),
-        make_tile(tmp_path, june, "2017-06-13T10:10:31Z", "Summer", [True, False, True, True],
-                  [True, True, False, True], [0, 0, 0, 0.2]),
+        make_tile(
+            tmp_path, december, "2017-12-21T10:04:09Z", "Winter", [True, True], [True, True], [0, 0], excluded=True
+        ),
+        make_tile(
+            tmp_path,
+            june,
+            "2017-06-13T10:10:31Z",
+            "Summer",
+            [True, False, True, True],
+            [True, True, False, True],
+            [0, 0, 0, 0.2],
+        ),
     ]
     (tmp_path / "dataset").mkdir()
     return tmp_path, tiles
@@ -106,17 +143,27 @@ def test_assembly_of_hand_made_tiles(two_tiles):
     clean = pq.read_table(out["metadata"])
     flagged = pq.read_table(out["flagged_metadata"])
     assert clean.schema.equals(DESIGN_SCHEMA) and flagged.schema.equals(DESIGN_SCHEMA)
-    assert clean.to_pylist() == [{
-        "patch_id": f"{JUNE}_0_0", "labels": ["Arable land", "Pastures"], "split": "test",
-        "country": "Austria", "s1_name": "", "s2v1_name": "", "contains_seasonal_snow": False,
-        "contains_cloud_or_shadow": False}]
+    assert clean.to_pylist() == [
+        {
+            "patch_id": f"{JUNE}_0_0",
+            "labels": ["Arable land", "Pastures"],
+            "split": "test",
+            "country": "Austria",
+            "s1_name": "",
+            "s2v1_name": "",
+            "contains_seasonal_snow": False,
+            "contains_cloud_or_shadow": False,
+        }
+    ]
     assert flagged.column("patch_id").to_pylist() == [f"{JUNE}_1_1"]
     assert flagged.column("contains_cloud_or_shadow").to_pylist() == [True]
 
     # Trees: hard links of the kept patches only.
     s2 = out["s2_tree"] / JUNE / f"{JUNE}_0_0"
     assert sorted(p.name for p in s2.iterdir()) == sorted(f"{JUNE}_0_0_{b}.tif" for b in S2_BANDS)
-    assert os.path.samefile(s2 / f"{JUNE}_0_0_B01.tif", root / "tiles" / JUNE / "s2" / f"{JUNE}_0_0" / f"{JUNE}_0_0_B01.tif")
+    assert os.path.samefile(
+        s2 / f"{JUNE}_0_0_B01.tif", root / "tiles" / JUNE / "s2" / f"{JUNE}_0_0" / f"{JUNE}_0_0_B01.tif"
+    )
     assert sorted(p.name for p in (out["s2_tree"] / JUNE).iterdir()) == [f"{JUNE}_0_0", f"{JUNE}_1_1"]
     assert not (out["s2_tree"] / DECEMBER).exists()
     assert (out["reference_maps_tree"] / JUNE / f"{JUNE}_1_1" / f"{JUNE}_1_1_reference_map.tif").read_bytes() == b"map"
@@ -141,8 +188,20 @@ def test_assembly_of_hand_made_tiles(two_tiles):
     # Funnel: counts add up per tile and in total.
     table = pd.read_csv(out["funnel_csv"]).set_index("tile_key")
     assert table.loc[JUNE].to_dict() == {
-        "grid_patches": 4, "product_quality": 0, "invalid": 1, "unlabeled": 1, "no_v1": 0,
-        "no_s1": 0, "overlap": 0, "kept": 2, "flagged": 1, "clean": 1, "train": 0, "validation": 0, "test": 2}
+        "grid_patches": 4,
+        "product_quality": 0,
+        "invalid": 1,
+        "unlabeled": 1,
+        "no_v1": 0,
+        "no_s1": 0,
+        "overlap": 0,
+        "kept": 2,
+        "flagged": 1,
+        "clean": 1,
+        "train": 0,
+        "validation": 0,
+        "test": 2,
+    }
     assert table.loc[DECEMBER, "product_quality"] == 2 and table.loc[DECEMBER, "kept"] == 0
     assert table.loc["TOTAL"].to_dict() == table.drop(index="TOTAL").sum().to_dict()
     assert funnel.iloc[-1]["tile_key"] == "TOTAL"
@@ -155,14 +214,15 @@ def test_s2v1_names_from_the_tiles_v1_links(two_tiles, tmp_path):
     import dataclasses
 
     from reben.bigearthnet_v1 import TABLE_FILES, table_files, write_tile_link, write_v1_index
-    from reben.io import write_json
 
     root, tiles = two_tiles
     folder = tmp_path / "v1"
     folder.mkdir()
-    rows = ("s1_name,s2_name,country,season\n"
-            "S1B_IW_GRDH_1SDV_20170612T165809_33UUP_0_0,S2A_MSIL2A_20170613T101031_0_0,Austria,Summer\n"
-            "S1B_IW_GRDH_1SDV_20171221T165809_33UUP_1_1,S2A_MSIL2A_20171221T101031_1_1,Austria,Winter\n")
+    rows = (
+        "s1_name,s2_name,country,season\n"
+        "S1B_IW_GRDH_1SDV_20170612T165809_33UUP_0_0,S2A_MSIL2A_20170613T101031_0_0,Austria,Summer\n"
+        "S1B_IW_GRDH_1SDV_20171221T165809_33UUP_1_1,S2A_MSIL2A_20171221T101031_1_1,Austria,Winter\n"
+    )
     (folder / TABLE_FILES["pairs"]).write_bytes(bz2.compress(rows.encode()))
     for role in ("snow", "cloud_or_shadow"):
         (folder / TABLE_FILES[role]).write_bytes(bz2.compress(b""))
@@ -174,9 +234,14 @@ def test_s2v1_names_from_the_tiles_v1_links(two_tiles, tmp_path):
     assert pq.read_table(out["metadata"]).column("s2v1_name").to_pylist() == ["S2A_MSIL2A_20170613T101031_0_0"]
     assert pq.read_table(out["flagged_metadata"]).column("s2v1_name").to_pylist() == [""]
     sidecar = gpd.read_parquet(out["sidecar"]).set_index("patch_id")["s2v1_name"]
-    assert sidecar.to_dict() == {f"{DECEMBER}_0_0": "", f"{DECEMBER}_1_0": "",
-                                 f"{JUNE}_0_0": "S2A_MSIL2A_20170613T101031_0_0", f"{JUNE}_1_0": "",
-                                 f"{JUNE}_0_1": "", f"{JUNE}_1_1": ""}
+    assert sidecar.to_dict() == {
+        f"{DECEMBER}_0_0": "",
+        f"{DECEMBER}_1_0": "",
+        f"{JUNE}_0_0": "S2A_MSIL2A_20170613T101031_0_0",
+        f"{JUNE}_1_0": "",
+        f"{JUNE}_0_1": "",
+        f"{JUNE}_1_1": "",
+    }
 
 
 def test_unknown_ids_in_a_flag_list_are_a_warning(two_tiles, tmp_path, caplog):
@@ -203,7 +268,9 @@ def test_a_missing_patch_folder_fails_clearly(two_tiles):
 # The demo dataset needs labels.parquet and the reference maps of the CLC stage (issue 3).
 needs_labels = pytest.mark.skipif(
     "rule rasterize_reference_maps" not in (REPO / "workflow/rules/labels.smk").read_text(),
-    reason="the CLC/labels stage (issue 3) is not on this branch yet")
+    reason="the CLC/labels stage (issue 3) is not on this branch yet",
+)
+
 
 @pytest.mark.integration
 @needs_labels
@@ -240,8 +307,10 @@ def test_demo_counts_add_up(demo_run):
         assert row["grid_patches"] == len(selection) == row[reasons].sum()
         assert row["kept"] == row["flagged"] + row["clean"] == row[["train", "validation", "test"]].sum()
     assert funnel.loc["TOTAL"].to_dict() == funnel.drop(index="TOTAL").sum().to_dict()
-    n_meta = sum(pq.read_metadata(results / "dataset" / n).num_rows for n in
-                 ("metadata.parquet", "metadata_for_patches_with_snow_cloud_or_shadow.parquet"))
+    n_meta = sum(
+        pq.read_metadata(results / "dataset" / n).num_rows
+        for n in ("metadata.parquet", "metadata_for_patches_with_snow_cloud_or_shadow.parquet")
+    )
     assert funnel.loc["TOTAL", "kept"] == n_meta
     # The demo's third product fails its SENSOR quality check: all its patches are dropped for it.
     tiles = funnel.drop(index="TOTAL")

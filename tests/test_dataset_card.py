@@ -9,15 +9,18 @@ import json
 import socket
 
 import pytest
-from reben.dataset_card import write_dataset_card
 from test_report import TILE, make_dataset, run_report
+
+from reben.dataset_card import write_dataset_card
 
 
 @pytest.fixture
 def offline(monkeypatch):
     """Any attempt to open a network connection fails the test."""
+
     def refuse(*args, **kwargs):
         raise AssertionError(f"network access at test time: {args[1:] if len(args) > 1 else args}")
+
     monkeypatch.setattr(socket.socket, "connect", refuse)
     monkeypatch.setattr(socket, "create_connection", refuse)
 
@@ -29,11 +32,16 @@ def card(tmp_path_factory):
     run_report(root, data)
     dist = data["dist"][0].parent
     (dist / "metadata.parquet").write_bytes((data["dataset"] / "metadata.parquet").read_bytes())
-    sums = "".join(f"{hashlib.sha256(p.read_bytes()).hexdigest()}  {p.name}\n"
-                   for p in sorted(dist.iterdir()))
+    sums = "".join(f"{hashlib.sha256(p.read_bytes()).hexdigest()}  {p.name}\n" for p in sorted(dist.iterdir()))
     (dist / "SHA256SUMS").write_text(sums)
-    write_dataset_card(root / "report" / "report.json", [data["tile_json"]], dist / "SHA256SUMS",
-                       dist / "README.md", dist / "stac", dist / "croissant.json")
+    write_dataset_card(
+        root / "report" / "report.json",
+        [data["tile_json"]],
+        dist / "SHA256SUMS",
+        dist / "README.md",
+        dist / "stac",
+        dist / "croissant.json",
+    )
     return dist
 
 
@@ -42,9 +50,17 @@ def test_the_card_has_counts_splits_classes_licences_citations_and_checksums(car
     assert "12 Sentinel-2/Sentinel-1 patch pairs from 1 Sentinel-2 products: 11 clean" in text
     assert "| train | 3 | 25.0 % |" in text and "| test | 6 | 50.0 % |" in text
     assert "| Arable land | 7 |" in text
-    for needle in ("Copernicus Sentinel data", "European Environment Agency", "CDLA-Permissive-1.0",
-                   "Natural Earth, public domain", "reBEN: Refined BigEarthNet Dataset for Remote Sensing Image Analysis",
-                   "arXiv:2407.03653", "IGARSS", "reben-workflow", "sha256sum -c SHA256SUMS"):
+    for needle in (
+        "Copernicus Sentinel data",
+        "European Environment Agency",
+        "CDLA-Permissive-1.0",
+        "Natural Earth, public domain",
+        "reBEN: Refined BigEarthNet Dataset for Remote Sensing Image Analysis",
+        "arXiv:2407.03653",
+        "IGARSS",
+        "reben-workflow",
+        "sha256sum -c SHA256SUMS",
+    ):
         assert needle in text, needle
     digest = hashlib.sha256((card / "metadata.parquet").read_bytes()).hexdigest()
     assert f"| `metadata.parquet` | `{digest}` |" in text
@@ -73,10 +89,18 @@ def test_the_stac_catalogue_validates_offline_and_reads_back(card, offline):
     assert LabelExtension.ext(item).label_type == "raster"
     assert item.properties["reben:kept_patches"] == 12
     from pyproj import Transformer
+
     to_lonlat = Transformer.from_crs(32633, 4326, always_xy=True).transform
     corners = [to_lonlat(x, y) for x in (300000, 304800) for y in (5395200, 5400000)]  # the 4 x 4 grid
-    assert item.bbox == pytest.approx([min(c[0] for c in corners), min(c[1] for c in corners),
-                                       max(c[0] for c in corners), max(c[1] for c in corners)], abs=1e-6)
+    assert item.bbox == pytest.approx(
+        [
+            min(c[0] for c in corners),
+            min(c[1] for c in corners),
+            max(c[0] for c in corners),
+            max(c[1] for c in corners),
+        ],
+        abs=1e-6,
+    )
     asset = collection.assets["metadata"]
     assert asset.get_absolute_href() == str(card / "metadata.parquet")
 

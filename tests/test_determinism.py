@@ -24,8 +24,7 @@ def identity(workdir: Path) -> dict[str, str]:
 def leftovers(workdir: Path) -> list[str]:
     """Temporary names an interrupted job could leave in the outputs."""
     results = workdir / "results"
-    return sorted(str(p.relative_to(results)) for p in results.rglob("*")
-                  if ".tmp" in p.name and "demo" not in p.parts)
+    return sorted(str(p.relative_to(results)) for p in results.rglob("*") if ".tmp" in p.name and "demo" not in p.parts)
 
 
 def test_two_clean_runs_give_the_same_bytes(demo_run, tmp_path):
@@ -49,10 +48,18 @@ def _wait_for_cutting(workdir: Path, proc: subprocess.Popen, timeout: float = 90
 
 
 def test_run_killed_while_cutting_patches_then_resumed_gives_the_same_bytes(demo_run, tmp_path):
-    cmd = [SNAKEMAKE, "-s", str(REPO / "Snakefile"), "--directory", str(tmp_path),
-           "--configfile", str(DEMO_CONFIG), "--cores", "2"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            start_new_session=True)
+    cmd = [
+        SNAKEMAKE,
+        "-s",
+        str(REPO / "Snakefile"),
+        "--directory",
+        str(tmp_path),
+        "--configfile",
+        str(DEMO_CONFIG),
+        "--cores",
+        "2",
+    ]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     try:
         _wait_for_cutting(tmp_path, proc)
     finally:

@@ -1,6 +1,7 @@
 """The patch grid and patch ids, against hand-computed expectations."""
 
 import pytest
+
 from reben.errors import GridError
 from reben.grid import TileGrid
 
@@ -8,8 +9,7 @@ KEY = "S2A_MSIL2A_20170613T101031_N9999_R022_T33UUP"
 
 
 def full_tile(**kw):
-    return TileGrid(tile_key=KEY, epsg=32633, ulx=300000, uly=5400000, width_m=109800,
-                    height_m=109800, **kw)
+    return TileGrid(tile_key=KEY, epsg=32633, ulx=300000, uly=5400000, width_m=109800, height_m=109800, **kw)
 
 
 def test_full_tile_has_91_by_91_patches_with_two_digit_ids():
@@ -64,7 +64,9 @@ def test_round_trip_through_dict():
 
 def test_ids_and_file_names_are_those_of_the_real_reben_patches():
     from conftest import shared
+
     from reben.constants import S2_BANDS
+
     root = shared("reben_samples", "BigEarthNet-S2", KEY)
     grid = full_tile()
     folders = sorted(p.name for p in root.iterdir())
@@ -78,6 +80,7 @@ def test_ids_and_file_names_are_those_of_the_real_reben_patches():
 def test_tile_key_and_s1_product_are_recovered_from_patch_names():
     from reben.grid import tile_key_of
     from reben.sentinel1 import s1_name, s1_product_of
+
     grid = full_tile()
     assert tile_key_of(grid.patch_id(75, 43)) == KEY
     name = s1_name("S1B_IW_GRDH_1SDV_20170612T165809", "T33UUP", 26, 57)
@@ -85,12 +88,15 @@ def test_tile_key_and_s1_product_are_recovered_from_patch_names():
     assert s1_product_of(name) == "S1B_IW_GRDH_1SDV_20170612T165809"
 
 
-@pytest.mark.parametrize("size, per_side, digits, pixels", [
-    (600, 183, 3, (60, 30, 10)),     # 109,800 m / 600 m; largest index 182
-    (1200, 91, 2, (120, 60, 20)),
-    (2400, 45, 2, (240, 120, 40)),   # 45 complete patches, 1,800 m left over
-    (60000, 1, 1, (6000, 3000, 1000)),
-])
+@pytest.mark.parametrize(
+    "size, per_side, digits, pixels",
+    [
+        (600, 183, 3, (60, 30, 10)),  # 109,800 m / 600 m; largest index 182
+        (1200, 91, 2, (120, 60, 20)),
+        (2400, 45, 2, (240, 120, 40)),  # 45 complete patches, 1,800 m left over
+        (60000, 1, 1, (6000, 3000, 1000)),
+    ],
+)
 def test_other_patch_sizes_size_the_grid_ids_and_pixels(size, per_side, digits, pixels):
     grid = full_tile(patch_size_m=size)
     assert (grid.n_cols, grid.n_rows) == (per_side, per_side)

@@ -9,14 +9,13 @@ away from polygon boundaries; the share that agrees overall is asserted too).
 
 from __future__ import annotations
 
-import csv
-
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
 import rasterio
 from affine import Affine
 from conftest import shared
+
 from reben.clc import open_clc, rasterize_reference_maps, rasterize_tile, read_tile_polygons
 from reben.errors import ClassTableError, ClcError, LabelRasterError
 from reben.grid import TileGrid
@@ -38,8 +37,7 @@ def clc_polygons(path, crs):
     frame = gpd.read_file(path, layer="clc").to_crs(crs)
     geometries = frame.geometry.to_numpy()
     invalid = ~shapely.is_valid(geometries)
-    geometries[invalid] = shapely.make_valid(geometries[invalid], method="structure",
-                                             keep_collapsed=False)
+    geometries[invalid] = shapely.make_valid(geometries[invalid], method="structure", keep_collapsed=False)
     return geometries, frame["CODE_18"].astype(int).to_numpy()
 
 
@@ -48,10 +46,19 @@ def write_raster(path, geometries, codes, crs, left, top, width, height, resolut
     from rasterio.features import rasterize
 
     transform = Affine(resolution, 0, left, 0, -resolution, top)
-    array = rasterize(zip(geometries, codes.tolist()), out_shape=(height, width),
-                      transform=transform, fill=nodata, dtype="uint16")
-    profile = dict(driver="GTiff", width=width, height=height, count=1, dtype="uint16",
-                   transform=transform, nodata=nodata, compress="deflate")
+    array = rasterize(
+        zip(geometries, codes.tolist()), out_shape=(height, width), transform=transform, fill=nodata, dtype="uint16"
+    )
+    profile = dict(
+        driver="GTiff",
+        width=width,
+        height=height,
+        count=1,
+        dtype="uint16",
+        transform=transform,
+        nodata=nodata,
+        compress="deflate",
+    )
     if crs is not None:
         profile["crs"] = crs
     with rasterio.open(path, "w", **profile) as dst:
@@ -67,8 +74,9 @@ def vector_reference():
 
 def labels_of(reference, grid=GRID):
     table = configured_table()
-    return tile_labels(grid.patch_ids(), reference, grid.n_rows, grid.n_cols, 120, table, 0.25,
-                       configured_table("bigearthnet43")).to_pandas()
+    return tile_labels(
+        grid.patch_ids(), reference, grid.n_rows, grid.n_cols, 120, table, 0.25, configured_table("bigearthnet43")
+    ).to_pandas()
 
 
 def interior(reference, radius):
@@ -103,7 +111,7 @@ def test_raster_at_100m_becomes_blocks_and_agrees_inside_polygons(tmp_path, vect
     cells = write_raster(path, geometries, codes, "EPSG:32630", 452800.0, 4100000.0, 140, 200, 100)
     reference, covered = read_tile_codes(open_label_raster(path), GRID, 999)
     # Hand-computed expectation: each 10 m pixel takes the 100 m cell holding its centre.
-    window = cells[20:20 + 168, 20:20 + 96]
+    window = cells[20 : 20 + 168, 20 : 20 + 96]
     expected = np.kron(window, np.ones((10, 10), dtype=np.uint16))
     expected[expected == 0] = 999
     np.testing.assert_array_equal(reference, expected)
@@ -114,13 +122,14 @@ def test_raster_at_100m_becomes_blocks_and_agrees_inside_polygons(tmp_path, vect
     np.testing.assert_array_equal(reference[inside], vector_reference[inside])
     agree = float((reference == vector_reference).mean())
     assert agree > 0.9, agree  # measured: 0.930 of the pixels
-    same = (labels_of(reference)["labels"].map(tuple) == labels_of(vector_reference)["labels"].map(tuple))
+    same = labels_of(reference)["labels"].map(tuple) == labels_of(vector_reference)["labels"].map(tuple)
     assert same.mean() > 0.75, same.mean()  # measured: 93 of 112 patches (cells blur small polygons)
 
 
 def test_raster_in_another_crs_agrees_away_from_boundaries(tmp_path, vector_reference):
     geometries, codes = clc_polygons(shared(*LANJARON), "EPSG:3035")
     import geopandas as gpd
+
     left, bottom, right, top = gpd.GeoSeries(geometries).total_bounds
     left, top = np.floor(left / 10) * 10 - 100, np.ceil(top / 10) * 10 + 100
     width, height = int((right - left) // 10) + 20, int((top - bottom) // 10) + 20
@@ -132,19 +141,26 @@ def test_raster_in_another_crs_agrees_away_from_boundaries(tmp_path, vector_refe
     np.testing.assert_array_equal(reference[inside], vector_reference[inside])
     agree = float((reference == vector_reference).mean())
     assert agree > 0.98, agree  # measured: 0.992 of the pixels
-    same = (labels_of(reference)["labels"].map(tuple) == labels_of(vector_reference)["labels"].map(tuple))
+    same = labels_of(reference)["labels"].map(tuple) == labels_of(vector_reference)["labels"].map(tuple)
     assert same.mean() > 0.95, same.mean()  # measured: 111 of 112 patches
 
 
 # ------------------------------------------------------------------ the job and its bad inputs
 
+
 def run_job(tmp_path, source, grid, **kw):
     write_json({"tile_key": grid.tile_key, "grid": grid.to_dict()}, tmp_path / "geocoding.json")
     out = tmp_path / "out"
     out.mkdir(exist_ok=True)
-    summary = rasterize_reference_maps(tmp_path / "geocoding.json", source, out / "reference_maps",
-                                       out / "shard.parquet", out / "labels.parquet", raster=True,
-                                       **kw)
+    summary = rasterize_reference_maps(
+        tmp_path / "geocoding.json",
+        source,
+        out / "reference_maps",
+        out / "shard.parquet",
+        out / "labels.parquet",
+        raster=True,
+        **kw,
+    )
     return out, summary
 
 
@@ -152,8 +168,15 @@ SMALL = TileGrid(KEY, 32630, 500000.0, 4000000.0, 120.0, 120.0, patch_size_m=60)
 
 
 def small_raster(path, array, crs="EPSG:32630", nodata=None, left=500000.0, top=4000000.0):
-    profile = dict(driver="GTiff", width=array.shape[1], height=array.shape[0], count=1,
-                   dtype=str(array.dtype), transform=Affine(10, 0, left, 0, -10, top), nodata=nodata)
+    profile = dict(
+        driver="GTiff",
+        width=array.shape[1],
+        height=array.shape[0],
+        count=1,
+        dtype=str(array.dtype),
+        transform=Affine(10, 0, left, 0, -10, top),
+        nodata=nodata,
+    )
     if crs:
         profile["crs"] = crs
     with rasterio.open(path, "w", **profile) as dst:
@@ -168,10 +191,16 @@ def test_job_with_a_custom_table_and_unlabeled_codes(tmp_path):
     array = np.full((12, 12), 10, dtype=np.uint8)
     array[:, 6:] = 30
     array[6:, 6:9] = 80  # patch (1, 1): half water, half grassland
-    array[0:2, 0:6] = 0   # patch (0, 0): 12 of 36 px no data
-    out, summary = run_job(tmp_path, small_raster(tmp_path / "wc.tif", array, nodata=0), SMALL,
-                           class_table_path=str(table), uncovered_code=0, max_unlabeled_fraction=0.3,
-                           unlabeled_codes=[80])
+    array[0:2, 0:6] = 0  # patch (0, 0): 12 of 36 px no data
+    out, summary = run_job(
+        tmp_path,
+        small_raster(tmp_path / "wc.tif", array, nodata=0),
+        SMALL,
+        class_table_path=str(table),
+        uncovered_code=0,
+        max_unlabeled_fraction=0.3,
+        unlabeled_codes=[80],
+    )
     assert summary == {"covered": pytest.approx(132 / 144), "patches": 4, "labelled": 2}
     labels = pq.read_table(out / "labels.parquet").to_pandas()
     assert LABELS_43 not in labels.columns  # codes of one's own table are not CLC codes
@@ -186,8 +215,9 @@ def test_raster_without_crs_is_one_line(tmp_path):
     path = small_raster(tmp_path / "nocrs.tif", np.full((12, 12), 211, dtype=np.uint16), crs=None)
     with pytest.raises(LabelRasterError) as e:
         run_job(tmp_path, path, SMALL)
-    assert str(e.value) == (f"labels.raster.path: {path}: has no CRS; assign one "
-                            f"(e.g. gdal_edit.py -a_srs EPSG:3035 nocrs.tif)")
+    assert str(e.value) == (
+        f"labels.raster.path: {path}: has no CRS; assign one (e.g. gdal_edit.py -a_srs EPSG:3035 nocrs.tif)"
+    )
     assert not (tmp_path / "out" / "labels.parquet").exists()
 
 
@@ -200,10 +230,12 @@ def test_codes_missing_from_the_table_are_listed_up_to_ten(tmp_path):
         run_job(tmp_path, path, SMALL)
     message = str(e.value)
     assert "\n" not in message
-    assert message == (f"labels.raster.path: {path}: codes not in the class table "
-                       f"{NOMENCLATURES['reben19']} on tile {KEY}: 1 (1 px), 2 (1 px), 3 (1 px), "
-                       "4 (1 px), 5 (2 px), 6 (1 px), 7 (1 px), 8 (1 px), 9 (1 px), 10 (1 px) "
-                       "and 2 more")
+    assert message == (
+        f"labels.raster.path: {path}: codes not in the class table "
+        f"{NOMENCLATURES['reben19']} on tile {KEY}: 1 (1 px), 2 (1 px), 3 (1 px), "
+        "4 (1 px), 5 (2 px), 6 (1 px), 7 (1 px), 8 (1 px), 9 (1 px), 10 (1 px) "
+        "and 2 more"
+    )
     assert not (tmp_path / "out" / "reference_maps").exists()
     assert not (tmp_path / "out" / "labels.parquet").exists()
 
@@ -216,8 +248,12 @@ def test_raster_covering_part_of_the_tile_warns_with_the_share(tmp_path, caplog)
     assert f"{KEY}: {path} covers 75.0 % of the tile's grid; the rest is 999 (UNLABELED)" in caplog.text
     labels = pq.read_table(out / "labels.parquet").to_pandas()
     assert labels["unlabeled_fraction"].tolist() == pytest.approx([0, 0.5, 0, 0.5])
-    assert labels[LABELS_43].map(list).tolist() == [["Non-irrigated arable land"], [],
-                                                    ["Non-irrigated arable land"], []]
+    assert labels[LABELS_43].map(list).tolist() == [
+        ["Non-irrigated arable land"],
+        [],
+        ["Non-irrigated arable land"],
+        [],
+    ]
 
 
 def test_raster_beside_the_tile_covers_nothing(tmp_path, caplog):
@@ -229,6 +265,7 @@ def test_raster_beside_the_tile_covers_nothing(tmp_path, caplog):
 
 
 # ------------------------------------------------------------------ class tables
+
 
 def test_class_table_with_duplicate_codes_is_one_line(tmp_path):
     path = tmp_path / "dup.csv"
@@ -267,12 +304,16 @@ def test_labels_43_beside_the_19_class_labels():
     t19, t43 = configured_table(), configured_table("bigearthnet43")
     labels = tile_labels(grid_ids, reference, 1, 2, 2, t19, 0.5, t43).to_pydict()
     assert labels["labels"] == [["Arable land"], []]  # patch 1: 2 of 4 px UNLABELED in 19 classes
-    assert labels[LABELS_43] == [["Non-irrigated arable land", "Road and rail networks and associated land"],
-                                 ["Permanently irrigated land", "Road and rail networks and associated land"]]
+    assert labels[LABELS_43] == [
+        ["Non-irrigated arable land", "Road and rail networks and associated land"],
+        ["Permanently irrigated land", "Road and rail networks and associated land"],
+    ]
     with_43 = tile_labels(grid_ids, reference, 1, 2, 2, t43, 0.5, t43).to_pydict()
     assert with_43["labels"] == labels[LABELS_43]
     assert [k for k in with_43 if k.startswith("fraction_")][:2] == [
-        "fraction_Continuous urban fabric", "fraction_Discontinuous urban fabric"]
+        "fraction_Continuous urban fabric",
+        "fraction_Discontinuous urban fabric",
+    ]
 
 
 def test_report_colours_reference_maps_by_the_configured_table(tmp_path):
@@ -285,11 +326,15 @@ def test_report_colours_reference_maps_by_the_configured_table(tmp_path):
     codes = np.full((120, 120), 122, dtype=np.uint16)
     codes[:, 60:] = 211
     codes[0, 0] = 999
-    ReferenceMapWriter("EPSG:32630", codes.shape).write(folder / f"{patch_id}_reference_map.tif", codes, 500000.0, 4000000.0)
+    ReferenceMapWriter("EPSG:32630", codes.shape).write(
+        folder / f"{patch_id}_reference_map.tif", codes, 500000.0, 4000000.0
+    )
     t43 = configured_table("bigearthnet43")
     classes = reference_map_classes(tmp_path, patch_id, t43.classes, t43)
-    road, arable = t43.classes.index("Road and rail networks and associated land"), t43.classes.index(
-        "Non-irrigated arable land")
+    road, arable = (
+        t43.classes.index("Road and rail networks and associated land"),
+        t43.classes.index("Non-irrigated arable land"),
+    )
     assert classes[5, 5] == road and classes[5, 100] == arable and classes[0, 0] == 43
     t19 = configured_table()
     assert reference_map_classes(tmp_path, patch_id, t19.classes, t19)[5, 5] == 19  # UNLABELED in 19 classes
@@ -301,8 +346,9 @@ def test_negative_codes_are_one_line(tmp_path):
     path = small_raster(tmp_path / "neg.tif", array)
     with pytest.raises(LabelRasterError) as e:
         run_job(tmp_path, path, SMALL)
-    assert str(e.value) == (f"labels.raster.path: {path}: codes -5..211 near tile {KEY}; "
-                            "reference maps hold codes 0..65535")
+    assert str(e.value) == (
+        f"labels.raster.path: {path}: codes -5..211 near tile {KEY}; reference maps hold codes 0..65535"
+    )
 
 
 def test_a_float_raster_is_one_line(tmp_path):

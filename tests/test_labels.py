@@ -4,16 +4,29 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+
 from reben.labels import CLC_NODATA, UNLABELED, class_counts, class_table, labels_table
 
 CLASSES_19 = [
-    "Urban fabric", "Industrial or commercial units", "Arable land", "Permanent crops", "Pastures",
+    "Urban fabric",
+    "Industrial or commercial units",
+    "Arable land",
+    "Permanent crops",
+    "Pastures",
     "Complex cultivation patterns",
     "Land principally occupied by agriculture, with significant areas of natural vegetation",
-    "Agro-forestry areas", "Broad-leaved forest", "Coniferous forest", "Mixed forest",
+    "Agro-forestry areas",
+    "Broad-leaved forest",
+    "Coniferous forest",
+    "Mixed forest",
     "Natural grassland and sparsely vegetated areas",
-    "Moors, heathland and sclerophyllous vegetation", "Transitional woodland, shrub",
-    "Beaches, dunes, sands", "Inland wetlands", "Coastal wetlands", "Inland waters", "Marine waters",
+    "Moors, heathland and sclerophyllous vegetation",
+    "Transitional woodland, shrub",
+    "Beaches, dunes, sands",
+    "Inland wetlands",
+    "Coastal wetlands",
+    "Inland waters",
+    "Marine waters",
 ]
 
 
@@ -34,12 +47,15 @@ def test_class_table_is_the_design_table():
 
 def test_class_counts_per_patch_by_hand():
     # 2 x 3 patches of 2 x 2 px, codes chosen per pixel.
-    ref = np.array([
-        [211, 211, 311, 999, 523, 523],
-        [212, 122, 311, 311, 523, 521],
-        [111, 112, 999, 999, 231, 231],
-        [121, 111, 999, 999, 231, 243],
-    ], dtype=np.uint16)
+    ref = np.array(
+        [
+            [211, 211, 311, 999, 523, 523],
+            [212, 122, 311, 311, 523, 521],
+            [111, 112, 999, 999, 231, 231],
+            [121, 111, 999, 999, 231, 243],
+        ],
+        dtype=np.uint16,
+    )
     counts = class_counts(ref, n_rows=2, n_cols=3, px=2)
     idx = {c: i for i, c in enumerate(CLASSES_19)}
     u = len(CLASSES_19)
@@ -68,7 +84,7 @@ def test_class_counts_rejects_a_code_outside_the_table():
 def patch_with_unlabeled(n_unlabeled, px=120):
     ref = np.full(px * px, 311, dtype=np.uint16)
     ref[:n_unlabeled] = CLC_NODATA
-    ref[n_unlabeled:n_unlabeled + 7] = 211
+    ref[n_unlabeled : n_unlabeled + 7] = 211
     ref[-5:] = 512
     return ref.reshape(px, px)
 
@@ -87,6 +103,7 @@ def test_exactly_25_percent_unlabeled_is_dropped_just_under_is_kept(tmp_path):
     assert table["fraction_Arable land"].tolist() == pytest.approx([7 / area] * 2)
     # The stored table keeps the contract's types.
     from reben.labels import write_labels
+
     write_labels(stored, tmp_path / "labels.parquet")
     schema = pq.read_schema(tmp_path / "labels.parquet")
     assert pa.types.is_string(schema.field("patch_id").type) or pa.types.is_large_string(schema.field("patch_id").type)
@@ -96,14 +113,17 @@ def test_exactly_25_percent_unlabeled_is_dropped_just_under_is_kept(tmp_path):
     assert pa.types.is_string(schema.field("labels").type.value_type)
     assert [f for f in schema.names if f.startswith("fraction_")] == [f"fraction_{c}" for c in CLASSES_19]
     assert all(str(schema.field(f"fraction_{c}").type) == "float" for c in CLASSES_19)
-    assert pq.read_table(tmp_path / "labels.parquet").column("labels").to_pylist()[1] == \
-        ["Arable land", "Broad-leaved forest", "Inland waters"]
+    assert pq.read_table(tmp_path / "labels.parquet").column("labels").to_pylist()[1] == [
+        "Arable land",
+        "Broad-leaved forest",
+        "Inland waters",
+    ]
 
 
 def test_labels_are_sorted_alphabetically_not_in_table_order():
     ref = np.full((120, 120), 523, dtype=np.uint16)  # Marine waters (last in table order)
-    ref[0, :10] = 111                                 # Urban fabric (first)
-    ref[1, :10] = 331                                 # Beaches, dunes, sands
+    ref[0, :10] = 111  # Urban fabric (first)
+    ref[1, :10] = 331  # Beaches, dunes, sands
     table = labels_table(["p"], class_counts(ref, 1, 1, 120))
     assert table["labels"].to_pylist()[0] == ["Beaches, dunes, sands", "Marine waters", "Urban fabric"]
 

@@ -11,6 +11,7 @@ import lmdb
 import numpy as np
 import pandas as pd
 import pytest
+
 from reben import lmdb_store
 from reben.errors import DistributionError
 from reben.lmdb_store import encode_lmdb, lmdb_content_hash, write_content_hash
@@ -28,23 +29,35 @@ def small(tmp_path):
     b = write_tile(tmp_path, TILE_B, [(5, 3), (6, 3)], seed=2)
     clean = metadata_frame(pd.concat([a.iloc[[0, 2]], b.iloc[[1]]]))
     flagged = metadata_frame(a.iloc[[3]], flagged=True)
-    meta = [tmp_path / "dataset" / "metadata.parquet",
-            tmp_path / "dataset" / "metadata_for_patches_with_snow_cloud_or_shadow.parquet"]
+    meta = [
+        tmp_path / "dataset" / "metadata.parquet",
+        tmp_path / "dataset" / "metadata_for_patches_with_snow_cloud_or_shadow.parquet",
+    ]
     clean.to_parquet(meta[0], index=False)
     flagged.to_parquet(meta[1], index=False)
     tiles = tmp_path / "tiles"
-    shards = {kind: [tiles / t / f"{kind}_shard.parquet" for t in (TILE_B, TILE_A)]
-              for kind in ("s2", "reference_maps", "s1")}
-    trees = {"s2": tmp_path / "dataset/BigEarthNet-S2", "s1": tmp_path / "dataset/BigEarthNet-S1",
-             "reference_maps": tmp_path / "dataset/Reference_Maps"}
+    shards = {
+        kind: [tiles / t / f"{kind}_shard.parquet" for t in (TILE_B, TILE_A)] for kind in ("s2", "reference_maps", "s1")
+    }
+    trees = {
+        "s2": tmp_path / "dataset/BigEarthNet-S2",
+        "s1": tmp_path / "dataset/BigEarthNet-S1",
+        "reference_maps": tmp_path / "dataset/Reference_Maps",
+    }
     grids = [tiles / t / "geocoding.json" for t in (TILE_A, TILE_B)]
-    return {"root": tmp_path, "meta": meta, "shards": shards, "trees": trees, "grids": grids,
-            "out": tmp_path / "dataset/lmdb", "content": tmp_path / "dataset/LMDB_CONTENT.sha256"}
+    return {
+        "root": tmp_path,
+        "meta": meta,
+        "shards": shards,
+        "trees": trees,
+        "grids": grids,
+        "out": tmp_path / "dataset/lmdb",
+        "content": tmp_path / "dataset/LMDB_CONTENT.sha256",
+    }
 
 
 def build(s, **kw):
-    summary = encode_lmdb(s["meta"], s["shards"], s["out"], s["trees"], s["grids"],
-                          **{"sample_size": 10, **kw})
+    summary = encode_lmdb(s["meta"], s["shards"], s["out"], s["trees"], s["grids"], **{"sample_size": 10, **kw})
     write_content_hash(s["out"], s["content"])
     return summary
 
@@ -65,8 +78,12 @@ def test_holds_exactly_the_selected_keys_with_the_shard_values(small):
     summary = build(small)
     got = entries(small["out"])
     selected = [f"{TILE_A}_00_00", f"{TILE_A}_00_01", f"{TILE_A}_01_01", f"{TILE_B}_06_03"]
-    s1 = ["S1B_IW_GRDH_1SDV_20170612T165809_33UUP_0_0", "S1B_IW_GRDH_1SDV_20170612T165809_33UUP_0_1",
-          "S1B_IW_GRDH_1SDV_20170612T165809_33UUP_1_1", "S1B_IW_GRDH_1SDV_20171220T165809_33UVP_6_3"]
+    s1 = [
+        "S1B_IW_GRDH_1SDV_20170612T165809_33UUP_0_0",
+        "S1B_IW_GRDH_1SDV_20170612T165809_33UUP_0_1",
+        "S1B_IW_GRDH_1SDV_20170612T165809_33UUP_1_1",
+        "S1B_IW_GRDH_1SDV_20171220T165809_33UVP_6_3",
+    ]
     expected = sorted(selected + [p + "_reference_map" for p in selected] + s1)
     assert [k.decode() for k in got] == expected  # cursor order = key order
     values = shard_values(small)
@@ -117,8 +134,11 @@ def test_missing_s1_entry_names_the_s1_key(small):
     meta = pd.read_parquet(small["meta"][1])
     meta.loc[0, "s1_name"] = "S1A_IW_GRDH_1SDV_20170101T000000_33UUP_1_1"
     meta.to_parquet(small["meta"][1], index=False)
-    with pytest.raises(DistributionError, match=r"^metadata_for_patches_with_snow_cloud_or_shadow"
-                       r"\.parquet: S1A_IW_GRDH_1SDV_20170101T000000_33UUP_1_1 has no entry in the s1 shards"):
+    with pytest.raises(
+        DistributionError,
+        match=r"^metadata_for_patches_with_snow_cloud_or_shadow"
+        r"\.parquet: S1A_IW_GRDH_1SDV_20170101T000000_33UUP_1_1 has no entry in the s1 shards",
+    ):
         build(small)
 
 
@@ -162,8 +182,11 @@ def tiny_mount(tmp_path):
         path = tmp_path / ("ro" if read_only else "full")
         path.mkdir()
         opts = "ro,size=1m" if read_only else "size=1m"
-        if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", opts, "tmpfs", str(path)],
-                                               capture_output=True).returncode != 0:
+        if (
+            os.geteuid() != 0
+            or subprocess.run(["mount", "-t", "tmpfs", "-o", opts, "tmpfs", str(path)], capture_output=True).returncode
+            != 0
+        ):
             if read_only and os.geteuid() != 0:
                 path.chmod(0o555)
                 return path
@@ -192,6 +215,7 @@ def test_full_disk_is_one_line_and_leaves_nothing(small, tiny_mount):
 
 def test_two_shards_with_different_values_for_one_key_are_refused(small):
     from reben.shards import ShardWriter, encode
+
     key = "S1B_IW_GRDH_1SDV_20170612T165809_33UUP_0_0"
     with ShardWriter(small["root"] / "extra_s1_shard.parquet") as shard:
         shard.add(key, encode({"VV": np.zeros((120, 120), np.float32), "VH": np.zeros((120, 120), np.float32)}))
@@ -203,6 +227,7 @@ def test_two_shards_with_different_values_for_one_key_are_refused(small):
 
 def set_patch_size(grid_json: Path, patch_size_m: int) -> None:
     import json
+
     record = json.loads(grid_json.read_text())
     record["grid"]["patch_size_m"] = patch_size_m
     grid_json.write_text(json.dumps(record))
@@ -218,14 +243,17 @@ def test_values_not_of_the_grids_patch_size_fail_the_build(small):
     msg = str(e.value)
     assert "\n" not in msg
     # Shards are read in path order: TILE_A's reference maps come first.
-    assert msg == (f"{small['shards']['reference_maps'][1]}: {TILE_A}_00_00_reference_map: tensor Data "
-                   "is U16 120x120, the grid's 2400 m patches need U16 240x240; rebuild the stage "
-                   "that writes this shard")
+    assert msg == (
+        f"{small['shards']['reference_maps'][1]}: {TILE_A}_00_00_reference_map: tensor Data "
+        "is U16 120x120, the grid's 2400 m patches need U16 240x240; rebuild the stage "
+        "that writes this shard"
+    )
     assert not small["out"].exists() and not small["out"].with_name("lmdb.tmp").exists()
 
 
 def test_a_value_missing_a_band_fails_the_build(small):
     from reben.shards import ShardWriter, encode
+
     pid = f"{TILE_A}_00_00"
     values = dict(iter_shard(small["shards"]["s2"][1]))
     tensors = decode(values[pid])
@@ -234,14 +262,20 @@ def test_a_value_missing_a_band_fails_the_build(small):
     with ShardWriter(small["shards"]["s2"][1]) as shard:
         for key, value in values.items():
             shard.add(key, value)
-    with pytest.raises(DistributionError, match=rf"s2_shard\.parquet: {pid}: tensor B09 is missing, "
-                       r"the grid's 1200 m patches need U16 20x20"):
+    with pytest.raises(
+        DistributionError,
+        match=rf"s2_shard\.parquet: {pid}: tensor B09 is missing, "
+        r"the grid's 1200 m patches need U16 20x20",
+    ):
         build(small)
 
 
 def test_tiles_with_different_patch_sizes_are_refused(small):
     set_patch_size(small["grids"][1], 600)
-    with pytest.raises(DistributionError, match=r"^the tiles' grids must share one patch size, found "
-                       r"600 m \(.*T33UVP/geocoding\.json\), 1200 m \(.*T33UUP/geocoding\.json\); "
-                       r"rerun make_patch_grid$"):
+    with pytest.raises(
+        DistributionError,
+        match=r"^the tiles' grids must share one patch size, found "
+        r"600 m \(.*T33UVP/geocoding\.json\), 1200 m \(.*T33UUP/geocoding\.json\); "
+        r"rerun make_patch_grid$",
+    ):
         build(small)

@@ -2,6 +2,7 @@
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+
 from reben.assembly import METADATA_SCHEMA
 from reben.io import write_release_parquet
 
@@ -10,18 +11,20 @@ LABELS = [["Arable land", "Pastures"], ["Coniferous forest"], []]
 
 def rows(n: int) -> pa.Table:
     # Written in reverse order: the file must come out sorted by patch_id.
-    ids = [f"S2A_MSIL2A_20170613T101031_N9999_R022_T33UUP_{i // 100:02d}_{i % 100:02d}"
-           for i in range(n)][::-1]
-    return pa.Table.from_pydict({
-        "patch_id": ids,
-        "labels": [LABELS[i % 3] for i in range(n)],
-        "split": [("train", "validation", "test")[i % 3] for i in range(n)],
-        "country": ["Austria"] * n,
-        "s1_name": [f"S1A_IW_GRDH_1SDV_20170613T165043_33UUP_{i}" for i in range(n)],
-        "s2v1_name": [f"S2A_MSIL2A_20170613T101031_{i % 100}_{i // 100}" for i in range(n)],
-        "contains_seasonal_snow": [i % 2 == 0 for i in range(n)],
-        "contains_cloud_or_shadow": [False] * n,
-    }, schema=METADATA_SCHEMA)
+    ids = [f"S2A_MSIL2A_20170613T101031_N9999_R022_T33UUP_{i // 100:02d}_{i % 100:02d}" for i in range(n)][::-1]
+    return pa.Table.from_pydict(
+        {
+            "patch_id": ids,
+            "labels": [LABELS[i % 3] for i in range(n)],
+            "split": [("train", "validation", "test")[i % 3] for i in range(n)],
+            "country": ["Austria"] * n,
+            "s1_name": [f"S1A_IW_GRDH_1SDV_20170613T165043_33UUP_{i}" for i in range(n)],
+            "s2v1_name": [f"S2A_MSIL2A_20170613T101031_{i % 100}_{i // 100}" for i in range(n)],
+            "contains_seasonal_snow": [i % 2 == 0 for i in range(n)],
+            "contains_cloud_or_shadow": [False] * n,
+        },
+        schema=METADATA_SCHEMA,
+    )
 
 
 def test_the_release_writer_settings_and_schema(tmp_path):
@@ -40,14 +43,12 @@ def test_the_release_writer_settings_and_schema(tmp_path):
             column = meta.row_group(g).column(c)
             assert column.compression == "ZSTD"
             name = column.path_in_schema.split(".")[0]
-            assert column.encodings == (("PLAIN", "RLE_DICTIONARY") if name in dictionary
-                                        else ("PLAIN",)), name
+            assert column.encodings == (("PLAIN", "RLE_DICTIONARY") if name in dictionary else ("PLAIN",)), name
     schema = pq.read_schema(path)
     assert schema.equals(METADATA_SCHEMA)  # list<string>: DuckDB names the item `element`
     types = {f.name: f.type for f in schema}
     assert pa.types.is_list(types["labels"]) and types["labels"].value_type == pa.string()
-    assert all(types[n] == pa.string() for n in ("patch_id", "split", "country", "s1_name",
-                                                  "s2v1_name"))
+    assert all(types[n] == pa.string() for n in ("patch_id", "split", "country", "s1_name", "s2v1_name"))
     assert types["contains_seasonal_snow"] == types["contains_cloud_or_shadow"] == pa.bool_()
     table = pq.read_table(path)
     ids = table["patch_id"].to_pylist()

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import json
 
-import numpy as np
 import pandas as pd
 import pytest
+
 from reben.grid import TileGrid
 from reben.overlaps import resolve_overlaps, split_overlaps
 
@@ -19,6 +19,7 @@ def two_tiles(splits_a, splits_b):
     """Tile A: 2 x 1 patches at x 300000; tile B: 2 x 1 patches shifted east by 1600 m (so B's
     first patch overlaps A's second by 800 m x 1200 m = 2/3 of a patch), in EPSG:4326."""
     import geopandas as gpd
+
     frames = []
     for key, ulx, splits, day in ((A, 300000.0, splits_a, "2017-06-13"), (B, 301600.0, splits_b, "2017-07-01")):
         grid = TileGrid(key, 32633, ulx, 5400000.0, 2400.0, 1200.0)
@@ -70,6 +71,7 @@ def test_drop_later_keeps_overlaps_within_one_split():
 
 def test_leakage_check_fails_unless_the_share_is_accepted():
     from reben.report import leakage_check
+
     summary, _ = split_overlaps(two_tiles(["train", "train"], ["test", "test"]))
     failed = leakage_check(summary, 0.0)
     assert not failed["ok"] and "test: 1 of 2 overlap train (up to 66.7 % of a patch)" in failed["detail"]
@@ -81,6 +83,7 @@ def test_the_demo_tiles_overlap_as_found_and_the_options_remove_it(demo_run):
     """Recomputed from the demo run's per-tile splits (reBEN's tile-ring split): 18 of the 66
     kept test patches overlap a train patch of the other tile, by up to 2/3 of a patch."""
     import geopandas as gpd
+
     results = demo_run / "results"
     sidecar = gpd.read_parquet(results / "dataset" / "patches.parquet")
     ring = pd.concat([pd.read_parquet(p) for p in (results / "tiles").glob("*/splits.parquet")])

@@ -19,6 +19,7 @@ import pytest
 import rasterio
 import yaml
 from conftest import demo_config, run_snakemake
+
 from reben.config import validate_config
 from reben.constants import S1_POLARISATIONS, S2_BAND_RESOLUTION, S2_BANDS
 from reben.errors import ConfigError
@@ -71,12 +72,12 @@ def sized_run(request, tmp_path_factory):
     size = request.param
     workdir = tmp_path_factory.mktemp(f"size{size}")
     config = config_with(size)
-    config["sentinel2"]["products"] = [p for p in config["sentinel2"]["products"]
-                                       if p["name"].startswith(UUP)]
+    config["sentinel2"]["products"] = [p for p in config["sentinel2"]["products"] if p["name"].startswith(UUP)]
     configfile = workdir / "config.yaml"
     configfile.write_text(yaml.safe_dump(config))
-    run_snakemake(workdir, "results/dataset/lmdb/data.mdb", "results/report/band_statistics.json",
-                  configfile=configfile)
+    run_snakemake(
+        workdir, "results/dataset/lmdb/data.mdb", "results/report/band_statistics.json", configfile=configfile
+    )
     return size, workdir / "results"
 
 
@@ -110,8 +111,7 @@ def test_grid_and_names_follow_the_patch_size(sized_run):
     paired = pairing[pairing.s1_product.notna()]
     assert len(paired) > 0
     xy = cells.loc[paired.patch_id, ["x", "y"]]
-    assert paired.s1_name.tolist() == [f"{p}_33UUP_{x}_{y}" for p, x, y in
-                                       zip(paired.s1_product, xy.x, xy.y)]
+    assert paired.s1_name.tolist() == [f"{p}_33UUP_{x}_{y}" for p, x, y in zip(paired.s1_product, xy.x, xy.y)]
 
 
 @pytest.mark.integration
@@ -125,8 +125,13 @@ def test_every_s2_band_file_covers_its_grid_cell(sized_run):
     assert folders == sorted(valid)
     for pid in valid:
         for band in S2_BANDS:
-            assert_on_cell(results / "tiles" / UUP / "s2" / pid / f"{pid}_{band}.tif", cells.loc[pid],
-                           size, S2_BAND_RESOLUTION[band], "uint16")
+            assert_on_cell(
+                results / "tiles" / UUP / "s2" / pid / f"{pid}_{band}.tif",
+                cells.loc[pid],
+                size,
+                S2_BAND_RESOLUTION[band],
+                "uint16",
+            )
 
 
 @pytest.mark.integration
@@ -155,15 +160,18 @@ def test_every_s1_file_covers_its_grid_cell(sized_run):
 @pytest.mark.integration
 def test_lmdb_tensors_have_the_patch_size(sized_run):
     size, results = sized_run
-    meta = pd.concat([pd.read_parquet(results / "dataset" / name) for name in
-                      ("metadata.parquet", "metadata_for_patches_with_snow_cloud_or_shadow.parquet")])
+    meta = pd.concat(
+        [
+            pd.read_parquet(results / "dataset" / name)
+            for name in ("metadata.parquet", "metadata_for_patches_with_snow_cloud_or_shadow.parquet")
+        ]
+    )
     assert len(meta) > 0
     env = lmdb.open(str(results / "dataset" / "lmdb"), readonly=True, lock=False)
     with env.begin() as txn:
         for pid, s1_name in zip(meta.patch_id, meta.s1_name):
             s2 = decode(txn.get(pid.encode()))
-            assert {b: a.shape for b, a in s2.items()} == \
-                {b: (size // S2_BAND_RESOLUTION[b],) * 2 for b in S2_BANDS}
+            assert {b: a.shape for b, a in s2.items()} == {b: (size // S2_BAND_RESOLUTION[b],) * 2 for b in S2_BANDS}
             assert decode(txn.get(f"{pid}_reference_map".encode()))["Data"].shape == (size // 10,) * 2
             s1 = decode(txn.get(s1_name.encode()))
             assert {p: a.shape for p, a in s1.items()} == {p: (size // 10,) * 2 for p in S1_POLARISATIONS}
@@ -176,8 +184,12 @@ def test_band_statistics_count_the_pixels_of_the_patch_size(sized_run):
     size, results = sized_run
     stats = json.loads((results / "report" / "band_statistics.json").read_text())
     # The report's default patch set: every kept patch, clean and flagged (both metadata files).
-    meta = pd.concat([pd.read_parquet(results / "dataset" / name) for name in
-                      ("metadata.parquet", "metadata_for_patches_with_snow_cloud_or_shadow.parquet")])
+    meta = pd.concat(
+        [
+            pd.read_parquet(results / "dataset" / name)
+            for name in ("metadata.parquet", "metadata_for_patches_with_snow_cloud_or_shadow.parquet")
+        ]
+    )
     train = meta[meta.split == "train"]
     assert stats["patches"]["s2"] == len(train) > 0
     for band in S2_BANDS:

@@ -4,13 +4,13 @@ files, the shard, atomicity, and one clear line for each kind of broken product.
 import json
 import re
 import shutil
-from dataclasses import replace
 
 import numpy as np
 import pandas as pd
 import pytest
 import rasterio
 from conftest import shared
+
 from reben.constants import S2_BAND_RESOLUTION, S2_BANDS
 from reben.errors import GridError, ProductError
 from reben.geotiff import PatchTiffWriter, write_geotiff
@@ -21,12 +21,24 @@ from reben.synthetic.scenario import SyntheticProduct
 from reben.synthetic.sentinel2 import rewrite_manifest, write_l2a_product
 from reben.tiles import inspect_tile, make_patch_grid
 
-SMALL = SyntheticProduct(name="S2A_MSIL2A_20170613T101031_N9999_R022_T33UUP_20230105T120000",
-                         epsg=32633, ulx=300000, uly=5400000, n_patches=3, baseline="99.99",
-                         boa_add_offset=-1000, seed=11, cloud_fraction=0.1)
+SMALL = SyntheticProduct(
+    name="S2A_MSIL2A_20170613T101031_N9999_R022_T33UUP_20230105T120000",
+    epsg=32633,
+    ulx=300000,
+    uly=5400000,
+    n_patches=3,
+    baseline="99.99",
+    boa_add_offset=-1000,
+    seed=11,
+    cloud_fraction=0.1,
+)
 KEY = "S2A_MSIL2A_20170613T101031_N9999_R022_T33UUP"
-REAL_PATCH = ("reben_samples", "BigEarthNet-S2", "S2A_MSIL2A_20170613T101031_N9999_R022_T33UUP",
-              "S2A_MSIL2A_20170613T101031_N9999_R022_T33UUP_75_43")
+REAL_PATCH = (
+    "reben_samples",
+    "BigEarthNet-S2",
+    "S2A_MSIL2A_20170613T101031_N9999_R022_T33UUP",
+    "S2A_MSIL2A_20170613T101031_N9999_R022_T33UUP_75_43",
+)
 
 
 @pytest.fixture(scope="module")
@@ -47,11 +59,12 @@ def inspect(product, tmp_path, patch_size_m=1200):
 
 # --- the file format ------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("band", ["B01", "B02", "B05"])
 def test_patch_writer_reproduces_the_real_reben_file_byte_for_byte(band):
     real = shared(*REAL_PATCH) / f"{REAL_PATCH[-1]}_{band}.tif"
     with rasterio.open(real) as src:
-        data, t, crs = src.read(1), src.transform, src.crs
+        data = src.read(1)
     res = S2_BAND_RESOLUTION[band]
     writer = PatchTiffWriter(data.shape, "uint16", "EPSG:32633", res, nodata=0)
     grid = TileGrid(tile_key=KEY, epsg=32633, ulx=300000, uly=5400000, width_m=109800, height_m=109800)
@@ -69,6 +82,7 @@ def test_patch_writer_equals_a_rasterio_write_anywhere(tmp_path):
 
 
 # --- cutting -----------------------------------------------------------------------------------
+
 
 def test_cut_writes_every_valid_patch_in_the_design_layout(small_product, tmp_path):
     tile_json = inspect(small_product, tmp_path)
@@ -130,10 +144,10 @@ def test_validity_needs_every_band_free_of_zero(small_product, tmp_path):
 def test_scl_fractions_count_cloud_shadow_cirrus_and_snow():
     grid = TileGrid(tile_key=KEY, epsg=32633, ulx=0, uly=0, width_m=2400, height_m=1200)
     scl = np.full((60, 120), 4, dtype=np.uint8)
-    scl[:30, :60] = 8          # a quarter... half of patch 0's rows and all its columns: 50 %
-    scl[:6, 60:120] = 3        # shadow: 10 % of patch 1
-    scl[6:12, 60:120] = 10     # cirrus: another 10 %
-    scl[30:, 60:] = 11         # snow: half of patch 1
+    scl[:30, :60] = 8  # a quarter... half of patch 0's rows and all its columns: 50 %
+    scl[:6, 60:120] = 3  # shadow: 10 % of patch 1
+    scl[6:12, 60:120] = 10  # cirrus: another 10 %
+    scl[30:, 60:] = 11  # snow: half of patch 1
     cloud, snow = scl_fractions(scl, grid)
     np.testing.assert_allclose(cloud, [0.5, 0.2])
     np.testing.assert_allclose(snow, [0.0, 0.5])
@@ -143,8 +157,11 @@ def test_excluded_product_cuts_nothing_and_records_all_patches_invalid(small_pro
     product = tmp_path / SMALL.safe_name
     shutil.copytree(small_product, product)
     mtd = product / "MTD_MSIL2A.xml"
-    mtd.write_text(mtd.read_text().replace(
-        '<quality_check checkType="GEOMETRIC_QUALITY">PASSED', '<quality_check checkType="GEOMETRIC_QUALITY">FAILED'))
+    mtd.write_text(
+        mtd.read_text().replace(
+            '<quality_check checkType="GEOMETRIC_QUALITY">PASSED', '<quality_check checkType="GEOMETRIC_QUALITY">FAILED'
+        )
+    )
     tile_json = inspect(product, tmp_path)
     tile = json.loads(tile_json.read_text())
     assert tile["excluded"] and "GEOMETRIC_QUALITY=FAILED" in tile["excluded_reason"]
@@ -157,6 +174,7 @@ def test_excluded_product_cuts_nothing_and_records_all_patches_invalid(small_pro
 def test_a_failed_cut_leaves_no_partial_output(small_product, tmp_path, monkeypatch):
     tile_json = inspect(small_product, tmp_path)
     import reben.patches as patches
+
     calls = {"n": 0}
     real_encode = patches.encode
 
@@ -173,6 +191,7 @@ def test_a_failed_cut_leaves_no_partial_output(small_product, tmp_path, monkeypa
 
 
 # --- broken products: one line naming product, file and problem --------------------------------
+
 
 def broken_copy(small_product, tmp_path):
     product = tmp_path / SMALL.safe_name
@@ -261,6 +280,7 @@ def test_patch_size_not_a_multiple_of_60_m(small_product, tmp_path):
 
 def test_grid_and_geocoding_from_the_product(small_product, tmp_path):
     import geopandas as gpd
+
     make_patch_grid(small_product, KEY, 1200, tmp_path / "grid.parquet", tmp_path / "geo.json")
     grid = gpd.read_parquet(tmp_path / "grid.parquet")
     assert list(grid.columns) == ["patch_id", "x", "y", "geometry"]

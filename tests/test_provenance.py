@@ -10,6 +10,7 @@ import subprocess
 import pandas as pd
 import pytest
 from conftest import REPO
+
 from reben.errors import DistributionError
 from reben.provenance import dataset_files, file_identity, git_commit, write_manifest, write_provenance
 
@@ -40,15 +41,21 @@ def test_manifest_lists_every_file_with_its_sha256_relative_and_sorted(dataset):
     sha = lambda b: hashlib.sha256(b).hexdigest()  # noqa: E731
     lines = (dataset / "MANIFEST.sha256").read_text().splitlines()
     assert n == 5
-    assert lines[:3] == [f"{sha(b'b01')}  BigEarthNet-S2/T/P/P_B01.tif",
-                         f"{sha(b'b02')}  BigEarthNet-S2/T/P/P_B02.tif",
-                         f"{sha(b'')}  Reference_Maps/T/P/P_reference_map.tif"]
+    assert lines[:3] == [
+        f"{sha(b'b01')}  BigEarthNet-S2/T/P/P_B01.tif",
+        f"{sha(b'b02')}  BigEarthNet-S2/T/P/P_B02.tif",
+        f"{sha(b'')}  Reference_Maps/T/P/P_reference_map.tif",
+    ]
     assert [line.split("  ")[1] for line in lines[3:]] == list(META)
     if shutil.which("sha256sum"):
         subprocess.run(["sha256sum", "-c", "--strict", "--quiet", "MANIFEST.sha256"], cwd=dataset, check=True)
         (dataset / "BigEarthNet-S2/T/P/P_B02.tif").write_bytes(b"changed")
-        assert subprocess.run(["sha256sum", "-c", "--quiet", "MANIFEST.sha256"], cwd=dataset,
-                              capture_output=True).returncode != 0
+        assert (
+            subprocess.run(
+                ["sha256sum", "-c", "--quiet", "MANIFEST.sha256"], cwd=dataset, capture_output=True
+            ).returncode
+            != 0
+        )
 
 
 def test_a_missing_member_is_one_line(dataset):
@@ -62,18 +69,29 @@ def test_provenance_records_config_inputs_software_commit_and_output_hashes(data
     clc = tmp_path / "clc.gpkg"
     clc.write_bytes(b"clc bytes")
     config = {"results": "results", "distribution": {"zstd_level": 3}}
-    record = write_provenance(dataset / "PROVENANCE.json", config, {"sentinel2_products": ["S2A_X"]},
-                              {"clc": clc}, [dataset / m for m in META], dataset / "MANIFEST.sha256",
-                              dataset / "LMDB_CONTENT.sha256", REPO)
+    record = write_provenance(
+        dataset / "PROVENANCE.json",
+        config,
+        {"sentinel2_products": ["S2A_X"]},
+        {"clc": clc},
+        [dataset / m for m in META],
+        dataset / "MANIFEST.sha256",
+        dataset / "LMDB_CONTENT.sha256",
+        REPO,
+    )
     assert json.loads((dataset / "PROVENANCE.json").read_text()) == record
     assert record["config"] == config
-    assert record["inputs"]["clc"] == {"name": "clc.gpkg", "size": 9,
-                                       "sha256": hashlib.sha256(b"clc bytes").hexdigest()}
+    assert record["inputs"]["clc"] == {
+        "name": "clc.gpkg",
+        "size": 9,
+        "sha256": hashlib.sha256(b"clc bytes").hexdigest(),
+    }
     assert record["inputs"]["sentinel1_products"] == ["S1B_IW_GRDH_1SDV_20170612T165809"]
     assert record["inputs"]["sentinel2_products"] == ["S2A_X"]
     assert record["outputs"] == {
         "MANIFEST.sha256": hashlib.sha256((dataset / "MANIFEST.sha256").read_bytes()).hexdigest(),
-        "LMDB_CONTENT.sha256": "ab" * 32}
+        "LMDB_CONTENT.sha256": "ab" * 32,
+    }
     for name in ("python", "snakemake", "gdal", "rasterio", "numpy"):
         assert record["software"][name]
     commit = git_commit(REPO)

@@ -33,23 +33,38 @@ BANDS = {
     14: ["VV", "VH", "B01", "B02", "B03", "B04", "B05", "B06", "B07", "B08", "B8A", "B09", "B11", "B12"],
 }
 # The label vector's order: the 19 class names sorted alphabetically.
-CLASSES = sorted([
-    "Urban fabric", "Industrial or commercial units", "Arable land", "Permanent crops", "Pastures",
-    "Complex cultivation patterns",
-    "Land principally occupied by agriculture, with significant areas of natural vegetation",
-    "Agro-forestry areas", "Broad-leaved forest", "Coniferous forest", "Mixed forest",
-    "Natural grassland and sparsely vegetated areas", "Moors, heathland and sclerophyllous vegetation",
-    "Transitional woodland, shrub", "Beaches, dunes, sands", "Inland wetlands", "Coastal wetlands",
-    "Inland waters", "Marine waters",
-])
+CLASSES = sorted(
+    [
+        "Urban fabric",
+        "Industrial or commercial units",
+        "Arable land",
+        "Permanent crops",
+        "Pastures",
+        "Complex cultivation patterns",
+        "Land principally occupied by agriculture, with significant areas of natural vegetation",
+        "Agro-forestry areas",
+        "Broad-leaved forest",
+        "Coniferous forest",
+        "Mixed forest",
+        "Natural grassland and sparsely vegetated areas",
+        "Moors, heathland and sclerophyllous vegetation",
+        "Transitional woodland, shrub",
+        "Beaches, dunes, sands",
+        "Inland wetlands",
+        "Coastal wetlands",
+        "Inland waters",
+        "Marine waters",
+    ]
+)
 
-DRIVER = r'''
+DRIVER = r"""
 import json, sys
 from pathlib import Path
 import numpy as np
 from configilm.extra.DataSets.BENv2_DataSet import BENv2DataSet
 
-lmdb_dir, metadata, flagged, out, channels = sys.argv[1], sys.argv[2], sys.argv[3], Path(sys.argv[4]), json.loads(sys.argv[5])
+lmdb_dir, metadata, flagged = sys.argv[1], sys.argv[2], sys.argv[3]
+out, channels = Path(sys.argv[4]), json.loads(sys.argv[5])
 dirs = {"images_lmdb": lmdb_dir, "metadata_parquet": metadata, "metadata_snow_cloud_parquet": flagged}
 report = {}
 for split in ("train", "validation", "test"):
@@ -68,15 +83,19 @@ for split in ("train", "validation", "test"):
         report[f"{split}/{c}"] = {"clean": len(clean), "all": len(ds), "shapes": sorted(shapes),
                                   "dtypes": sorted(dtypes), "labels": labels}
 print(json.dumps(report))
-'''
+"""
 
 
 @pytest.fixture(scope="session")
 def metadata(demo_run) -> pd.DataFrame:
     dataset = demo_run / "results" / "dataset"
-    return pd.concat([pd.read_parquet(dataset / "metadata.parquet").assign(flagged=False),
-                      pd.read_parquet(dataset / "metadata_for_patches_with_snow_cloud_or_shadow.parquet")
-                      .assign(flagged=True)], ignore_index=True)
+    return pd.concat(
+        [
+            pd.read_parquet(dataset / "metadata.parquet").assign(flagged=False),
+            pd.read_parquet(dataset / "metadata_for_patches_with_snow_cloud_or_shadow.parquet").assign(flagged=True),
+        ],
+        ignore_index=True,
+    )
 
 
 @pytest.fixture(scope="session")
@@ -92,10 +111,21 @@ def reader_run(demo_run, has_s1, tmp_path_factory):
     dataset = demo_run / "results" / "dataset"
     out = tmp_path_factory.mktemp("reader")
     channels = [c for c in CHANNELS if has_s1 or c not in (2, 12, 14)]
-    proc = subprocess.run([str(python), "-c", DRIVER, str(dataset / "lmdb"), str(dataset / "metadata.parquet"),
-                           str(dataset / "metadata_for_patches_with_snow_cloud_or_shadow.parquet"),
-                           str(out), json.dumps(channels)],
-                          capture_output=True, text=True, timeout=1200)
+    proc = subprocess.run(
+        [
+            str(python),
+            "-c",
+            DRIVER,
+            str(dataset / "lmdb"),
+            str(dataset / "metadata.parquet"),
+            str(dataset / "metadata_for_patches_with_snow_cloud_or_shadow.parquet"),
+            str(out),
+            json.dumps(channels),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=1200,
+    )
     assert proc.returncode == 0, f"BENv2DataSet failed:\n{proc.stderr[-4000:]}"
     return json.loads(proc.stdout.strip().splitlines()[-1]), out
 
@@ -122,8 +152,10 @@ def test_every_split_loads_with_the_right_count_and_shape(reader_run, metadata, 
 def test_label_vectors_match_metadata(reader_run, metadata, has_s1, c):
     _skip_without_s1(c, has_s1)
     report, _ = reader_run
-    expected = {pid: [int(name in set(labels)) for name in CLASSES]
-                for pid, labels in zip(metadata["patch_id"], metadata["labels"])}
+    expected = {
+        pid: [int(name in set(labels)) for name in CLASSES]
+        for pid, labels in zip(metadata["patch_id"], metadata["labels"])
+    }
     for split in SPLITS:
         got = report[f"{split}/{c}"]["labels"]
         assert set(got) == set(metadata.loc[metadata["split"] == split, "patch_id"])
@@ -133,6 +165,7 @@ def test_label_vectors_match_metadata(reader_run, metadata, has_s1, c):
 
 def _geotiff(dataset: Path, pid: str, s1_name: str, band: str) -> np.ndarray:
     import rasterio
+
     tile = pid.rsplit("_", 2)[0]
     if band in ("VV", "VH"):
         path = dataset / "BigEarthNet-S1" / s1_name.rsplit("_", 3)[0] / s1_name / f"{s1_name}_{band}.tif"
@@ -156,5 +189,6 @@ def test_tensors_are_the_geotiff_bands_in_the_readers_order(reader_run, demo_run
         pid = npy.stem.split(f"__{c}__", 1)[1]
         tensor = np.load(npy)
         for i, band in enumerate(BANDS[c]):
-            np.testing.assert_array_equal(tensor[i], _geotiff(dataset, pid, s1_of[pid], band),
-                                          err_msg=f"{pid} channel {i} ({band})")
+            np.testing.assert_array_equal(
+                tensor[i], _geotiff(dataset, pid, s1_of[pid], band), err_msg=f"{pid} channel {i} ({band})"
+            )

@@ -20,8 +20,9 @@ import rasterio
 from bigearthnet_common.constants import NEW_LABELS_ORIGINAL_ORDER, OLD2NEW_LABELS_DICT, OLD_LABELS_ORIGINAL_ORDER
 from conftest import REPO
 from reader_env import reader_python
-from reben.constants import S2_BANDS
 from v1_layout import demo_export, sidecar_with_43_classes
+
+from reben.constants import S2_BANDS
 
 pytestmark = [pytest.mark.reader, pytest.mark.integration]
 
@@ -29,7 +30,7 @@ REQUIREMENTS = REPO / "envs" / "torchgeo-reader-requirements.txt"
 SPLITS = {"train": "train", "val": "validation", "test": "test"}  # torchgeo's name -> ours
 CHANNELS = {"s2": 12, "s1": 2, "all": 14}
 
-DRIVER = r'''
+DRIVER = r"""
 import json, sys
 from pathlib import Path
 import numpy as np
@@ -58,7 +59,7 @@ for split in ("train", "val", "test"):
                                                     "dtypes": sorted(dtypes), "labels": labels}
 report["class_sets"] = {str(k): v for k, v in BigEarthNet.class_sets.items()}
 print(json.dumps(report))
-'''
+"""
 
 
 @pytest.fixture(scope="module")
@@ -85,8 +86,12 @@ def patches(demo_run, tmp_path_factory) -> pd.DataFrame:
 def reader_run(export, s2_only_export, tmp_path_factory):
     python = reader_python(REQUIREMENTS)
     out = tmp_path_factory.mktemp("torchgeo_out")
-    proc = subprocess.run([str(python), "-W", "ignore", "-c", DRIVER, str(export), str(out), str(s2_only_export)],
-                          capture_output=True, text=True, timeout=1200)
+    proc = subprocess.run(
+        [str(python), "-W", "ignore", "-c", DRIVER, str(export), str(out), str(s2_only_export)],
+        capture_output=True,
+        text=True,
+        timeout=1200,
+    )
     assert proc.returncode == 0, f"torchgeo's BigEarthNet failed:\n{proc.stderr[-4000:]}"
     return json.loads(proc.stdout.strip().splitlines()[-1]), out
 
@@ -110,10 +115,14 @@ def test_label_vectors_are_the_43_class_labels_and_the_metadata_labels(reader_ru
     classes: torchgeo's own 43 -> 19 mapping gives back metadata.parquet's labels."""
     report, _ = reader_run
     assert report["class_sets"] == {"43": list(OLD_LABELS_ORIGINAL_ORDER), "19": list(NEW_LABELS_ORIGINAL_ORDER)}
-    expected_43 = {pid: [int(c in set(labels)) for c in OLD_LABELS_ORIGINAL_ORDER]
-                   for pid, labels in zip(patches["patch_id"], patches["labels_43"])}
-    expected_19 = {pid: [int(c in set(labels)) for c in NEW_LABELS_ORIGINAL_ORDER]
-                   for pid, labels in zip(patches["patch_id"], patches["labels"])}
+    expected_43 = {
+        pid: [int(c in set(labels)) for c in OLD_LABELS_ORIGINAL_ORDER]
+        for pid, labels in zip(patches["patch_id"], patches["labels_43"])
+    }
+    expected_19 = {
+        pid: [int(c in set(labels)) for c in NEW_LABELS_ORIGINAL_ORDER]
+        for pid, labels in zip(patches["patch_id"], patches["labels"])
+    }
     for theirs in SPLITS:
         got_43 = report[f"{theirs}/{bands}/43"]["labels"]
         got_19 = report[f"{theirs}/{bands}/19"]["labels"]

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from conftest import REPO
+
 from reben.bandstats import RunningStats, band_statistics, write_band_statistics
 from reben.constants import S2_BAND_RESOLUTION, S2_BANDS
 from reben.errors import ReportError
@@ -38,10 +39,18 @@ TEMPLATE = REPO / "resources" / "report" / "index.html.j2"
 # column x=0 is train, x=1 validation, x=2 and x=3 test; (3, 2) is kept but cloudy.
 DROPPED = {(0, 3): "invalid", (1, 3): "invalid", (2, 3): "unlabeled", (3, 3): "no_s1"}
 LABELS = {
-    (0, 0): ["Arable land"], (0, 1): ["Arable land", "Pastures"], (0, 2): ["Coniferous forest"],
-    (1, 0): ["Arable land"], (1, 1): ["Pastures"], (1, 2): ["Arable land", "Coniferous forest", "Pastures"],
-    (2, 0): ["Urban fabric"], (2, 1): ["Arable land"], (2, 2): ["Inland waters", "Urban fabric"],
-    (3, 0): ["Arable land"], (3, 1): ["Arable land", "Pastures"], (3, 2): ["Marine waters"],
+    (0, 0): ["Arable land"],
+    (0, 1): ["Arable land", "Pastures"],
+    (0, 2): ["Coniferous forest"],
+    (1, 0): ["Arable land"],
+    (1, 1): ["Pastures"],
+    (1, 2): ["Arable land", "Coniferous forest", "Pastures"],
+    (2, 0): ["Urban fabric"],
+    (2, 1): ["Arable land"],
+    (2, 2): ["Inland waters", "Urban fabric"],
+    (3, 0): ["Arable land"],
+    (3, 1): ["Arable land", "Pastures"],
+    (3, 2): ["Marine waters"],
 }
 CLOUDY = {(3, 2)}
 
@@ -80,15 +89,26 @@ def make_dataset(root: Path, with_s1: bool = True) -> dict:
         reason = DROPPED.get((x, y), "")
         labels = LABELS.get((x, y), [])
         s1_name = f"S1B_IW_GRDH_1SDV_20170612T165809_33UUP_{x}_{y}" if with_s1 and reason != "no_s1" else ""
-        fractions = {f"fraction_{c}": np.float32(labels.count(c) / len(labels) if labels else 0)
-                     for c in CLASSES_19}
+        fractions = {f"fraction_{c}": np.float32(labels.count(c) / len(labels) if labels else 0) for c in CLASSES_19}
         if len(labels) == 3:  # stripes of 40 px each
             fractions = {k: np.float32(1 / 3 if v else 0) for k, v in fractions.items()}
-        rows.append({"patch_id": pid, "tile_key": TILE, "x": x, "y": y, "epsg": 32633,
-                     "split": split_of(x), "country": country_of(x), "labels": labels,
-                     "s1_name": s1_name, "drop_reason": reason,
-                     "contains_cloud_or_shadow": (x, y) in CLOUDY, "contains_seasonal_snow": False,
-                     **fractions})
+        rows.append(
+            {
+                "patch_id": pid,
+                "tile_key": TILE,
+                "x": x,
+                "y": y,
+                "epsg": 32633,
+                "split": split_of(x),
+                "country": country_of(x),
+                "labels": labels,
+                "s1_name": s1_name,
+                "drop_reason": reason,
+                "contains_cloud_or_shadow": (x, y) in CLOUDY,
+                "contains_seasonal_snow": False,
+                **fractions,
+            }
+        )
         if reason:
             continue
         left, _, _, top = grid.patch_bounds(x, y)
@@ -97,12 +117,18 @@ def make_dataset(root: Path, with_s1: bool = True) -> dict:
         for band in S2_BANDS:
             res = S2_BAND_RESOLUTION[band]
             n = 1200 // res
-            write_geotiff(folder / f"{pid}_{band}.tif", rng.integers(1, 12000, (n, n), dtype="uint16"),
-                          grid.crs, left, top, res, nodata=0)
+            write_geotiff(
+                folder / f"{pid}_{band}.tif",
+                rng.integers(1, 12000, (n, n), dtype="uint16"),
+                grid.crs,
+                left,
+                top,
+                res,
+                nodata=0,
+            )
         folder = ds / "Reference_Maps" / TILE / pid
         folder.mkdir(parents=True)
-        write_geotiff(folder / f"{pid}_reference_map.tif", reference_map(labels), grid.crs, left, top, 10,
-                      nodata=0)
+        write_geotiff(folder / f"{pid}_reference_map.tif", reference_map(labels), grid.crs, left, top, 10, nodata=0)
         if s1_name:
             folder = ds / "BigEarthNet-S1" / "S1B_IW_GRDH_1SDV_20170612T165809" / s1_name
             folder.mkdir(parents=True)
@@ -115,37 +141,82 @@ def make_dataset(root: Path, with_s1: bool = True) -> dict:
 
     kept = sidecar[sidecar["drop_reason"] == ""]
     columns = ["patch_id", "labels", "split", "country", "s1_name"]
-    meta = pd.DataFrame(kept[columns]).assign(s2v1_name="", contains_seasonal_snow=kept["contains_seasonal_snow"],
-                                              contains_cloud_or_shadow=kept["contains_cloud_or_shadow"])
+    meta = pd.DataFrame(kept[columns]).assign(
+        s2v1_name="",
+        contains_seasonal_snow=kept["contains_seasonal_snow"],
+        contains_cloud_or_shadow=kept["contains_cloud_or_shadow"],
+    )
     flagged = meta["contains_cloud_or_shadow"] | meta["contains_seasonal_snow"]
     meta[~flagged].sort_values("patch_id").to_parquet(ds / "metadata.parquet", index=False)
     meta[flagged].sort_values("patch_id").to_parquet(
-        ds / "metadata_for_patches_with_snow_cloud_or_shadow.parquet", index=False)
+        ds / "metadata_for_patches_with_snow_cloud_or_shadow.parquet", index=False
+    )
 
-    funnel = pd.DataFrame([
-        {"tile_key": TILE, "grid_patches": 16, "product_quality": 0, "invalid": 2, "unlabeled": 1,
-         "no_v1": 0, "no_s1": 1, "overlap": 0, "kept": 12, "flagged": 1, "clean": 11, "train": 3,
-         "validation": 3, "test": 6}])
+    funnel = pd.DataFrame(
+        [
+            {
+                "tile_key": TILE,
+                "grid_patches": 16,
+                "product_quality": 0,
+                "invalid": 2,
+                "unlabeled": 1,
+                "no_v1": 0,
+                "no_s1": 1,
+                "overlap": 0,
+                "kept": 12,
+                "flagged": 1,
+                "clean": 11,
+                "train": 3,
+                "validation": 3,
+                "test": 6,
+            }
+        ]
+    )
     funnel = pd.concat([funnel, funnel.assign(tile_key="TOTAL")])
     funnel.to_csv(ds / "funnel.csv", index=False)
 
-    borders = gpd.GeoDataFrame({"NAME": ["Austria", "Slovenia"]}, crs=4326, geometry=[
-        shapely.box(12.0, 48.0, 12.3, 48.9), shapely.box(12.3, 48.0, 13.0, 48.9)])
+    borders = gpd.GeoDataFrame(
+        {"NAME": ["Austria", "Slovenia"]},
+        crs=4326,
+        geometry=[shapely.box(12.0, 48.0, 12.3, 48.9), shapely.box(12.3, 48.0, 13.0, 48.9)],
+    )
     borders.to_file(root / "borders.gpkg")
     tile_json = root / "tile.json"
-    tile_json.write_text(json.dumps({"tile_key": TILE, "sensing_time": "2017-06-13T10:10:31Z", "season": "Summer",
-                                     "processing_baseline": "99.99", "excluded": False, "excluded_reason": None}))
+    tile_json.write_text(
+        json.dumps(
+            {
+                "tile_key": TILE,
+                "sensing_time": "2017-06-13T10:10:31Z",
+                "season": "Summer",
+                "processing_baseline": "99.99",
+                "excluded": False,
+                "excluded_reason": None,
+            }
+        )
+    )
     provenance = root / "PROVENANCE.json"
-    provenance.write_text(json.dumps({"config": {"b": 1, "a": [1, 2]}, "software": {"numpy": "2.4.6"},
-                                      "inputs": {"sentinel2_products": [TILE], "clc": {
-                                          "name": "clc.gpkg", "size": 10, "sha256": "ab" * 32}},
-                                      "workflow": {"commit": "c0ffee", "dirty": False},
-                                      "outputs": {"MANIFEST.sha256": "cd" * 32}}))
+    provenance.write_text(
+        json.dumps(
+            {
+                "config": {"b": 1, "a": [1, 2]},
+                "software": {"numpy": "2.4.6"},
+                "inputs": {"sentinel2_products": [TILE], "clc": {"name": "clc.gpkg", "size": 10, "sha256": "ab" * 32}},
+                "workflow": {"commit": "c0ffee", "dirty": False},
+                "outputs": {"MANIFEST.sha256": "cd" * 32},
+            }
+        )
+    )
     dist = root / "dist"
     dist.mkdir()
     (dist / "BigEarthNet-S2.tar.zst").write_bytes(b"x" * 1500)
-    return {"dataset": ds, "borders": root / "borders.gpkg", "grid": grid, "tile_json": tile_json,
-            "provenance": provenance, "dist": [dist / "BigEarthNet-S2.tar.zst"]}
+    return {
+        "dataset": ds,
+        "borders": root / "borders.gpkg",
+        "grid": grid,
+        "tile_json": tile_json,
+        "provenance": provenance,
+        "dist": [dist / "BigEarthNet-S2.tar.zst"],
+    }
 
 
 def run_report(root: Path, data: dict, band_stats: Path | None = None, **options) -> dict:
@@ -154,19 +225,28 @@ def run_report(root: Path, data: dict, band_stats: Path | None = None, **options
     out.mkdir(exist_ok=True)
     if band_stats is None:
         band_stats = out / "band_statistics.json"
-        write_band_statistics(ds / "metadata.parquet", ds / "BigEarthNet-S2", band_stats,
-                              s1_dir=ds / "BigEarthNet-S1")
+        write_band_statistics(ds / "metadata.parquet", ds / "BigEarthNet-S2", band_stats, s1_dir=ds / "BigEarthNet-S1")
     return build_report(
         metadata_path=ds / "metadata.parquet",
         flagged_path=ds / "metadata_for_patches_with_snow_cloud_or_shadow.parquet",
-        sidecar_path=ds / "patches.parquet", funnel_path=ds / "funnel.csv",
-        band_statistics_path=band_stats, borders_path=data["borders"],
-        s2_dir=ds / "BigEarthNet-S2", refmap_dir=ds / "Reference_Maps", template_path=TEMPLATE,
-        html_path=out / "index.html", json_path=out / "report.json",
-        tables_dir=out / "tables", figures_dir=out / "figures", name_field="NAME",
-        tiles=[data["tile_json"]], provenance_path=data["provenance"],
+        sidecar_path=ds / "patches.parquet",
+        funnel_path=ds / "funnel.csv",
+        band_statistics_path=band_stats,
+        borders_path=data["borders"],
+        s2_dir=ds / "BigEarthNet-S2",
+        refmap_dir=ds / "Reference_Maps",
+        template_path=TEMPLATE,
+        html_path=out / "index.html",
+        json_path=out / "report.json",
+        tables_dir=out / "tables",
+        figures_dir=out / "figures",
+        name_field="NAME",
+        tiles=[data["tile_json"]],
+        provenance_path=data["provenance"],
         trees={"BigEarthNet-S2": ds / "BigEarthNet-S2", "Reference_Maps": ds / "Reference_Maps"},
-        dist_files=data["dist"], **options)
+        dist_files=data["dist"],
+        **options,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -198,6 +278,7 @@ def test_running_stats_merged_in_chunks_equal_numpy_on_all_values():
 
 def test_band_statistics_equal_numpy_on_the_train_geotiffs(built):
     import rasterio
+
     root, data, report = built
     ds = data["dataset"]
     stats = json.loads((root / "report" / "band_statistics.json").read_text())
@@ -205,19 +286,29 @@ def test_band_statistics_equal_numpy_on_the_train_geotiffs(built):
     assert stats["patches"] == {"s2": 3, "s1": 3}
     assert stats["order"] == list(S2_BANDS) + ["VV", "VH"]
     for band in S2_BANDS:
-        values = np.concatenate([rasterio.open(ds / "BigEarthNet-S2" / TILE / p / f"{p}_{band}.tif").read(1).ravel()
-                                 for p in train]).astype("float64")
+        values = np.concatenate(
+            [rasterio.open(ds / "BigEarthNet-S2" / TILE / p / f"{p}_{band}.tif").read(1).ravel() for p in train]
+        ).astype("float64")
         got = stats["bands"][band]
         assert got["pixels"] == values.size == 3 * (1200 // S2_BAND_RESOLUTION[band]) ** 2
         assert got["mean"] == pytest.approx(values.mean(), rel=1e-12)
         assert got["std"] == pytest.approx(values.std(), rel=1e-10)
         assert stats["mean"][stats["order"].index(band)] == got["mean"]
     for pol in ("VV", "VH"):
-        values = np.concatenate([
-            rasterio.open(ds / "BigEarthNet-S1" / "S1B_IW_GRDH_1SDV_20170612T165809" /
-                          f"S1B_IW_GRDH_1SDV_20170612T165809_33UUP_0_{y}" /
-                          f"S1B_IW_GRDH_1SDV_20170612T165809_33UUP_0_{y}_{pol}.tif").read(1).ravel()
-            for y in range(3)]).astype("float64")
+        values = np.concatenate(
+            [
+                rasterio.open(
+                    ds
+                    / "BigEarthNet-S1"
+                    / "S1B_IW_GRDH_1SDV_20170612T165809"
+                    / f"S1B_IW_GRDH_1SDV_20170612T165809_33UUP_0_{y}"
+                    / f"S1B_IW_GRDH_1SDV_20170612T165809_33UUP_0_{y}_{pol}.tif"
+                )
+                .read(1)
+                .ravel()
+                for y in range(3)
+            ]
+        ).astype("float64")
         got = stats["bands"][pol]
         assert got["pixels"] == 3 * (120 * 120 - 3)  # the NaN pixels are left out
         assert got["mean"] == pytest.approx(np.nanmean(values), rel=1e-12)
@@ -236,6 +327,7 @@ def test_band_statistics_without_sentinel1_and_of_another_split(tmp_path):
 
 def test_band_statistics_name_a_missing_patch_file(built, tmp_path):
     from reben.errors import BandStatisticsError
+
     _, data, _ = built
     meta = pd.read_parquet(data["dataset"] / "metadata.parquet")
     meta.loc[0, "patch_id"] = f"{TILE}_9_9"
@@ -248,30 +340,57 @@ def test_band_statistics_name_a_missing_patch_file(built, tmp_path):
 
 def test_funnel_and_its_checks(built):
     _, _, report = built
-    assert report["funnel"]["TOTAL"] == {"grid_patches": 16, "product_quality": 0, "invalid": 2, "unlabeled": 1,
-                                         "no_v1": 0, "no_s1": 1, "overlap": 0, "kept": 12, "flagged": 1,
-                                         "clean": 11, "train": 3,
-                                         "validation": 3, "test": 6}
+    assert report["funnel"]["TOTAL"] == {
+        "grid_patches": 16,
+        "product_quality": 0,
+        "invalid": 2,
+        "unlabeled": 1,
+        "no_v1": 0,
+        "no_s1": 1,
+        "overlap": 0,
+        "kept": 12,
+        "flagged": 1,
+        "clean": 11,
+        "train": 3,
+        "validation": 3,
+        "test": 6,
+    }
     assert list(report["funnel"]) == [TILE, "TOTAL"]
     failed = [c for c in report["checks"] if not c["ok"]]
     assert failed == [] and report["summary"]["checks_failed"] == 0
-    assert report["summary"] == {"tiles": 1, "patches": 11, "flagged_patches": 1, "kept_patches": 12,
-                                 "checks_failed": 0}
+    assert report["summary"] == {
+        "tiles": 1,
+        "patches": 11,
+        "flagged_patches": 1,
+        "kept_patches": 12,
+        "checks_failed": 0,
+    }
 
 
 def test_a_funnel_that_does_not_add_up_fails_its_checks(built):
     import geopandas as gpd
+
     _, data, _ = built
     ds = data["dataset"]
     funnel = read_funnel(ds / "funnel.csv")
     funnel.loc[TILE, "kept"] = 13  # one patch counted twice
-    checks = {c["name"]: c for c in funnel_checks(
-        funnel, gpd.read_parquet(ds / "patches.parquet"), pd.read_parquet(ds / "metadata.parquet"),
-        pd.read_parquet(ds / "metadata_for_patches_with_snow_cloud_or_shadow.parquet"))}
+    checks = {
+        c["name"]: c
+        for c in funnel_checks(
+            funnel,
+            gpd.read_parquet(ds / "patches.parquet"),
+            pd.read_parquet(ds / "metadata.parquet"),
+            pd.read_parquet(ds / "metadata_for_patches_with_snow_cloud_or_shadow.parquet"),
+        )
+    }
     bad = {name for name, c in checks.items() if not c["ok"]}
-    assert bad == {"grid patches = product_quality + invalid + unlabeled + no_v1 + no_s1 + overlap + kept",
-                   "kept = flagged + clean", "kept = train + validation + test",
-                   "TOTAL row = sum of the tile rows", "funnel.csv = counts of the sidecar patches.parquet"}
+    assert bad == {
+        "grid patches = product_quality + invalid + unlabeled + no_v1 + no_s1 + overlap + kept",
+        "kept = flagged + clean",
+        "kept = train + validation + test",
+        "TOTAL row = sum of the tile rows",
+        "funnel.csv = counts of the sidecar patches.parquet",
+    }
     assert checks["kept = flagged + clean"]["detail"] == f"fails for {TILE}"
     assert checks["TOTAL row = sum of the tile rows"]["detail"] == "differs in kept"
 
@@ -310,8 +429,7 @@ def test_countries_by_split(built):
 def test_leakage_distances_between_footprints_in_metres(built):
     root, _, report = built
     # validation column x=1 touches the train column x=0; test x=2 is 1200 m away, x=3 2400 m.
-    assert report["leakage"]["validation"] == {"patches": 3, "min_m": 0.0, "median_m": 0.0, "max_m": 0.0,
-                                               "touching": 3}
+    assert report["leakage"]["validation"] == {"patches": 3, "min_m": 0.0, "median_m": 0.0, "max_m": 0.0, "touching": 3}
     test = report["leakage"]["test"]
     assert test["patches"] == 6  # every kept test patch, the flagged (3, 2) too
     assert test["min_m"] == pytest.approx(1200, abs=1e-3)
@@ -327,8 +445,12 @@ def test_leakage_distances_between_footprints_in_metres(built):
 def test_leakage_without_train_patches_gives_no_distance():
     import geopandas as gpd
     import shapely
-    kept = gpd.GeoDataFrame({"patch_id": ["a", "b"], "split": ["test", "validation"], "epsg": [32633, 32633]},
-                            geometry=[shapely.box(0, 0, 1, 1), shapely.box(2, 0, 3, 1)], crs=32633)
+
+    kept = gpd.GeoDataFrame(
+        {"patch_id": ["a", "b"], "split": ["test", "validation"], "epsg": [32633, 32633]},
+        geometry=[shapely.box(0, 0, 1, 1), shapely.box(2, 0, 3, 1)],
+        crs=32633,
+    )
     distances = nearest_train_distances(kept)
     assert distances["distance_m"].isna().all()
     assert list(distances["patch_id"]) == ["a", "b"]
@@ -352,9 +474,18 @@ def test_examples_take_the_patch_where_the_class_covers_most(built):
 def test_tables_and_figures_beside_the_page(built):
     root, _, report = built
     out = root / "report"
-    assert sorted(p.name for p in (out / "tables").iterdir()) == sorted([
-        "funnel.csv", "label_frequencies.csv", "label_cooccurrence.csv", "labels_per_patch.csv",
-        "countries_by_split.csv", "leakage.csv", "overlaps.csv", "tiles.csv"])
+    assert sorted(p.name for p in (out / "tables").iterdir()) == sorted(
+        [
+            "funnel.csv",
+            "label_frequencies.csv",
+            "label_cooccurrence.csv",
+            "labels_per_patch.csv",
+            "countries_by_split.csv",
+            "leakage.csv",
+            "overlaps.csv",
+            "tiles.csv",
+        ]
+    )
     freq = pd.read_csv(out / "tables" / "label_frequencies.csv", index_col="class")
     assert freq.loc["Arable land", "total"] == 7
     funnel = pd.read_csv(out / "tables" / "funnel.csv", index_col=0)
@@ -369,6 +500,7 @@ def test_tables_and_figures_beside_the_page(built):
 
 def test_a_sidecar_without_a_needed_column_is_named(tmp_path):
     import geopandas as gpd
+
     data = make_dataset(tmp_path, with_s1=False)
     path = data["dataset"] / "patches.parquet"
     gpd.read_parquet(path).drop(columns="drop_reason").to_parquet(path)
@@ -378,7 +510,9 @@ def test_a_sidecar_without_a_needed_column_is_named(tmp_path):
 
 def test_borders_in_another_crs_are_read_around_the_patches(built, tmp_path):
     import geopandas as gpd
+
     from reben.report import read_borders_near
+
     _, data, _ = built
     far = gpd.GeoDataFrame({"NAME": ["Faraway"]}, crs=4326, geometry=[gpd.points_from_xy([-60], [-10])[0].buffer(1)])
     borders = pd.concat([gpd.read_file(data["borders"]), far]).to_crs(3035)
@@ -398,7 +532,8 @@ window.addEventListener("load", () => {
   const broken = [...document.images].filter(i => !i.complete || i.naturalWidth === 0);
   document.body.setAttribute("data-images", String(document.images.length));
   document.body.setAttribute("data-broken-images", String(broken.length));
-  const wide = [...document.querySelectorAll("table")].filter(t => t.getBoundingClientRect().right > document.body.getBoundingClientRect().right + 1);
+  const edge = document.body.getBoundingClientRect().right + 1;
+  const wide = [...document.querySelectorAll("table")].filter(t => t.getBoundingClientRect().right > edge);
   document.body.setAttribute("data-tables-past-edge", String(wide.length));
   const sections = [...document.querySelectorAll("h2")].filter(h => {
     let n = h.nextElementSibling; return !(n && n.classList.contains("patch-set")); });
@@ -443,11 +578,26 @@ def render_in_chromium(report_dir: Path, tmp_path: Path) -> str:
     profile = tmp_path / "chromium-profile"
     profile.mkdir()
     proc = subprocess.run(
-        [str(CHROMIUM), "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync",
-         f"--user-data-dir={profile}", "--virtual-time-budget=10000", "--window-size=1280,900", "--dump-dom",
-         (page / "index.html").as_uri()],
-        capture_output=True, text=True, timeout=120)
+        [
+            str(CHROMIUM),
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            f"--user-data-dir={profile}",
+            "--virtual-time-budget=10000",
+            "--window-size=1280,900",
+            "--dump-dom",
+            (page / "index.html").as_uri(),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     return proc.stdout
 
@@ -466,7 +616,7 @@ def check_rendered_page(dom: str, report: dict) -> int:
             assert text == "n/a", key
         else:
             shown = float(re.sub(r"[,\s]", "", text))
-            assert shown == pytest.approx(round(value, decimals), abs=10 ** -decimals / 2), key
+            assert shown == pytest.approx(round(value, decimals), abs=10**-decimals / 2), key
     return len(cells.cells)
 
 
@@ -484,13 +634,16 @@ def test_the_page_renders_in_chromium_with_its_numbers_and_images(built, tmp_pat
 def test_report_of_a_demo_run(demo_run, tmp_path):
     import geopandas as gpd
     import rasterio
+
     ds, out = demo_run / "results" / "dataset", demo_run / "results" / "report"
     report = json.loads((out / "report.json").read_text())
     assert [c for c in report["checks"] if not c["ok"]] == []
     funnel = pd.read_csv(ds / "funnel.csv", index_col=0)
     tiles = funnel.drop(index="TOTAL")
     assert (tiles.sum() == funnel.loc["TOTAL"]).all()
-    assert (funnel["grid_patches"] == funnel[["product_quality", "invalid", "unlabeled", "no_s1", "kept"]].sum(axis=1)).all()
+    assert (
+        funnel["grid_patches"] == funnel[["product_quality", "invalid", "unlabeled", "no_s1", "kept"]].sum(axis=1)
+    ).all()
     assert (funnel["kept"] == funnel["flagged"] + funnel["clean"]).all()
     assert (funnel["kept"] == funnel[["train", "validation", "test"]].sum(axis=1)).all()
     assert report["funnel"]["TOTAL"] == {k: int(v) for k, v in funnel.loc["TOTAL"].items()}
@@ -498,12 +651,19 @@ def test_report_of_a_demo_run(demo_run, tmp_path):
     assert funnel.loc["TOTAL", "grid_patches"] == len(sidecar)
 
     # The demo's report counts the kept patches: both metadata files.
-    meta = pd.concat([pd.read_parquet(ds / "metadata.parquet"),
-                      pd.read_parquet(ds / "metadata_for_patches_with_snow_cloud_or_shadow.parquet")],
-                     ignore_index=True)
+    meta = pd.concat(
+        [
+            pd.read_parquet(ds / "metadata.parquet"),
+            pd.read_parquet(ds / "metadata_for_patches_with_snow_cloud_or_shadow.parquet"),
+        ],
+        ignore_index=True,
+    )
     assert report["patch_set"]["patches"] == len(meta) == funnel.loc["TOTAL", "kept"]
-    assert report["splits"]["test"]["patches"] == funnel.loc["TOTAL", "test"] == \
-        sum(c["test"] for c in report["countries"].values())
+    assert (
+        report["splits"]["test"]["patches"]
+        == funnel.loc["TOTAL", "test"]
+        == sum(c["test"] for c in report["countries"].values())
+    )
     overlap = report["leakage"]["overlaps"]["test_vs_train"]
     assert (overlap["overlapping"], overlap["patches"]) == (18, 66)  # accepted by the demo config
     counts = meta["labels"].explode().dropna().value_counts()
@@ -517,9 +677,12 @@ def test_report_of_a_demo_run(demo_run, tmp_path):
     train = meta.loc[meta["split"] == "train", "patch_id"]
     assert stats["patches"]["s2"] == len(train) > 0
     for band in ("B02", "B8A", "B09"):
-        values = np.concatenate([
-            rasterio.open(ds / "BigEarthNet-S2" / p.rsplit("_", 2)[0] / p / f"{p}_{band}.tif").read(1).ravel()
-            for p in train]).astype("float64")
+        values = np.concatenate(
+            [
+                rasterio.open(ds / "BigEarthNet-S2" / p.rsplit("_", 2)[0] / p / f"{p}_{band}.tif").read(1).ravel()
+                for p in train
+            ]
+        ).astype("float64")
         assert stats["bands"][band]["mean"] == pytest.approx(values.mean(), rel=1e-12)
         assert stats["bands"][band]["std"] == pytest.approx(values.std(), rel=1e-10)
 
@@ -548,14 +711,23 @@ def test_report_content_a_dataset_paper_shows(built):
     assert report["sizes"]["trees"]["BigEarthNet-S2"]["files"] == 12 * 12
     assert report["sizes"]["trees"]["Reference_Maps"]["files"] == 12
     import hashlib
+
     assert report["provenance"]["config_sha256"] == hashlib.sha256(b'{"a":[1,2],"b":1}').hexdigest()
     assert report["provenance"]["input_files"]["clc"]["sha256"] == "ab" * 32
     assert report["examples"]["Urban fabric"]["colour"] == "#e6004d"  # CLC 111 = 230, 0, 77
     assert report["examples"]["Arable land"]["colour"] == "#ffffa8"  # CLC 211 = 255, 255, 168
     html = (root / "report" / "index.html").read_text()
-    for element in ('id="tile-table"', 'id="split-shares"', 'id="flag-breakdown"', 'id="s1-gap-histogram"',
-                    'id="provenance-table"', 'id="size-table"', 'id="overlaps"', 'data-colour="#e6004d"',
-                    'data-key="labels/balance/imbalance_ratio"'):
+    for element in (
+        'id="tile-table"',
+        'id="split-shares"',
+        'id="flag-breakdown"',
+        'id="s1-gap-histogram"',
+        'id="provenance-table"',
+        'id="size-table"',
+        'id="overlaps"',
+        'data-colour="#e6004d"',
+        'data-key="labels/balance/imbalance_ratio"',
+    ):
         assert element in html, element
     assert 'class="wide"' not in html
     assert "invalid 2, unlabeled 1, no_s1 1" in html  # the tile table's drop reasons

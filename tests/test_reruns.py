@@ -17,11 +17,18 @@ pytestmark = pytest.mark.integration
 
 RESULTS = "results/demo_l1c"
 SEN2COR_BRANCH = {"sen2cor", "inspect_tile", "cut_s2_patches"}
-NEVER_AFTER_SEN2COR = {"make_patch_grid", "rasterize_reference_maps", "synthesize_l1c_product",
-                       "synthesize_sentinel2_product", "retrieve_sentinel2", "retrieve_sentinel1", "pair_sentinel1",
-                       "cut_s1_patches", "assign_splits", "assign_countries"}
-
-
+NEVER_AFTER_SEN2COR = {
+    "make_patch_grid",
+    "rasterize_reference_maps",
+    "synthesize_l1c_product",
+    "synthesize_sentinel2_product",
+    "retrieve_sentinel2",
+    "retrieve_sentinel1",
+    "pair_sentinel1",
+    "cut_s1_patches",
+    "assign_splits",
+    "assign_countries",
+}
 
 
 def demo_l1c_config() -> dict:
@@ -45,8 +52,13 @@ def scheduled(workdir: Path, configfile: Path) -> dict[str, int]:
     return {rule: int(n) for rule, n in jobs.items() if rule not in ("total", "all")}
 
 
-GRID_AND_REFERENCE = ("tiles/*/grid.parquet", "tiles/*/geocoding.json", "tiles/*/labels.parquet",
-                      "tiles/*/reference_maps_shard.parquet", "tiles/*/reference_maps/*/*.tif")
+GRID_AND_REFERENCE = (
+    "tiles/*/grid.parquet",
+    "tiles/*/geocoding.json",
+    "tiles/*/labels.parquet",
+    "tiles/*/reference_maps_shard.parquet",
+    "tiles/*/reference_maps/*/*.tif",
+)
 S2_PATCHES = ("tiles/*/s2/*/*.tif", "tiles/*/s2_patches.parquet", "tiles/*/s2_shard.parquet")
 
 
@@ -138,8 +150,10 @@ def test_a_failing_l2a_process_leaves_its_log_next_to_the_jobs_log(run_copy, tmp
     key = "S2A_MSIL2A_20170613T101031_N9999_R022_T33UUP"
     assert "ERROR: DEM not found" in (logs / f"{key}.L2A_Process.log").read_text()
     job_log = (logs / f"{key}.log").read_text()
-    assert (f"ERROR S2A_MSIL1C_20170613T101031_N0205_R022_T33UUP_20170613T101608: L2A_Process exited "
-            f"with status 2 (ERROR: DEM not found); its output is in {RESULTS}/logs/sen2cor/{key}.L2A_Process.log") in job_log
+    assert (
+        f"ERROR S2A_MSIL1C_20170613T101031_N0205_R022_T33UUP_20170613T101608: L2A_Process exited "
+        f"with status 2 (ERROR: DEM not found); its output is in {RESULTS}/logs/sen2cor/{key}.L2A_Process.log"
+    ) in job_log
     assert not list((run_copy / RESULTS / "l2a").glob(".*sen2cor*"))  # no temporary folder left
 
 
@@ -149,8 +163,10 @@ def test_an_l2a_process_that_is_not_installed_is_one_line(run_copy):
     assert proc.returncode != 0
     key = "S2A_MSIL2A_20170613T101031_N9999_R022_T33UUP"
     job_log = (run_copy / RESULTS / "logs" / "sen2cor" / f"{key}.log").read_text()
-    assert job_log.strip().endswith("ERROR sen2cor command 'L2A_Process_not_installed' not found or not "
-                                    "executable: install sen2cor and set config sen2cor.command to its L2A_Process")
+    assert job_log.strip().endswith(
+        "ERROR sen2cor command 'L2A_Process_not_installed' not found or not "
+        "executable: install sen2cor and set config sen2cor.command to its L2A_Process"
+    )
 
 
 def test_a_new_clc_version_reruns_reference_maps_and_no_sen2cor_or_patch_job(run_copy):
@@ -161,8 +177,10 @@ def test_a_new_clc_version_reruns_reference_maps_and_no_sen2cor_or_patch_job(run
     configfile = write_config(run_copy / "changed.yaml", config)
     jobs = scheduled(run_copy, configfile)
     assert jobs.get("rasterize_reference_maps") == 3
-    assert not set(jobs) & (SEN2COR_BRANCH | {"make_patch_grid", "pair_sentinel1", "cut_s1_patches",
-                                               "synthesize_l1c_product", "synthesize_clc"}), jobs
+    assert not set(jobs) & (
+        SEN2COR_BRANCH
+        | {"make_patch_grid", "pair_sentinel1", "cut_s1_patches", "synthesize_l1c_product", "synthesize_clc"}
+    ), jobs
     results = run_copy / RESULTS
     s2_before, s2_times = hashes(results, S2_PATCHES), mtimes(results, S2_PATCHES)
     l2a_times = mtimes(results, ("l2a/*.json",))

@@ -18,6 +18,7 @@ import pytest
 import rasterio
 import yaml
 from conftest import REPO, shared
+
 from reben.config import product_table, validate_config
 from reben.errors import Sen2corError
 from reben.sen2cor import check_l1c_zip, repair_empty_folders, run_sen2cor, sen2cor_arguments
@@ -46,8 +47,14 @@ def l2a(l1c_zip, tmp_path_factory) -> tuple[Path, dict, str]:
     """The L2A product sen2cor (the double) makes of the L1C zip, its record, the zip's hash before."""
     before = sha256(l1c_zip)
     out = tmp_path_factory.mktemp("l2a")
-    record = run_sen2cor(l1c_zip, out / f"{KEY}.SAFE", out / f"{KEY}.json", DOUBLE, "2.11",
-                         tool_log=out / "logs" / f"{KEY}.L2A_Process.log")
+    record = run_sen2cor(
+        l1c_zip,
+        out / f"{KEY}.SAFE",
+        out / f"{KEY}.json",
+        DOUBLE,
+        "2.11",
+        tool_log=out / "logs" / f"{KEY}.L2A_Process.log",
+    )
     return out / f"{KEY}.SAFE", record, before
 
 
@@ -57,11 +64,15 @@ def test_synthetic_l1c_zip_has_the_cdse_layout(l1c_zip):
         mtd = z.read(f"{L1C}.SAFE/MTD_MSIL1C.xml").decode()
     root = f"{L1C}.SAFE/"
     assert all(n.startswith(root) and not n.endswith("/") for n in names)  # file entries only
-    members = {n[len(root):] for n in names}
+    members = {n[len(root) :] for n in names}
     bands = ("B01", "B02", "B03", "B04", "B05", "B06", "B07", "B08", "B8A", "B09", "B10", "B11", "B12")
     assert {f"{GRANULE}/IMG_DATA/T33UUP_20170613T101031_{b}.jp2" for b in bands} <= members
-    assert {"MTD_MSIL1C.xml", "manifest.safe", f"{GRANULE}/MTD_TL.xml",
-            "DATASTRIP/DS_SYNT_20170613T101608_S20170613T101031/MTD_DS.xml"} <= members
+    assert {
+        "MTD_MSIL1C.xml",
+        "manifest.safe",
+        f"{GRANULE}/MTD_TL.xml",
+        "DATASTRIP/DS_SYNT_20170613T101608_S20170613T101031/MTD_DS.xml",
+    } <= members
     # The empty folders CDSE drops are not there.
     assert not any("/AUX_DATA" in m or "/QI_DATA" in m or m.startswith("AUX_DATA") for m in members)
     assert "<PROCESSING_LEVEL>Level-1C</PROCESSING_LEVEL>" in mtd
@@ -134,12 +145,22 @@ def test_without_the_repair_l2a_process_fails_on_a_cdse_zip(l1c_zip, tmp_path):
     with zipfile.ZipFile(l1c_zip) as z:
         z.extractall(tmp_path)
     safe = tmp_path / f"{L1C}.SAFE"
-    proc = subprocess.run([DOUBLE, str(safe), "--output_dir", str(tmp_path / "out")],
-                          capture_output=True, text=True, env={"REBEN_PYTHON": sys.executable, "PATH": "/usr/bin:/bin"})
+    proc = subprocess.run(
+        [DOUBLE, str(safe), "--output_dir", str(tmp_path / "out")],
+        capture_output=True,
+        text=True,
+        env={"REBEN_PYTHON": sys.executable, "PATH": "/usr/bin:/bin"},
+    )
     assert proc.returncode == 1 and "AUX_DATA" in proc.stdout
     made = repair_empty_folders(safe)
-    assert made == ["AUX_DATA", "HTML", "rep_info", f"{GRANULE}/AUX_DATA", f"{GRANULE}/QI_DATA",
-                    "DATASTRIP/DS_SYNT_20170613T101608_S20170613T101031/QI_DATA"]
+    assert made == [
+        "AUX_DATA",
+        "HTML",
+        "rep_info",
+        f"{GRANULE}/AUX_DATA",
+        f"{GRANULE}/QI_DATA",
+        "DATASTRIP/DS_SYNT_20170613T101608_S20170613T101031/QI_DATA",
+    ]
     assert repair_empty_folders(safe) == []
 
 
@@ -155,43 +176,66 @@ def test_a_safe_folder_input_is_mirrored_not_changed(tmp_path):
 def test_command_line_is_the_real_l2a_process_one():
     assert sen2cor_arguments("/w/in/X.SAFE", "/w/out", None, []) == ["/w/in/X.SAFE", "--output_dir", "/w/out"]
     assert sen2cor_arguments("/w/in/X.SAFE", "/w/out", 20, ["--GIP_L2A", "/g.xml"]) == [
-        "/w/in/X.SAFE", "--output_dir", "/w/out", "--resolution", "20", "--GIP_L2A", "/g.xml"]
+        "/w/in/X.SAFE",
+        "--output_dir",
+        "/w/out",
+        "--resolution",
+        "20",
+        "--GIP_L2A",
+        "/g.xml",
+    ]
 
 
 def test_a_missing_l2a_process_is_one_line(l1c_zip, tmp_path):
     with pytest.raises(Sen2corError) as e:
         run_sen2cor(l1c_zip, tmp_path / f"{KEY}.SAFE", tmp_path / f"{KEY}.json", "no-such-L2A_Process", "2.11")
-    assert str(e.value) == ("sen2cor command 'no-such-L2A_Process' not found or not executable: install "
-                            "sen2cor and set config sen2cor.command to its L2A_Process")
+    assert str(e.value) == (
+        "sen2cor command 'no-such-L2A_Process' not found or not executable: install "
+        "sen2cor and set config sen2cor.command to its L2A_Process"
+    )
     assert list(tmp_path.iterdir()) == []
 
 
 def test_a_failing_l2a_process_keeps_its_log(l1c_zip, tmp_path):
     failing = tmp_path / "L2A_Process"
-    failing.write_text("#!/bin/sh\necho \"Progress[%]: 10.00 : Resolution: 20\"\necho 'MemoryError: out of memory'\nexit 3\n")
+    failing.write_text(
+        "#!/bin/sh\necho \"Progress[%]: 10.00 : Resolution: 20\"\necho 'MemoryError: out of memory'\nexit 3\n"
+    )
     failing.chmod(0o755)
     out = tmp_path / "l2a"
     log = tmp_path / "logs" / f"{KEY}.L2A_Process.log"
     with pytest.raises(Sen2corError) as e:
         run_sen2cor(l1c_zip, out / f"{KEY}.SAFE", out / f"{KEY}.json", str(failing), "2.11", tool_log=log)
-    assert str(e.value) == (f"{L1C}: L2A_Process exited with status 3 (MemoryError: out of memory); "
-                            f"its output is in {log}")
+    assert str(e.value) == (
+        f"{L1C}: L2A_Process exited with status 3 (MemoryError: out of memory); its output is in {log}"
+    )
     assert "Progress[%]: 10.00" in log.read_text()
     assert list(out.iterdir()) == []  # no product, no temporary folder
 
 
 def test_a_baseline_other_than_the_configured_one_is_named(l1c_zip, tmp_path):
-    with pytest.raises(Sen2corError, match=r"sen2cor named its product S2A_MSIL2A_20170613T101031_N0211_R022_T33UUP_\d{8}T\d{6}"
-                                           r"\.SAFE, whose tile key is not " + KEY + "; set sentinel2.l2a_baseline"):
-        run_sen2cor(l1c_zip, tmp_path / f"{KEY}.SAFE", tmp_path / f"{KEY}.json", DOUBLE, "2.11",
-                    extra_args=["--processing_baseline", "02.11"])
+    with pytest.raises(
+        Sen2corError,
+        match=r"sen2cor named its product S2A_MSIL2A_20170613T101031_N0211_R022_T33UUP_\d{8}T\d{6}"
+        r"\.SAFE, whose tile key is not " + KEY + "; set sentinel2.l2a_baseline",
+    ):
+        run_sen2cor(
+            l1c_zip,
+            tmp_path / f"{KEY}.SAFE",
+            tmp_path / f"{KEY}.json",
+            DOUBLE,
+            "2.11",
+            extra_args=["--processing_baseline", "02.11"],
+        )
     assert not (tmp_path / f"{KEY}.SAFE").exists()
 
 
 def test_a_corrupt_zip_is_one_line(l1c_zip, tmp_path):
     truncated = tmp_path / f"{L1C}.zip"
     truncated.write_bytes(l1c_zip.read_bytes()[: l1c_zip.stat().st_size // 2])
-    with pytest.raises(Sen2corError, match=rf"^{L1C}: .*{L1C}\.zip is not a readable zip \(.*\); delete it and fetch it again$"):
+    with pytest.raises(
+        Sen2corError, match=rf"^{L1C}: .*{L1C}\.zip is not a readable zip \(.*\); delete it and fetch it again$"
+    ):
         run_sen2cor(truncated, tmp_path / f"{KEY}.SAFE", tmp_path / f"{KEY}.json", DOUBLE, "2.11")
     # A flipped byte inside a stored band file: the zip opens, the member's CRC does not match.
     data = bytearray(l1c_zip.read_bytes())

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import rasterio
 from affine import Affine
+
 from reben.errors import ConfigError, RebenError, Sentinel1Error
 from reben.sentinel1 import (
     S1Source,
@@ -20,10 +21,21 @@ from reben.sentinel1 import (
 FULL = "S1A_IW_GRDH_1SDV_20170613T165043_20170613T165108_017042_01C6A2_5C2B"
 
 
-def write(path, data, crs="EPSG:32633", transform=Affine(10, 0, 400000, 0, -10, 5400000), nodata=None,
-          units=None, tags=None):
-    with rasterio.open(path, "w", driver="GTiff", width=data.shape[1], height=data.shape[0], count=1,
-                       dtype=data.dtype, crs=crs, transform=transform, nodata=nodata) as dst:
+def write(
+    path, data, crs="EPSG:32633", transform=Affine(10, 0, 400000, 0, -10, 5400000), nodata=None, units=None, tags=None
+):
+    with rasterio.open(
+        path,
+        "w",
+        driver="GTiff",
+        width=data.shape[1],
+        height=data.shape[0],
+        count=1,
+        dtype=data.dtype,
+        crs=crs,
+        transform=transform,
+        nodata=nodata,
+    ) as dst:
         dst.write(data, 1)
         if units:
             dst.units = (units,)
@@ -41,8 +53,7 @@ def test_product_name_parts():
 
 
 def test_s1_name_is_not_padded():
-    assert s1_name("S1B_IW_GRDH_1SDV_20170612T165809", "T33UUP", 26, 7) == \
-        "S1B_IW_GRDH_1SDV_20170612T165809_33UUP_26_7"
+    assert s1_name("S1B_IW_GRDH_1SDV_20170612T165809", "T33UUP", 26, 7) == "S1B_IW_GRDH_1SDV_20170612T165809_33UUP_26_7"
 
 
 def test_bad_name_is_one_line():
@@ -79,8 +90,11 @@ def test_discovery_bad_inputs(tmp_path):
 def test_listed_products_default_paths_and_duplicates(tmp_path):
     cfg = {"input_dir": "in", "products": [{"name": FULL}]}
     p = configured_products(cfg)[FULL]
-    assert (p["VV"], p["VH"], p["product"]) == (f"in/{FULL}_VV.tif", f"in/{FULL}_VH.tif",
-                                                "S1A_IW_GRDH_1SDV_20170613T165043")
+    assert (p["VV"], p["VH"], p["product"]) == (
+        f"in/{FULL}_VV.tif",
+        f"in/{FULL}_VH.tif",
+        "S1A_IW_GRDH_1SDV_20170613T165043",
+    )
     cfg["products"].append({"name": "S1A_IW_GRDH_1SDV_20170613T165043"})
     with pytest.raises(ConfigError, match="same product S1A_IW_GRDH_1SDV_20170613T165043"):
         configured_products(cfg)
@@ -89,10 +103,16 @@ def test_listed_products_default_paths_and_duplicates(tmp_path):
 
 
 def test_candidates_by_time_gap():
-    products = configured_products({"input_dir": "in", "products": [
-        {"name": "S1A_IW_GRDH_1SDV_20170603T165043"},     # 9.3 days before
-        {"name": "S1A_IW_GRDH_1SDV_20170601T165043"},     # 11.7 days before
-        {"name": "S1B_IW_GRDH_1SDV_20170623T101031"}]})   # exactly 10 days after
+    products = configured_products(
+        {
+            "input_dir": "in",
+            "products": [
+                {"name": "S1A_IW_GRDH_1SDV_20170603T165043"},  # 9.3 days before
+                {"name": "S1A_IW_GRDH_1SDV_20170601T165043"},  # 11.7 days before
+                {"name": "S1B_IW_GRDH_1SDV_20170623T101031"},
+            ],
+        }
+    )  # exactly 10 days after
     s2 = datetime(2017, 6, 13, 10, 10, 31, tzinfo=timezone.utc)
     assert candidates(products, s2, 10) == ["S1A_IW_GRDH_1SDV_20170603T165043", "S1B_IW_GRDH_1SDV_20170623T101031"]
 
@@ -118,7 +138,7 @@ def test_read_linear_honours_nodata_units_and_edges(tmp_path):
         s.units["VH"] = "linear"
         out = s.read_linear("VV", (-1, 2), (0, 3))
         np.testing.assert_allclose(out[1:, :2], [[0.1, np.nan], [1.0, np.nan]], rtol=1e-6)
-        assert np.isnan(out[0]).all() and np.isnan(out[:, 2]).all()     # outside the raster
+        assert np.isnan(out[0]).all() and np.isnan(out[:, 2]).all()  # outside the raster
         valid = s.read_valid((0, 2), (0, 2))
         # VV: -99 nodata and NaN; VH: 0 and negative power are not valid backscatter.
         assert valid.tolist() == [[True, False], [True, False]]
@@ -141,4 +161,4 @@ def test_bad_products_fail_in_one_line(tmp_path):
         S1Source(FULL, vv, silent)
     with pytest.raises(RebenError, match="could not be opened"):
         S1Source(FULL, vv, str(tmp_path / "absent.tif"))
-    S1Source(FULL, vv, silent, unit="dB").close()     # configured unit settles it
+    S1Source(FULL, vv, silent, unit="dB").close()  # configured unit settles it

@@ -4,7 +4,7 @@ import sys
 from pathlib import Path
 
 import pytest
-import rasterio
+
 from reben.errors import Sentinel1Error
 from reben.s1_grd import grd_to_backscatter
 from reben.sentinel1 import S1Source
@@ -19,8 +19,18 @@ def run(tmp_path, **kw):
     grd = tmp_path / f"{NAME}.zip"
     grd.write_bytes(b"PK")
     out = {pol: tmp_path / f"{NAME}_{pol}_linear.tif" for pol in ("VV", "VH")}
-    args = dict(grd=grd, graph=GRAPH, out_vv=out["VV"], out_vh=out["VH"], gpt=GPT, dem="SRTM 1Sec HGT",
-                external_dem=None, crs="AUTO:42001", threads=1, cache="1G")
+    args = dict(
+        grd=grd,
+        graph=GRAPH,
+        out_vv=out["VV"],
+        out_vh=out["VH"],
+        gpt=GPT,
+        dem="SRTM 1Sec HGT",
+        external_dem=None,
+        crs="AUTO:42001",
+        threads=1,
+        cache="1G",
+    )
     args.update(kw)
     grd_to_backscatter(**args)
     return out
@@ -28,10 +38,10 @@ def run(tmp_path, **kw):
 
 def test_gpt_graph_and_outputs_feed_the_pairing(tmp_path):
     out = run(tmp_path)
-    with S1Source(NAME, out["VV"], out["VH"]) as s:        # unit read from the _linear name
+    with S1Source(NAME, out["VV"], out["VH"]) as s:  # unit read from the _linear name
         assert s.units == {"VV": "linear", "VH": "linear"}
         valid = s.read_valid((0, 150), (0, 160))
-        assert not valid[:, :10].any() and valid[:, 10:].all()     # SNAP's 0 is no-data
+        assert not valid[:, :10].any() and valid[:, 10:].all()  # SNAP's 0 is no-data
     assert not list(tmp_path.glob(".*tmp*"))
 
 

@@ -4,9 +4,9 @@ from datetime import datetime, timedelta, timezone
 
 import numpy as np
 import pandas as pd
-import pytest
 import rasterio
 from affine import Affine
+
 from reben.grid import TileGrid
 from reben.io import write_json
 from reben.s1_pairing import choose_partners, pair_tile
@@ -22,9 +22,7 @@ def days(d):
 
 def test_closest_in_time_among_covering():
     times = [days(-1), days(0.3), days(2)]
-    covered = np.array([[1, 1, 1, 0],
-                        [1, 0, 0, 0],
-                        [1, 1, 0, 0]], bool)
+    covered = np.array([[1, 1, 1, 0], [1, 0, 0, 0], [1, 1, 0, 0]], bool)
     choice, gap = choose_partners(S2, times, ["a", "b", "c"], covered, 10)
     assert choice.tolist() == [1, 0, 0, -1]
     np.testing.assert_allclose(gap[:3], [0.3, 1, 1])
@@ -32,7 +30,7 @@ def test_closest_in_time_among_covering():
 
 
 def test_tie_goes_to_earlier_acquisition():
-    times = [days(2), days(-2)]          # same gap, the second is earlier
+    times = [days(2), days(-2)]  # same gap, the second is earlier
     choice, gap = choose_partners(S2, times, ["later", "earlier"], np.ones((2, 3), bool), 10)
     assert choice.tolist() == [1, 1, 1]
     np.testing.assert_allclose(gap, 2)
@@ -41,7 +39,7 @@ def test_tie_goes_to_earlier_acquisition():
 def test_maximum_gap():
     times = [days(-10), days(10.5)]
     choice, _ = choose_partners(S2, times, ["a", "b"], np.ones((2, 2), bool), 10)
-    assert choice.tolist() == [0, 0]     # a gap of exactly the maximum is allowed
+    assert choice.tolist() == [0, 0]  # a gap of exactly the maximum is allowed
     choice, gap = choose_partners(S2, times, ["a", "b"], np.array([[0, 0], [1, 1]], bool), 10)
     assert choice.tolist() == [-1, -1] and np.isnan(gap).all()
 
@@ -53,7 +51,7 @@ def test_no_products():
 
 # --- coverage on hand-made footprints ------------------------------------------------------
 
-GRID = TileGrid(KEY, 32633, 400000, 5400000, 3 * 1200, 1200)   # three patches in a row
+GRID = TileGrid(KEY, 32633, 400000, 5400000, 3 * 1200, 1200)  # three patches in a row
 
 
 def footprint(tmp_path, name, valid_cols, nodata=-99.0, left=400000, res=10, crs="EPSG:32633", width=360):
@@ -63,8 +61,18 @@ def footprint(tmp_path, name, valid_cols, nodata=-99.0, left=400000, res=10, crs
     paths = {}
     for pol in ("VV", "VH"):
         path = tmp_path / f"{name}_{pol}.tif"
-        with rasterio.open(path, "w", driver="GTiff", width=width, height=120, count=1, dtype="float32",
-                           crs=crs, transform=Affine(res, 0, left, 0, -res, 5400000), nodata=nodata) as dst:
+        with rasterio.open(
+            path,
+            "w",
+            driver="GTiff",
+            width=width,
+            height=120,
+            count=1,
+            dtype="float32",
+            crs=crs,
+            transform=Affine(res, 0, left, 0, -res, 5400000),
+            nodata=nodata,
+        ) as dst:
             dst.write(data, 1)
             dst.units = ("dB",)
         paths[pol] = str(path)
@@ -88,15 +96,21 @@ def test_aligned_grid_edge_is_covered_but_half_pixel_shift_is_not(tmp_path):
     # Valid exactly on patch 0's 120 columns: aligned grids touch only those pixels.
     p = footprint(tmp_path, "S1A_IW_GRDH_1SDV_20170613T165043", np.r_[0:120])
     with S1Source(p["name"], p["VV"], p["VH"]) as s:
-        assert coverage(PatchSampler(GRID, s.crs, s.transform), s.read_valid, np.ones(3, bool)).tolist() == \
-            [True, False, False]
+        assert coverage(PatchSampler(GRID, s.crs, s.transform), s.read_valid, np.ones(3, bool)).tolist() == [
+            True,
+            False,
+            False,
+        ]
     # Shifted 5 m east (raster 400005..403605): the first pixel centre (400005) sits half-way
     # between the raster's first pixel and the column west of it, outside; the last pixel
     # centre (403595) between columns 358 and 359, inside.
     q = footprint(tmp_path, "S1B_IW_GRDH_1SDV_20170612T165809", np.r_[0:360], left=400005)
     with S1Source(q["name"], q["VV"], q["VH"]) as s:
-        assert coverage(PatchSampler(GRID, s.crs, s.transform), s.read_valid, np.ones(3, bool)).tolist() == \
-            [False, True, True]
+        assert coverage(PatchSampler(GRID, s.crs, s.transform), s.read_valid, np.ones(3, bool)).tolist() == [
+            False,
+            True,
+            True,
+        ]
 
 
 def test_pair_tile_table(tmp_path, caplog):
@@ -112,15 +126,23 @@ def test_pair_tile_table(tmp_path, caplog):
     assert t["patch_id"].tolist() == [f"{KEY}_{x}_0" for x in range(3)]
     assert t["s1_product"].tolist()[:2] == ["S1A_IW_GRDH_1SDV_20170613T165043", "S1B_IW_GRDH_1SDV_20170612T101031"]
     assert pd.isna(t["s1_product"][2])
-    assert t["s1_name"].tolist() == ["S1A_IW_GRDH_1SDV_20170613T165043_33UUP_0_0",
-                                     "S1B_IW_GRDH_1SDV_20170612T101031_33UUP_1_0", ""]
+    assert t["s1_name"].tolist() == [
+        "S1A_IW_GRDH_1SDV_20170613T165043_33UUP_0_0",
+        "S1B_IW_GRDH_1SDV_20170612T101031_33UUP_1_0",
+        "",
+    ]
     np.testing.assert_allclose(t["s1_time_gap_days"][:2], [(6 * 3600 + 40 * 60 + 12) / 86400, 1.0])
     assert np.isnan(t["s1_time_gap_days"][2])
     import pyarrow.parquet as pq
+
     schema = pq.read_schema(out)
     # Strings as the other per-tile tables store them (pandas writes large_string).
-    assert [str(schema.field(c).type).removeprefix("large_") for c in schema.names] == \
-        ["string", "string", "string", "double"]
+    assert [str(schema.field(c).type).removeprefix("large_") for c in schema.names] == [
+        "string",
+        "string",
+        "string",
+        "double",
+    ]
 
 
 def test_tile_without_any_product_is_recorded(tmp_path, caplog):

@@ -1,7 +1,6 @@
 """S1 patches: resampling of real backscatter onto patch grids, nodata, and the reBEN file format."""
 
 import shutil
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -10,6 +9,7 @@ import rasterio
 from affine import Affine
 from conftest import shared
 from pyproj import Transformer
+
 from reben.grid import TileGrid
 from reben.io import write_json, write_parquet
 from reben.s1_pairing import pair_tile
@@ -29,11 +29,21 @@ def run_tile(tmp_path, grid, products, key, valid=None):
     pairing = pair_tile(key, tmp_path / "geocoding.json", products, tmp_path / "s1_pairing.parquet", 10)
     n = grid.n_rows * grid.n_cols
     x, y = grid.indices()
-    write_parquet(pd.DataFrame({"patch_id": grid.patch_ids(), "x": x, "y": y,
-                                "valid": np.ones(n, bool) if valid is None else valid}),
-                  tmp_path / "s2_patches.parquet")
-    cut_tile(key, tmp_path / "geocoding.json", tmp_path / "s1_pairing.parquet",
-             tmp_path / "s2_patches.parquet", products, tmp_path / "s1", tmp_path / "s1_shard.parquet")
+    write_parquet(
+        pd.DataFrame(
+            {"patch_id": grid.patch_ids(), "x": x, "y": y, "valid": np.ones(n, bool) if valid is None else valid}
+        ),
+        tmp_path / "s2_patches.parquet",
+    )
+    cut_tile(
+        key,
+        tmp_path / "geocoding.json",
+        tmp_path / "s1_pairing.parquet",
+        tmp_path / "s2_patches.parquet",
+        products,
+        tmp_path / "s1",
+        tmp_path / "s1_shard.parquet",
+    )
     return pairing, tmp_path / "s1"
 
 
@@ -52,8 +62,12 @@ def independent_db(real_path, epsg, left, top, rows, cols):
         u, v = col - 0.5, row - 0.5
         j, i = int(np.floor(u)), int(np.floor(v))
         fx, fy = u - j, v - i
-        value = (power[i, j] * (1 - fx) * (1 - fy) + power[i, j + 1] * fx * (1 - fy)
-                 + power[i + 1, j] * (1 - fx) * fy + power[i + 1, j + 1] * fx * fy)
+        value = (
+            power[i, j] * (1 - fx) * (1 - fy)
+            + power[i, j + 1] * fx * (1 - fy)
+            + power[i + 1, j] * (1 - fx) * fy
+            + power[i + 1, j + 1] * fx * fy
+        )
         out.append(10 * np.log10(value))
     return np.array(out)
 
@@ -80,7 +94,7 @@ def test_real_backscatter_on_patch_grids(tmp_path, epsg):
             left, _, _, top = grid.patch_bounds(px, py)
             assert f.transform == Affine(10, 0, left, 0, -10, top)
         rows, cols = rng.integers(0, 120, 6), rng.integers(0, 120, 6)
-        rows[:2], cols[:2] = (0, 119), (0, 119)      # the corners too
+        rows[:2], cols[:2] = (0, 119), (0, 119)  # the corners too
         expected = independent_db(real, epsg, left, top, rows, cols)
         np.testing.assert_allclose(ours[rows, cols], expected, atol=2e-3)
         assert np.isfinite(ours).all()
@@ -100,9 +114,16 @@ def test_agrees_with_gdal_bilinear(tmp_path):
     with rasterio.open(real) as src:
         power = 10 ** (src.read(1).astype(np.float64) / 10)
         gdal = np.zeros((120, 120))
-        reproject(power, gdal, src_transform=src.transform, src_crs=src.crs,
-                  dst_transform=grid.patch_transform(0, 0, 10), dst_crs=grid.crs,
-                  resampling=Resampling.bilinear, tolerance=0)
+        reproject(
+            power,
+            gdal,
+            src_transform=src.transform,
+            src_crs=src.crs,
+            dst_transform=grid.patch_transform(0, 0, 10),
+            dst_crs=grid.crs,
+            resampling=Resampling.bilinear,
+            tolerance=0,
+        )
     np.testing.assert_allclose(ours, 10 * np.log10(gdal), atol=5e-3)
 
 
@@ -112,14 +133,14 @@ def test_nodata_never_leaks(tmp_path):
     shutil.copy(real, holed)
     with rasterio.open(holed, "r+") as f:
         data = f.read(1)
-        data[100:103, 120:122] = -99       # a small nodata hole inside the scene
+        data[100:103, 120:122] = -99  # a small nodata hole inside the scene
         f.write(data, 1)
         hole_x, hole_y = f.transform @ (121, 101.5)
     grid = TileGrid(KEY_31, 32631, 620400, 4830000, 4 * 1200, 3 * 1200)
     pairing, out = run_tile(tmp_path, grid, [{"name": S1_NAME, "VV": str(holed), "VH": str(real)}], KEY_31)
     hx, hy = int((hole_x - 620400) // 1200), int((4830000 - hole_y) // 1200)
     unpaired = set(pairing.loc[pairing["s1_product"].isna(), "patch_id"])
-    assert f"{KEY_31}_{hx}_{hy}" in unpaired        # the patch over the hole has no partner
+    assert f"{KEY_31}_{hx}_{hy}" in unpaired  # the patch over the hole has no partner
     assert len(unpaired) < len(pairing)
     written = sorted(out.rglob("*.tif"))
     assert len(written) == 2 * (len(pairing) - len(unpaired))
@@ -138,13 +159,19 @@ def test_nodata_never_leaks(tmp_path):
 def test_only_patches_valid_on_the_s2_side_are_cut(tmp_path):
     real = shared(*REAL)
     grid = TileGrid(KEY_31, 32631, 620400, 4830000, 3 * 1200, 1200)
-    pairing, out = run_tile(tmp_path, grid, [{"name": S1_NAME, "VV": str(real), "VH": str(real)}],
-                            KEY_31, valid=np.array([True, False, True]))
+    pairing, out = run_tile(
+        tmp_path,
+        grid,
+        [{"name": S1_NAME, "VV": str(real), "VH": str(real)}],
+        KEY_31,
+        valid=np.array([True, False, True]),
+    )
     assert pairing["s1_product"].notna().all()
     assert sorted(p.name for p in (out / PRODUCT).iterdir()) == [f"{PRODUCT}_31TEJ_0_0", f"{PRODUCT}_31TEJ_2_0"]
 
 
 # --- the reBEN file format ------------------------------------------------------------------
+
 
 def real_s1_files():
     root = shared("reben_samples", "BigEarthNet-S1")
@@ -169,8 +196,12 @@ def test_long_strip_byte_counts_is_idempotent():
 def test_our_files_match_the_published_layout(tmp_path):
     """Patch 33UUP_70_48 cut from a linear-power product in EPSG:32632: same folders, names,
     and header bytes as the published file of that patch (only the pixels differ)."""
-    real = shared("reben_samples", "BigEarthNet-S1", "S1A_IW_GRDH_1SDV_20170613T165043",
-                  "S1A_IW_GRDH_1SDV_20170613T165043_33UUP_70_48")
+    real = shared(
+        "reben_samples",
+        "BigEarthNet-S1",
+        "S1A_IW_GRDH_1SDV_20170613T165043",
+        "S1A_IW_GRDH_1SDV_20170613T165043_33UUP_70_48",
+    )
     grid = TileGrid(KEY_UUP, 32633, 300000, 5400000, 109800, 109800)
     left, bottom, right, top = grid.patch_bounds(70, 48)
     sx, sy = Transformer.from_crs(32633, 32632, always_xy=True).transform(left - 500, top + 500)
@@ -178,29 +209,47 @@ def test_our_files_match_the_published_layout(tmp_path):
     for pol, level in (("VV", 0.08), ("VH", 0.015)):
         path = tmp_path / f"S1A_IW_GRDH_1SDV_20170613T165043_{pol}.tif"
         data = (level * np.random.default_rng(1).gamma(4.4, 1 / 4.4, (120, 120))).astype(np.float32)
-        with rasterio.open(path, "w", driver="GTiff", width=120, height=120, count=1, dtype="float32",
-                           crs="EPSG:32632", transform=Affine(20, 0, sx, 0, -20, sy), nodata=0) as dst:
+        with rasterio.open(
+            path,
+            "w",
+            driver="GTiff",
+            width=120,
+            height=120,
+            count=1,
+            dtype="float32",
+            crs="EPSG:32632",
+            transform=Affine(20, 0, sx, 0, -20, sy),
+            nodata=0,
+        ) as dst:
             dst.write(data, 1)
             dst.update_tags(UNIT="linear")
         products.append(str(path))
     product = {"name": "S1A_IW_GRDH_1SDV_20170613T165043", "VV": products[0], "VH": products[1]}
     ids = grid.patch_ids()
     chosen = ids.index(grid.patch_id(70, 48))
-    pairing = pd.DataFrame({"patch_id": ids, "s1_product": [None] * len(ids), "s1_name": [""] * len(ids),
-                            "s1_time_gap_days": np.nan})
+    pairing = pd.DataFrame(
+        {"patch_id": ids, "s1_product": [None] * len(ids), "s1_name": [""] * len(ids), "s1_time_gap_days": np.nan}
+    )
     pairing.loc[chosen, ["s1_product", "s1_name"]] = [product["name"], real.name]
     write_parquet(pairing, tmp_path / "s1_pairing.parquet")
     write_parquet(pd.DataFrame({"patch_id": ids, "valid": np.ones(len(ids), bool)}), tmp_path / "s2.parquet")
     write_json({"grid": grid.to_dict()}, tmp_path / "geocoding.json")
-    cut_tile(KEY_UUP, tmp_path / "geocoding.json", tmp_path / "s1_pairing.parquet", tmp_path / "s2.parquet",
-             [product], tmp_path / "s1", tmp_path / "s1_shard.parquet")
+    cut_tile(
+        KEY_UUP,
+        tmp_path / "geocoding.json",
+        tmp_path / "s1_pairing.parquet",
+        tmp_path / "s2.parquet",
+        [product],
+        tmp_path / "s1",
+        tmp_path / "s1_shard.parquet",
+    )
     ours = sorted(str(p.relative_to(tmp_path / "s1")) for p in (tmp_path / "s1").rglob("*.tif"))
     theirs = sorted(str(p.relative_to(real.parents[1])) for p in real.rglob("*.tif"))
     assert ours == theirs
     for rel in ours:
         mine, published = (tmp_path / "s1" / rel).read_bytes(), (real.parents[1] / rel).read_bytes()
         assert len(mine) == len(published)
-        assert mine[:-120 * 120 * 4] == published[:-120 * 120 * 4]   # every tag, offset and the tie point
+        assert mine[: -120 * 120 * 4] == published[: -120 * 120 * 4]  # every tag, offset and the tie point
         with rasterio.open(tmp_path / "s1" / rel) as a, rasterio.open(real.parents[1] / rel) as b:
             assert a.profile == b.profile and a.tags() == b.tags()
             assert np.isfinite(a.read(1)).all()

@@ -4,6 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import rasterio
+
 from reben.shards import decode, iter_shard
 
 pytestmark = pytest.mark.integration
@@ -29,7 +30,7 @@ def test_demo_pairing(demo_run):
     np.testing.assert_allclose(uup.loc[same_day, "s1_time_gap_days"], (6 * 3600 + 40 * 60 + 12) / 86400)
     uvp = pd.read_parquet(tile(demo_run, UVP) / "s1_pairing.parquet")
     assert (uvp["s1_product"].dropna() == "S1A_IW_GRDH_1SDV_20171219T165039").all()
-    assert uvp["s1_product"].isna().sum() >= 24          # its eastern columns
+    assert uvp["s1_product"].isna().sum() >= 24  # its eastern columns
     failed = pd.read_parquet(tile(demo_run, FAILED) / "s1_pairing.parquet")
     assert failed["s1_product"].isna().all() and (failed["s1_name"] == "").all()
     log = (demo_run / "results" / "logs" / "pair_sentinel1" / f"{FAILED}.log").read_text()
@@ -61,5 +62,6 @@ def test_demo_s1_patches(demo_run):
 
 def test_second_run_does_nothing(demo_copy):
     from conftest import run_snakemake
+
     proc = run_snakemake(demo_copy, "-n")
     assert "Nothing to be done" in proc.stdout + proc.stderr

@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 from conftest import SHARED_DATA, shared
+
 from reben.errors import ProductError
 from reben.sentinel2 import (
     ProductFiles,
@@ -23,8 +24,10 @@ REAL_L2A = "S2A_MSIL2A_20221005T115411_N0400_R023_T29UNU_20221005T164454.SAFE"
 
 
 def test_tile_key_of_l2a_drops_processing_time():
-    assert tile_key("S2A_MSIL2A_20170613T101031_N9999_R022_T33UUP_20230105T120000.SAFE") == \
-        "S2A_MSIL2A_20170613T101031_N9999_R022_T33UUP"
+    assert (
+        tile_key("S2A_MSIL2A_20170613T101031_N9999_R022_T33UUP_20230105T120000.SAFE")
+        == "S2A_MSIL2A_20170613T101031_N9999_R022_T33UUP"
+    )
 
 
 def test_tile_key_of_l1c_is_what_sen2cor_will_name_its_output():
@@ -69,12 +72,16 @@ def test_every_real_metadata_variant_parses(product):
 
 
 def test_lower_case_metadata_spelling_is_found():
-    files = ProductFiles(shared("sentinel2_metadata", "S2A_MSIL2A_20180721T053721_N0212_R062_T43MDV_20201011T181419.SAFE"))
+    files = ProductFiles(
+        shared("sentinel2_metadata", "S2A_MSIL2A_20180721T053721_N0212_R062_T43MDV_20201011T181419.SAFE")
+    )
     assert find_product_metadata(files) == "MTD_MSIL2a.xml"
 
 
 def test_tile_metadata_in_granule_is_preferred_over_other_copies():
-    files = ProductFiles(shared("sentinel2_metadata", "S2A_MSIL2A_20230625T234621_N0509_R073_T01WCS_20230626T022157.SAFE"))
+    files = ProductFiles(
+        shared("sentinel2_metadata", "S2A_MSIL2A_20230625T234621_N0509_R073_T01WCS_20230626T022157.SAFE")
+    )
     assert find_tile_metadata(files).startswith("GRANULE/L2A_T01WCS")
 
 
@@ -84,8 +91,10 @@ def test_failed_quality_indicator_excludes_with_reason():
     # FORMAT_CORRECTNESS failed there, which is not one of the four indicators reBEN uses.
     assert meta["quality"]["FORMAT_CORRECTNESS"] == "FAILED"
     assert quality_verdict(meta["quality"]) == (True, None)
-    assert quality_verdict({**meta["quality"], "SENSOR_QUALITY": "FAILED"}) == \
-        (False, "quality indicator not PASSED: SENSOR_QUALITY=FAILED")
+    assert quality_verdict({**meta["quality"], "SENSOR_QUALITY": "FAILED"}) == (
+        False,
+        "quality indicator not PASSED: SENSOR_QUALITY=FAILED",
+    )
 
 
 def test_real_product_grid_comes_from_mtd_tl():
@@ -102,30 +111,61 @@ def test_inspecting_the_real_product_names_exactly_the_missing_band_files():
     assert message.startswith(f"{REAL_L2A}: 10 band file(s) missing: ")
     missing = message.split("missing: ")[1].split(", ")
     names = sorted(Path(m).name for m in missing)
-    assert names == sorted(f"T29UNU_20221005T115411_{b}.jp2" for b in
-                           ["B02_10m", "B03_10m", "B04_10m", "B08_10m", "B05_20m", "B06_20m",
-                            "B07_20m", "B8A_20m", "B11_20m", "B12_20m"])
+    assert names == sorted(
+        f"T29UNU_20221005T115411_{b}.jp2"
+        for b in [
+            "B02_10m",
+            "B03_10m",
+            "B04_10m",
+            "B08_10m",
+            "B05_20m",
+            "B06_20m",
+            "B07_20m",
+            "B8A_20m",
+            "B11_20m",
+            "B12_20m",
+        ]
+    )
 
 
 def test_real_product_without_its_missing_bands_inspects(tmp_path):
     """With the absent 10 m and 20 m files stood in by copies of the real 60 m ones at the right
     size (written by rasterio), the real SAFE is found, parsed and checked end to end."""
-    import numpy as np
     import rasterio
+
     src = shared("sentinel2", REAL_L2A)
     product = tmp_path / REAL_L2A
     shutil.copytree(src, product)
     img = next(product.glob("GRANULE/*/IMG_DATA"))
     with rasterio.open(next(img.glob("R60m/*_B01_60m.jp2"))) as b01:
         profile = b01.profile
-    for band, res in [("B02", 10), ("B03", 10), ("B04", 10), ("B08", 10), ("B05", 20), ("B06", 20),
-                      ("B07", 20), ("B8A", 20), ("B11", 20), ("B12", 20)]:
+    for band, res in [
+        ("B02", 10),
+        ("B03", 10),
+        ("B04", 10),
+        ("B08", 10),
+        ("B05", 20),
+        ("B06", 20),
+        ("B07", 20),
+        ("B8A", 20),
+        ("B11", 20),
+        ("B12", 20),
+    ]:
         size = 109800 // res
-        p = dict(profile, driver="GTiff", width=size, height=size,
-                 transform=rasterio.Affine(res, 0, 499980, 0, -res, 5900040))
+        p = dict(
+            profile,
+            driver="GTiff",
+            width=size,
+            height=size,
+            transform=rasterio.Affine(res, 0, 499980, 0, -res, 5900040),
+        )
         p.pop("blockxsize", None), p.pop("blockysize", None), p.pop("tiled", None)
-        with rasterio.open(img / f"R{res}m" / f"T29UNU_20221005T115411_{band}_{res}m.jp2", "w",
-                           **{k: v for k, v in p.items() if k not in ("compress",)}, sparse_ok=True) as dst:
+        with rasterio.open(
+            img / f"R{res}m" / f"T29UNU_20221005T115411_{band}_{res}m.jp2",
+            "w",
+            **{k: v for k, v in p.items() if k not in ("compress",)},
+            sparse_ok=True,
+        ):
             pass
     # The stand-ins are not the files manifest.safe lists (their real sizes and SHA3-256): the
     # manifest check is tested on the real files in tests/test_check.py.
@@ -136,13 +176,27 @@ def test_real_product_without_its_missing_bands_inspects(tmp_path):
     assert info["season"] == "Autumn"
     assert info["excluded"] is False
     assert info["band_paths"]["SCL"].endswith("R20m/T29UNU_20221005T115411_SCL_20m.jp2")
-    assert set(info["band_paths"]) == {"B01", "B02", "B03", "B04", "B05", "B06", "B07", "B08",
-                                       "B8A", "B09", "B11", "B12", "SCL"}
+    assert set(info["band_paths"]) == {
+        "B01",
+        "B02",
+        "B03",
+        "B04",
+        "B05",
+        "B06",
+        "B07",
+        "B08",
+        "B8A",
+        "B09",
+        "B11",
+        "B12",
+        "SCL",
+    }
 
 
 def test_scl_of_the_real_product_reads_at_20_m():
     import numpy as np
     import rasterio
+
     scl = next(shared("sentinel2", REAL_L2A).glob("GRANULE/*/IMG_DATA/R20m/*_SCL_20m.jp2"))
     with rasterio.open(scl) as src:
         assert (src.width, src.height, src.res) == (5490, 5490, (20.0, 20.0))

@@ -23,12 +23,32 @@ from conftest import REPO, SNAKEMAKE, run_snakemake
 CLUSTER = REPO / "tests" / "slurm" / "cluster.sh"
 SLURM_STATE = Path(os.environ.get("REBEN_SLURM_DIR", "/tmp/reben-slurm"))
 PARTITION = "local"  # the partition cluster.sh configures
-PROFILES = ("--workflow-profile", str(REPO / "profiles" / "slurm"),
-            "--profile", str(REPO / "profiles" / "slurm-noaccounting"))
+PROFILES = (
+    "--workflow-profile",
+    str(REPO / "profiles" / "slurm"),
+    "--profile",
+    str(REPO / "profiles" / "slurm-noaccounting"),
+)
 ON_PARTITION = ("--default-resources", f"slurm_partition={PARTITION}")
 TIMEOUT = 900  # a run whose status checks never see its jobs finish fails here, not hangs CI
-SLURM_COMMANDS = {"sbatch", "srun", "salloc", "squeue", "sinfo", "sacct", "sacctmgr", "scontrol",
-                  "scancel", "sshare", "sstat", "sprio", "sreport", "sdiag", "sattach", "sbcast"}
+SLURM_COMMANDS = {
+    "sbatch",
+    "srun",
+    "salloc",
+    "squeue",
+    "sinfo",
+    "sacct",
+    "sacctmgr",
+    "scontrol",
+    "scancel",
+    "sshare",
+    "sstat",
+    "sprio",
+    "sreport",
+    "sdiag",
+    "sattach",
+    "sbcast",
+}
 TILE = "S2A_MSIL2A_20170613T101031_N9999_R022_T33UUP"
 
 
@@ -54,10 +74,9 @@ def submissions(output: str) -> list[tuple[str, str, str, Path]]:
     plugin's log path is .snakemake/slurm_logs/rule_<rule>/[<wildcards>/]<job id>.log; a rule
     without wildcards (a dataset-wide step) has no wildcard folder."""
     found = []
-    for job, log in re.findall(r"has been submitted with SLURM jobid (\d+) \(log: (.+?)\)\.$",
-                               output, re.M):
+    for job, log in re.findall(r"has been submitted with SLURM jobid (\d+) \(log: (.+?)\)\.$", output, re.M):
         log = Path(log)
-        parts = log.parts[log.parts.index("slurm_logs") + 1:]
+        parts = log.parts[log.parts.index("slurm_logs") + 1 :]
         rule, wildcards = parts[0].removeprefix("rule_"), "/".join(parts[1:-1])
         found.append((rule, wildcards, job, log))
     return found
@@ -67,9 +86,12 @@ def completion_records(run_id: str) -> dict[str, dict[str, str]]:
     """SLURM's own record of every finished job of a run: `sacct --completion` (the job
     completion log; this cluster has no accounting database), plus the memory SLURM allocated,
     which only the completion log itself holds."""
-    sacct = subprocess.run(["sacct", "--completion", "-P", "-n", "--name", run_id,
-                            "-o", "JobID,State,Partition,NodeList"],
-                           capture_output=True, text=True, check=True).stdout
+    sacct = subprocess.run(
+        ["sacct", "--completion", "-P", "-n", "--name", run_id, "-o", "JobID,State,Partition,NodeList"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     records = {}
     for line in sacct.splitlines():
         job, state, partition, nodes = line.split("|")
@@ -100,8 +122,7 @@ def result_digests(workdir: Path) -> dict[str, str]:
 @pytest.fixture(scope="session")
 def slurm_cluster() -> Path:
     """The cluster, up for the session and stopped (by the daemons' pids) whatever happens."""
-    start = subprocess.run(["bash", str(CLUSTER), "start"], capture_output=True, text=True,
-                           timeout=600)
+    start = subprocess.run(["bash", str(CLUSTER), "start"], capture_output=True, text=True, timeout=600)
     try:
         if start.returncode == 77:
             pytest.skip(start.stderr.strip().splitlines()[-1])
@@ -127,7 +148,8 @@ def test_every_job_ran_as_a_slurm_job_on_the_partition(slurm_run):
     assert submitted, "no job was submitted with sbatch"
     assert {job for _, _, job, _ in submitted} == set(records)
     assert {(r["state"], r["partition"], r["nodes"]) for r in records.values()} == {
-        ("COMPLETED", PARTITION, "localhost")}
+        ("COMPLETED", PARTITION, "localhost")
+    }
     # Every job Snakemake started that is not a localrule went to SLURM, once.
     started = re.findall(r"^rule (\w+):$", slurm_run.output, re.M)
     assert sorted(started) == sorted(rule for rule, _, _, _ in submitted)
@@ -160,29 +182,45 @@ def test_job_killed_for_its_memory_is_retried_with_more(slurm_run, tmp_path):
     workdir = tmp_path / "slurm"
     shutil.copytree(slurm_run.workdir, workdir, symlinks=True, copy_function=shutil.copy2)
     run = snakemake_on_slurm(
-        workdir, *ON_PARTITION, "--forcerun", "cut_s2_patches",
-        "--set-resources", "cut_s2_patches:mem_mb=100 * 35 ** (attempt - 1)",
-        "--", f"results/tiles/{TILE}/s2_patches.parquet")
+        workdir,
+        *ON_PARTITION,
+        "--forcerun",
+        "cut_s2_patches",
+        "--set-resources",
+        "cut_s2_patches:mem_mb=100 * 35 ** (attempt - 1)",
+        "--",
+        f"results/tiles/{TILE}/s2_patches.parquet",
+    )
 
     attempts = submissions(run.output)
     assert len(attempts) == 2, f"expected a killed attempt and a retry:\n{run.output[-3000:]}"
     (_, _, first, _), (_, _, second, _) = attempts
     records = completion_records(slurm_run_id(run.output))
-    assert (records[first]["state"], records[first]["mem_mb"]) in {
-        ("FAILED", "100"), ("OUT_OF_MEMORY", "100")}
+    assert (records[first]["state"], records[first]["mem_mb"]) in {("FAILED", "100"), ("OUT_OF_MEMORY", "100")}
     assert (records[second]["state"], records[second]["mem_mb"]) == ("COMPLETED", "3500")
-    assert re.search(rf"^SLURM killed cut_s2_patches \({TILE}\), job {first}, for exceeding its "
-                     rf"memory.*MB requested; see \S+/{first}\.log$", run.output, re.M)
-    assert sha256(workdir / f"results/tiles/{TILE}/s2_shard.parquet") == \
-        sha256(slurm_run.workdir / f"results/tiles/{TILE}/s2_shard.parquet")
+    assert re.search(
+        rf"^SLURM killed cut_s2_patches \({TILE}\), job {first}, for exceeding its "
+        rf"memory.*MB requested; see \S+/{first}\.log$",
+        run.output,
+        re.M,
+    )
+    assert sha256(workdir / f"results/tiles/{TILE}/s2_shard.parquet") == sha256(
+        slurm_run.workdir / f"results/tiles/{TILE}/s2_shard.parquet"
+    )
 
 
 @pytest.mark.slurm
-@pytest.mark.parametrize("resources, line", [
-    (("--default-resources", "slurm_partition=nosuch"),
-     f"SLURM partition 'nosuch' does not exist on this cluster (sinfo lists: {PARTITION})"),
-    ((), "slurm_partition is still the placeholder '<partition>' of profiles/slurm/config.yaml"),
-], ids=["unknown-partition", "placeholder"])
+@pytest.mark.parametrize(
+    "resources, line",
+    [
+        (
+            ("--default-resources", "slurm_partition=nosuch"),
+            f"SLURM partition 'nosuch' does not exist on this cluster (sinfo lists: {PARTITION})",
+        ),
+        ((), "slurm_partition is still the placeholder '<partition>' of profiles/slurm/config.yaml"),
+    ],
+    ids=["unknown-partition", "placeholder"],
+)
 def test_bad_partition_is_one_line_before_any_submission(slurm_cluster, tmp_path, resources, line):
     run = snakemake_on_slurm(tmp_path, *resources, check=False)
     assert line in run.output
@@ -205,6 +243,5 @@ def test_no_sbatch_on_the_path_is_one_line(tmp_path, monkeypatch):
 
     run = snakemake_on_slurm(workdir, *ON_PARTITION, check=False)
 
-    assert "the slurm profile submits jobs with sbatch, which is not on the PATH of this host" \
-        in run.output
+    assert "the slurm profile submits jobs with sbatch, which is not on the PATH of this host" in run.output
     assert "has been submitted" not in run.output

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 from conftest import REPO
+
 from reben.errors import SlurmError
 from reben.slurm import (
     PLACEHOLDERS,
@@ -31,8 +32,10 @@ slurmstepd-localhost: error: StepId=13.batch exceeded memory limit (179683328 > 
 slurmstepd-localhost: error: Exceeded job memory limit
 slurmstepd-localhost: error: *** JOB 13 ON localhost CANCELLED AT 2026-11-21T00:08:44 ***
 """
-CGROUP_KILL = ("slurmstepd: error: Detected 1 oom-kill event(s) in StepId=4321.0. "
-               "Some of your processes may have been killed by the cgroup out-of-memory handler.\n")
+CGROUP_KILL = (
+    "slurmstepd: error: Detected 1 oom-kill event(s) in StepId=4321.0. "
+    "Some of your processes may have been killed by the cgroup out-of-memory handler.\n"
+)
 TILE = "S2A_MSIL2A_20170613T101031_N9999_R022_T33UUP"
 
 
@@ -57,8 +60,7 @@ def test_sinfo_partitions_lose_the_default_mark():
 
 def test_unknown_partition_names_it_and_what_exists():
     with pytest.raises(SlurmError) as e:
-        check_job_resources([{"slurm_partition": "local"}, {"slurm_partition": "nosuch"}],
-                            ["gpu", "local"])
+        check_job_resources([{"slurm_partition": "local"}, {"slurm_partition": "nosuch"}], ["gpu", "local"])
     assert str(e.value).startswith("SLURM partition 'nosuch' does not exist on this cluster")
     assert "sinfo lists: gpu, local" in str(e.value)
 
@@ -71,8 +73,9 @@ def test_placeholder_left_in_the_profile_is_named(key):
 
 
 def test_real_partition_account_or_cluster_default_pass():
-    check_job_resources([{"slurm_partition": "local", "slurm_account": "proj42"},
-                         {"slurm_partition": None}, {}], ["local"])
+    check_job_resources(
+        [{"slurm_partition": "local", "slurm_account": "proj42"}, {"slurm_partition": None}, {}], ["local"]
+    )
 
 
 def write_log(root: Path, rule: str, wildcards: str, job: str, text: str, mtime: float) -> Path:
@@ -93,11 +96,15 @@ def test_memory_kills_found_per_rule_and_tile(tmp_path):
     kills = memory_kills(tmp_path, since=now - 60)
 
     assert [(k.rule, k.wildcards, k.slurm_job, k.log) for k in kills] == [
-        ("cut_s2_patches", TILE, "13", killed), ("inspect_tile", TILE, "4321", cgroup)]
+        ("cut_s2_patches", TILE, "13", killed),
+        ("inspect_tile", TILE, "4321", cgroup),
+    ]
     # 179683328 bytes = 171.4 MiB used, 104857600 = 100 MiB requested
     assert (kills[0].used_mb, kills[0].limit_mb) == (171, 100)
-    assert kills[0].line() == (f"SLURM killed cut_s2_patches ({TILE}), job 13, for exceeding its "
-                               f"memory: 171 MB used, 100 MB requested; see {killed}")
+    assert kills[0].line() == (
+        f"SLURM killed cut_s2_patches ({TILE}), job 13, for exceeding its "
+        f"memory: 171 MB used, 100 MB requested; see {killed}"
+    )
     assert (kills[1].used_mb, kills[1].limit_mb) == (None, None)
     assert "\n" not in kills[1].line()
 

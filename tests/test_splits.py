@@ -3,6 +3,7 @@
 import math
 
 import pytest
+
 from reben.grid import TileGrid
 from reben.splits import assign_splits, split_thresholds
 
@@ -24,19 +25,22 @@ def test_thresholds_of_a_real_tile():
     assert validation == 27450
 
 
-@pytest.mark.parametrize("x, y, expected", [
-    (0, 45, "train"),        # centre 600 m from the west edge
-    (12, 45, "train"),       # 15000 m < 16079.8 m
-    (13, 45, "validation"),  # 16200 m
-    (22, 45, "validation"),  # 27000 m < 27450 m
-    (23, 45, "test"),        # 28200 m
-    (45, 45, "test"),        # the centre of the tile
-    (45, 90, "train"),       # 109800 - 108600 = 1200 m from the south edge (the tile is 109800 m)
-    (77, 45, "validation"),  # 109800 - 93000 = 16800 m from the east edge
-    (78, 45, "train"),       # 15600 m from the east edge
-    (68, 68, "test"),        # 109800 - 82200 = 27600 m from the east and south edges
-    (69, 45, "validation"),  # 109800 - 83400 = 26400 m from the east edge
-])
+@pytest.mark.parametrize(
+    "x, y, expected",
+    [
+        (0, 45, "train"),  # centre 600 m from the west edge
+        (12, 45, "train"),  # 15000 m < 16079.8 m
+        (13, 45, "validation"),  # 16200 m
+        (22, 45, "validation"),  # 27000 m < 27450 m
+        (23, 45, "test"),  # 28200 m
+        (45, 45, "test"),  # the centre of the tile
+        (45, 90, "train"),  # 109800 - 108600 = 1200 m from the south edge (the tile is 109800 m)
+        (77, 45, "validation"),  # 109800 - 93000 = 16800 m from the east edge
+        (78, 45, "train"),  # 15600 m from the east edge
+        (68, 68, "test"),  # 109800 - 82200 = 27600 m from the east and south edges
+        (69, 45, "validation"),  # 109800 - 83400 = 26400 m from the east edge
+    ],
+)
 def test_patches_of_a_real_tile(x, y, expected):
     grid = full_tile()
     table = assign_splits(grid)

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 from conftest import REPO, demo_config, run_snakemake
+
 from reben.config import load_schema, validate_config
 
 TEMPLATE = REPO / "config" / "template.yaml"
@@ -118,8 +119,16 @@ def test_the_filled_in_template_validates_and_dry_runs(demo_run, tmp_path):
     workdir = tmp_path / "run"
     workdir.mkdir()
     out = run_snakemake(workdir, "-n", configfile=path).stdout
-    for rule in ("make_patch_grid", "cut_s2_patches", "rasterize_reference_maps", "pair_sentinel1",
-                 "cut_s1_patches", "assemble_dataset", "encode_lmdb", "write_report"):
+    for rule in (
+        "make_patch_grid",
+        "cut_s2_patches",
+        "rasterize_reference_maps",
+        "pair_sentinel1",
+        "cut_s1_patches",
+        "assemble_dataset",
+        "encode_lmdb",
+        "write_report",
+    ):
         assert f"rule {rule}:" in out, rule
     # Nothing of the demo: the inputs are the configured files, not made by the demo rules.
     assert "synthesize" not in out and "export_v1" not in out

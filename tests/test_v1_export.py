@@ -22,6 +22,8 @@ import rasterio
 import yaml
 from bigearthnet_common.base import read_S1_json, read_S2_json
 from conftest import demo_config, run_snakemake
+from v1_layout import demo_export, sidecar_with_43_classes
+
 from reben.constants import S2_BANDS
 from reben.errors import ExportError
 from reben.v1_export import (
@@ -35,7 +37,6 @@ from reben.v1_export import (
     v1_label_order,
     v1_wkt,
 )
-from v1_layout import demo_export, sidecar_with_43_classes
 
 
 @pytest.fixture(scope="module")
@@ -78,6 +79,7 @@ def test_s1_json_is_byte_identical_to_the_v1_examples(v1_examples):
 
 def test_v1_wkt_names_the_same_crs_as_gdal_writes():
     from rasterio.crs import CRS
+
     for epsg in (32629, 32633, 32635, 32733):
         assert CRS.from_wkt(v1_wkt(epsg)) == CRS.from_epsg(epsg)
         assert 'AXIS["Latitude",NORTH],AXIS["Longitude",EAST],AUTHORITY["EPSG","4326"]]' in v1_wkt(epsg)
@@ -85,13 +87,20 @@ def test_v1_wkt_names_the_same_crs_as_gdal_writes():
 
 def test_labels_are_listed_in_nomenclature_order():
     assert v1_label_order(["Water bodies", "Non-irrigated arable land", "Coniferous forest"]) == [
-        "Non-irrigated arable land", "Coniferous forest", "Water bodies"]  # CLC 211, 312, 512
+        "Non-irrigated arable land",
+        "Coniferous forest",
+        "Water bodies",
+    ]  # CLC 211, 312, 512
     assert v1_label_order(["Marine waters", "Urban fabric", "Arable land"]) == [
-        "Urban fabric", "Arable land", "Marine waters"]  # the 19-class order
+        "Urban fabric",
+        "Arable land",
+        "Marine waters",
+    ]  # the 19-class order
     assert v1_label_order(["zeta", "Pastures", "alpha"]) == ["Pastures", "zeta", "alpha"]
 
 
 # ---------------------------------------------------------------- the export of a demo run
+
 
 @pytest.fixture(scope="module")
 def export(demo_run, tmp_path_factory) -> Path:
@@ -122,7 +131,8 @@ def test_one_folder_per_kept_patch_with_hard_linked_bands(export, demo_run, kept
     assert s1_folders == sorted(kept["s1_name"]) and "" not in s1_folders
     for s1 in s1_folders:
         assert sorted(p.name for p in (export / S1_DIR / s1).iterdir()) == sorted(
-            [f"{s1}_VH.tif", f"{s1}_VV.tif", f"{s1}_labels_metadata.json"])
+            [f"{s1}_VH.tif", f"{s1}_VV.tif", f"{s1}_labels_metadata.json"]
+        )
     assert not export.with_name(export.name + ".tmp").exists()
 
 
@@ -144,8 +154,14 @@ def test_json_fields_are_what_the_patch_is(export, demo_run, kept, tmp_path):
         assert s2["acquisition_date"] == f"{date[:4]}-{date[4:6]}-{date[6:8]} {date[9:11]}:{date[11:13]}:{date[13:15]}"
         s1_name = row["s1_name"]
         raw = json.loads((export / S1_DIR / s1_name / f"{s1_name}_labels_metadata.json").read_text())
-        assert list(raw) == ["labels", "coordinates", "projection", "corresponding_s2_patch",
-                             "scene_source", "acquisition_time"]
+        assert list(raw) == [
+            "labels",
+            "coordinates",
+            "projection",
+            "corresponding_s2_patch",
+            "scene_source",
+            "acquisition_time",
+        ]
         assert list(raw["coordinates"]) == ["ulx", "uly", "lrx", "lly"]  # v1's own S1 key
         s1 = read_S1_json(export / S1_DIR / s1_name / f"{s1_name}_labels_metadata.json")
         assert s1["labels"] == s2["labels"] and s1["corresponding_s2_patch"] == pid
@@ -179,11 +195,15 @@ def test_v1_names_name_the_folders_where_patches_have_them(demo_run, tmp_path, k
         out = demo_export(demo_run, tmp_path / naming / "bigearthnet_v1", v1_names=v1_names, naming=naming)
         assert (out / S2_DIR / expected / f"{expected}_B8A.tif").is_file()
         assert (out / S2_DIR / second / f"{second}_B8A.tif").is_file()
-        assert json.loads((out / S1_DIR / s1 / f"{s1}_labels_metadata.json").read_text())[
-            "corresponding_s2_patch"] == expected
-        assert any(line.startswith(f"{expected},") or line == expected
-                   for n in (*SPLIT_FILES.values(), SNOW_LIST, CLOUD_LIST)
-                   for line in (out / n).read_text().splitlines())
+        assert (
+            json.loads((out / S1_DIR / s1 / f"{s1}_labels_metadata.json").read_text())["corresponding_s2_patch"]
+            == expected
+        )
+        assert any(
+            line.startswith(f"{expected},") or line == expected
+            for n in (*SPLIT_FILES.values(), SNOW_LIST, CLOUD_LIST)
+            for line in (out / n).read_text().splitlines()
+        )
 
 
 @pytest.mark.integration

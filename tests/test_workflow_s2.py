@@ -2,11 +2,11 @@
 
 import json
 
-import numpy as np
 import pandas as pd
 import pytest
 import rasterio
 from conftest import run_snakemake
+
 from reben.constants import S2_BANDS
 from reben.synthetic.scenario import DEMO_PRODUCTS
 
@@ -18,8 +18,7 @@ FAILED = "S2A_MSIL2A_20180525T100031_N9999_R122_T33UUP"
 
 def test_demo_tiles_are_inspected_and_cut(demo_run):
     tiles = demo_run / "results" / "tiles"
-    assert sorted(p.name for p in tiles.iterdir()) == sorted(
-        p.name.rsplit("_", 1)[0] for p in DEMO_PRODUCTS)
+    assert sorted(p.name for p in tiles.iterdir()) == sorted(p.name.rsplit("_", 1)[0] for p in DEMO_PRODUCTS)
     tile = json.loads((tiles / UUP / "tile.json").read_text())
     assert (tile["epsg"], tile["ulx"], tile["uly"]) == (32633, 394800, 5400000)
     assert tile["season"] == "Summer" and tile["boa_add_offset"]["B02"] == -1000
@@ -27,7 +26,9 @@ def test_demo_tiles_are_inspected_and_cut(demo_run):
     assert len(table) == 144
     assert 0 < table.valid.sum() < 144  # the nodata swath invalidates the west edge
     assert (table.cloud_or_shadow_fraction > 0).any()
-    folders = sorted(p.name for p in (tiles / UUP / "s2").iterdir() if not p.name.startswith("."))  # Snakemake adds .snakemake_timestamp
+    folders = sorted(
+        p.name for p in (tiles / UUP / "s2").iterdir() if not p.name.startswith(".")
+    )  # Snakemake adds .snakemake_timestamp
     assert folders == sorted(table.patch_id[table.valid])
     pid = folders[len(folders) // 2]
     for band in S2_BANDS:
@@ -50,7 +51,10 @@ def test_second_run_with_no_change_rebuilds_nothing(demo_copy):
 
 def test_invalid_config_stops_before_any_job_with_one_line(demo_copy, tmp_path):
     bad = tmp_path / "bad.yaml"
-    bad.write_text("sentinel2:\n  l2a_baseline: N99\n  products:\n    - name: S2A_MSIL2A_20170613T101031_N9999_R022_T33UUP_20230105T120000\n")
+    bad.write_text(
+        "sentinel2:\n  l2a_baseline: N99\n  products:\n"
+        "    - name: S2A_MSIL2A_20170613T101031_N9999_R022_T33UUP_20230105T120000\n"
+    )
     proc = run_snakemake(demo_copy, "--dry-run", configfile=bad, check=False)
     assert proc.returncode != 0
     assert "config: sentinel2.l2a_baseline: 'N99' does not match '^N[0-9]{4}$'" in proc.stdout + proc.stderr

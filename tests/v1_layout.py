@@ -8,6 +8,7 @@ from pathlib import Path
 import pandas as pd
 from bigearthnet_common.constants import OLD2NEW_LABELS_DICT
 from conftest import demo_config
+
 from reben.sentinel2 import tile_key
 from reben.v1_export import export_v1
 
@@ -24,6 +25,7 @@ def sidecar_with_43_classes(dataset: Path, out: Path, v1_names: dict | None = No
     """The demo run's sidecar with a `labels_43` column, as the label stage will write it (and
     the given s2v1_names)."""
     import geopandas as gpd
+
     patches = gpd.read_parquet(dataset / "patches.parquet")
     if v1_names:
         patches["s2v1_name"] = [v1_names.get(pid, "") for pid in patches["patch_id"]]
@@ -35,8 +37,7 @@ def sidecar_with_43_classes(dataset: Path, out: Path, v1_names: dict | None = No
     return patches
 
 
-def demo_export(demo_run: Path, out: Path, v1_names: dict | None = None, with_s1: bool = True,
-                **kwargs) -> Path:
+def demo_export(demo_run: Path, out: Path, v1_names: dict | None = None, with_s1: bool = True, **kwargs) -> Path:
     """The v1 export of a demo run (the rule's function, called as its script calls it)."""
     results = demo_run / "results"
     dataset = results / "dataset"
@@ -47,10 +48,14 @@ def demo_export(demo_run: Path, out: Path, v1_names: dict | None = None, with_s1
     sources = {tile_key(p["name"]): p["name"] for p in config["sentinel2"]["products"]}
     tiles = sorted(sources)
     scenes = {p["name"][:32]: p["name"] for p in config["sentinel1"]["products"]}
-    export_v1(sidecar=sidecar, s2_tree=dataset / "BigEarthNet-S2", out_dir=out,
-              geocodings=[results / "tiles" / t / "geocoding.json" for t in tiles],
-              tile_sources=sources, s1_tree=dataset / "BigEarthNet-S1" if with_s1 else None,
-              s1_scenes=scenes, **kwargs)
+    export_v1(
+        sidecar=sidecar,
+        s2_tree=dataset / "BigEarthNet-S2",
+        out_dir=out,
+        geocodings=[results / "tiles" / t / "geocoding.json" for t in tiles],
+        tile_sources=sources,
+        s1_tree=dataset / "BigEarthNet-S1" if with_s1 else None,
+        s1_scenes=scenes,
+        **kwargs,
+    )
     return out
-
-

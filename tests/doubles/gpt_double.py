@@ -4,6 +4,7 @@ gives it against the graph, and writes VV and VH as small linear-power GeoTIFFs.
 Usage as gpt: gpt_double.py <graph.xml> -Pname=value ... [-q N] [-c SIZE]
 Environment: GPT_DOUBLE_FAIL=1 makes it fail like gpt does on a bad product.
 """
+
 import os
 import re
 import sys
@@ -38,9 +39,17 @@ def main(argv):
     for key, level in (("outVV", 0.1), ("outVH", 0.02)):
         data = (level * rng.gamma(4.4, 1 / 4.4, (150, 160))).astype("float32")
         data[:, :10] = 0  # SNAP's no-data at the scene edge
-        with rasterio.open(params[key], "w", driver="GTiff", width=160, height=150, count=1,
-                           dtype="float32", crs="EPSG:32633",
-                           transform=Affine(10, 0, 400000, 0, -10, 5400000)) as dst:
+        with rasterio.open(
+            params[key],
+            "w",
+            driver="GTiff",
+            width=160,
+            height=150,
+            count=1,
+            dtype="float32",
+            crs="EPSG:32633",
+            transform=Affine(10, 0, 400000, 0, -10, 5400000),
+        ) as dst:
             dst.write(data, 1)
     print("Processing completed in 1 seconds")
     return 0

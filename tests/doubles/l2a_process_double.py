@@ -27,6 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "workflow"))
 
 import numpy as np  # noqa: E402
 import rasterio  # noqa: E402
+
 from reben.constants import PATCH_SIZE_M, S2_BAND_RESOLUTION, S2_BANDS, SCL_RESOLUTION  # noqa: E402
 from reben.sentinel2 import ProductFiles, find_tile_metadata, parse_product_name, read_geocoding, read_product_metadata  # noqa: E402
 from reben.synthetic import landscape as ls  # noqa: E402
@@ -40,14 +41,25 @@ WRITTEN_RESOLUTIONS = {None: (10, 20, 60), 10: (10, 20), 20: (20,), 60: (60,)}
 
 
 def parse_args(argv):
-    p = argparse.ArgumentParser(prog="L2A_Process",
-                                description="Sentinel-2 Level 2A Processor (Sen2Cor): TEST DOUBLE")
+    p = argparse.ArgumentParser(prog="L2A_Process", description="Sentinel-2 Level 2A Processor (Sen2Cor): TEST DOUBLE")
     p.add_argument("input_dir", help="the L1C product folder (<name>.SAFE)")
     p.add_argument("--mode", choices=["generate_datastrip", "process_tile"])
     p.add_argument("--resolution", type=int, choices=[10, 20, 60])
-    for option in ("--datastrip", "--tile", "--output_dir", "--work_dir", "--img_database_dir",
-                   "--res_database_dir", "--processing_centre", "--archiving_centre",
-                   "--processing_baseline", "--GIP_L2A", "--GIP_L2A_SC", "--GIP_L2A_AC", "--GIP_L2A_PB"):
+    for option in (
+        "--datastrip",
+        "--tile",
+        "--output_dir",
+        "--work_dir",
+        "--img_database_dir",
+        "--res_database_dir",
+        "--processing_centre",
+        "--archiving_centre",
+        "--processing_baseline",
+        "--GIP_L2A",
+        "--GIP_L2A_SC",
+        "--GIP_L2A_AC",
+        "--GIP_L2A_PB",
+    ):
         p.add_argument(option)
     for flag in ("--raw", "--tif", "--sc_only", "--cr_only", "--debug"):
         p.add_argument(flag, action="store_true")
@@ -72,6 +84,7 @@ def surface_reflectance(toa: np.ndarray, band: str) -> np.ndarray:
 
 def scene_classification(sr: dict[str, np.ndarray], b10: np.ndarray) -> np.ndarray:
     """SCL at 20 m by thresholds on surface reflectance (offset removed) and the cirrus band."""
+
     def at20(band):
         a = sr[band].astype(np.float32) + BOA_ADD_OFFSET
         return ls.block_mode_sample(a, 2) if S2_BAND_RESOLUTION[band] == 10 else a
@@ -81,8 +94,16 @@ def scene_classification(sr: dict[str, np.ndarray], b10: np.ndarray) -> np.ndarr
     ndvi = (b8a - b04) / np.maximum(b8a + b04, 1)
     water = b8a < 500
     cloud = (b02 > 5000) & (b11 > 2500)
-    conditions = [sr["B8A"] == 0, cloud & (b02 > 6900), cloud, (b03 > 5000) & (b11 < 1500), cirrus,
-                  water, (b02 < 220) & (b8a < 2200), ndvi > 0.4]
+    conditions = [
+        sr["B8A"] == 0,
+        cloud & (b02 > 6900),
+        cloud,
+        (b03 > 5000) & (b11 < 1500),
+        cirrus,
+        water,
+        (b02 < 220) & (b8a < 2200),
+        ndvi > 0.4,
+    ]
     return np.select(conditions, [0, 9, 8, 11, 10, 6, 3, 4], 5).astype(np.uint8)
 
 
@@ -92,8 +113,9 @@ def main(argv=None) -> None:
     l1c = Path(args.input_dir.rstrip("/"))
     if not (l1c / "MTD_MSIL1C.xml").is_file():
         fail(f"{l1c}: no MTD_MSIL1C.xml, not an L1C product folder")
-    for parent, leaf in [(g, "AUX_DATA") for g in sorted(l1c.glob("GRANULE/*"))] + \
-                        [(d, "QI_DATA") for d in sorted(l1c.glob("DATASTRIP/*"))]:
+    for parent, leaf in [(g, "AUX_DATA") for g in sorted(l1c.glob("GRANULE/*"))] + [
+        (d, "QI_DATA") for d in sorted(l1c.glob("DATASTRIP/*"))
+    ]:
         if not (parent / leaf).is_dir():
             fail(f"[Errno 2] No such file or directory: '{parent / leaf}'")
 
@@ -118,19 +140,33 @@ def main(argv=None) -> None:
     sr = {band: surface_reflectance(array, band) for band, array in toa.items()}
     scl = scene_classification(sr, b10)
     cloudy = float(np.isin(scl, (8, 9, 10)).mean())
-    spec = SyntheticProduct(name=l2a_name, epsg=geo["epsg"], ulx=ulx, uly=uly,
-                            n_patches=size // (PATCH_SIZE_M // 10), extra_px=size % (PATCH_SIZE_M // 10),
-                            baseline=baseline, boa_add_offset=BOA_ADD_OFFSET, seed=0,
-                            absolute_orbit=orbit, cloud_fraction=cloudy,
-                            quality={k: v for k, v in l1c_mtd["quality"].items() if v != "PASSED"})
+    spec = SyntheticProduct(
+        name=l2a_name,
+        epsg=geo["epsg"],
+        ulx=ulx,
+        uly=uly,
+        n_patches=size // (PATCH_SIZE_M // 10),
+        extra_px=size % (PATCH_SIZE_M // 10),
+        baseline=baseline,
+        boa_add_offset=BOA_ADD_OFFSET,
+        seed=0,
+        absolute_orbit=orbit,
+        cloud_fraction=cloudy,
+        quality={k: v for k, v in l1c_mtd["quality"].items() if v != "PASSED"},
+    )
 
     resolutions = WRITTEN_RESOLUTIONS[args.resolution]
     granule = f"L2A_{name.tile}_A{orbit:06d}_{name.sensing}"
     root = target
     gdir = root / "GRANULE" / granule
     for folder in [gdir / "IMG_DATA" / f"R{r}m" for r in resolutions] + [
-            gdir / "QI_DATA", gdir / "AUX_DATA", root / "AUX_DATA", root / "HTML", root / "rep_info",
-            root / "DATASTRIP" / f"DS_SYNT_{now}_S{name.sensing}" / "QI_DATA"]:
+        gdir / "QI_DATA",
+        gdir / "AUX_DATA",
+        root / "AUX_DATA",
+        root / "HTML",
+        root / "rep_info",
+        root / "DATASTRIP" / f"DS_SYNT_{now}_S{name.sensing}" / "QI_DATA",
+    ]:
         folder.mkdir(parents=True, exist_ok=True)
     image_files = []
     layers = [(band, S2_BAND_RESOLUTION[band], sr[band]) for band in S2_BANDS]
@@ -147,7 +183,8 @@ def main(argv=None) -> None:
     (gdir / "MTD_TL.xml").write_bytes(tile_metadata_xml(spec, tile_id))
     (root / "manifest.safe").write_text(
         '<?xml version="1.0" encoding="UTF-8"?>\n<xfdu:XFDU xmlns:xfdu="urn:ccsds:schema:xfdu:1" '
-        'version="esa/safe/sentinel/1.1/sentinel-2/msi/archive_l2a_user_product"/>\n')
+        'version="esa/safe/sentinel/1.1/sentinel-2/msi/archive_l2a_user_product"/>\n'
+    )
     print(f"Product {target.name} written; processing finished", flush=True)
 
 

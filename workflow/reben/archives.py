@@ -78,11 +78,11 @@ def _header(name: str, size: int, mtime: int) -> bytes:
     info.uname = info.gname = ""
     buf = bytearray(info.tobuf(tarfile.GNU_FORMAT, "utf-8", "surrogateescape"))
     offset = 0
-    while buf[offset + 156:offset + 157] == tarfile.GNUTYPE_LONGNAME:
-        block = buf[offset:offset + _BLOCK]
+    while buf[offset + 156 : offset + 157] == tarfile.GNUTYPE_LONGNAME:
+        block = buf[offset : offset + _BLOCK]
         block[100:108] = b"%07o\0" % FILE_MODE
         _checksum(block)
-        buf[offset:offset + _BLOCK] = block
+        buf[offset : offset + _BLOCK] = block
         long_size = int(bytes(block[124:136]).rstrip(b"\0 ") or b"0", 8)
         offset += _BLOCK + long_size + (-long_size % _BLOCK)
     return bytes(buf)
@@ -154,10 +154,16 @@ def write_tar_zst(tree, out_path, level: int = 10, threads: int = 1, mtime: int 
                 members, tar_bytes = write_tar(tree, tar, int(mtime))
     except OSError as e:
         raise DistributionError(f"{out_path}: cannot write the archive ({e.strerror or e})") from None
-    return {"archive": out_path.name, "members": members, "tar_bytes": tar_bytes,
-            "bytes": out_path.stat().st_size, "sha256": hashing.sha256.hexdigest(),
-            "md5": hashing.md5.hexdigest(), "tar": out_path.name.removesuffix(".zst"),
-            "tar_md5": tar.md5.hexdigest()}
+    return {
+        "archive": out_path.name,
+        "members": members,
+        "tar_bytes": tar_bytes,
+        "bytes": out_path.stat().st_size,
+        "sha256": hashing.sha256.hexdigest(),
+        "md5": hashing.md5.hexdigest(),
+        "tar": out_path.name.removesuffix(".zst"),
+        "tar_md5": tar.md5.hexdigest(),
+    }
 
 
 def file_digests(path) -> tuple[str, str]:
@@ -190,8 +196,7 @@ def write_tar_md5sums(summaries, path) -> dict[str, str]:
         try:
             digests[record["tar"]] = record["tar_md5"]
         except KeyError as e:
-            raise DistributionError(f"{summary}: no {e} in this archive summary; rebuild the "
-                                    f"archive") from None
+            raise DistributionError(f"{summary}: no {e} in this archive summary; rebuild the archive") from None
     write_text("".join(f"{md5}  {name}\n" for name, md5 in sorted(digests.items())), path)
     return digests
 

@@ -41,16 +41,18 @@ from .splits import SPLITS
 
 LOG = logging.getLogger("reben.assembly")
 
-METADATA_SCHEMA = pa.schema([
-    ("patch_id", pa.string()),
-    ("labels", pa.list_(pa.string())),
-    ("split", pa.string()),
-    ("country", pa.string()),
-    ("s1_name", pa.string()),
-    ("s2v1_name", pa.string()),
-    ("contains_seasonal_snow", pa.bool_()),
-    ("contains_cloud_or_shadow", pa.bool_()),
-])
+METADATA_SCHEMA = pa.schema(
+    [
+        ("patch_id", pa.string()),
+        ("labels", pa.list_(pa.string())),
+        ("split", pa.string()),
+        ("country", pa.string()),
+        ("s1_name", pa.string()),
+        ("s2v1_name", pa.string()),
+        ("contains_seasonal_snow", pa.bool_()),
+        ("contains_cloud_or_shadow", pa.bool_()),
+    ]
+)
 """metadata.parquet and metadata_for_patches_with_snow_cloud_or_shadow.parquet (DESIGN.md)."""
 
 DATASET_DROP_REASONS = (*DROP_REASONS, OVERLAP_DROP_REASON)
@@ -81,8 +83,7 @@ class TileInputs:
 
 def _check_rows(name: str, table: pd.DataFrame, ids: np.ndarray, key: str) -> None:
     if len(table) != len(ids) or not np.array_equal(table["patch_id"].to_numpy(dtype=object), ids):
-        raise AssemblyError(f"{key}: {name} does not list the patches of the grid in grid order; "
-                            f"rebuild it")
+        raise AssemblyError(f"{key}: {name} does not list the patches of the grid in grid order; rebuild it")
 
 
 def tile_table(inputs: TileInputs):
@@ -94,10 +95,16 @@ def tile_table(inputs: TileInputs):
     key = grid.tile_key
     frame = grid.to_frame()
     ids = frame["patch_id"].to_numpy(dtype=object)
-    tables = {name: pd.read_parquet(getattr(inputs, attr)) for name, attr in (
-        ("s2_patches.parquet", "s2_patches"), ("labels.parquet", "labels"),
-        ("splits.parquet", "splits"), ("countries.parquet", "countries"),
-        ("selection.parquet", "selection"))}
+    tables = {
+        name: pd.read_parquet(getattr(inputs, attr))
+        for name, attr in (
+            ("s2_patches.parquet", "s2_patches"),
+            ("labels.parquet", "labels"),
+            ("splits.parquet", "splits"),
+            ("countries.parquet", "countries"),
+            ("selection.parquet", "selection"),
+        )
+    }
     if inputs.s1_pairing:
         tables["s1_pairing.parquet"] = pd.read_parquet(inputs.s1_pairing)
     for name, table in tables.items():
@@ -132,8 +139,9 @@ def tile_table(inputs: TileInputs):
     selection = tables["selection.parquet"]
     for column in ("drop_reason", "contains_cloud_or_shadow", "contains_seasonal_snow"):
         frame[column] = selection[column].to_numpy()
-    frame["s2v1_name"] = (read_tile_link(inputs.v1_link, ids, key)["s2v1_name"].to_numpy(dtype=object)
-                          if inputs.v1_link else "")
+    frame["s2v1_name"] = (
+        read_tile_link(inputs.v1_link, ids, key)["s2v1_name"].to_numpy(dtype=object) if inputs.v1_link else ""
+    )
     geometry = frame.pop("geometry")
     return frame.set_geometry(geometry)
 
@@ -184,8 +192,13 @@ def check_funnel(table: pd.DataFrame) -> None:
     for _, row in table.iloc[:-1].iterrows():
         if int(row["kept"]) == 0:
             reason, n = top_drop_reason(row)
-            LOG.warning("%s: contributes no patch: %d of %d grid patches dropped as %s",
-                        row["tile_key"], n, int(row["grid_patches"]), reason)
+            LOG.warning(
+                "%s: contributes no patch: %d of %d grid patches dropped as %s",
+                row["tile_key"],
+                n,
+                int(row["grid_patches"]),
+                reason,
+            )
     total = table.iloc[-1]
     if int(total["kept"]) == 0:
         reason, n = top_drop_reason(total)
@@ -193,7 +206,8 @@ def check_funnel(table: pd.DataFrame) -> None:
             f"dataset: no patch kept of {int(total['grid_patches'])} grid patches in "
             f"{len(table) - 1} tiles; top drop reason {reason} ({n} patches); see the "
             f"select_patches logs (an excluded product, a CLC that misses every tile, or "
-            f"Sentinel-1 that covers none)")
+            f"Sentinel-1 that covers none)"
+        )
 
 
 class Linker:
@@ -221,8 +235,7 @@ class Linker:
         except FileNotFoundError:
             raise AssemblyError(f"{src}: patch folder missing; rebuild the tile's outputs") from None
         if expected is not None and len(names) != expected:
-            raise AssemblyError(f"{src}: {len(names)} files, expected {expected}; rebuild the "
-                                f"tile's outputs")
+            raise AssemblyError(f"{src}: {len(names)} files, expected {expected}; rebuild the tile's outputs")
         dst.mkdir(parents=True)
         for name in names:
             self.link(os.path.join(src, name), os.path.join(dst, name))
@@ -237,16 +250,26 @@ def link_trees(jobs: list[tuple[Path, Path, int | None]], threads: int = 1) -> L
     # Link syscalls release the GIL; a few threads hide file-system latency.
     with ThreadPoolExecutor(max_workers=max(threads, 1)) as pool:
         for chunk_start in range(0, len(jobs), 2000):
-            chunk = jobs[chunk_start: chunk_start + 2000]
+            chunk = jobs[chunk_start : chunk_start + 2000]
             list(pool.map(lambda job: linker.link_folder(*job), chunk))
             done += len(chunk)
             progress.update(done)
     return linker
 
 
-def assemble_dataset(tiles: list[TileInputs], s2_tree, s1_tree, reference_maps_tree,
-                     metadata, flagged_metadata, sidecar, funnel_csv, flag_lists=(),
-                     threads: int = 1, overlapping_tiles: str = "none") -> pd.DataFrame:
+def assemble_dataset(
+    tiles: list[TileInputs],
+    s2_tree,
+    s1_tree,
+    reference_maps_tree,
+    metadata,
+    flagged_metadata,
+    sidecar,
+    funnel_csv,
+    flag_lists=(),
+    threads: int = 1,
+    overlapping_tiles: str = "none",
+) -> pd.DataFrame:
     """Build the dataset from the per-tile outputs; returns the funnel table.
     `overlapping_tiles` is splits.overlapping_tiles (reben.overlaps)."""
     import geopandas as gpd
@@ -266,22 +289,28 @@ def assemble_dataset(tiles: list[TileInputs], s2_tree, s1_tree, reference_maps_t
             LOG.warning("%s: %d patch ids are not patches of the dataset; ignored", path, n)
     patches, changed = resolve_overlaps(patches, overlapping_tiles)
     if overlapping_tiles != "none":
-        LOG.info("splits.overlapping_tiles %s: %d patches %s", overlapping_tiles, changed,
-                 "moved to another split" if overlapping_tiles == "same_split" else "dropped")
+        LOG.info(
+            "splits.overlapping_tiles %s: %d patches %s",
+            overlapping_tiles,
+            changed,
+            "moved to another split" if overlapping_tiles == "same_split" else "dropped",
+        )
 
     table = funnel(patches)
     check_funnel(table)
     kept = patches[patches["drop_reason"] == ""]
     flagged = kept["contains_cloud_or_shadow"] | kept["contains_seasonal_snow"]
     by_key = {read_grid_json(t.geocoding).tile_key: t for t in tiles}
-    trees = {name: Path(path) for name, path in
-             (("s2", s2_tree), ("s1", s1_tree), ("reference_maps", reference_maps_tree))}
+    trees = {
+        name: Path(path) for name, path in (("s2", s2_tree), ("s1", s1_tree), ("reference_maps", reference_maps_tree))
+    }
     try:
         with ExitStack() as staged:
             tmp = {name: staged.enter_context(staged_dir(path)) for name, path in trees.items()}
             jobs = []
-            for key, pid, s1_product, s1_name in zip(kept["tile_key"], kept["patch_id"],
-                                                     kept["s1_product"], kept["s1_name"]):
+            for key, pid, s1_product, s1_name in zip(
+                kept["tile_key"], kept["patch_id"], kept["s1_product"], kept["s1_name"]
+            ):
                 t = by_key[key]
                 jobs.append((Path(t.s2_dir) / pid, tmp["s2"] / key / pid, len(S2_BANDS)))
                 jobs.append((Path(t.reference_maps_dir) / pid, tmp["reference_maps"] / key / pid, 1))
@@ -296,11 +325,19 @@ def assemble_dataset(tiles: list[TileInputs], s2_tree, s1_tree, reference_maps_t
         for path in (metadata, flagged_metadata, sidecar, funnel_csv):
             Path(path).unlink(missing_ok=True)
         # A full disk ([Errno 28]) or a refused write: one line naming the file, no traceback.
-        raise AssemblyError(f"{e.filename or 'dataset'}: {e.strerror or e}; assembly stopped, its "
-                            f"outputs are removed") from None
+        raise AssemblyError(
+            f"{e.filename or 'dataset'}: {e.strerror or e}; assembly stopped, its outputs are removed"
+        ) from None
     total = table.iloc[-1]
-    LOG.info("dataset: %d tiles, %d grid patches, %d kept (%d clean, %d flagged), %d files %s "
-             "in %.1f s", len(tiles), total["grid_patches"], total["kept"], total["clean"],
-             total["flagged"], linker.files, "copied" if linker.copying else "linked",
-             time.monotonic() - start)
+    LOG.info(
+        "dataset: %d tiles, %d grid patches, %d kept (%d clean, %d flagged), %d files %s in %.1f s",
+        len(tiles),
+        total["grid_patches"],
+        total["kept"],
+        total["clean"],
+        total["flagged"],
+        linker.files,
+        "copied" if linker.copying else "linked",
+        time.monotonic() - start,
+    )
     return table

@@ -53,7 +53,12 @@ class RunningStats:
             return
         if self.count == 0:
             self.count, self.mean, self.m2, self.min, self.max = (
-                other.count, other.mean, other.m2, other.min, other.max)
+                other.count,
+                other.mean,
+                other.m2,
+                other.min,
+                other.max,
+            )
             return
         n = self.count + other.count
         delta = other.mean - self.mean
@@ -65,10 +70,13 @@ class RunningStats:
     def summary(self) -> dict:
         if self.count == 0:
             return {"pixels": 0, "mean": None, "std": None, "min": None, "max": None}
-        return {"pixels": self.count, "mean": self.mean, "std": float(np.sqrt(self.m2 / self.count)),
-                "min": self.min, "max": self.max}
-
-
+        return {
+            "pixels": self.count,
+            "mean": self.mean,
+            "std": float(np.sqrt(self.m2 / self.count)),
+            "min": self.min,
+            "max": self.max,
+        }
 
 
 def s2_band_paths(s2_dir, patch_id: str) -> dict[str, Path]:
@@ -83,6 +91,7 @@ def s1_band_paths(s1_dir, s1_name: str) -> dict[str, Path]:
 
 def _read(path: Path) -> np.ndarray:
     from PIL import Image
+
     try:
         with Image.open(path) as image:
             if image.n_frames == 1 and image.mode in ("I;16", "F", "I", "L"):
@@ -90,8 +99,9 @@ def _read(path: Path) -> np.ndarray:
                 if values.ndim == 2:
                     return values
     except FileNotFoundError:
-        raise BandStatisticsError(f"{path}: missing; the dataset tree does not hold every "
-                                  f"patch of metadata.parquet (rebuild the dataset)") from None
+        raise BandStatisticsError(
+            f"{path}: missing; the dataset tree does not hold every patch of metadata.parquet (rebuild the dataset)"
+        ) from None
     except (OSError, ValueError):
         pass  # a TIFF flavour Pillow does not decode: GDAL does
     return _read_rasterio(path)
@@ -100,6 +110,7 @@ def _read(path: Path) -> np.ndarray:
 def _read_rasterio(path: Path) -> np.ndarray:
     import rasterio
     from rasterio.errors import RasterioError
+
     try:
         with rasterio.open(path) as src:
             return src.read(1)
@@ -145,11 +156,18 @@ def _pool(processes: int):
     if processes <= 1:
         return _Inline()
     from concurrent.futures import ProcessPoolExecutor
+
     return ProcessPoolExecutor(max_workers=processes)
 
 
-def band_statistics(metadata: pd.DataFrame, s2_dir, s1_dir=None, split: str = "train",
-                    threads: int = 1, source: str = "metadata.parquet") -> dict:
+def band_statistics(
+    metadata: pd.DataFrame,
+    s2_dir,
+    s1_dir=None,
+    split: str = "train",
+    threads: int = 1,
+    source: str = "metadata.parquet",
+) -> dict:
     """The statistics JSON (see module doc) of the patches of `split` in `metadata`.
 
     `s1_dir` None (Sentinel-1 off) leaves VV and VH out; so do patches whose `s1_name` is empty.
@@ -158,8 +176,8 @@ def band_statistics(metadata: pd.DataFrame, s2_dir, s1_dir=None, split: str = "t
     rows = metadata[metadata["split"] == split]
     s2_ids = rows["patch_id"].tolist()
     s1_names = [n for n in rows["s1_name"].fillna("") if n] if s1_dir is not None else []
-    chunks = [("s2", str(s2_dir), s2_ids[lo:lo + CHUNK]) for lo in range(0, len(s2_ids), CHUNK)]
-    chunks += [("s1", str(s1_dir), s1_names[lo:lo + CHUNK]) for lo in range(0, len(s1_names), CHUNK)]
+    chunks = [("s2", str(s2_dir), s2_ids[lo : lo + CHUNK]) for lo in range(0, len(s2_ids), CHUNK)]
+    chunks += [("s1", str(s1_dir), s1_names[lo : lo + CHUNK]) for lo in range(0, len(s1_names), CHUNK)]
     bands = list(S2_BANDS) + (list(S1_POLARISATIONS) if s1_dir is not None else [])
     totals = {band: RunningStats() for band in bands}
     total = len(s2_ids) + len(s1_names)
@@ -172,9 +190,14 @@ def band_statistics(metadata: pd.DataFrame, s2_dir, s1_dir=None, split: str = "t
             done += len(chunk[2])
             progress.update(done)
     summaries = {band: totals[band].summary() for band in bands}
-    LOG.info("band statistics: %d %s patches (S2), %d (S1), %d files read in %.1f s",
-             len(s2_ids), split, len(s1_names),
-             len(s2_ids) * len(S2_BANDS) + len(s1_names) * len(S1_POLARISATIONS), time.monotonic() - start)
+    LOG.info(
+        "band statistics: %d %s patches (S2), %d (S1), %d files read in %.1f s",
+        len(s2_ids),
+        split,
+        len(s1_names),
+        len(s2_ids) * len(S2_BANDS) + len(s1_names) * len(S1_POLARISATIONS),
+        time.monotonic() - start,
+    )
     return {
         "split": split,
         "source": source,
@@ -183,18 +206,20 @@ def band_statistics(metadata: pd.DataFrame, s2_dir, s1_dir=None, split: str = "t
         "mean": [summaries[b]["mean"] for b in bands],
         "std": [summaries[b]["std"] for b in bands],
         "bands": summaries,
-        "note": ("population statistics (ddof 0) over every pixel at each band's native "
-                 "resolution; S2 in L2A digital numbers as stored, S1 in dB"),
+        "note": (
+            "population statistics (ddof 0) over every pixel at each band's native "
+            "resolution; S2 in L2A digital numbers as stored, S1 in dB"
+        ),
     }
 
 
-def write_band_statistics(metadata_path, s2_dir, out_path, s1_dir=None, split: str = "train",
-                          threads: int = 1) -> dict:
+def write_band_statistics(metadata_path, s2_dir, out_path, s1_dir=None, split: str = "train", threads: int = 1) -> dict:
     """band_statistics of the split of a metadata parquet file (or of several, e.g. both
     metadata files for report.patch_set kept), written as JSON."""
     paths = [metadata_path] if isinstance(metadata_path, (str, Path)) else list(metadata_path)
-    metadata = pd.concat([pd.read_parquet(p, columns=["patch_id", "split", "s1_name"]) for p in paths],
-                         ignore_index=True).sort_values("patch_id", ignore_index=True)
+    metadata = pd.concat(
+        [pd.read_parquet(p, columns=["patch_id", "split", "s1_name"]) for p in paths], ignore_index=True
+    ).sort_values("patch_id", ignore_index=True)
     source = " + ".join(Path(p).name for p in paths)
     stats = band_statistics(metadata, s2_dir, s1_dir, split, threads, source=source)
     write_json(stats, out_path)

@@ -49,11 +49,23 @@ FROM_PACKAGE = "bigearthnet-common"
 """The value of `bigearthnet_v1.tables` that takes the tables from the installed package."""
 
 _S2V1 = re.compile(r"^S2[A-D]_MSIL2A_(?P<date>\d{8})T\d{5,6}_(?P<x>\d+)_(?P<y>\d+)$")
-_S1V1 = re.compile(r"^(?P<product>S1[A-D]_[A-Z0-9]{2}_[A-Z_]{4}_[0-9][A-Z]{3}_\d{8}T\d{6})"
-                   r"_(?P<tile>\d{1,2}[C-X][A-Z]{2})_(?P<x>\d+)_(?P<y>\d+)$")
+_S1V1 = re.compile(
+    r"^(?P<product>S1[A-D]_[A-Z0-9]{2}_[A-Z_]{4}_[0-9][A-Z]{3}_\d{8}T\d{6})"
+    r"_(?P<tile>\d{1,2}[C-X][A-Z]{2})_(?P<x>\d+)_(?P<y>\d+)$"
+)
 
-INDEX_COLUMNS = ("tile", "date", "x", "y", "s2v1_name", "s1v1_name", "country", "season",
-                 "v1_seasonal_snow", "v1_cloud_or_shadow")
+INDEX_COLUMNS = (
+    "tile",
+    "date",
+    "x",
+    "y",
+    "s2v1_name",
+    "s1v1_name",
+    "country",
+    "season",
+    "v1_seasonal_snow",
+    "v1_cloud_or_shadow",
+)
 
 
 def package_tables() -> dict[str, Path]:
@@ -63,14 +75,16 @@ def package_tables() -> dict[str, Path]:
     try:
         dist = metadata.distribution(PACKAGE)
     except metadata.PackageNotFoundError:
-        raise V1TableError(f"bigearthnet_v1.tables: {PACKAGE} is not installed (pip install "
-                           f"--no-deps {PACKAGE}=={PACKAGE_VERSION})") from None
+        raise V1TableError(
+            f"bigearthnet_v1.tables: {PACKAGE} is not installed (pip install --no-deps {PACKAGE}=={PACKAGE_VERSION})"
+        ) from None
     files = {}
     for role, name in TABLE_FILES.items():
         path = Path(dist.locate_file(f"bigearthnet_common/{name}"))
         if not path.is_file():
-            raise V1TableError(f"{path}: missing from the installed {PACKAGE} {dist.version} "
-                               f"(expected version {PACKAGE_VERSION})")
+            raise V1TableError(
+                f"{path}: missing from the installed {PACKAGE} {dist.version} (expected version {PACKAGE_VERSION})"
+            )
         files[role] = path
     return files
 
@@ -86,8 +100,7 @@ def table_files(tables: str | None) -> dict[str, Path] | None:
     files = {role: folder / name for role, name in TABLE_FILES.items()}
     for path in files.values():
         if not path.is_file():
-            raise V1TableError(f"{path}: BigEarthNet v1 table missing (bigearthnet_v1.tables: "
-                               f"{tables})")
+            raise V1TableError(f"{path}: BigEarthNet v1 table missing (bigearthnet_v1.tables: {tables})")
     return files
 
 
@@ -124,37 +137,52 @@ def read_v1_index(files: dict[str, Path]) -> pd.DataFrame:
         raise V1TableError(f"{path}: not a readable v1 pair table ({e})") from None
     missing = [c for c in ("s1_name", "s2_name", "country", "season") if c not in pairs.columns]
     if missing:
-        raise V1TableError(f"{path}: v1 pair table has no column {', '.join(missing)} "
-                           f"(columns: {', '.join(pairs.columns)})")
+        raise V1TableError(
+            f"{path}: v1 pair table has no column {', '.join(missing)} (columns: {', '.join(pairs.columns)})"
+        )
     s2 = pairs["s2_name"].str.extract(_S2V1)
     s1 = pairs["s1_name"].str.extract(_S1V1)
     bad_s2, bad_s1 = s2["date"].isna(), s1["tile"].isna()
     if bad_s2.any():
         i = int(np.flatnonzero(bad_s2)[0])
-        raise V1TableError(f"{path}: line {i + 2}: '{pairs['s2_name'].iloc[i]}' is not a v1 S2 "
-                           f"patch name (S2x_MSIL2A_<date>T<time>_<x>_<y>)")
+        raise V1TableError(
+            f"{path}: line {i + 2}: '{pairs['s2_name'].iloc[i]}' is not a v1 S2 "
+            f"patch name (S2x_MSIL2A_<date>T<time>_<x>_<y>)"
+        )
     if bad_s1.any():
         i = int(np.flatnonzero(bad_s1)[0])
-        raise V1TableError(f"{path}: line {i + 2}: v1 patch {pairs['s2_name'].iloc[i]} has no MGRS "
-                           f"tile: its S1 partner '{pairs['s1_name'].iloc[i]}' is not "
-                           f"<S1 product>_<tile>_<x>_<y>")
+        raise V1TableError(
+            f"{path}: line {i + 2}: v1 patch {pairs['s2_name'].iloc[i]} has no MGRS "
+            f"tile: its S1 partner '{pairs['s1_name'].iloc[i]}' is not "
+            f"<S1 product>_<tile>_<x>_<y>"
+        )
     moved = (s1["x"] != s2["x"]) | (s1["y"] != s2["y"])
     if moved.any():
         i = int(np.flatnonzero(moved)[0])
-        raise V1TableError(f"{path}: line {i + 2}: v1 pair {pairs['s2_name'].iloc[i]} / "
-                           f"{pairs['s1_name'].iloc[i]} names two different patches")
-    index = pd.DataFrame({
-        "tile": s1["tile"], "date": s2["date"],
-        "x": s2["x"].astype("int32"), "y": s2["y"].astype("int32"),
-        "s2v1_name": pairs["s2_name"], "s1v1_name": pairs["s1_name"],
-        "country": pairs["country"], "season": pairs["season"],
-    })
+        raise V1TableError(
+            f"{path}: line {i + 2}: v1 pair {pairs['s2_name'].iloc[i]} / "
+            f"{pairs['s1_name'].iloc[i]} names two different patches"
+        )
+    index = pd.DataFrame(
+        {
+            "tile": s1["tile"],
+            "date": s2["date"],
+            "x": s2["x"].astype("int32"),
+            "y": s2["y"].astype("int32"),
+            "s2v1_name": pairs["s2_name"],
+            "s1v1_name": pairs["s1_name"],
+            "country": pairs["country"],
+            "season": pairs["season"],
+        }
+    )
     key = ["tile", "date", "x", "y"]
     twice = index.duplicated(key)
     if twice.any():
         row = index[twice].iloc[0]
-        raise V1TableError(f"{path}: two v1 patches of tile {row['tile']} on {row['date']} at "
-                           f"x={row['x']}, y={row['y']}; cannot tell which one a patch is")
+        raise V1TableError(
+            f"{path}: two v1 patches of tile {row['tile']} on {row['date']} at "
+            f"x={row['x']}, y={row['y']}; cannot tell which one a patch is"
+        )
     for flag, role in (("v1_seasonal_snow", "snow"), ("v1_cloud_or_shadow", "cloud_or_shadow")):
         names = set(_name_list(files[role]))
         index[flag] = index["s2v1_name"].isin(names).to_numpy()
@@ -168,9 +196,14 @@ def write_v1_index(files: dict[str, Path], out_path) -> pd.DataFrame:
     """The v1 index as Parquet (rule index_bigearthnet_v1), read by every tile's link."""
     index = read_v1_index(files)
     write_parquet(index, out_path)
-    LOG.info("%s: %d v1 patch pairs on %d tiles (%d with seasonal snow, %d with cloud or shadow)",
-             files["pairs"], len(index), index["tile"].nunique(), int(index["v1_seasonal_snow"].sum()),
-             int(index["v1_cloud_or_shadow"].sum()))
+    LOG.info(
+        "%s: %d v1 patch pairs on %d tiles (%d with seasonal snow, %d with cloud or shadow)",
+        files["pairs"],
+        len(index),
+        index["tile"].nunique(),
+        int(index["v1_seasonal_snow"].sum()),
+        int(index["v1_cloud_or_shadow"].sum()),
+    )
     return index
 
 
@@ -195,8 +228,15 @@ def link_grid(grid: TileGrid, index: pd.DataFrame) -> pd.DataFrame:
     s1v1[at] = mine["s1v1_name"].to_numpy(dtype=object)
     snow[at] = mine["v1_seasonal_snow"].to_numpy(dtype=bool)
     cloud[at] = mine["v1_cloud_or_shadow"].to_numpy(dtype=bool)
-    return pd.DataFrame({"patch_id": grid.patch_ids(), "s2v1_name": s2v1, "s1v1_name": s1v1,
-                         "v1_seasonal_snow": snow, "v1_cloud_or_shadow": cloud})
+    return pd.DataFrame(
+        {
+            "patch_id": grid.patch_ids(),
+            "s2v1_name": s2v1,
+            "s1v1_name": s1v1,
+            "v1_seasonal_snow": snow,
+            "v1_cloud_or_shadow": cloud,
+        }
+    )
 
 
 def write_tile_link(grid_json, index_path, out_path) -> pd.DataFrame:
@@ -213,10 +253,22 @@ def write_tile_link(grid_json, index_path, out_path) -> pd.DataFrame:
     matched = int((link["s2v1_name"] != "").sum())
     write_parquet(link, out_path)
     if not matched:
-        LOG.warning("%s: no BigEarthNet v1 patch of tile %s sensed on %s; no patch of this tile "
-                    "has a v1 counterpart", grid.tile_key, name.mgrs, day)
-    LOG.info("%s: %d of %d patches have a v1 counterpart (%d of the v1 table's %d patches of "
-             "tile %s on %s)", grid.tile_key, matched, len(link), matched, len(index), name.mgrs, day)
+        LOG.warning(
+            "%s: no BigEarthNet v1 patch of tile %s sensed on %s; no patch of this tile has a v1 counterpart",
+            grid.tile_key,
+            name.mgrs,
+            day,
+        )
+    LOG.info(
+        "%s: %d of %d patches have a v1 counterpart (%d of the v1 table's %d patches of tile %s on %s)",
+        grid.tile_key,
+        matched,
+        len(link),
+        matched,
+        len(index),
+        name.mgrs,
+        day,
+    )
     return link
 
 
@@ -233,15 +285,24 @@ def check_v1_config(config: dict) -> None:
     from .errors import ConfigError
 
     v1, s1 = config["bigearthnet_v1"], config["sentinel1"]
-    needs = [key for key, on in (("bigearthnet_v1.require_match", v1["require_match"]),
-                                 ("bigearthnet_v1.flags", v1["flags"]),
-                                 ("sentinel1.source: bigearthnet_v1", s1["source"] == "bigearthnet_v1"))
-             if on]
+    needs = [
+        key
+        for key, on in (
+            ("bigearthnet_v1.require_match", v1["require_match"]),
+            ("bigearthnet_v1.flags", v1["flags"]),
+            ("sentinel1.source: bigearthnet_v1", s1["source"] == "bigearthnet_v1"),
+        )
+        if on
+    ]
     if needs and not v1["tables"]:
-        raise ConfigError(f"config: {needs[0]}: needs the BigEarthNet v1 tables; set "
-                          f"bigearthnet_v1.tables ({FROM_PACKAGE!r} for the installed package)")
+        raise ConfigError(
+            f"config: {needs[0]}: needs the BigEarthNet v1 tables; set "
+            f"bigearthnet_v1.tables ({FROM_PACKAGE!r} for the installed package)"
+        )
     if v1["flags"] and (config["flags"]["cloud_or_shadow_list"] or config["flags"]["snow_list"]):
-        raise ConfigError("config: bigearthnet_v1.flags: takes both flags from the v1 lists; "
-                          "leave flags.cloud_or_shadow_list and flags.snow_list unset")
+        raise ConfigError(
+            "config: bigearthnet_v1.flags: takes both flags from the v1 lists; "
+            "leave flags.cloud_or_shadow_list and flags.snow_list unset"
+        )
     if s1["source"] == "bigearthnet_v1" and not s1["enabled"]:
         raise ConfigError("config: sentinel1.source: bigearthnet_v1 needs sentinel1.enabled: true")

@@ -64,8 +64,10 @@ def credentials_from_env(environ=None) -> tuple[str, str]:
     environ = os.environ if environ is None else environ
     missing = [v for v in CREDENTIAL_VARIABLES if not environ.get(v)]
     if missing:
-        raise RetrievalError(f"CDSE credentials missing: set the environment variable(s) {' and '.join(missing)} "
-                             f"to your Copernicus Data Space login (they are never read from the config)")
+        raise RetrievalError(
+            f"CDSE credentials missing: set the environment variable(s) {' and '.join(missing)} "
+            f"to your Copernicus Data Space login (they are never read from the config)"
+        )
     return environ[CREDENTIAL_VARIABLES[0]], environ[CREDENTIAL_VARIABLES[1]]
 
 
@@ -74,37 +76,58 @@ def _safe_name(name: str) -> str:
     return name if name.endswith(".SAFE") else name + ".SAFE"
 
 
-def search_product(session: requests.Session, endpoints: Endpoints, name: str,
-                   timeout_s: float = 60) -> CatalogueEntry:
+def search_product(session: requests.Session, endpoints: Endpoints, name: str, timeout_s: float = 60) -> CatalogueEntry:
     """The catalogue entry of the product of that exact name (with or without .SAFE)."""
     safe = _safe_name(name)
     label = safe.removesuffix(".SAFE")
     try:
-        r = session.get(f"{endpoints.catalogue}/Products", params={"$filter": f"Name eq '{safe}'"},
-                        timeout=timeout_s)
+        r = session.get(f"{endpoints.catalogue}/Products", params={"$filter": f"Name eq '{safe}'"}, timeout=timeout_s)
         r.raise_for_status()
         values = r.json().get("value", [])
     except (requests.RequestException, ValueError) as e:
         raise RetrievalError(f"{label}: CDSE catalogue search failed ({e})") from None
     if not values:
-        raise RetrievalError(f"{label}: the CDSE catalogue knows no product of that name; "
-                             f"check the name in the product list")
+        raise RetrievalError(
+            f"{label}: the CDSE catalogue knows no product of that name; check the name in the product list"
+        )
     entry = next((v for v in values if v.get("Online", True)), values[0])
-    md5 = next((c.get("Value") for c in entry.get("Checksum") or []
-                if str(c.get("Algorithm", "")).upper() == "MD5" and c.get("Value")), None)
+    md5 = next(
+        (
+            c.get("Value")
+            for c in entry.get("Checksum") or []
+            if str(c.get("Algorithm", "")).upper() == "MD5" and c.get("Value")
+        ),
+        None,
+    )
     size = entry.get("ContentLength")
-    return CatalogueEntry(id=entry["Id"], name=entry.get("Name", safe), size=int(size) if size else None,
-                          md5=md5.lower() if md5 else None, online=bool(entry.get("Online", True)))
+    return CatalogueEntry(
+        id=entry["Id"],
+        name=entry.get("Name", safe),
+        size=int(size) if size else None,
+        md5=md5.lower() if md5 else None,
+        online=bool(entry.get("Online", True)),
+    )
 
 
 class Tokens:
     """Access tokens of the identity service, fetched on first use and again when expired."""
 
-    def __init__(self, session: requests.Session, endpoints: Endpoints, username: str, password: str,
-                 timeout_s: float = 60, clock=time.monotonic):
+    def __init__(
+        self,
+        session: requests.Session,
+        endpoints: Endpoints,
+        username: str,
+        password: str,
+        timeout_s: float = 60,
+        clock=time.monotonic,
+    ):
         self.session, self.endpoints, self.timeout_s, self.clock = session, endpoints, timeout_s, clock
-        self._form = {"client_id": endpoints.client_id, "grant_type": "password",
-                      "username": username, "password": password}
+        self._form = {
+            "client_id": endpoints.client_id,
+            "grant_type": "password",
+            "username": username,
+            "password": password,
+        }
         self._token, self._expires = None, 0.0
 
     def header(self) -> dict[str, str]:
@@ -118,8 +141,10 @@ class Tokens:
         except requests.RequestException as e:
             raise RetrievalError(f"CDSE identity service unreachable ({e})") from None
         if r.status_code in (400, 401):
-            raise RetrievalError(f"CDSE refused the credentials in {' and '.join(CREDENTIAL_VARIABLES)} "
-                                 f"(HTTP {r.status_code}): check your Copernicus Data Space login")
+            raise RetrievalError(
+                f"CDSE refused the credentials in {' and '.join(CREDENTIAL_VARIABLES)} "
+                f"(HTTP {r.status_code}): check your Copernicus Data Space login"
+            )
         try:
             r.raise_for_status()
             body = r.json()
@@ -160,8 +185,9 @@ def check_space(label: str, folder: Path, needed: int, free_bytes=None) -> None:
     """One line saying how much is needed and how much is free, if the download cannot fit."""
     free = (free_bytes or (lambda p: shutil.disk_usage(p).free))(folder)
     if needed > free:
-        raise RetrievalError(f"{label}: not enough disk space in {folder}: the download needs "
-                             f"{_size(needed)}, {_size(free)} are free")
+        raise RetrievalError(
+            f"{label}: not enough disk space in {folder}: the download needs {_size(needed)}, {_size(free)} are free"
+        )
 
 
 def _size(n: int) -> str:
@@ -206,7 +232,9 @@ def _attempt(session, url: str, part: Path, tokens: Tokens, timeout_s: float, la
         if r.status_code == 416 and have:
             return  # nothing left beyond what we have; the size check decides
         if r.status_code in RETRYABLE_STATUS:
-            raise _Retry(f"HTTP {r.status_code}", retry_after_s(r, default=None) if r.status_code in (429, 503) else None)
+            raise _Retry(
+                f"HTTP {r.status_code}", retry_after_s(r, default=None) if r.status_code in (429, 503) else None
+            )
         if r.status_code not in (200, 206):
             raise RetrievalError(f"{label}: download refused (HTTP {r.status_code} from {url})")
         mode = "ab" if r.status_code == 206 and have else "wb"
@@ -228,15 +256,25 @@ def file_md5(path) -> str:
     return h.hexdigest()
 
 
-def download_product(entry: CatalogueEntry, dest, session: requests.Session, tokens: Tokens,
-                     endpoints: Endpoints, retries: int = 5, backoff_s: float = 30,
-                     timeout_s: float = 120, sleep=time.sleep, free_bytes=None) -> Path:
+def download_product(
+    entry: CatalogueEntry,
+    dest,
+    session: requests.Session,
+    tokens: Tokens,
+    endpoints: Endpoints,
+    retries: int = 5,
+    backoff_s: float = 30,
+    timeout_s: float = 120,
+    sleep=time.sleep,
+    free_bytes=None,
+) -> Path:
     """Download `entry` to `dest` (a zip) with resume and bounded retries, verify, rename."""
     dest = Path(dest)
     label = entry.name.removesuffix(".SAFE")
     if not entry.online:
-        raise RetrievalError(f"{label}: offline in the CDSE archive (Online=false); order it from the "
-                             f"long-term archive and retry later")
+        raise RetrievalError(
+            f"{label}: offline in the CDSE archive (Online=false); order it from the long-term archive and retry later"
+        )
     dest.parent.mkdir(parents=True, exist_ok=True)
     part = dest.with_name(dest.name + ".part")
     url = f"{endpoints.download}/Products({entry.id})/$value"
@@ -263,10 +301,12 @@ def download_product(entry: CatalogueEntry, dest, session: requests.Session, tok
             if failures > retries:
                 raise RetrievalError(
                     f"{label}: download did not complete after {retries} retries ({e}); {got} of "
-                    f"{entry.size if entry.size is not None else '?'} bytes kept in {part} for the next run") from None
+                    f"{entry.size if entry.size is not None else '?'} bytes kept in {part} for the next run"
+                ) from None
             delay = e.wait_s if e.wait_s is not None else min(backoff_s * 2 ** (failures - 1), MAX_BACKOFF_S)
-            LOG.warning("%s: attempt %d failed (%s); %d bytes so far, retrying in %.0f s",
-                        label, failures, e, got, delay)
+            LOG.warning(
+                "%s: attempt %d failed (%s); %d bytes so far, retrying in %.0f s", label, failures, e, got, delay
+            )
             sleep(delay)
 
     if entry.md5 is None:
@@ -275,8 +315,10 @@ def download_product(entry: CatalogueEntry, dest, session: requests.Session, tok
         got_md5 = file_md5(part)
         if got_md5 != entry.md5:
             part.unlink()
-            raise RetrievalError(f"{label}: MD5 {got_md5} of the download differs from the catalogue's "
-                                 f"{entry.md5}; the file was removed, run again to download it anew")
+            raise RetrievalError(
+                f"{label}: MD5 {got_md5} of the download differs from the catalogue's "
+                f"{entry.md5}; the file was removed, run again to download it anew"
+            )
     kind, metadata = product_metadata(label)
     try:
         check_l1c_zip(part, label, metadata=metadata, kind=kind)
@@ -287,9 +329,17 @@ def download_product(entry: CatalogueEntry, dest, session: requests.Session, tok
     return dest
 
 
-def retrieve_product(name: str, dest, endpoints: Endpoints = Endpoints(), retries: int = 5,
-                     backoff_s: float = 30, timeout_s: float = 120, environ=None,
-                     sleep=time.sleep, free_bytes=None) -> Path:
+def retrieve_product(
+    name: str,
+    dest,
+    endpoints: Endpoints = Endpoints(),
+    retries: int = 5,
+    backoff_s: float = 30,
+    timeout_s: float = 120,
+    environ=None,
+    sleep=time.sleep,
+    free_bytes=None,
+) -> Path:
     """Search, download and verify one product; `dest` is the zip to write (`<name>.zip`)."""
     username, password = credentials_from_env(environ)
     start = time.monotonic()
@@ -297,17 +347,23 @@ def retrieve_product(name: str, dest, endpoints: Endpoints = Endpoints(), retrie
         entry = search_product(session, endpoints, name, timeout_s)
         LOG.info("%s: CDSE product %s, %s bytes, MD5 %s", entry.name, entry.id, entry.size, entry.md5)
         tokens = Tokens(session, endpoints, username, password, timeout_s)
-        path = download_product(entry, dest, session, tokens, endpoints, retries, backoff_s, timeout_s, sleep,
-                                free_bytes)
+        path = download_product(
+            entry, dest, session, tokens, endpoints, retries, backoff_s, timeout_s, sleep, free_bytes
+        )
     seconds = time.monotonic() - start
-    LOG.info("%s: retrieved to %s (%.1f MB in %.0f s, MD5 checked, zip checked)",
-             entry.name, path, path.stat().st_size / 1e6, seconds)
+    LOG.info(
+        "%s: retrieved to %s (%.1f MB in %.0f s, MD5 checked, zip checked)",
+        entry.name,
+        path,
+        path.stat().st_size / 1e6,
+        seconds,
+    )
     return path
 
 
 def retrieve_for_rule(name: str, dest, log_path, settings: dict) -> Path:
-    """Rules retrieve_sentinel2 and retrieve_sentinel1: `retrieve_product` with the config's `retrieval` settings, logging to
-    the job's log. The rule runs inside Snakemake's own process, possibly beside other
+    """Rules retrieve_sentinel2 and retrieve_sentinel1: `retrieve_product` with the config's
+    `retrieval` settings, logging to the job's log. The rule runs inside Snakemake's own process, possibly beside other
     retrievals, so the log file takes only this thread's records."""
     handler = logging.FileHandler(log_path, mode="w")
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
@@ -319,10 +375,18 @@ def retrieve_for_rule(name: str, dest, log_path, settings: dict) -> Path:
         logger.setLevel(logging.INFO)
     try:
         return retrieve_product(
-            name, dest,
-            endpoints=Endpoints(catalogue=settings["catalogue_url"], download=settings["download_url"],
-                                token=settings["token_url"], client_id=settings["client_id"]),
-            retries=settings["retries"], backoff_s=settings["backoff_s"], timeout_s=settings["timeout_s"])
+            name,
+            dest,
+            endpoints=Endpoints(
+                catalogue=settings["catalogue_url"],
+                download=settings["download_url"],
+                token=settings["token_url"],
+                client_id=settings["client_id"],
+            ),
+            retries=settings["retries"],
+            backoff_s=settings["backoff_s"],
+            timeout_s=settings["timeout_s"],
+        )
     except RebenError as e:
         LOG.error("%s", e)
         raise

@@ -59,6 +59,7 @@ S1_TABLE_COLUMNS = ("name", "cdse_id", "sensing_time", "s2_name", "time_gap_days
 
 # ------------------------------------------------------------------ the search arguments
 
+
 def parse_bbox(text: str) -> tuple[float, float, float, float]:
     """`west,south,east,north` in degrees; swapped corners are an error, not silently fixed."""
     try:
@@ -68,8 +69,10 @@ def parse_bbox(text: str) -> tuple[float, float, float, float]:
     if not (-180 <= west <= 180 and -180 <= east <= 180 and -90 <= south <= 90 and -90 <= north <= 90):
         raise SearchError(f"--bbox {text}: longitudes must lie in -180..180 and latitudes in -90..90")
     if west >= east or south >= north:
-        raise SearchError(f"--bbox {text}: corners swapped or empty (west {west} must be less than east "
-                          f"{east}, south {south} less than north {north})")
+        raise SearchError(
+            f"--bbox {text}: corners swapped or empty (west {west} must be less than east "
+            f"{east}, south {south} less than north {north})"
+        )
     return west, south, east, north
 
 
@@ -142,11 +145,14 @@ def check_within_mgrs(area, label: str) -> None:
     south, north = area.bounds[1], area.bounds[3]
     low, high = MGRS_LATITUDES
     if north < low or south > high:
-        raise SearchError(f"{label}: the area ({south:.2f} to {north:.2f} degrees latitude) lies outside "
-                          f"every MGRS tile (Sentinel-2 tiles span {low:g} to {high:g} degrees)")
+        raise SearchError(
+            f"{label}: the area ({south:.2f} to {north:.2f} degrees latitude) lies outside "
+            f"every MGRS tile (Sentinel-2 tiles span {low:g} to {high:g} degrees)"
+        )
 
 
 # ------------------------------------------------------------------ the OData filter
+
 
 def odata_time(t: datetime) -> str:
     return t.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.000Z")
@@ -162,8 +168,9 @@ def wkt_polygon(geometry) -> str:
     return f"geography'SRID=4326;POLYGON(({ring}))'"
 
 
-def odata_filter(kind: str, area, start: datetime, end: datetime, max_cloud: float | None = None,
-                 name_contains: str | None = None) -> str:
+def odata_filter(
+    kind: str, area, start: datetime, end: datetime, max_cloud: float | None = None, name_contains: str | None = None
+) -> str:
     collection, ptype, cloudy = product_type(kind)
     clauses = [
         f"Collection/Name eq '{collection}'",
@@ -174,8 +181,10 @@ def odata_filter(kind: str, area, start: datetime, end: datetime, max_cloud: flo
         f"ContentDate/Start lt {odata_time(end)}",
     ]
     if cloudy and max_cloud is not None:
-        clauses.append("Attributes/OData.CSC.DoubleAttribute/any(att:att/Name eq 'cloudCover' and "
-                       f"att/OData.CSC.DoubleAttribute/Value le {max_cloud:.2f})")
+        clauses.append(
+            "Attributes/OData.CSC.DoubleAttribute/any(att:att/Name eq 'cloudCover' and "
+            f"att/OData.CSC.DoubleAttribute/Value le {max_cloud:.2f})"
+        )
     if name_contains:
         clauses.append(f"contains(Name,'{name_contains}')")
     return " and ".join(clauses)
@@ -183,9 +192,10 @@ def odata_filter(kind: str, area, start: datetime, end: datetime, max_cloud: flo
 
 # ------------------------------------------------------------------ asking the catalogue
 
+
 @dataclass(frozen=True)
 class Found:
-    name: str        # without .SAFE
+    name: str  # without .SAFE
     id: str
     start: datetime
     cloud_cover: float | None
@@ -201,20 +211,37 @@ def _found(entry: dict) -> Found:
     start = datetime.fromisoformat(entry["ContentDate"]["Start"].replace("Z", "+00:00"))
     cloud = _attribute(entry, "cloudCover")
     tile = re.search(r"_(T\d{2}[A-Z]{3})_", name)
-    return Found(name=name, id=entry["Id"], start=start,
-                 cloud_cover=None if cloud is None else float(cloud), tile=tile and tile.group(1))
+    return Found(
+        name=name,
+        id=entry["Id"],
+        start=start,
+        cloud_cover=None if cloud is None else float(cloud),
+        tile=tile and tile.group(1),
+    )
 
 
-def query(session: requests.Session, endpoints: Endpoints, filter_text: str, page_size: int = PAGE_SIZE,
-          retries: int = 5, timeout_s: float = 60, sleep=time.sleep) -> list[Found]:
+def query(
+    session: requests.Session,
+    endpoints: Endpoints,
+    filter_text: str,
+    page_size: int = PAGE_SIZE,
+    retries: int = 5,
+    timeout_s: float = 60,
+    sleep=time.sleep,
+) -> list[Found]:
     """Every product the filter matches, page after page (`$top`/`$skip`, oldest first), with
     bounded retries of a 429 or 5xx answer after its Retry-After."""
     found, skip = [], 0
     while True:
         if skip > MAX_SKIP:
             raise SearchError(f"the search matches more than {MAX_SKIP} products; narrow the area or dates")
-        params = {"$filter": filter_text, "$orderby": "ContentDate/Start asc", "$top": str(page_size),
-                  "$skip": str(skip), "$expand": "Attributes"}
+        params = {
+            "$filter": filter_text,
+            "$orderby": "ContentDate/Start asc",
+            "$top": str(page_size),
+            "$skip": str(skip),
+            "$expand": "Attributes",
+        }
         for attempt in range(retries + 1):
             try:
                 r = session.get(f"{endpoints.catalogue}/Products", params=params, timeout=timeout_s)
@@ -223,7 +250,7 @@ def query(session: requests.Session, endpoints: Endpoints, filter_text: str, pag
             if r.status_code == 429 or r.status_code >= 500:
                 if attempt == retries:
                     raise RetrievalError(f"CDSE catalogue still answers HTTP {r.status_code} after {retries} retries")
-                delay = retry_after_s(r, default=2 ** attempt)
+                delay = retry_after_s(r, default=2**attempt)
                 LOG.warning("catalogue answered HTTP %d; retrying in %.0f s", r.status_code, delay)
                 sleep(delay)
                 continue
@@ -250,20 +277,33 @@ def one_per_tile_and_season(products: list[Found]) -> list[Found]:
     return sorted(best.values(), key=lambda p: (p.tile or "", p.start))
 
 
-def search_sentinel2(session, endpoints, kind: str, start, end, tiles=(), area=None,
-                     max_cloud: float | None = None, one_per_season: bool = False, **kw) -> list[Found]:
+def search_sentinel2(
+    session,
+    endpoints,
+    kind: str,
+    start,
+    end,
+    tiles=(),
+    area=None,
+    max_cloud: float | None = None,
+    one_per_season: bool = False,
+    **kw,
+) -> list[Found]:
     """S2 products of the tiles (each matched by footprint and by its tile in the name) or of the area."""
     products: dict[str, Found] = {}
     targets = [(tile_footprint(t), "T" + t.upper().removeprefix("T")) for t in tiles] or [(area, None)]
     for geometry, tile in targets:
-        for p in query(session, endpoints, odata_filter(kind, geometry, start, end, max_cloud, tile and f"_{tile}_"), **kw):
+        for p in query(
+            session, endpoints, odata_filter(kind, geometry, start, end, max_cloud, tile and f"_{tile}_"), **kw
+        ):
             products.setdefault(p.name, p)
     found = sorted(products.values(), key=lambda p: (p.tile or "", p.start))
     return one_per_tile_and_season(found) if one_per_season else found
 
 
-def pair_sentinel1(session, endpoints, s2_products: list[tuple[str, datetime, str]], max_gap_days: float,
-                   **kw) -> list[dict]:
+def pair_sentinel1(
+    session, endpoints, s2_products: list[tuple[str, datetime, str]], max_gap_days: float, **kw
+) -> list[dict]:
     """For each (S2 name, sensing time, tile): the S1 GRD IW scenes meeting its tile footprint
     within `max_gap_days`. One row per S1 scene and S2 product."""
     rows = []
@@ -271,8 +311,15 @@ def pair_sentinel1(session, endpoints, s2_products: list[tuple[str, datetime, st
     for s2_name, sensing, tile in s2_products:
         flt = odata_filter("S1_GRD_IW", tile_footprint(tile), sensing - gap, sensing + gap)
         for p in query(session, endpoints, flt, **kw):
-            rows.append({"name": p.name, "cdse_id": p.id, "sensing_time": odata_time(p.start), "s2_name": s2_name,
-                         "time_gap_days": f"{abs((p.start - sensing).total_seconds()) / 86400:.3f}"})
+            rows.append(
+                {
+                    "name": p.name,
+                    "cdse_id": p.id,
+                    "sensing_time": odata_time(p.start),
+                    "s2_name": s2_name,
+                    "time_gap_days": f"{abs((p.start - sensing).total_seconds()) / 86400:.3f}",
+                }
+            )
     return rows
 
 
@@ -288,8 +335,16 @@ def write_table(rows: list[dict], path, columns) -> Path:
 
 
 def s2_rows(products: list[Found]) -> list[dict]:
-    return [{"name": p.name, "cdse_id": p.id, "sensing_time": odata_time(p.start), "tile": p.tile,
-             "cloud_cover": "" if p.cloud_cover is None else f"{p.cloud_cover:.2f}"} for p in products]
+    return [
+        {
+            "name": p.name,
+            "cdse_id": p.id,
+            "sensing_time": odata_time(p.start),
+            "tile": p.tile,
+            "cloud_cover": "" if p.cloud_cover is None else f"{p.cloud_cover:.2f}",
+        }
+        for p in products
+    ]
 
 
 def read_s2_table(path) -> list[tuple[str, datetime, str]]:
@@ -311,6 +366,7 @@ def read_s2_table(path) -> list[tuple[str, datetime, str]]:
 
 
 # ------------------------------------------------------------------ the command
+
 
 def config_time_gap(configfile: str | None) -> float:
     """sentinel1.max_time_gap_days of a run's config (its schema default, 10, where unset)."""
@@ -334,17 +390,25 @@ def parser() -> argparse.ArgumentParser:
     where.add_argument("--tiles", nargs="+", metavar="TILE", help="MGRS tiles (33UUP or T33UUP)")
     where.add_argument("--bbox", help="west,south,east,north in degrees (EPSG:4326)")
     where.add_argument("--area", help="a vector file (any format OGR reads, any CRS)")
-    where.add_argument("--pair-with", metavar="S2_TABLE",
-                       help="an S2 product table: find the S1 GRD IW scenes of each product's tile")
+    where.add_argument(
+        "--pair-with", metavar="S2_TABLE", help="an S2 product table: find the S1 GRD IW scenes of each product's tile"
+    )
     p.add_argument("--start", help="first day, YYYY-MM-DD")
     p.add_argument("--end", help="last day, YYYY-MM-DD (included)")
     p.add_argument("--product-type", default="L2A", help=f"one of {', '.join(PRODUCT_TYPES)} (default L2A)")
     p.add_argument("--max-cloud", type=float, default=None, help="largest cloudCover in percent (S2 only)")
-    p.add_argument("--one-per-tile-and-season", action="store_true",
-                   help="keep the least cloudy S2 product of each tile and season")
-    p.add_argument("--max-time-gap-days", type=float, default=None,
-                   help="with --pair-with: largest time between S2 and S1 in days (default: "
-                        "sentinel1.max_time_gap_days of --configfile, else 10)")
+    p.add_argument(
+        "--one-per-tile-and-season",
+        action="store_true",
+        help="keep the least cloudy S2 product of each tile and season",
+    )
+    p.add_argument(
+        "--max-time-gap-days",
+        type=float,
+        default=None,
+        help="with --pair-with: largest time between S2 and S1 in days (default: "
+        "sentinel1.max_time_gap_days of --configfile, else 10)",
+    )
     p.add_argument("--configfile", help="with --pair-with: the run's config, for sentinel1.max_time_gap_days")
     p.add_argument("--catalogue-url", default=Endpoints.catalogue)
     p.add_argument("--output", "-o", required=True, help="the CSV product table to write")
@@ -374,15 +438,35 @@ def run(argv: list[str]) -> Path:
             area = area_geometry(args.bbox, args.area)
             check_within_mgrs(area, f"--bbox {args.bbox}" if args.bbox else f"--area {args.area}")
         if cloudy:
-            found = search_sentinel2(session, endpoints, args.product_type, start, end, args.tiles or (),
-                                     area, args.max_cloud, args.one_per_tile_and_season)
+            found = search_sentinel2(
+                session,
+                endpoints,
+                args.product_type,
+                start,
+                end,
+                args.tiles or (),
+                area,
+                args.max_cloud,
+                args.one_per_tile_and_season,
+            )
             path = write_table(s2_rows(found), args.output, S2_TABLE_COLUMNS)
         else:
             geometries = [tile_footprint(t) for t in args.tiles] if args.tiles else [area]
-            found = {p.name: p for g in geometries
-                     for p in query(session, endpoints, odata_filter(args.product_type, g, start, end))}
-            rows = [{"name": p.name, "cdse_id": p.id, "sensing_time": odata_time(p.start), "s2_name": "",
-                     "time_gap_days": ""} for p in sorted(found.values(), key=lambda p: p.start)]
+            found = {
+                p.name: p
+                for g in geometries
+                for p in query(session, endpoints, odata_filter(args.product_type, g, start, end))
+            }
+            rows = [
+                {
+                    "name": p.name,
+                    "cdse_id": p.id,
+                    "sensing_time": odata_time(p.start),
+                    "s2_name": "",
+                    "time_gap_days": "",
+                }
+                for p in sorted(found.values(), key=lambda p: p.start)
+            ]
             path = write_table(rows, args.output, S1_TABLE_COLUMNS)
             found = rows
     LOG.info("%d products written to %s", len(found), path)

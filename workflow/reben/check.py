@@ -64,10 +64,23 @@ class CheckResult:
 
     def table(self) -> str:
         header = ("tile", "level", "patches", "quality", "CLC polygons", "S1 overlapping", "problems")
-        rows = [(r.tile, r.level, "?" if r.patches is None else str(r.patches), r.quality, r.clc,
-                 r.s1, str(len(r.problems))) for r in self.tiles]
+        rows = [
+            (
+                r.tile,
+                r.level,
+                "?" if r.patches is None else str(r.patches),
+                r.quality,
+                r.clc,
+                r.s1,
+                str(len(r.problems)),
+            )
+            for r in self.tiles
+        ]
         widths = [max(len(x) for x in column) for column in zip(header, *rows)]
-        line = lambda cells: "  ".join(c.ljust(w) for c, w in zip(cells, widths)).rstrip()
+
+        def line(cells):
+            return "  ".join(c.ljust(w) for c, w in zip(cells, widths)).rstrip()
+
         return "\n".join([line(header), line(["-" * w for w in widths]), *map(line, rows)])
 
     def report(self) -> str:
@@ -117,8 +130,10 @@ def check_product(row: TileRow, path: str, patch_size_m: int, inside_results: bo
             for member in bands.values():
                 listed = manifest.get(member, (None,))[0]
                 if listed is not None and sizes.get(member) != listed:
-                    row.problems.append(f"{row.tile}: {path}: {member}: {sizes.get(member)} bytes, "
-                                        f"manifest.safe lists {listed}: truncated or corrupt")
+                    row.problems.append(
+                        f"{row.tile}: {path}: {member}: {sizes.get(member)} bytes, "
+                        f"manifest.safe lists {listed}: truncated or corrupt"
+                    )
         return grid
     except RebenError as e:
         row.problems.append(f"{row.tile}: {e}")
@@ -145,16 +160,25 @@ def check_clc(rows: list[TileRow], grids: dict, clc: dict, clc_path: str | None,
         grid = grids.get(row.tile)
         if grid is None:
             continue
-        _, table = pyogrio.read_arrow(source.path, layer=source.layer, columns=[source.code_field],
-                                      bbox=tile_bbox(source, grid), read_geometry=False)
+        _, table = pyogrio.read_arrow(
+            source.path,
+            layer=source.layer,
+            columns=[source.code_field],
+            bbox=tile_bbox(source, grid),
+            read_geometry=False,
+        )
         row.clc = str(table.num_rows)
         if table.num_rows == 0:
-            row.problems.append(f"{row.tile}: warning: {clc_path}: no CLC polygon over the tile "
-                                f"(another region, or a layer whose CRS is mislabelled)")
+            row.problems.append(
+                f"{row.tile}: warning: {clc_path}: no CLC polygon over the tile "
+                f"(another region, or a layer whose CRS is mislabelled)"
+            )
     checked = [r for r in rows if r.clc != "-"]
     if checked and all(r.clc == "0" for r in checked):
-        problems.append(f"clc: {clc_path}: no polygon over any of the {len(checked)} tiles; the "
-                        f"dataset would be empty (is the layer's CRS {source.crs.splitlines()[0][:60]!r} right?)")
+        problems.append(
+            f"clc: {clc_path}: no polygon over any of the {len(checked)} tiles; the "
+            f"dataset would be empty (is the layer's CRS {source.crs.splitlines()[0][:60]!r} right?)"
+        )
 
 
 def s1_footprint_in(path: str, crs: str):
@@ -168,8 +192,7 @@ def s1_footprint_in(path: str, crs: str):
     return shapely.box(*bounds)
 
 
-def check_s1(rows: list[TileRow], grids: dict, s1_products: dict, max_gap_days: float,
-             results: str):
+def check_s1(rows: list[TileRow], grids: dict, s1_products: dict, max_gap_days: float, results: str):
     """Per tile, the Sentinel-1 products within the date window, and those that overlap it."""
     import shapely
 
@@ -184,8 +207,7 @@ def check_s1(rows: list[TileRow], grids: dict, s1_products: dict, max_gap_days: 
             row.s1 = f"?/{len(names)}"
             row.s1_overlapping = len(names)
             continue
-        tile = shapely.box(*grid.patch_bounds(0, grid.n_rows - 1)[:2],
-                           *grid.patch_bounds(grid.n_cols - 1, 0)[2:])
+        tile = shapely.box(*grid.patch_bounds(0, grid.n_rows - 1)[:2], *grid.patch_bounds(grid.n_cols - 1, 0)[2:])
         overlapping, unknown = 0, 0
         for name in names:
             vv = s1_products[name]["VV"]
@@ -202,15 +224,20 @@ def check_s1(rows: list[TileRow], grids: dict, s1_products: dict, max_gap_days: 
         row.s1 = f"{overlapping}/{len(names)}" + (f" (+{unknown} to make)" if unknown else "")
         row.s1_overlapping = overlapping + unknown
         if not names:
-            row.problems.append(f"{row.tile}: warning: no Sentinel-1 product within {max_gap_days} "
-                                f"days of {sensing:%Y-%m-%d}")
+            row.problems.append(
+                f"{row.tile}: warning: no Sentinel-1 product within {max_gap_days} days of {sensing:%Y-%m-%d}"
+            )
         elif overlapping == 0 and unknown == 0:
-            row.problems.append(f"{row.tile}: warning: none of the {len(names)} Sentinel-1 products "
-                                f"within {max_gap_days} days overlaps the tile")
+            row.problems.append(
+                f"{row.tile}: warning: none of the {len(names)} Sentinel-1 products "
+                f"within {max_gap_days} days overlaps the tile"
+            )
     checked = [r for r in rows if r.tile in grids]
     if checked and all(r.s1_overlapping == 0 for r in checked):
-        return [f"sentinel1: no product overlaps any of the {len(checked)} tiles within "
-                f"{max_gap_days} days; the dataset would be empty"]
+        return [
+            f"sentinel1: no product overlaps any of the {len(checked)} tiles within "
+            f"{max_gap_days} days; the dataset would be empty"
+        ]
     return []
 
 
@@ -237,19 +264,23 @@ def check_disk(results: str, needed: float, problems: list[str], notes: list[str
     while not folder.exists():
         folder = folder.parent
     free = shutil.disk_usage(folder).free
-    notes.append(f"disk: {free / 1e9:.1f} GB free at {folder}, the run writes about "
-                 f"{needed / 1e9:.1f} GB (estimate)")
+    notes.append(f"disk: {free / 1e9:.1f} GB free at {folder}, the run writes about {needed / 1e9:.1f} GB (estimate)")
     if free < needed:
-        problems.append(f"{results}: {free / 1e9:.1f} GB free, the run needs about "
-                        f"{needed / 1e9:.1f} GB")
+        problems.append(f"{results}: {free / 1e9:.1f} GB free, the run needs about {needed / 1e9:.1f} GB")
 
 
 def _inside(path, results) -> bool:
     return Path(path).resolve().is_relative_to(Path(results).resolve())
 
 
-def check_inputs(config: dict, products: dict, clc_path: str | None, borders_path: str | None,
-                 s1_products: dict, retrieval: bool = False) -> CheckResult:
+def check_inputs(
+    config: dict,
+    products: dict,
+    clc_path: str | None,
+    borders_path: str | None,
+    s1_products: dict,
+    retrieval: bool = False,
+) -> CheckResult:
     """Check every input of a validated config; `products` is reben.config.product_table's.
     With `retrieval`, a missing product is to be fetched, not a problem."""
     results = config["results"]
@@ -257,8 +288,9 @@ def check_inputs(config: dict, products: dict, clc_path: str | None, borders_pat
     for key, product in products.items():
         row = TileRow(tile=key, product=product["name"], level=product["level"])
         to_fetch = retrieval and not Path(product["path"]).exists()
-        grid = check_product(row, product["path"], config["patch_size_m"],
-                             _inside(product["path"], results) or to_fetch)
+        grid = check_product(
+            row, product["path"], config["patch_size_m"], _inside(product["path"], results) or to_fetch
+        )
         if grid is not None:
             grids[key] = grid
         rows.append(row)
@@ -278,8 +310,9 @@ def check_inputs(config: dict, products: dict, clc_path: str | None, borders_pat
         if archive and not Path(archive).exists() and not _inside(archive, results):
             problems.append(f"sentinel1.v1_archive.path: {archive} does not exist")
     check_borders(config["countries"], borders_path, problems)
-    check_disk(results, estimate_output_bytes(rows, config["patch_size_m"],
-                                                  config["sentinel1"]["enabled"]), problems, notes)
+    check_disk(
+        results, estimate_output_bytes(rows, config["patch_size_m"], config["sentinel1"]["enabled"]), problems, notes
+    )
     return CheckResult(rows, problems, notes)
 
 
@@ -292,8 +325,9 @@ def write_check_report(result: CheckResult, path) -> None:
     write_text(result.report(), path)
 
 
-def missing_input_files(products: dict, clc_path, borders_path, s1_products: dict, results: str,
-                        retrieval: bool) -> list[str]:
+def missing_input_files(
+    products: dict, clc_path, borders_path, s1_products: dict, results: str, retrieval: bool
+) -> list[str]:
     """What can be checked when the workflow is parsed (so also by a dry run): the input files
     that do not exist, one line each. Files under the results folder are made by the workflow
     (the demo's), and with retrieval on, a missing L1C zip is fetched: neither is reported."""
@@ -313,12 +347,18 @@ def missing_input_files(products: dict, clc_path, borders_path, s1_products: dic
     return problems
 
 
-def check_settings(config: dict, products: dict, clc_path, borders_path, s1_products: dict,
-                   retrieval: bool = False) -> dict:
+def check_settings(
+    config: dict, products: dict, clc_path, borders_path, s1_products: dict, retrieval: bool = False
+) -> dict:
     """What check_inputs needs, as JSON (rule check_inputs reads it from a file)."""
-    return {"config": config, "products": products, "clc_path": clc_path,
-            "borders_path": borders_path, "retrieval": retrieval,
-            "s1_products": {name: {pol: p[pol] for pol in ("VV", "VH")} for name, p in s1_products.items()}}
+    return {
+        "config": config,
+        "products": products,
+        "clc_path": clc_path,
+        "borders_path": borders_path,
+        "retrieval": retrieval,
+        "s1_products": {name: {pol: p[pol] for pol in ("VV", "VH")} for name, p in s1_products.items()},
+    }
 
 
 def run_check_settings(settings_path, report_path=None) -> CheckResult:
@@ -329,10 +369,8 @@ def run_check_settings(settings_path, report_path=None) -> CheckResult:
     from .sentinel1 import parse_s1_name
 
     s = read_json(settings_path)
-    s1 = {name: {**files, "time": parse_s1_name(name).acquisition_time}
-          for name, files in s["s1_products"].items()}
-    result = check_inputs(s["config"], s["products"], s["clc_path"], s["borders_path"], s1,
-                          s.get("retrieval", False))
+    s1 = {name: {**files, "time": parse_s1_name(name).acquisition_time} for name, files in s["s1_products"].items()}
+    result = check_inputs(s["config"], s["products"], s["clc_path"], s["borders_path"], s1, s.get("retrieval", False))
     logging.getLogger("reben.check").info("input check:\n%s", result.report())
     if report_path:
         write_check_report(result, report_path)

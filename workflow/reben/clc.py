@@ -53,9 +53,8 @@ LEGACY_CODES = {990: "unclassified land surface", 995: "unclassified water bodie
 
 # ------------------------------------------------------------------ the input and its identity
 
+
 @dataclass(frozen=True)
-
-
 class ClcSource:
     """An opened CLC input: file, layer, code field and the layer's CRS (as WKT or EPSG)."""
 
@@ -87,8 +86,9 @@ def open_clc(path, layer: str | None = None, code_field: str | None = None) -> C
         return infos[name]
 
     if layer is None:
-        candidates = layers if len(layers) == 1 else [
-            name for name in layers if _code_field(info(name)["fields"], code_field)]
+        candidates = (
+            layers if len(layers) == 1 else [name for name in layers if _code_field(info(name)["fields"], code_field)]
+        )
         if len(candidates) != 1:
             raise ClcError(f"clc: {path} holds layers {', '.join(layers)}: set clc.layer to the CLC one")
         layer = candidates[0]
@@ -102,8 +102,10 @@ def open_clc(path, layer: str | None = None, code_field: str | None = None) -> C
     field = _code_field(meta["fields"], code_field)
     if field is None:
         wanted = code_field or " or ".join(CODE_FIELDS)
-        raise ClcError(f"clc: {path}: layer {layer} has no code field {wanted} "
-                       f"(fields: {', '.join(map(str, meta['fields']))}); set clc.code_field")
+        raise ClcError(
+            f"clc: {path}: layer {layer} has no code field {wanted} "
+            f"(fields: {', '.join(map(str, meta['fields']))}); set clc.code_field"
+        )
     return ClcSource(path=path, layer=layer, code_field=field, crs=meta["crs"])
 
 
@@ -123,8 +125,7 @@ def clc_identity(path, version: str | None = None, cache_path=None, config_key: 
         return f"version:{version}"
     path = Path(path)
     if not path.exists():
-        raise ClcError(f"{config_key}: {path} does not exist (set {config_key}.version if a rule "
-                       f"makes it)")
+        raise ClcError(f"{config_key}: {path} does not exist (set {config_key}.version if a rule makes it)")
     stat = path.stat()
     key = f"{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}"
     cache = {}
@@ -141,12 +142,14 @@ def clc_identity(path, version: str | None = None, cache_path=None, config_key: 
         cache[key] = digest.hexdigest()
         if cache_path:
             from .io import write_json
+
             Path(cache_path).parent.mkdir(parents=True, exist_ok=True)
             write_json(cache, cache_path)
     return f"sha256:{cache[key]}"
 
 
 # ------------------------------------------------------------------ the polygons of a tile
+
 
 def tile_bbox(source: ClcSource, grid: TileGrid) -> tuple[float, float, float, float]:
     """The grid's extent in the layer's CRS (edges densified, so the curved edges fit)."""
@@ -155,13 +158,11 @@ def tile_bbox(source: ClcSource, grid: TileGrid) -> tuple[float, float, float, f
     left, top = grid.ulx, grid.uly
     right = left + grid.n_cols * grid.patch_size_m
     bottom = top - grid.n_rows * grid.patch_size_m
-    transformer = Transformer.from_crs(CRS.from_user_input(grid.crs),
-                                       CRS.from_user_input(source.crs), always_xy=True)
+    transformer = Transformer.from_crs(CRS.from_user_input(grid.crs), CRS.from_user_input(source.crs), always_xy=True)
     return transformer.transform_bounds(left, bottom, right, top, densify_pts=21)
 
 
-def parse_codes(values, source: ClcSource, recode: dict | None = None,
-                table: ClassTable | None = None) -> np.ndarray:
+def parse_codes(values, source: ClcSource, recode: dict | None = None, table: ClassTable | None = None) -> np.ndarray:
     """The codes of the polygons read, as uint16, after the configured recoding; a value that
     is not a code of the class table (default: the CLC nomenclature) stops the job with one
     line naming them all."""
@@ -171,8 +172,10 @@ def parse_codes(values, source: ClcSource, recode: dict | None = None,
     numbers = pd.to_numeric(text, errors="coerce")
     if numbers.isna().any():
         bad = text[numbers.isna()].fillna("<null>").value_counts()
-        raise ClcError(f"clc: {source.path}: field {source.code_field} holds non-numeric values "
-                       + ", ".join(f"{v!r} ({n} polygons)" for v, n in bad.items()))
+        raise ClcError(
+            f"clc: {source.path}: field {source.code_field} holds non-numeric values "
+            + ", ".join(f"{v!r} ({n} polygons)" for v, n in bad.items())
+        )
     codes = numbers.to_numpy(dtype=np.int64)
     if recode:
         mapping = {int(k): int(v) for k, v in recode.items()}
@@ -184,16 +187,17 @@ def parse_codes(values, source: ClcSource, recode: dict | None = None,
         listed = ", ".join(f"{c} ({n} polygons)" for c, n in zip(unknown.tolist(), counts.tolist()))
         hint = ""
         if set(unknown.tolist()) & set(LEGACY_CODES):
-            hint = ("; 990/995 are the unclassified codes of CLC versions before 2018 V2020: "
-                    "map them with clc.recode, e.g. {990: 999, 995: 999}")
+            hint = (
+                "; 990/995 are the unclassified codes of CLC versions before 2018 V2020: "
+                "map them with clc.recode, e.g. {990: 999, 995: 999}"
+            )
         shipped = table.path in {str(p) for p in NOMENCLATURES.values()}
         what = "the CLC nomenclature" if shipped else f"the class table {table.path}"
         raise ClcError(f"clc: {source.path}: codes not in {what}: {listed}{hint}")
     return codes.astype(np.uint16)
 
 
-def read_tile_polygons(source: ClcSource, grid: TileGrid, recode: dict | None = None,
-                       table: ClassTable | None = None):
+def read_tile_polygons(source: ClcSource, grid: TileGrid, recode: dict | None = None, table: ClassTable | None = None):
     """Polygons (shapely array, tile CRS) and codes (uint16) of the CLC features whose extent
     meets the tile, read through the spatial index; invalid geometries repaired."""
     import pyogrio
@@ -201,21 +205,18 @@ def read_tile_polygons(source: ClcSource, grid: TileGrid, recode: dict | None = 
     from pyproj import Transformer
 
     bbox = tile_bbox(source, grid)
-    meta, features = pyogrio.read_arrow(source.path, layer=source.layer,
-                                        columns=[source.code_field], bbox=bbox)
+    meta, features = pyogrio.read_arrow(source.path, layer=source.layer, columns=[source.code_field], bbox=bbox)
     wkb = features.column(meta["geometry_name"] or "wkb_geometry").to_numpy(zero_copy_only=False)
     geometries = shapely.from_wkb(wkb) if len(wkb) else np.array([], dtype=object)
     codes = parse_codes(features.column(source.code_field).to_pylist(), source, recode, table)
     invalid = ~shapely.is_valid(geometries) & ~shapely.is_missing(geometries)
     if invalid.any():
-        geometries[invalid] = shapely.make_valid(geometries[invalid], method="structure",
-                                                 keep_collapsed=False)
+        geometries[invalid] = shapely.make_valid(geometries[invalid], method="structure", keep_collapsed=False)
         LOG.info("%s: repaired %d invalid CLC geometries", grid.tile_key, int(invalid.sum()))
     keep = ~(shapely.is_missing(geometries) | shapely.is_empty(geometries))
     geometries, codes = geometries[keep], codes[keep]
     transformer = Transformer.from_crs(source.crs, grid.crs, always_xy=True)
-    geometries = shapely.transform(geometries, lambda xy: np.column_stack(
-        transformer.transform(xy[:, 0], xy[:, 1])))
+    geometries = shapely.transform(geometries, lambda xy: np.column_stack(transformer.transform(xy[:, 0], xy[:, 1])))
     return geometries, codes
 
 
@@ -232,11 +233,16 @@ def rasterize_tile(geometries, codes: np.ndarray, grid: TileGrid, with_coverage:
         reference = np.full(shape, CLC_NODATA, dtype=np.uint16)
         return (reference, 0.0) if with_coverage else reference
     # A fill no polygon has tells covered from uncovered pixels (999 polygons exist in CLC).
-    fill = CLC_NODATA if not with_coverage else int(np.setdiff1d(
-        np.arange(65536), codes)[-1])
+    fill = CLC_NODATA if not with_coverage else int(np.setdiff1d(np.arange(65536), codes)[-1])
     transform = Affine(REFERENCE_RESOLUTION, 0, grid.ulx, 0, -REFERENCE_RESOLUTION, grid.uly)
-    reference = rasterize(zip(geometries, codes.tolist()), out_shape=shape, transform=transform,
-                          fill=fill, dtype="uint16", all_touched=False)
+    reference = rasterize(
+        zip(geometries, codes.tolist()),
+        out_shape=shape,
+        transform=transform,
+        fill=fill,
+        dtype="uint16",
+        all_touched=False,
+    )
     if not with_coverage:
         return reference
     uncovered = reference == fill
@@ -246,6 +252,7 @@ def rasterize_tile(geometries, codes: np.ndarray, grid: TileGrid, with_coverage:
 
 
 # ------------------------------------------------------------------ reference-map GeoTIFFs
+
 
 class ReferenceMapWriter:
     """Writes reference-map GeoTIFFs (uint16, DEFLATE, predictor 2, nodata 0) byte-identical to
@@ -266,7 +273,8 @@ class ReferenceMapWriter:
         self.crs, self.shape, self.resolution = crs, tuple(shape), resolution
         self.options = dict(compress="deflate", predictor=2)
         self._reference = lambda a, left, top: _rasterio_bytes(
-            a, crs, left, top, resolution, REFERENCE_NODATA, **self.options)
+            a, crs, left, top, resolution, REFERENCE_NODATA, **self.options
+        )
         self._compress = None
         try:
             self._build()
@@ -294,8 +302,9 @@ class ReferenceMapWriter:
         offsets = struct.unpack_from(f"<{n}I", template, self._offsets_at)
         counts = struct.unpack_from(f"<{n}I", template, self._counts_at)
         self.rows_per_strip = entries.get(278, (4, 1, self.shape[0], 0))[2]
-        if list(offsets) != [offsets[0] + sum(counts[:i]) for i in range(n)] \
-                or offsets[-1] + counts[-1] != len(template):
+        if list(offsets) != [offsets[0] + sum(counts[:i]) for i in range(n)] or offsets[-1] + counts[-1] != len(
+            template
+        ):
             raise RuntimeError("strips are not stored in order at the end of the file")
         self._header = bytearray(template[: offsets[0]])
         self._n_strips = n
@@ -303,7 +312,7 @@ class ReferenceMapWriter:
         self._tiepoint_at = self._header.find(marker)
         if self._tiepoint_at < 0:
             raise RuntimeError("tie point not found in the template")
-        strips = [template[o:o + c] for o, c in zip(offsets, counts)]
+        strips = [template[o : o + c] for o, c in zip(offsets, counts)]
         for compress in _compressors():
             self._compress = compress
             if [s for s in self._strips(probe)] == strips:
@@ -318,7 +327,7 @@ class ReferenceMapWriter:
         diff = array.astype("<u2", copy=True)
         diff[:, 1:] -= array[:, :-1]  # horizontal differencing, modulo 2**16
         r = self.rows_per_strip
-        return [self._compress(diff[i:i + r].tobytes()) for i in range(0, array.shape[0], r)]
+        return [self._compress(diff[i : i + r].tobytes()) for i in range(0, array.shape[0], r)]
 
     def to_bytes(self, array: np.ndarray, left: float, top: float) -> bytes:
         import struct
@@ -359,8 +368,11 @@ def _compressors():
     import rasterio  # noqa: F401  (loads GDAL and its deflate library)
 
     maps = Path("/proc/self/maps")
-    libraries = sorted({line.split()[-1] for line in maps.read_text().splitlines()
-                        if "/libdeflate" in line}) if maps.exists() else []
+    libraries = (
+        sorted({line.split()[-1] for line in maps.read_text().splitlines() if "/libdeflate" in line})
+        if maps.exists()
+        else []
+    )
     for name in libraries:
         try:
             lib = ctypes.CDLL(name)
@@ -369,8 +381,13 @@ def _compressors():
         lib.libdeflate_alloc_compressor.restype = ctypes.c_void_p
         lib.libdeflate_alloc_compressor.argtypes = [ctypes.c_int]
         lib.libdeflate_zlib_compress.restype = ctypes.c_size_t
-        lib.libdeflate_zlib_compress.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_size_t,
-                                                 ctypes.c_void_p, ctypes.c_size_t]
+        lib.libdeflate_zlib_compress.argtypes = [
+            ctypes.c_void_p,
+            ctypes.c_char_p,
+            ctypes.c_size_t,
+            ctypes.c_void_p,
+            ctypes.c_size_t,
+        ]
         for level in (6, 7, 5, 8, 9, 4, 3, 2, 1, 10, 11, 12):
             handle = lib.libdeflate_alloc_compressor(level)
             if handle:
@@ -392,10 +409,12 @@ def _libdeflate(lib, handle):
         if not size:
             raise RuntimeError("libdeflate: output buffer too small")
         return ctypes.string_at(out, size)
+
     return compress
 
 
 # ------------------------------------------------------------------ the job
+
 
 def write_reference_maps(reference: np.ndarray, grid: TileGrid, out_dir, shard_path) -> None:
     """One GeoTIFF per grid patch in `out_dir/<patch_id>/`, and the shard of `Data` tensors;
@@ -419,12 +438,23 @@ def write_reference_maps(reference: np.ndarray, grid: TileGrid, out_dir, shard_p
                 progress.update(i + 1)
 
 
-def rasterize_reference_maps(geocoding, clc, out_dir, shard_path, labels_path, layer=None,
-                             code_field=None, recode=None,
-                             max_unlabeled_fraction: float = MAX_UNLABELED_FRACTION,
-                             raster: bool = False, band: int = 1,
-                             uncovered_code: int = CLC_NODATA, nomenclature: str = "reben19",
-                             class_table_path=None, unlabeled_codes=()) -> dict:
+def rasterize_reference_maps(
+    geocoding,
+    clc,
+    out_dir,
+    shard_path,
+    labels_path,
+    layer=None,
+    code_field=None,
+    recode=None,
+    max_unlabeled_fraction: float = MAX_UNLABELED_FRACTION,
+    raster: bool = False,
+    band: int = 1,
+    uncovered_code: int = CLC_NODATA,
+    nomenclature: str = "reben19",
+    class_table_path=None,
+    unlabeled_codes=(),
+) -> dict:
     """Reference maps, their shard and the labels of every patch of one tile's grid, from the
     CLC vector `clc` or, with `raster`, from the land-cover raster at that path (see
     reben.label_raster). With a shipped nomenclature (no `class_table_path`) the labels also
@@ -441,8 +471,10 @@ def rasterize_reference_maps(geocoding, clc, out_dir, shard_path, labels_path, l
         what, summary = "raster", {"covered": covered}
         unknown = unknown_codes(reference, table)
         if unknown:
-            raise ClcError(f"labels.raster.path: {source.path}: codes not in the class table "
-                           f"{table.path} on tile {grid.tile_key}: {describe_codes(unknown, 'px')}")
+            raise ClcError(
+                f"labels.raster.path: {source.path}: codes not in the class table "
+                f"{table.path} on tile {grid.tile_key}: {describe_codes(unknown, 'px')}"
+            )
     else:
         source = open_clc(clc, layer, code_field)
         geometries, codes = read_tile_polygons(source, grid, recode, table)
@@ -450,20 +482,38 @@ def rasterize_reference_maps(geocoding, clc, out_dir, shard_path, labels_path, l
         what, summary = f"{len(geometries)} CLC polygons", {"polygons": len(geometries)}
     read = time.monotonic()
     if not raster and not len(geometries):
-        LOG.warning("%s: no CLC polygon of %s meets the tile: every pixel is %d, no patch is labelled",
-                    grid.tile_key, source.path, CLC_NODATA)
+        LOG.warning(
+            "%s: no CLC polygon of %s meets the tile: every pixel is %d, no patch is labelled",
+            grid.tile_key,
+            source.path,
+            CLC_NODATA,
+        )
     elif covered < 1:
-        LOG.warning("%s: %s covers %.1f %% of the tile's grid; the rest is %d (UNLABELED)",
-                    grid.tile_key, source.path, 100 * covered, uncovered_code)
+        LOG.warning(
+            "%s: %s covers %.1f %% of the tile's grid; the rest is %d (UNLABELED)",
+            grid.tile_key,
+            source.path,
+            100 * covered,
+            uncovered_code,
+        )
     px = grid.patch_size_m // REFERENCE_RESOLUTION
     table43 = None if class_table_path else table_43(unlabeled_codes, uncovered_code)
-    labels = tile_labels(grid.patch_ids(), reference, grid.n_rows, grid.n_cols, px, table,
-                         max_unlabeled_fraction, table43)
+    labels = tile_labels(
+        grid.patch_ids(), reference, grid.n_rows, grid.n_cols, px, table, max_unlabeled_fraction, table43
+    )
     write_reference_maps(reference, grid, out_dir, shard_path)
     write_labels(labels, labels_path)
     n, labelled = labels.num_rows, int(pa.compute.sum(labels["labelled"]).as_py() or 0)
-    LOG.info("%s: %s read and put on the 10 m grid in %.1f s; %d patches, %d labelled, "
-             "%d unlabeled (>= %g %% UNLABELED); done in %.1f s", grid.tile_key, what,
-             read - start, n, labelled, n - labelled, 100 * max_unlabeled_fraction,
-             time.monotonic() - start)
+    LOG.info(
+        "%s: %s read and put on the 10 m grid in %.1f s; %d patches, %d labelled, "
+        "%d unlabeled (>= %g %% UNLABELED); done in %.1f s",
+        grid.tile_key,
+        what,
+        read - start,
+        n,
+        labelled,
+        n - labelled,
+        100 * max_unlabeled_fraction,
+        time.monotonic() - start,
+    )
     return {**summary, "patches": n, "labelled": labelled}

@@ -27,6 +27,7 @@ def _with_defaults(cls):
 
 def _copy(value):
     import copy
+
     return copy.deepcopy(value)
 
 
@@ -51,7 +52,9 @@ def validate_config(config: dict, schema_path) -> dict:
     validator = _Validator(schema)
     # Two passes: defaults of nested objects appear in the first, are checked in the second.
     for _ in range(2):
-        errors = sorted(validator.iter_errors(config), key=lambda e: (len(e.absolute_path), list(map(str, e.absolute_path))))
+        errors = sorted(
+            validator.iter_errors(config), key=lambda e: (len(e.absolute_path), list(map(str, e.absolute_path)))
+        )
     if errors:
         e = errors[0]
         where = ".".join(str(p) for p in e.absolute_path) or "(top level)"
@@ -107,8 +110,10 @@ def product_table(config: dict, basedir: Path | None = None) -> dict[str, dict]:
     s2 = config["sentinel2"]
     rows = [dict(r) for r in s2.get("products") or []]
     if s2.get("product_table"):
-        rows += [{k: v for k, v in r.items() if k in ("name", "path") and v}
-                 for r in read_product_table(s2["product_table"], "sentinel2.product_table", basedir)]
+        rows += [
+            {k: v for k, v in r.items() if k in ("name", "path") and v}
+            for r in read_product_table(s2["product_table"], "sentinel2.product_table", basedir)
+        ]
     products: dict[str, dict] = {}
     for row in rows:
         name = Path(row["name"]).name.removesuffix(".zip").removesuffix(".SAFE")
@@ -118,16 +123,25 @@ def product_table(config: dict, basedir: Path | None = None) -> dict[str, dict]:
             raise ConfigError(f"config: sentinel2.products: {e}") from None
         key = tile_key(name, s2["l2a_baseline"])
         if key in products:
-            raise ConfigError(f"config: sentinel2.products: {name} and {products[key]['name']} "
-                              f"have the same tile key {key}")
+            raise ConfigError(
+                f"config: sentinel2.products: {name} and {products[key]['name']} have the same tile key {key}"
+            )
         path = row.get("path")
         if not path:
             base = Path(s2["input_dir"]) / name
             zipped = base.with_name(name + ".zip")
-            path = str(zipped if zipped.exists() and not base.with_name(name + ".SAFE").exists()
-                       else base.with_name(name + ".SAFE"))
-        products[key] = {"name": name, "level": parsed.level, "path": str(path),
-                         "mgrs_tile": parsed.tile, "sensing": parsed.sensing}
+            path = str(
+                zipped
+                if zipped.exists() and not base.with_name(name + ".SAFE").exists()
+                else base.with_name(name + ".SAFE")
+            )
+        products[key] = {
+            "name": name,
+            "level": parsed.level,
+            "path": str(path),
+            "mgrs_tile": parsed.tile,
+            "sensing": parsed.sensing,
+        }
     if not products:
         raise ConfigError("config: sentinel2: no products configured (products or product_table)")
     return dict(sorted(products.items()))

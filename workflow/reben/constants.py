@@ -12,8 +12,18 @@ S2_BANDS = ("B01", "B02", "B03", "B04", "B05", "B06", "B07", "B08", "B8A", "B09"
 """The 12 spectral bands of a reBEN Sentinel-2 patch, in file and tensor order (no B10)."""
 
 S2_BAND_RESOLUTION = {
-    "B01": 60, "B02": 10, "B03": 10, "B04": 10, "B05": 20, "B06": 20,
-    "B07": 20, "B08": 10, "B8A": 20, "B09": 60, "B11": 20, "B12": 20,
+    "B01": 60,
+    "B02": 10,
+    "B03": 10,
+    "B04": 10,
+    "B05": 20,
+    "B06": 20,
+    "B07": 20,
+    "B08": 10,
+    "B8A": 20,
+    "B09": 60,
+    "B11": 20,
+    "B12": 20,
 }
 """Native ground sampling distance (m) of each band; L2A stores each band at this resolution."""
 
@@ -36,7 +46,18 @@ QUALITY_INDICATORS = ("GENERAL_QUALITY", "GEOMETRIC_QUALITY", "RADIOMETRIC_QUALI
 
 S1_POLARISATIONS = ("VV", "VH")
 
-SEASONS = {12: "Winter", 1: "Winter", 2: "Winter", 3: "Spring", 4: "Spring", 5: "Spring",
-           6: "Summer", 7: "Summer", 8: "Summer", 9: "Autumn", 10: "Autumn", 11: "Autumn"}
+SEASONS = {
+    12: "Winter",
+    1: "Winter",
+    2: "Winter",
+    3: "Spring",
+    4: "Spring",
+    5: "Spring",
+    6: "Summer",
+    7: "Summer",
+    8: "Summer",
+    9: "Autumn",
+    10: "Autumn",
+    11: "Autumn",
+}
 """Meteorological season of the sensing month (northern hemisphere, as in BigEarthNet)."""
-

@@ -28,8 +28,18 @@ from .io import check_download_sha256, staged_file, write_parquet
 
 LOG = logging.getLogger("reben.countries")
 
-REBEN_COUNTRIES = ("Austria", "Belgium", "Finland", "Ireland", "Kosovo", "Lithuania",
-                   "Luxembourg", "Portugal", "Serbia", "Switzerland")
+REBEN_COUNTRIES = (
+    "Austria",
+    "Belgium",
+    "Finland",
+    "Ireland",
+    "Kosovo",
+    "Lithuania",
+    "Luxembourg",
+    "Portugal",
+    "Serbia",
+    "Switzerland",
+)
 """The 10 countries of reBEN, as Natural Earth admin-0 names them."""
 
 
@@ -54,8 +64,9 @@ def read_borders(path, name_field: str, names, layer: str | None = None):
     if name_field not in fields and len(same) == 1:
         name_field = same[0]
     if name_field not in fields:
-        raise BordersError(f"{path}: no field '{name_field}' for country names "
-                           f"(countries.name_field); fields: {', '.join(fields)}")
+        raise BordersError(
+            f"{path}: no field '{name_field}' for country names (countries.name_field); fields: {', '.join(fields)}"
+        )
     names = list(dict.fromkeys(names))
     if not names:
         raise BordersError(f"{path}: no countries configured (countries.names is empty)")
@@ -65,8 +76,10 @@ def read_borders(path, name_field: str, names, layer: str | None = None):
     known = set(frame[name_field].dropna().astype(str))
     missing = [n for n in names if n not in known]
     if missing:
-        raise BordersError(f"{path}: no country named {', '.join(map(repr, missing))} in field "
-                           f"'{name_field}' (countries.names); {len(known)} names in the file")
+        raise BordersError(
+            f"{path}: no country named {', '.join(map(repr, missing))} in field "
+            f"'{name_field}' (countries.names); {len(known)} names in the file"
+        )
     frame = frame[frame[name_field].isin(names)].rename(columns={name_field: "country"})
     frame = frame.set_geometry(shapely.make_valid(frame.geometry.values))
     frame = frame.dissolve(by="country", as_index=False).sort_values("country")
@@ -76,8 +89,7 @@ def read_borders(path, name_field: str, names, layer: str | None = None):
 def _tie_rank(names, tie_break: str, priority) -> np.ndarray:
     """Rank of each country at distance 0 (lower wins before the overlap is compared)."""
     if tie_break not in TIE_BREAKS:
-        raise BordersError(f"countries.tie_break: '{tie_break}' is not one of "
-                           f"{', '.join(TIE_BREAKS)}")
+        raise BordersError(f"countries.tie_break: '{tie_break}' is not one of {', '.join(TIE_BREAKS)}")
     priority = list(priority or [])
     if tie_break == "overlap":
         return np.zeros(len(names), dtype=int)
@@ -85,14 +97,14 @@ def _tie_rank(names, tie_break: str, priority) -> np.ndarray:
         raise BordersError("countries.tie_break is 'priority' but countries.priority is empty")
     unknown = sorted(set(priority) - set(names))
     if unknown:
-        raise BordersError(f"countries.priority: {', '.join(map(repr, unknown))} not among the "
-                           f"configured countries (countries.names)")
+        raise BordersError(
+            f"countries.priority: {', '.join(map(repr, unknown))} not among the configured countries (countries.names)"
+        )
     order = {name: i for i, name in enumerate(priority)}
     return np.array([order.get(name, len(priority)) for name in names], dtype=int)
 
 
-def assign_countries(grid: TileGrid, borders, tie_break: str = "overlap",
-                     priority=()) -> pd.DataFrame:
+def assign_countries(grid: TileGrid, borders, tie_break: str = "overlap", priority=()) -> pd.DataFrame:
     """patch_id and country of every patch of the grid, in grid order (see the module doc)."""
     import shapely
 
@@ -100,8 +112,7 @@ def assign_countries(grid: TileGrid, borders, tie_break: str = "overlap",
     geoms = shapely.make_valid(borders.geometry.values)
     finite = np.isfinite(shapely.bounds(geoms)).all(axis=1) & ~shapely.is_empty(geoms)
     if not finite.any():
-        raise BordersError(f"{grid.tile_key}: none of the configured countries can be projected "
-                           f"to {grid.crs}")
+        raise BordersError(f"{grid.tile_key}: none of the configured countries can be projected to {grid.crs}")
     names = borders["country"].to_numpy()[finite]
     geoms = geoms[finite]
     rank = _tie_rank(list(borders["country"]), tie_break, priority)[finite]
@@ -126,25 +137,35 @@ def assign_countries(grid: TileGrid, borders, tie_break: str = "overlap",
     # The others: the nearest country (all equidistant matches, first name wins).
     rest = np.flatnonzero(choice < 0)
     if len(rest):
-        (qi, ti), _ = shapely.STRtree(geoms).query_nearest(patches[rest], all_matches=True,
-                                                           return_distance=True)
+        (qi, ti), _ = shapely.STRtree(geoms).query_nearest(patches[rest], all_matches=True, return_distance=True)
         nearest = pd.DataFrame({"q": qi, "t": ti}).sort_values(["q", "t"]).drop_duplicates("q")
         choice[rest[nearest["q"].to_numpy()]] = nearest["t"].to_numpy()
 
     return pd.DataFrame({"patch_id": grid.patch_ids(), "country": names[choice].astype(object)})
 
 
-def write_countries(geocoding, borders_path, name_field: str, names, countries_path,
-                    layer: str | None = None, tie_break: str = "overlap",
-                    priority=()) -> pd.DataFrame:
+def write_countries(
+    geocoding,
+    borders_path,
+    name_field: str,
+    names,
+    countries_path,
+    layer: str | None = None,
+    tie_break: str = "overlap",
+    priority=(),
+) -> pd.DataFrame:
     """countries.parquet of one tile from its geocoding.json and the borders file."""
     grid = read_grid_json(geocoding)
-    table = assign_countries(grid, read_borders(borders_path, name_field, names, layer),
-                             tie_break, priority)
+    table = assign_countries(grid, read_borders(borders_path, name_field, names, layer), tie_break, priority)
     write_parquet(table, countries_path)
     counts = table["country"].value_counts()
-    LOG.info("%s: %d patches in %s (borders %s)", grid.tile_key, len(table),
-             ", ".join(f"{k} {v}" for k, v in counts.items()), Path(borders_path).name)
+    LOG.info(
+        "%s: %d patches in %s (borders %s)",
+        grid.tile_key,
+        len(table),
+        ", ".join(f"{k} {v}" for k, v in counts.items()),
+        Path(borders_path).name,
+    )
     return table
 
 

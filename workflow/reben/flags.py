@@ -24,8 +24,7 @@ from .errors import FlagListError
 
 LOG = logging.getLogger("reben.flags")
 
-FLAGS = {"contains_cloud_or_shadow": "cloud_or_shadow_fraction",
-         "contains_seasonal_snow": "snow_fraction"}
+FLAGS = {"contains_cloud_or_shadow": "cloud_or_shadow_fraction", "contains_seasonal_snow": "snow_fraction"}
 """Flag column -> the SCL fraction column of s2_patches.parquet it is computed from."""
 
 
@@ -40,8 +39,9 @@ def read_flag_list(path) -> set[str]:
         if suffix in (".csv", ".parquet"):
             table = pd.read_parquet(path) if suffix == ".parquet" else pd.read_csv(path, dtype=str)
             if "patch_id" not in table.columns:
-                raise FlagListError(f"{path}: flag list has no 'patch_id' column "
-                                    f"(columns: {', '.join(map(str, table.columns))})")
+                raise FlagListError(
+                    f"{path}: flag list has no 'patch_id' column (columns: {', '.join(map(str, table.columns))})"
+                )
             ids = table["patch_id"].dropna().astype(str).str.strip()
             return set(ids[ids != ""])
         lines = (line.split("#", 1)[0].strip() for line in path.read_text().splitlines())
@@ -52,8 +52,9 @@ def read_flag_list(path) -> set[str]:
         raise FlagListError(f"{path}: flag list could not be read ({e})") from None
 
 
-def compute_flags(s2_patches: pd.DataFrame, thresholds: dict[str, float],
-                  lists: dict[str, set[str] | None] | None = None) -> pd.DataFrame:
+def compute_flags(
+    s2_patches: pd.DataFrame, thresholds: dict[str, float], lists: dict[str, set[str] | None] | None = None
+) -> pd.DataFrame:
     """patch_id and the two flag columns, in the order of `s2_patches`.
 
     `thresholds` maps each flag column to the fraction above which it is set; `lists` maps a

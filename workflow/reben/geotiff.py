@@ -20,22 +20,30 @@ import numpy as np
 _SENTINEL_X, _SENTINEL_Y = 123456.25, 7654321.75
 
 
-def _rasterio_bytes(array: np.ndarray, crs, left: float, top: float, resolution: float,
-                    nodata, **options) -> bytes:
+def _rasterio_bytes(array: np.ndarray, crs, left: float, top: float, resolution: float, nodata, **options) -> bytes:
     from affine import Affine
     from rasterio.io import MemoryFile
 
     height, width = array.shape
     with MemoryFile() as mem:
-        with mem.open(driver="GTiff", width=width, height=height, count=1, dtype=array.dtype,
-                      crs=crs, nodata=nodata,
-                      transform=Affine(resolution, 0, left, 0, -resolution, top), **options) as dst:
+        with mem.open(
+            driver="GTiff",
+            width=width,
+            height=height,
+            count=1,
+            dtype=array.dtype,
+            crs=crs,
+            nodata=nodata,
+            transform=Affine(resolution, 0, left, 0, -resolution, top),
+            **options,
+        ) as dst:
             dst.write(array, 1)
         return mem.read()
 
 
-def write_geotiff(path, array: np.ndarray, crs, left: float, top: float, resolution: float,
-                  nodata=None, **options) -> None:
+def write_geotiff(
+    path, array: np.ndarray, crs, left: float, top: float, resolution: float, nodata=None, **options
+) -> None:
     """Write one single-band north-up GeoTIFF through rasterio (any creation options)."""
     Path(path).write_bytes(_rasterio_bytes(array, crs, left, top, resolution, nodata, **options))
 

@@ -31,11 +31,15 @@ class TileGrid:
 
     def __post_init__(self):
         if self.patch_size_m <= 0 or self.patch_size_m % max(S2_RESOLUTIONS):
-            raise GridError(f"{self.tile_key}: patch size {self.patch_size_m} m is not a "
-                            f"multiple of {max(S2_RESOLUTIONS)} m, the coarsest band resolution")
+            raise GridError(
+                f"{self.tile_key}: patch size {self.patch_size_m} m is not a "
+                f"multiple of {max(S2_RESOLUTIONS)} m, the coarsest band resolution"
+            )
         if self.n_cols < 1 or self.n_rows < 1:
-            raise GridError(f"{self.tile_key}: tile of {self.width_m} x {self.height_m} m holds no "
-                            f"complete {self.patch_size_m} m patch")
+            raise GridError(
+                f"{self.tile_key}: tile of {self.width_m} x {self.height_m} m holds no "
+                f"complete {self.patch_size_m} m patch"
+            )
 
     @property
     def n_cols(self) -> int:
@@ -54,8 +58,7 @@ class TileGrid:
         """Pixels along one side of a patch at `resolution` metres (1200 m: 120 at 10 m, 60 at
         20 m, 20 at 60 m)."""
         if self.patch_size_m % resolution:
-            raise GridError(f"{self.tile_key}: patch size {self.patch_size_m} m is not a multiple "
-                            f"of {resolution} m")
+            raise GridError(f"{self.tile_key}: patch size {self.patch_size_m} m is not a multiple of {resolution} m")
         return int(self.patch_size_m) // resolution
 
     @property
@@ -76,6 +79,7 @@ class TileGrid:
     def patch_transform(self, x: int, y: int, resolution: int):
         """The north-up affine transform of patch (x, y) at `resolution` metres."""
         from affine import Affine
+
         left, _, _, top = self.patch_bounds(x, y)
         return Affine(resolution, 0.0, left, 0.0, -resolution, top)
 
@@ -100,19 +104,34 @@ class TileGrid:
         geometry = shapely.box(left, top - s, left + s, top)
         return gpd.GeoDataFrame(
             {"patch_id": self.patch_ids(), "x": x.astype("int32"), "y": y.astype("int32")},
-            geometry=geometry, crs=self.crs,
+            geometry=geometry,
+            crs=self.crs,
         )
 
     def to_dict(self) -> dict:
-        return {"tile_key": self.tile_key, "epsg": self.epsg, "ulx": self.ulx, "uly": self.uly,
-                "width_m": self.width_m, "height_m": self.height_m,
-                "patch_size_m": self.patch_size_m, "n_cols": self.n_cols, "n_rows": self.n_rows}
+        return {
+            "tile_key": self.tile_key,
+            "epsg": self.epsg,
+            "ulx": self.ulx,
+            "uly": self.uly,
+            "width_m": self.width_m,
+            "height_m": self.height_m,
+            "patch_size_m": self.patch_size_m,
+            "n_cols": self.n_cols,
+            "n_rows": self.n_rows,
+        }
 
     @classmethod
     def from_dict(cls, d: dict) -> "TileGrid":
-        return cls(tile_key=d["tile_key"], epsg=int(d["epsg"]), ulx=float(d["ulx"]),
-                   uly=float(d["uly"]), width_m=float(d["width_m"]),
-                   height_m=float(d["height_m"]), patch_size_m=int(d["patch_size_m"]))
+        return cls(
+            tile_key=d["tile_key"],
+            epsg=int(d["epsg"]),
+            ulx=float(d["ulx"]),
+            uly=float(d["uly"]),
+            width_m=float(d["width_m"]),
+            height_m=float(d["height_m"]),
+            patch_size_m=int(d["patch_size_m"]),
+        )
 
 
 def tile_key_of(patch_id: str) -> str:
@@ -123,5 +142,6 @@ def tile_key_of(patch_id: str) -> str:
 def read_grid_json(path) -> TileGrid:
     """The TileGrid recorded in a tile's geocoding.json (written by make_patch_grid)."""
     import json
+
     with open(path) as f:
         return TileGrid.from_dict(json.load(f)["grid"])

@@ -98,11 +98,9 @@ def check_download_sha256(url: str, got: str, pinned: str | None, key: str, erro
     """A download's sha256 `got` against the configured `pinned` one (config key `key`): a
     mismatch raises `error`; no pin logs the hash to pin."""
     if pinned and got != pinned.lower():
-        raise error(f"{url}: sha256 {got} differs from the configured {key} {pinned}; the "
-                    "download was removed")
+        raise error(f"{url}: sha256 {got} differs from the configured {key} {pinned}; the download was removed")
     if not pinned:
-        LOG.warning("%s: no %s configured; this download has sha256 %s (pin it in the config)",
-                    url, key, got)
+        LOG.warning("%s: no %s configured; this download has sha256 %s (pin it in the config)", url, key, got)
 
 
 def read_json(path):
@@ -145,8 +143,10 @@ def write_release_parquet(table, path, order_by: str = "patch_id") -> None:
         with staged_file(path) as tmp:
             target = str(tmp).replace("'", "''")  # a quote in a folder name stays in the name
             con.register("metadata_rows", table)
-            con.execute(f"COPY (SELECT * FROM metadata_rows ORDER BY \"{order_by}\") TO "
-                        f"'{target}' (FORMAT parquet, ROW_GROUP_SIZE {RELEASE_ROW_GROUP_SIZE}, "
-                        "CODEC 'zstd')")
+            con.execute(
+                f'COPY (SELECT * FROM metadata_rows ORDER BY "{order_by}") TO '
+                f"'{target}' (FORMAT parquet, ROW_GROUP_SIZE {RELEASE_ROW_GROUP_SIZE}, "
+                "CODEC 'zstd')"
+            )
     finally:
         con.close()

@@ -53,15 +53,16 @@ def open_label_raster(path, band: int = 1) -> RasterSource:
     try:
         with rasterio.open(path) as src:
             if not 1 <= band <= src.count:
-                raise LabelRasterError(f"{where}: has {src.count} band(s), no band {band} "
-                                       f"(labels.raster.band)")
+                raise LabelRasterError(f"{where}: has {src.count} band(s), no band {band} (labels.raster.band)")
             if src.crs is None:
-                raise LabelRasterError(f"{where}: has no CRS; assign one "
-                                       f"(e.g. gdal_edit.py -a_srs EPSG:3035 {Path(path).name})")
+                raise LabelRasterError(
+                    f"{where}: has no CRS; assign one (e.g. gdal_edit.py -a_srs EPSG:3035 {Path(path).name})"
+                )
             dtype = np.dtype(src.dtypes[band - 1])
             if dtype.kind not in "ui":
-                raise LabelRasterError(f"{where}: band {band} is {dtype}; a land-cover raster "
-                                       f"holds integer class codes")
+                raise LabelRasterError(
+                    f"{where}: band {band} is {dtype}; a land-cover raster holds integer class codes"
+                )
             return RasterSource(path=path, band=band, crs=src.crs.to_wkt())
     except RasterioIOError as e:
         raise LabelRasterError(f"{where}: not a raster GDAL can open ({e})") from None
@@ -106,18 +107,27 @@ def read_tile_codes(source: RasterSource, grid: TileGrid, uncovered_code: int):
         low = int(data.min(initial=0, where=valid))
         high = int(data.max(initial=0, where=valid))
         if low < 0 or high > 65535:
-            raise LabelRasterError(f"{where}: codes {low}..{high} near tile {grid.tile_key}; "
-                                   f"reference maps hold codes 0..65535")
+            raise LabelRasterError(
+                f"{where}: codes {low}..{high} near tile {grid.tile_key}; reference maps hold codes 0..65535"
+            )
     present = code_counts(data, valid) > 0
     # A value no covered cell holds marks "no source": the uncovered code itself where possible.
     sentinel = uncovered_code if not present[uncovered_code] else int(np.flatnonzero(~present)[0])
     codes_in = data.astype(np.uint16)
     codes_in[~valid] = sentinel
     reference = np.full(shape, sentinel, dtype=np.uint16)
-    reproject(codes_in, reference, src_transform=window_transform, src_crs=src_crs,
-              src_nodata=sentinel, dst_transform=Affine(REFERENCE_RESOLUTION, 0, grid.ulx, 0,
-                                                        -REFERENCE_RESOLUTION, grid.uly),
-              dst_crs=grid.crs, dst_nodata=sentinel, resampling=Resampling.nearest, num_threads=1)
+    reproject(
+        codes_in,
+        reference,
+        src_transform=window_transform,
+        src_crs=src_crs,
+        src_nodata=sentinel,
+        dst_transform=Affine(REFERENCE_RESOLUTION, 0, grid.ulx, 0, -REFERENCE_RESOLUTION, grid.uly),
+        dst_crs=grid.crs,
+        dst_nodata=sentinel,
+        resampling=Resampling.nearest,
+        num_threads=1,
+    )
     uncovered = reference == sentinel
     covered_share = 1.0 - float(uncovered.mean())
     if sentinel != uncovered_code:

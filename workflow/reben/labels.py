@@ -82,8 +82,9 @@ def class_table(path=CLASS_TABLE, unlabeled_codes: tuple[int, ...] = ()) -> Clas
         raise ClassTableError(f"{where}: does not exist") from None
     missing = [c for c in ("code", "class") if c not in fields]
     if missing:
-        raise ClassTableError(f"{where}: no column {', '.join(missing)} "
-                              f"(columns: {', '.join(fields) or 'none'}); it needs code and class")
+        raise ClassTableError(
+            f"{where}: no column {', '.join(missing)} (columns: {', '.join(fields) or 'none'}); it needs code and class"
+        )
     rows = [{k.strip(): (v or "").strip() for k, v in r.items() if k} for r in rows]
     codes, bad = [], []
     for line, r in enumerate(rows, 2):
@@ -95,16 +96,17 @@ def class_table(path=CLASS_TABLE, unlabeled_codes: tuple[int, ...] = ()) -> Clas
             bad.append(f"line {line}: {r['code']!r}, {r['class']!r}")
         codes.append(code)
     if bad:
-        raise ClassTableError(f"{where}: codes must be integers 0..{_MAX_CODE} with a class; "
-                              + "; ".join(bad[:10]))
+        raise ClassTableError(f"{where}: codes must be integers 0..{_MAX_CODE} with a class; " + "; ".join(bad[:10]))
     seen, duplicates = set(), []
     for code in codes:
         if code in seen and code not in duplicates:
             duplicates.append(code)
         seen.add(code)
     if duplicates:
-        raise ClassTableError(f"{where}: duplicate codes {', '.join(map(str, duplicates[:10]))}"
-                              + (f" and {len(duplicates) - 10} more" if len(duplicates) > 10 else ""))
+        raise ClassTableError(
+            f"{where}: duplicate codes {', '.join(map(str, duplicates[:10]))}"
+            + (f" and {len(duplicates) - 10} more" if len(duplicates) > 10 else "")
+        )
     names = {c: r.get("name") or r["class"] for c, r in zip(codes, rows)}
     code_class = {c: r["class"] for c, r in zip(codes, rows)}
     for code in unlabeled_codes:
@@ -118,13 +120,13 @@ def class_table(path=CLASS_TABLE, unlabeled_codes: tuple[int, ...] = ()) -> Clas
     return ClassTable(names=names, code_class=code_class, classes=classes, path=str(path))
 
 
-def configured_table(nomenclature: str = "reben19", path=None, unlabeled_codes=(),
-                     uncovered_code: int = CLC_NODATA) -> ClassTable:
+def configured_table(
+    nomenclature: str = "reben19", path=None, unlabeled_codes=(), uncovered_code: int = CLC_NODATA
+) -> ClassTable:
     """The class table the config selects: `labels.class_table`, else the shipped table of
     `labels.nomenclature`; `labels.unlabeled_codes` and the uncovered code count as UNLABELED."""
     if nomenclature not in NOMENCLATURES:
-        raise ClassTableError(f"config: labels.nomenclature: {nomenclature!r} is not one of "
-                              f"{', '.join(NOMENCLATURES)}")
+        raise ClassTableError(f"config: labels.nomenclature: {nomenclature!r} is not one of {', '.join(NOMENCLATURES)}")
     extra = tuple(sorted({int(c) for c in unlabeled_codes} | {int(uncovered_code)}))
     return class_table(path or NOMENCLATURES[nomenclature], extra)
 
@@ -139,9 +141,9 @@ def code_counts(codes: np.ndarray, valid: np.ndarray | None = None, rows: int = 
     counted in strips of `rows` rows, so that a whole tile never becomes one int64 copy."""
     counts = np.zeros(_MAX_CODE + 1, dtype=np.int64)
     for start in range(0, codes.shape[0], rows):
-        strip = codes[start:start + rows]
+        strip = codes[start : start + rows]
         if valid is not None:
-            strip = strip[valid[start:start + rows]]
+            strip = strip[valid[start : start + rows]]
         counts += np.bincount(strip.ravel(), minlength=_MAX_CODE + 1)
     return counts
 
@@ -160,8 +162,9 @@ def describe_codes(codes: list[tuple[int, int]], unit: str, limit: int = 10) -> 
     return text + (f" and {len(codes) - limit} more" if len(codes) > limit else "")
 
 
-def class_counts(reference: np.ndarray, n_rows: int, n_cols: int, px: int,
-                 table: ClassTable | None = None) -> np.ndarray:
+def class_counts(
+    reference: np.ndarray, n_rows: int, n_cols: int, px: int, table: ClassTable | None = None
+) -> np.ndarray:
     """Pixel counts per patch (grid order) and class: shape (n_rows * n_cols, n + 1), the n
     classes in table order, then UNLABELED. `reference` is the tile's code array, whose first
     n_rows * px rows and n_cols * px columns are the grid."""
@@ -174,17 +177,20 @@ def class_counts(reference: np.ndarray, n_rows: int, n_cols: int, px: int,
     column_key = (np.arange(n_cols, dtype=np.intp).repeat(px) * k)[None, :]
     counts = np.empty((n_rows, n_cols * k), dtype=np.int64)
     for row in range(n_rows):  # one row of patches at a time bounds the memory of the keys
-        strip = lut[reference[row * px:(row + 1) * px, : n_cols * px]]
+        strip = lut[reference[row * px : (row + 1) * px, : n_cols * px]]
         if (strip == _NOT_A_CODE).any():
-            bad = np.setdiff1d(np.unique(reference[row * px:(row + 1) * px]), np.array(table.codes))
+            bad = np.setdiff1d(np.unique(reference[row * px : (row + 1) * px]), np.array(table.codes))
             raise ValueError(f"reference map holds codes outside the class table: {bad.tolist()}")
         counts[row] = np.bincount((strip + column_key).ravel(), minlength=n_cols * k)
     return counts.reshape(n_rows * n_cols, k)
 
 
-def labels_table(patch_ids: list[str], counts: np.ndarray,
-                 max_unlabeled_fraction: float = MAX_UNLABELED_FRACTION,
-                 table: ClassTable | None = None) -> pa.Table:
+def labels_table(
+    patch_ids: list[str],
+    counts: np.ndarray,
+    max_unlabeled_fraction: float = MAX_UNLABELED_FRACTION,
+    table: ClassTable | None = None,
+) -> pa.Table:
     """The labels of every patch from its class counts (see `class_counts`): patch_id,
     unlabeled_fraction, labelled (unlabeled < the threshold), labels (the classes present,
     sorted alphabetically; empty when not labelled), and fraction_<class> per class."""
@@ -217,17 +223,27 @@ def write_labels(labels: pa.Table, path) -> None:
     write_arrow(labels, path)
 
 
-def tile_labels(patch_ids: list[str], reference: np.ndarray, n_rows: int, n_cols: int, px: int,
-                table: ClassTable, max_unlabeled_fraction: float = MAX_UNLABELED_FRACTION,
-                table43: ClassTable | None = None) -> pa.Table:
+def tile_labels(
+    patch_ids: list[str],
+    reference: np.ndarray,
+    n_rows: int,
+    n_cols: int,
+    px: int,
+    table: ClassTable,
+    max_unlabeled_fraction: float = MAX_UNLABELED_FRACTION,
+    table43: ClassTable | None = None,
+) -> pa.Table:
     """labels.parquet of one tile from its code array (see `labels_table`); with `table43`, also
     the column `labels_43`: the labels that table gives each patch under the same threshold
     (what a build with `labels.nomenclature: bigearthnet43` has as `labels`)."""
-    labels = labels_table(patch_ids, class_counts(reference, n_rows, n_cols, px, table),
-                          max_unlabeled_fraction, table)
+    labels = labels_table(patch_ids, class_counts(reference, n_rows, n_cols, px, table), max_unlabeled_fraction, table)
     if table43 is not None:
-        other = labels if table43 == table else labels_table(
-            patch_ids, class_counts(reference, n_rows, n_cols, px, table43), max_unlabeled_fraction,
-            table43)
+        other = (
+            labels
+            if table43 == table
+            else labels_table(
+                patch_ids, class_counts(reference, n_rows, n_cols, px, table43), max_unlabeled_fraction, table43
+            )
+        )
         labels = labels.append_column(LABELS_43, other["labels"])
     return labels

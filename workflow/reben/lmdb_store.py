@@ -63,8 +63,7 @@ def grids_patch_size(grid_paths) -> int:
             raise DistributionError(f"{path}: not a readable tile grid ({e})") from None
     if len(sizes) != 1:
         found = ", ".join(f"{s} m ({p})" for s, p in sorted(sizes.items())) or "no grid given"
-        raise DistributionError(f"the tiles' grids must share one patch size, found {found}; "
-                                "rerun make_patch_grid")
+        raise DistributionError(f"the tiles' grids must share one patch size, found {found}; rerun make_patch_grid")
     return next(iter(sizes))
 
 
@@ -75,8 +74,10 @@ def expected_tensors(patch_size_m: int) -> dict[str, dict[str, tuple[str, tuple[
     """Per kind of entry, the tensors of one value: name -> (safetensors dtype, shape). Each
     band at its native resolution (1200 m patches: 120 x 120 at 10 m, 60 x 60 at 20 m,
     20 x 20 at 60 m); reference maps and Sentinel-1 at 10 m."""
+
     def side(resolution):
         return (patch_size_m // resolution,) * 2
+
     return {
         "s2": {b: (SAFETENSORS_DTYPE["uint16"], side(S2_BAND_RESOLUTION[b])) for b in S2_BANDS},
         "reference_maps": {"Data": (SAFETENSORS_DTYPE["uint16"], side(10))},
@@ -87,7 +88,7 @@ def expected_tensors(patch_size_m: int) -> dict[str, dict[str, tuple[str, tuple[
 def tensor_header(value) -> tuple[bytes, dict[str, tuple[str, tuple[int, ...]]]]:
     """The raw header of a safetensors value and its tensors: name -> (dtype, shape)."""
     n = int.from_bytes(bytes(value[:8]), "little")
-    raw = bytes(value[:8 + n])
+    raw = bytes(value[: 8 + n])
     header = json.loads(raw[8:])
     return raw, {k: (v["dtype"], tuple(v["shape"])) for k, v in header.items() if k != "__metadata__"}
 
@@ -104,7 +105,7 @@ class ShapeCheck:
 
     def __call__(self, kind: str, key: str, value, shard) -> None:
         n = int.from_bytes(bytes(value[:8]), "little")
-        if bytes(value[:8 + n]) in self._good[kind]:
+        if bytes(value[: 8 + n]) in self._good[kind]:
             return
         try:
             raw, tensors = tensor_header(value)
@@ -112,15 +113,14 @@ class ShapeCheck:
             raise DistributionError(f"{shard}: the value of {key} is not safetensors ({e})") from None
         expected = self.expected[kind]
         if tensors != expected:
-            wrong = sorted(set(tensors) ^ set(expected)) or sorted(
-                t for t in tensors if tensors[t] != expected[t])
+            wrong = sorted(set(tensors) ^ set(expected)) or sorted(t for t in tensors if tensors[t] != expected[t])
             t = wrong[0]
             got = f"{tensors[t][0]} {'x'.join(map(str, tensors[t][1]))}" if t in tensors else "missing"
-            want = (f"{expected[t][0]} {'x'.join(map(str, expected[t][1]))}" if t in expected
-                    else "no such tensor")
+            want = f"{expected[t][0]} {'x'.join(map(str, expected[t][1]))}" if t in expected else "no such tensor"
             raise DistributionError(
                 f"{shard}: {key}: tensor {t} is {got}, the grid's {self.patch_size_m} m patches "
-                f"need {want}; rebuild the stage that writes this shard")
+                f"need {want}; rebuild the stage that writes this shard"
+            )
         self._good[kind].add(raw)
 
 
@@ -137,8 +137,7 @@ def read_selection(metadata_paths) -> Selection:
         name = Path(path).name
         for pid, s1_name in zip(table["patch_id"], table["s1_name"]):
             if pid in source:
-                raise DistributionError(f"{path}: patch {pid} is listed twice "
-                                        f"(also in {source[pid]})")
+                raise DistributionError(f"{path}: patch {pid} is listed twice (also in {source[pid]})")
             source[pid] = name
             source[pid + REFERENCE_MAP_SUFFIX] = name
             s2.append(pid)
@@ -146,8 +145,7 @@ def read_selection(metadata_paths) -> Selection:
                 s1.add(s1_name)
                 source.setdefault(s1_name, name)
     s2.sort()
-    return Selection(s2=s2, reference_maps=[p + REFERENCE_MAP_SUFFIX for p in s2],
-                     s1=sorted(s1), source=source)
+    return Selection(s2=s2, reference_maps=[p + REFERENCE_MAP_SUFFIX for p in s2], s1=sorted(s1), source=source)
 
 
 def _shard_keys(path) -> list[str]:
@@ -177,15 +175,15 @@ def plan(selection: Selection, shards: dict[str, list]) -> tuple[list[tuple[str,
     for path, _ in order:
         held.update(_shard_keys(path))
         value_bytes += _value_bytes(path)
-    for kind, wanted in (("s2", selection.s2), ("reference_maps", selection.reference_maps),
-                         ("s1", selection.s1)):
+    for kind, wanted in (("s2", selection.s2), ("reference_maps", selection.reference_maps), ("s1", selection.s1)):
         missing = [k for k in wanted if k not in held]
         if missing:
             where = ", ".join(sorted({str(Path(p).name) for p in shards.get(kind, [])})) or "none given"
             more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
             raise DistributionError(
                 f"{selection.source[missing[0]]}: {missing[0]} has no entry in the {kind} shards "
-                f"({where}){more}; rebuild the stage that writes them")
+                f"({where}){more}; rebuild the stage that writes them"
+            )
     n = len(selection.keys)
     # Each large value lives on its own overflow pages: round up to a page, then room for the
     # B-tree and free pages. The store grows on demand if this still falls short.
@@ -229,7 +227,7 @@ def _stream(order, wanted: set[str], check=None):
             for j in range(len(chunk)):
                 key = keys[at + j]
                 if key in wanted:
-                    value = data[offsets[j]:offsets[j + 1]]
+                    value = data[offsets[j] : offsets[j + 1]]
                     if check is not None:
                         check(kind, key, value, shard)
                     yield key.encode(), value
@@ -243,8 +241,7 @@ def _put_batch(env, batch) -> None:
             with env.begin(write=True) as txn:
                 for key, value in batch:
                     if not txn.put(key, value, overwrite=False) and txn.get(key) != bytes(value):
-                        raise DistributionError(
-                            f"{key.decode()}: two shards hold different values for this key")
+                        raise DistributionError(f"{key.decode()}: two shards hold different values for this key")
             return
         except lmdb.MapFullError:
             size = env.info()["map_size"] * 2
@@ -287,6 +284,7 @@ def write_content_hash(lmdb_dir, out_path) -> str:
 
 def _read_tif(path) -> np.ndarray:
     import rasterio
+
     with rasterio.open(path) as src:
         return src.read(1)
 
@@ -296,12 +294,14 @@ def _same(key: str, name: str, stored: np.ndarray, path: Path) -> None:
         raise DistributionError(f"{path}: missing; the LMDB entry {key} cannot be checked against it")
     tif = _read_tif(path)
     if stored.dtype != tif.dtype or stored.shape != tif.shape or not np.array_equal(stored, tif):
-        raise DistributionError(f"{key}: tensor {name} ({stored.dtype} {stored.shape}) differs "
-                                f"from {path} ({tif.dtype} {tif.shape})")
+        raise DistributionError(
+            f"{key}: tensor {name} ({stored.dtype} {stored.shape}) differs from {path} ({tif.dtype} {tif.shape})"
+        )
 
 
-def verify_sample(env, selection: Selection, s1_of: dict[str, str], trees: dict[str, Path],
-                  sample_size: int, seed: int) -> int:
+def verify_sample(
+    env, selection: Selection, s1_of: dict[str, str], trees: dict[str, Path], sample_size: int, seed: int
+) -> int:
     """Decode a seeded sample of patches and compare each tensor with its GeoTIFF."""
     if not selection.s2 or sample_size <= 0:
         return 0
@@ -311,21 +311,28 @@ def verify_sample(env, selection: Selection, s1_of: dict[str, str], trees: dict[
         for i in sorted(picks):
             pid = selection.s2[i]
             tile = tile_key_of(pid)
-            checks = [(pid, Path(trees["s2"]) / tile / pid, [(b, f"{pid}_{b}.tif") for b in S2_BANDS]),
-                      (pid + REFERENCE_MAP_SUFFIX, Path(trees["reference_maps"]) / tile / pid,
-                       [("Data", f"{pid}{REFERENCE_MAP_SUFFIX}.tif")])]
+            checks = [
+                (pid, Path(trees["s2"]) / tile / pid, [(b, f"{pid}_{b}.tif") for b in S2_BANDS]),
+                (
+                    pid + REFERENCE_MAP_SUFFIX,
+                    Path(trees["reference_maps"]) / tile / pid,
+                    [("Data", f"{pid}{REFERENCE_MAP_SUFFIX}.tif")],
+                ),
+            ]
             s1 = s1_of.get(pid)
             if s1:
-                checks.append((s1, Path(trees["s1"]) / s1_product_of(s1) / s1,
-                               [(p, f"{s1}_{p}.tif") for p in S1_POLARISATIONS]))
+                checks.append(
+                    (s1, Path(trees["s1"]) / s1_product_of(s1) / s1, [(p, f"{s1}_{p}.tif") for p in S1_POLARISATIONS])
+                )
             for key, folder, tensors in checks:
                 value = txn.get(key.encode())
                 if value is None:
                     raise DistributionError(f"{key}: missing from the LMDB just written")
                 stored = decode(value)
                 if sorted(stored) != sorted(name for name, _ in tensors):
-                    raise DistributionError(f"{key}: tensors {sorted(stored)}, expected "
-                                            f"{sorted(name for name, _ in tensors)}")
+                    raise DistributionError(
+                        f"{key}: tensors {sorted(stored)}, expected {sorted(name for name, _ in tensors)}"
+                    )
                 for name, file in tensors:
                     _same(key, name, stored[name], folder / file)
     return len(picks)
@@ -346,13 +353,25 @@ def _free(path: Path) -> str:
         return "free space unknown"
 
 
-def _fill(tmp: Path, map_size: int, order, wanted, check, selection, metadata_paths, trees,
-          out_dir: Path, sample_size: int, seed: int):
+def _fill(
+    tmp: Path,
+    map_size: int,
+    order,
+    wanted,
+    check,
+    selection,
+    metadata_paths,
+    trees,
+    out_dir: Path,
+    sample_size: int,
+    seed: int,
+):
     """Write every wanted entry into a new environment in `tmp`, check the count and a sample;
     returns (entries, patches checked, progress)."""
     # lock=False: a private new folder with one writer, and no lock.mdb shipped with the data.
-    env = lmdb.open(str(tmp), map_size=map_size, subdir=True, lock=False, sync=False,
-                    metasync=False, meminit=False, readahead=False)
+    env = lmdb.open(
+        str(tmp), map_size=map_size, subdir=True, lock=False, sync=False, metasync=False, meminit=False, readahead=False
+    )
     try:
         progress = Progress("LMDB entries", len(wanted))
         batch, batch_bytes, done = [], 0, 0
@@ -370,17 +389,22 @@ def _fill(tmp: Path, map_size: int, order, wanted, check, selection, metadata_pa
         env.sync(True)
         n = env.stat()["entries"]
         if n != len(wanted):  # every put was a wanted key, so equal counts mean equal key sets
-            raise DistributionError(f"{out_dir}: {n} entries written, the metadata files ask for "
-                                    f"{len(wanted)}")
-        checked = verify_sample(env, selection, _s1_by_patch(metadata_paths), trees,
-                                sample_size, seed)
+            raise DistributionError(f"{out_dir}: {n} entries written, the metadata files ask for {len(wanted)}")
+        checked = verify_sample(env, selection, _s1_by_patch(metadata_paths), trees, sample_size, seed)
     finally:
         env.close()
     return n, checked, progress
 
 
-def encode_lmdb(metadata_paths, shards: dict[str, list], out_dir, trees: dict[str, Path],
-                grids, sample_size: int = 20, seed: int = 0) -> dict:
+def encode_lmdb(
+    metadata_paths,
+    shards: dict[str, list],
+    out_dir,
+    trees: dict[str, Path],
+    grids,
+    sample_size: int = 20,
+    seed: int = 0,
+) -> dict:
     """Build the LMDB at `out_dir` from the shards and verify it (tensor shapes, entry count,
     sample).
 
@@ -398,15 +422,25 @@ def encode_lmdb(metadata_paths, shards: dict[str, list], out_dir, trees: dict[st
     try:
         out_dir.parent.mkdir(parents=True, exist_ok=True)
         with staged_dir(out_dir) as tmp:
-            n, checked, progress = _fill(tmp, map_size, order, wanted, check, selection,
-                                         metadata_paths, trees, out_dir, sample_size, seed)
+            n, checked, progress = _fill(
+                tmp, map_size, order, wanted, check, selection, metadata_paths, trees, out_dir, sample_size, seed
+            )
     except (lmdb.Error, OSError) as e:
         reason = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
         raise DistributionError(f"{tmp}: cannot write the LMDB here ({reason}; {_free(tmp)})") from None
-    summary = {"entries": n, "patch_size_m": check.patch_size_m, "s2": len(selection.s2), "s1": len(selection.s1),
-               "reference_maps": len(selection.reference_maps), "verified_patches": checked,
-               "seconds": round(progress.elapsed(), 1)}
-    LOG.info("encode_lmdb: %(entries)d entries (%(s2)d S2, %(s1)d S1, %(reference_maps)d "
-             "reference maps) of %(patch_size_m)d m patches, %(verified_patches)d patches checked against their GeoTIFFs, "
-             "%(seconds).1f s", summary)
+    summary = {
+        "entries": n,
+        "patch_size_m": check.patch_size_m,
+        "s2": len(selection.s2),
+        "s1": len(selection.s1),
+        "reference_maps": len(selection.reference_maps),
+        "verified_patches": checked,
+        "seconds": round(progress.elapsed(), 1),
+    }
+    LOG.info(
+        "encode_lmdb: %(entries)d entries (%(s2)d S2, %(s1)d S1, %(reference_maps)d "
+        "reference maps) of %(patch_size_m)d m patches, %(verified_patches)d patches checked against their GeoTIFFs, "
+        "%(seconds).1f s",
+        summary,
+    )
     return summary

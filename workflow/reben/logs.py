@@ -15,11 +15,11 @@ def to_snakemake_log(path: str | None, level: int = logging.INFO) -> logging.Log
     handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
     if path:
         handlers.append(logging.FileHandler(path, mode="w"))
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(message)s",
-                        handlers=handlers, force=True)
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(message)s", handlers=handlers, force=True)
 
     def excepthook(kind, value, tb):
         from .errors import RebenError
+
         if isinstance(value, RebenError):
             LOG.error("%s", value)  # the one line is the whole story: no traceback
         else:

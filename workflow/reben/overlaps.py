@@ -61,8 +61,7 @@ def intersecting_pairs(patches) -> pd.DataFrame:
         other_tile = tiles[i] != tiles[j]
         if other_tile.any():
             area[other_tile] = shapely.area(shapely.intersection(geoms[i[other_tile]], geoms[j[other_tile]]))
-        frames.append(pd.DataFrame({"i": i, "j": j, "area_m2": area,
-                                    "patch_area_m2": shapely.area(geoms[i])}))
+        frames.append(pd.DataFrame({"i": i, "j": j, "area_m2": area, "patch_area_m2": shapely.area(geoms[i])}))
     if not frames:
         return pd.DataFrame({"i": [], "j": [], "area_m2": [], "patch_area_m2": []})
     return pd.concat(frames, ignore_index=True)
@@ -83,8 +82,11 @@ def overlapped_area(patches, pairs: pd.DataFrame) -> np.ndarray:
     for i, group in pairs.groupby("i", sort=True):
         epsg = int(patches["epsg"].iloc[i])
         geoms = patches.geometry.iloc[[i, *group["j"]]].to_crs(epsg=epsg).to_numpy()
-        out[i] = (group["area_m2"].iloc[0] if len(group) == 1 else
-                  shapely.area(shapely.intersection(geoms[0], shapely.union_all(geoms[1:]))))
+        out[i] = (
+            group["area_m2"].iloc[0]
+            if len(group) == 1
+            else shapely.area(shapely.intersection(geoms[0], shapely.union_all(geoms[1:])))
+        )
     return pd.Series(out, dtype="float64")
 
 
@@ -116,15 +118,22 @@ def split_overlaps(patches) -> tuple[dict, pd.DataFrame]:
             "overlapping_share": len(covered) / n if n else 0.0,
             "touching_only": int(len(set(part["i"]) - set(covered.index))),
             "max_pair_overlap_share": float((overlap["area_m2"] / overlap["patch_area_m2"]).max())
-            if len(overlap) else 0.0,
+            if len(overlap)
+            else 0.0,
             "max_covered_share": float(shares.max()) if shares.size else 0.0,
             "overlap_area_km2": float(covered.sum() / 1e6),
         }
     cross = pairs[(pairs["split_i"] != pairs["split_j"]) & (pairs["area_m2"] >= MIN_OVERLAP_M2)]
     ids = patches["patch_id"].to_numpy(dtype=object)
-    table = pd.DataFrame({"patch_id": ids[cross["i"]], "split": cross["split_i"].to_numpy(),
-                          "other_patch_id": ids[cross["j"]], "other_split": cross["split_j"].to_numpy(),
-                          "overlap_m2": cross["area_m2"].to_numpy()})
+    table = pd.DataFrame(
+        {
+            "patch_id": ids[cross["i"]],
+            "split": cross["split_i"].to_numpy(),
+            "other_patch_id": ids[cross["j"]],
+            "other_split": cross["split_j"].to_numpy(),
+            "overlap_m2": cross["area_m2"].to_numpy(),
+        }
+    )
     return summary, table.sort_values(["patch_id", "other_patch_id"], ignore_index=True)
 
 
@@ -157,8 +166,12 @@ def resolve_overlaps(patches, mode: str):
         return out, int(changed.sum())
     # drop_later: tiles in order of sensing time, then key; a patch goes when it overlaps a
     # still kept patch of an earlier tile in another split.
-    order = (kept[["sensing_time", "tile_key"]].drop_duplicates("tile_key")
-             .sort_values(["sensing_time", "tile_key"])["tile_key"].tolist())
+    order = (
+        kept[["sensing_time", "tile_key"]]
+        .drop_duplicates("tile_key")
+        .sort_values(["sensing_time", "tile_key"])["tile_key"]
+        .tolist()
+    )
     tile_rank = kept["tile_key"].map({t: r for r, t in enumerate(order)}).to_numpy()
     pairs = pairs[(tile_rank[pairs["j"]] < tile_rank[pairs["i"]]) & (split[pairs["i"]] != split[pairs["j"]])]
     dropped = np.zeros(len(kept), dtype=bool)

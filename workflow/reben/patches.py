@@ -48,11 +48,17 @@ def read_band(path: str, product: str, band: str, grid: TileGrid) -> np.ndarray:
             data = src.read(1, window=((0, rows), (0, cols)))
     except RasterioError as e:
         detail = str(e.__cause__ or e)
-        raise ProductError(product, f"band {band} could not be decoded ({detail}); the file is "
-                                    f"corrupt or truncated: fetch the product again", path) from None
+        raise ProductError(
+            product,
+            f"band {band} could not be decoded ({detail}); the file is corrupt or truncated: fetch the product again",
+            path,
+        ) from None
     if data.shape != (grid.n_rows * px, grid.n_cols * px):
-        raise ProductError(product, f"band {band} is {data.shape[1]}x{data.shape[0]} px, smaller "
-                                    f"than the tile geocoding's grid at {res} m", path)
+        raise ProductError(
+            product,
+            f"band {band} is {data.shape[1]}x{data.shape[0]} px, smaller than the tile geocoding's grid at {res} m",
+            path,
+        )
     return data
 
 
@@ -67,13 +73,16 @@ def scl_fractions(scl: np.ndarray, grid: TileGrid) -> tuple[np.ndarray, np.ndarr
 
 def patch_table(grid: TileGrid, valid: np.ndarray, cloud: np.ndarray, snow: np.ndarray) -> pd.DataFrame:
     x, y = grid.indices()
-    return pd.DataFrame({
-        "patch_id": grid.patch_ids(),
-        "x": x.astype("int32"), "y": y.astype("int32"),
-        "valid": valid.astype(bool),
-        "cloud_or_shadow_fraction": cloud.astype("float32"),
-        "snow_fraction": snow.astype("float32"),
-    })
+    return pd.DataFrame(
+        {
+            "patch_id": grid.patch_ids(),
+            "x": x.astype("int32"),
+            "y": y.astype("int32"),
+            "valid": valid.astype(bool),
+            "cloud_or_shadow_fraction": cloud.astype("float32"),
+            "snow_fraction": snow.astype("float32"),
+        }
+    )
 
 
 def cut_tile(tile_json, out_dir, table_path, shard_path, threads: int = 1) -> dict:
@@ -91,8 +100,13 @@ def cut_tile(tile_json, out_dir, table_path, shard_path, threads: int = 1) -> di
     n = grid.n_rows * grid.n_cols
 
     if tile["excluded"]:
-        LOG.info("%s: excluded (%s); %d patches, none cut, in %.1f s", key, tile["excluded_reason"],
-                 n, time.monotonic() - start)
+        LOG.info(
+            "%s: excluded (%s); %d patches, none cut, in %.1f s",
+            key,
+            tile["excluded_reason"],
+            n,
+            time.monotonic() - start,
+        )
         zeros = np.zeros(n, dtype="float32")
         with staged_dir(out_dir), ShardWriter(shard_path):
             pass
@@ -101,8 +115,12 @@ def cut_tile(tile_json, out_dir, table_path, shard_path, threads: int = 1) -> di
 
     paths = tile["band_paths"]
     with ThreadPoolExecutor(max_workers=max(threads, 1)) as pool:
-        arrays = dict(zip(S2_BANDS + ("SCL",), pool.map(
-            lambda band: read_band(paths[band], product, band, grid), S2_BANDS + ("SCL",))))
+        arrays = dict(
+            zip(
+                S2_BANDS + ("SCL",),
+                pool.map(lambda band: read_band(paths[band], product, band, grid), S2_BANDS + ("SCL",)),
+            )
+        )
     decoded = time.monotonic()
     LOG.info("%s: decoded 12 bands and SCL in %.1f s", key, decoded - start)
 
@@ -113,10 +131,13 @@ def cut_tile(tile_json, out_dir, table_path, shard_path, threads: int = 1) -> di
     cloud, snow = scl_fractions(arrays.pop("SCL"), grid)
     valid = valid.ravel()
 
-    writers = {res: PatchTiffWriter((grid.pixels(res),) * 2, "uint16", grid.crs, res, nodata=S2_NODATA)
-               for res in sorted(set(S2_BAND_RESOLUTION.values()))}
-    views = {band: blocks(arrays[band], grid.pixels(S2_BAND_RESOLUTION[band]), grid.n_rows, grid.n_cols)
-             for band in S2_BANDS}
+    writers = {
+        res: PatchTiffWriter((grid.pixels(res),) * 2, "uint16", grid.crs, res, nodata=S2_NODATA)
+        for res in sorted(set(S2_BAND_RESOLUTION.values()))
+    }
+    views = {
+        band: blocks(arrays[band], grid.pixels(S2_BAND_RESOLUTION[band]), grid.n_rows, grid.n_cols) for band in S2_BANDS
+    }
     ids = grid.patch_ids()
     xs, ys = grid.indices()
     todo = np.flatnonzero(valid)

@@ -19,8 +19,21 @@ from .errors import DistributionError
 from .io import sha256_file, write_json, write_text
 from .logs import LOG
 
-SOFTWARE = ("snakemake", "rasterio", "numpy", "pandas", "pyarrow", "geopandas", "shapely",
-            "pyproj", "xarray", "rioxarray", "lmdb", "safetensors", "zstandard")
+SOFTWARE = (
+    "snakemake",
+    "rasterio",
+    "numpy",
+    "pandas",
+    "pyarrow",
+    "geopandas",
+    "shapely",
+    "pyproj",
+    "xarray",
+    "rioxarray",
+    "lmdb",
+    "safetensors",
+    "zstandard",
+)
 
 
 def dataset_files(dataset_dir, members) -> list[str]:
@@ -54,9 +67,10 @@ def write_manifest(dataset_dir, members, out_path, threads: int = 1) -> int:
 
 def git_commit(repo) -> dict | None:
     """The workflow checkout's commit and whether it has uncommitted changes (None outside git)."""
+
     def git(*args):
-        return subprocess.run(["git", "-C", str(repo), *args], capture_output=True, text=True,
-                              timeout=30)
+        return subprocess.run(["git", "-C", str(repo), *args], capture_output=True, text=True, timeout=30)
+
     try:
         head = git("rev-parse", "HEAD")
         if head.returncode != 0:
@@ -76,6 +90,7 @@ def software_versions() -> dict:
             versions[name] = None
     try:
         import rasterio
+
         versions["gdal"] = rasterio.__gdal_version__
     except ImportError:
         versions["gdal"] = None
@@ -92,8 +107,9 @@ def file_identity(path) -> dict | None:
     return {"name": path.name, "size": path.stat().st_size, "sha256": sha256_file(path)}
 
 
-def write_provenance(out_path, config: dict, inputs: dict, input_files: dict, metadata_paths,
-                     manifest_path, lmdb_content_path, repo) -> dict:
+def write_provenance(
+    out_path, config: dict, inputs: dict, input_files: dict, metadata_paths, manifest_path, lmdb_content_path, repo
+) -> dict:
     """PROVENANCE.json: the resolved config, the inputs, the software and the output hashes.
 
     inputs: plain descriptions (e.g. {"sentinel2_products": [names]}); input_files: {label: path}
@@ -110,9 +126,11 @@ def write_provenance(out_path, config: dict, inputs: dict, input_files: dict, me
         s1_products.update(s1_product_of(n) for n in names if n)
     record = {
         "config": config,
-        "inputs": {**inputs,
-                   **{label: file_identity(p) for label, p in sorted(input_files.items())},
-                   "sentinel1_products": sorted(s1_products)},
+        "inputs": {
+            **inputs,
+            **{label: file_identity(p) for label, p in sorted(input_files.items())},
+            "sentinel1_products": sorted(s1_products),
+        },
         "software": software_versions(),
         "workflow": git_commit(repo),
         "outputs": {

@@ -38,8 +38,7 @@ TOTAL = "TOTAL"
 CLC_LEGEND = Path(__file__).resolve().parents[2] / "resources" / "clc_legend.csv"
 
 PATCH_SETS = {
-    "kept": ("kept patches (metadata.parquet and "
-             "metadata_for_patches_with_snow_cloud_or_shadow.parquet)"),
+    "kept": ("kept patches (metadata.parquet and metadata_for_patches_with_snow_cloud_or_shadow.parquet)"),
     "clean": "clean patches (metadata.parquet: kept patches without snow, cloud or shadow)",
 }
 """The patch sets a report can count (config report.patch_set); every section counts the same."""
@@ -90,44 +89,61 @@ def sidecar_funnel(sidecar: pd.DataFrame) -> pd.DataFrame:
     return counts.loc[:, list(FUNNEL_COLUMNS)]
 
 
-def funnel_checks(funnel: pd.DataFrame, sidecar: pd.DataFrame, metadata: pd.DataFrame,
-                  flagged: pd.DataFrame, classes=CLASSES_19) -> list[dict]:
+def funnel_checks(
+    funnel: pd.DataFrame, sidecar: pd.DataFrame, metadata: pd.DataFrame, flagged: pd.DataFrame, classes=CLASSES_19
+) -> list[dict]:
     """Does every number add up? One entry per check: name, ok, detail (what differs)."""
     checks = []
 
     def check(name, ok_rows, detail=""):
         bad = [str(t) for t, ok in ok_rows.items() if not ok] if isinstance(ok_rows, pd.Series) else []
         ok = not bad if isinstance(ok_rows, pd.Series) else bool(ok_rows)
-        checks.append({"name": name, "ok": ok,
-                       "detail": detail or (f"fails for {', '.join(bad)}" if bad else "")})
+        checks.append({"name": name, "ok": ok, "detail": detail or (f"fails for {', '.join(bad)}" if bad else "")})
 
     f = funnel
-    check(f"grid patches = {' + '.join(DROP_REASONS)} + kept",
-          f["grid_patches"] == f[list(DROP_REASONS)].sum(axis=1) + f["kept"])
+    check(
+        f"grid patches = {' + '.join(DROP_REASONS)} + kept",
+        f["grid_patches"] == f[list(DROP_REASONS)].sum(axis=1) + f["kept"],
+    )
     check("kept = flagged + clean", f["kept"] == f["flagged"] + f["clean"])
     check("kept = train + validation + test", f["kept"] == f[list(SPLITS)].sum(axis=1))
     tiles = f.drop(index=TOTAL)
-    check("TOTAL row = sum of the tile rows", (tiles.sum() == f.loc[TOTAL]).all(),
-          "" if (tiles.sum() == f.loc[TOTAL]).all() else
-          f"differs in {', '.join(c for c in f.columns if tiles[c].sum() != f.loc[TOTAL, c])}")
+    check(
+        "TOTAL row = sum of the tile rows",
+        (tiles.sum() == f.loc[TOTAL]).all(),
+        ""
+        if (tiles.sum() == f.loc[TOTAL]).all()
+        else f"differs in {', '.join(c for c in f.columns if tiles[c].sum() != f.loc[TOTAL, c])}",
+    )
     recount = sidecar_funnel(sidecar)
-    same = recount.reindex(f.index).fillna(-1).astype("int64").eq(f).all(axis=1) & \
-        f.index.to_series().isin(recount.index)
+    same = recount.reindex(f.index).fillna(-1).astype("int64").eq(f).all(axis=1) & f.index.to_series().isin(
+        recount.index
+    )
     extra = sorted(set(recount.index) - set(f.index))
-    check("funnel.csv = counts of the sidecar patches.parquet", same & (not extra),
-          f"tiles missing from funnel.csv: {', '.join(extra)}" if extra else "")
-    check("metadata.parquet rows = TOTAL clean", len(metadata) == f.loc[TOTAL, "clean"],
-          f"{len(metadata)} rows, {f.loc[TOTAL, 'clean']} clean")
-    check("flagged metadata rows = TOTAL flagged", len(flagged) == f.loc[TOTAL, "flagged"],
-          f"{len(flagged)} rows, {f.loc[TOTAL, 'flagged']} flagged")
+    check(
+        "funnel.csv = counts of the sidecar patches.parquet",
+        same & (not extra),
+        f"tiles missing from funnel.csv: {', '.join(extra)}" if extra else "",
+    )
+    check(
+        "metadata.parquet rows = TOTAL clean",
+        len(metadata) == f.loc[TOTAL, "clean"],
+        f"{len(metadata)} rows, {f.loc[TOTAL, 'clean']} clean",
+    )
+    check(
+        "flagged metadata rows = TOTAL flagged",
+        len(flagged) == f.loc[TOTAL, "flagged"],
+        f"{len(flagged)} rows, {f.loc[TOTAL, 'flagged']} flagged",
+    )
     both = pd.concat([metadata["split"], flagged["split"]])
     per_split = {s: int((both == s).sum()) for s in SPLITS}
-    check("metadata files' splits = TOTAL train, validation, test",
-          all(per_split[s] == f.loc[TOTAL, s] for s in SPLITS),
-          ", ".join(f"{s} {per_split[s]} vs {f.loc[TOTAL, s]}" for s in SPLITS))
+    check(
+        "metadata files' splits = TOTAL train, validation, test",
+        all(per_split[s] == f.loc[TOTAL, s] for s in SPLITS),
+        ", ".join(f"{s} {per_split[s]} vs {f.loc[TOTAL, s]}" for s in SPLITS),
+    )
     unknown = sorted(set(metadata["labels"].explode().dropna()) - set(classes))
-    check("labels are classes of the class table", not unknown,
-          f"unknown: {', '.join(unknown)}" if unknown else "")
+    check("labels are classes of the class table", not unknown, f"unknown: {', '.join(unknown)}" if unknown else "")
     return checks
 
 
@@ -154,11 +170,16 @@ def label_statistics(metadata: pd.DataFrame, classes) -> dict[str, pd.DataFrame]
     cooccurrence = pd.DataFrame(co.T @ co, index=list(classes), columns=list(classes))
     n_labels = hot.sum(axis=1)
     top = max(int(n_labels.max()) if len(n_labels) else 0, 1)
-    per_patch = pd.DataFrame({s: np.bincount(n_labels[split == s], minlength=top + 1) for s in SPLITS},
-                             index=pd.RangeIndex(top + 1, name="labels"))
+    per_patch = pd.DataFrame(
+        {s: np.bincount(n_labels[split == s], minlength=top + 1) for s in SPLITS},
+        index=pd.RangeIndex(top + 1, name="labels"),
+    )
     per_patch["total"] = per_patch[list(SPLITS)].sum(axis=1)
-    return {"frequencies": freq.astype("int64"), "cooccurrence": cooccurrence.astype("int64"),
-            "labels_per_patch": per_patch.astype("int64")}
+    return {
+        "frequencies": freq.astype("int64"),
+        "cooccurrence": cooccurrence.astype("int64"),
+        "labels_per_patch": per_patch.astype("int64"),
+    }
 
 
 def countries_by_split(metadata: pd.DataFrame) -> pd.DataFrame:
@@ -184,13 +205,20 @@ def nearest_train_distances(kept) -> pd.DataFrame:
     for split in ("validation", "test"):
         query = kept[kept["split"] == split]
         for epsg, group in query.groupby("epsg", sort=True):
-            result = pd.DataFrame({"patch_id": group["patch_id"].to_numpy(), "split": split,
-                                   "nearest_train_patch_id": "", "distance_m": np.nan})
+            result = pd.DataFrame(
+                {
+                    "patch_id": group["patch_id"].to_numpy(),
+                    "split": split,
+                    "nearest_train_patch_id": "",
+                    "distance_m": np.nan,
+                }
+            )
             if len(train):
                 tree_geoms = train.geometry.to_crs(epsg=int(epsg)).to_numpy()
                 tree = STRtree(tree_geoms)
-                (qi, ti), dist = tree.query_nearest(group.geometry.to_crs(epsg=int(epsg)).to_numpy(),
-                                                    return_distance=True, all_matches=False)
+                (qi, ti), dist = tree.query_nearest(
+                    group.geometry.to_crs(epsg=int(epsg)).to_numpy(), return_distance=True, all_matches=False
+                )
                 result.loc[qi, "nearest_train_patch_id"] = train["patch_id"].to_numpy()[ti]
                 result.loc[qi, "distance_m"] = dist
             frames.append(result)
@@ -204,11 +232,13 @@ def leakage_summary(distances: pd.DataFrame) -> dict:
     out = {}
     for split in ("validation", "test"):
         d = distances.loc[distances["split"] == split, "distance_m"].dropna().to_numpy()
-        out[split] = {"patches": int((distances["split"] == split).sum()),
-                      "min_m": float(d.min()) if d.size else None,
-                      "median_m": float(np.median(d)) if d.size else None,
-                      "max_m": float(d.max()) if d.size else None,
-                      "touching": int((d == 0).sum())}
+        out[split] = {
+            "patches": int((distances["split"] == split).sum()),
+            "min_m": float(d.min()) if d.size else None,
+            "median_m": float(np.median(d)) if d.size else None,
+            "max_m": float(d.max()) if d.size else None,
+            "touching": int((d == 0).sum()),
+        }
     return out
 
 
@@ -216,8 +246,9 @@ def split_shares(patches: pd.DataFrame) -> dict:
     """Patches per split and their share of the set in %."""
     n = len(patches)
     counts = patches["split"].value_counts()
-    return {s: {"patches": int(counts.get(s, 0)), "share_pct": 100.0 * counts.get(s, 0) / n if n else None}
-            for s in SPLITS}
+    return {
+        s: {"patches": int(counts.get(s, 0)), "share_pct": 100.0 * counts.get(s, 0) / n if n else None} for s in SPLITS
+    }
 
 
 def class_balance(freq: pd.DataFrame, patches: int) -> dict:
@@ -238,8 +269,12 @@ def flag_breakdown(patches: pd.DataFrame) -> dict:
     """Patches with cloud or shadow only, snow only, both, neither."""
     cloud = patches["contains_cloud_or_shadow"].astype(bool)
     snow = patches["contains_seasonal_snow"].astype(bool)
-    return {"cloud_or_shadow_only": int((cloud & ~snow).sum()), "snow_only": int((snow & ~cloud).sum()),
-            "both": int((cloud & snow).sum()), "neither": int((~cloud & ~snow).sum())}
+    return {
+        "cloud_or_shadow_only": int((cloud & ~snow).sum()),
+        "snow_only": int((snow & ~cloud).sum()),
+        "both": int((cloud & snow).sum()),
+        "neither": int((~cloud & ~snow).sum()),
+    }
 
 
 def tile_rows(funnel: pd.DataFrame, tiles: list[dict]) -> dict:
@@ -248,26 +283,35 @@ def tile_rows(funnel: pd.DataFrame, tiles: list[dict]) -> dict:
     out = {}
     for key in funnel.index.drop(TOTAL):
         t = info.get(key, {})
-        out[key] = {"date": str(t.get("sensing_time", ""))[:10], "season": t.get("season", ""),
-                    "processing_baseline": t.get("processing_baseline", ""),
-                    "excluded_reason": t.get("excluded_reason") or "",
-                    **{c: int(funnel.at[key, c]) for c in ("grid_patches", *DROP_REASONS, "kept")}}
+        out[key] = {
+            "date": str(t.get("sensing_time", ""))[:10],
+            "season": t.get("season", ""),
+            "processing_baseline": t.get("processing_baseline", ""),
+            "excluded_reason": t.get("excluded_reason") or "",
+            **{c: int(funnel.at[key, c]) for c in ("grid_patches", *DROP_REASONS, "kept")},
+        }
     return out
 
 
 def s1_time_gaps(patches: pd.DataFrame) -> dict:
     """The time between each patch's Sentinel-2 sensing and its Sentinel-1 acquisition (days)."""
-    gaps = patches["s1_time_gap_days"].dropna().to_numpy(dtype="float64") \
-        if "s1_time_gap_days" in patches.columns else np.array([])
-    return {"patches": int(gaps.size),
-            "median_days": float(np.median(gaps)) if gaps.size else None,
-            "max_days": float(gaps.max()) if gaps.size else None,
-            "within_1_day": int((gaps <= 1).sum())}
+    gaps = (
+        patches["s1_time_gap_days"].dropna().to_numpy(dtype="float64")
+        if "s1_time_gap_days" in patches.columns
+        else np.array([])
+    )
+    return {
+        "patches": int(gaps.size),
+        "median_days": float(np.median(gaps)) if gaps.size else None,
+        "max_days": float(gaps.max()) if gaps.size else None,
+        "within_1_day": int((gaps <= 1).sum()),
+    }
 
 
 def canonical_sha256(value) -> str:
     import hashlib
     import json
+
     return hashlib.sha256(json.dumps(value, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
 
@@ -277,13 +321,16 @@ def provenance_summary(provenance: dict) -> dict:
     inputs = provenance.get("inputs", {})
     files = {k: v for k, v in inputs.items() if isinstance(v, dict) and "sha256" in v}
     workflow = provenance.get("workflow") or {}
-    return {"config_sha256": canonical_sha256(provenance.get("config", {})),
-            "workflow_commit": workflow.get("commit"), "workflow_dirty": workflow.get("dirty"),
-            "software": provenance.get("software", {}),
-            "input_files": files,
-            "sentinel2_products": len(inputs.get("sentinel2_products", [])),
-            "sentinel1_products": len(inputs.get("sentinel1_products", [])),
-            "manifest_sha256": provenance.get("outputs", {}).get("MANIFEST.sha256")}
+    return {
+        "config_sha256": canonical_sha256(provenance.get("config", {})),
+        "workflow_commit": workflow.get("commit"),
+        "workflow_dirty": workflow.get("dirty"),
+        "software": provenance.get("software", {}),
+        "input_files": files,
+        "sentinel2_products": len(inputs.get("sentinel2_products", [])),
+        "sentinel1_products": len(inputs.get("sentinel1_products", [])),
+        "manifest_sha256": provenance.get("outputs", {}).get("MANIFEST.sha256"),
+    }
 
 
 def folder_bytes(path) -> tuple[int, int]:
@@ -319,15 +366,20 @@ def leakage_check(overlaps: dict, max_share: float) -> dict:
     for pair in ("validation_vs_train", "test_vs_train"):
         o = overlaps[pair]
         first = pair.split("_vs_")[0]
-        parts.append(f"{first}: {o['overlapping']} of {o['patches']} overlap train"
-                     + (f" (up to {100 * o['max_pair_overlap_share']:.1f} % of a patch)" if o["overlapping"] else ""))
+        parts.append(
+            f"{first}: {o['overlapping']} of {o['patches']} overlap train"
+            + (f" (up to {100 * o['max_pair_overlap_share']:.1f} % of a patch)" if o["overlapping"] else "")
+        )
         if o["overlapping_share"] > max_share:
             bad.append(first)
     detail = "; ".join(parts) + f"; accepted share: report.max_overlapping_share = {max_share:g}"
     if bad:
         detail += "; set splits.overlapping_tiles, or accept it with report.max_overlapping_share"
-    return {"name": "validation and test patches overlapping train: within report.max_overlapping_share", "ok": not bad,
-            "detail": detail}
+    return {
+        "name": "validation and test patches overlapping train: within report.max_overlapping_share",
+        "ok": not bad,
+        "detail": detail,
+    }
 
 
 def choose_examples(metadata: pd.DataFrame, sidecar: pd.DataFrame, classes) -> dict[str, str | None]:
@@ -357,8 +409,10 @@ def choose_examples(metadata: pd.DataFrame, sidecar: pd.DataFrame, classes) -> d
 
 def _pyplot():
     import matplotlib
+
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+
     return plt
 
 
@@ -371,9 +425,9 @@ def _save(fig, path: Path) -> Path:
 def clc_legend(path=CLC_LEGEND) -> dict[int, str]:
     """The official CLC legend colour of every level-3 code (and 999), as "#rrggbb"."""
     import csv
+
     with open(path, newline="") as f:
-        return {int(r["code"]): "#{:02x}{:02x}{:02x}".format(*map(int, r["rgb"].split()))
-                for r in csv.DictReader(f)}
+        return {int(r["code"]): "#{:02x}{:02x}{:02x}".format(*map(int, r["rgb"].split())) for r in csv.DictReader(f)}
 
 
 def class_colours(classes, table=None) -> dict[str, str]:
@@ -423,8 +477,9 @@ def read_borders_near(path, kept):
     area = shapely.box(max(xmin - pad, -180), max(ymin - pad, -90), min(xmax + pad, 180), min(ymax + pad, 90))
     crs = pyogrio.read_info(path)["crs"]
     if crs:  # pyogrio filters by a box in the file's own CRS
-        area = shapely.transform(shapely.segmentize(area, 0.5),
-                                 Transformer.from_crs(4326, crs, always_xy=True).transform, interleaved=False)
+        area = shapely.transform(
+            shapely.segmentize(area, 0.5), Transformer.from_crs(4326, crs, always_xy=True).transform, interleaved=False
+        )
     borders = gpd.read_file(path, bbox=area.bounds)
     return borders.to_crs(4326) if borders.crs else borders
 
@@ -432,19 +487,23 @@ def read_borders_near(path, kept):
 def tile_outlines(sidecar):
     """One outline per tile: the union of its grid's footprints (EPSG:4326 GeoSeries by tile key)."""
     import shapely
+
     grouped = sidecar.geometry.groupby(sidecar["tile_key"].to_numpy(), sort=True)
     return {key: shapely.union_all(shapely.set_precision(g.to_numpy(), 1e-7)) for key, g in grouped}
 
 
-def plot_map(kept, borders, path: Path, max_footprints: int, name_field: str | None = None,
-             outlines: dict | None = None) -> Path:
+def plot_map(
+    kept, borders, path: Path, max_footprints: int, name_field: str | None = None, outlines: dict | None = None
+) -> Path:
     """Kept patches coloured by split over the country borders and the tile outlines, in
     longitude/latitude."""
     plt = _pyplot()
     from matplotlib.collections import PolyCollection
+
     fig, ax = plt.subplots(figsize=(9, 8))
     if outlines:
         import shapely
+
         minx, miny, maxx, maxy = shapely.total_bounds(list(outlines.values()))
     elif len(kept):
         minx, miny, maxx, maxy = kept.total_bounds
@@ -456,6 +515,7 @@ def plot_map(kept, borders, path: Path, max_footprints: int, name_field: str | N
         borders.boundary.plot(ax=ax, color="#555555", linewidth=0.6, zorder=1)
         if name_field in borders.columns:
             import shapely
+
             inside = borders[borders.intersects(shapely.box(*view))]
             for name, geom in zip(inside[name_field], inside.geometry):
                 point = shapely.clip_by_rect(geom, *view).representative_point()
@@ -467,22 +527,46 @@ def plot_map(kept, borders, path: Path, max_footprints: int, name_field: str | N
         label = f"{split} ({len(part):,})"
         if len(kept) <= max_footprints:
             import shapely
+
             rings = [np.asarray(shapely.get_coordinates(g.exterior)) for g in part.geometry]
-            ax.add_collection(PolyCollection(rings, facecolors=SPLIT_COLOURS[split], edgecolors="none",
-                                             label=label, zorder=2))
+            ax.add_collection(
+                PolyCollection(rings, facecolors=SPLIT_COLOURS[split], edgecolors="none", label=label, zorder=2)
+            )
         else:
             c = part.geometry.bounds
-            ax.scatter((c.minx + c.maxx) / 2, (c.miny + c.maxy) / 2, s=0.5, marker="s", linewidths=0,
-                       color=SPLIT_COLOURS[split], label=label, zorder=2)
+            ax.scatter(
+                (c.minx + c.maxx) / 2,
+                (c.miny + c.maxy) / 2,
+                s=0.5,
+                marker="s",
+                linewidths=0,
+                color=SPLIT_COLOURS[split],
+                label=label,
+                zorder=2,
+            )
     for i, (key, outline) in enumerate(sorted((outlines or {}).items())):
         import shapely
+
         for ring in shapely.get_exterior_ring(shapely.get_parts(outline)):
             xy = shapely.get_coordinates(ring)
-            ax.plot(xy[:, 0], xy[:, 1], color="#222222", linewidth=1.0, linestyle="--", zorder=4,
-                    label="tile outlines" if i == 0 else None)
+            ax.plot(
+                xy[:, 0],
+                xy[:, 1],
+                color="#222222",
+                linewidth=1.0,
+                linestyle="--",
+                zorder=4,
+                label="tile outlines" if i == 0 else None,
+            )
         corner = shapely.get_coordinates(outline)
-        ax.annotate(key.rsplit("_", 1)[-1] + " " + key.split("_")[2][:8], (corner[:, 0].min(), corner[:, 1].max()),
-                    fontsize=7, color="#222222", zorder=5, va="bottom")
+        ax.annotate(
+            key.rsplit("_", 1)[-1] + " " + key.split("_")[2][:8],
+            (corner[:, 0].min(), corner[:, 1].max()),
+            fontsize=7,
+            color="#222222",
+            zorder=5,
+            va="bottom",
+        )
     ax.set_xlim(view[0], view[2])
     ax.set_ylim(view[1], view[3])
     ax.set_aspect(1.0 / max(math.cos(math.radians((view[1] + view[3]) / 2)), 0.1))
@@ -496,6 +580,7 @@ def plot_map(kept, borders, path: Path, max_footprints: int, name_field: str | N
 def quicklook_rgb(s2_dir, patch_id: str) -> np.ndarray:
     """B04/B03/B02 as an (h, w, 3) float image in [0, 1], stretched over its 2-98 % range."""
     import rasterio
+
     folder = Path(s2_dir) / tile_key_of(patch_id) / patch_id
     bands = []
     for band in ("B04", "B03", "B02"):
@@ -509,6 +594,7 @@ def quicklook_rgb(s2_dir, patch_id: str) -> np.ndarray:
 def reference_map_classes(refmap_dir, patch_id: str, classes, table=None) -> np.ndarray:
     """The reference map as class indices (0..n-1), len(classes) for UNLABELED codes."""
     import rasterio
+
     path = Path(refmap_dir) / tile_key_of(patch_id) / patch_id / f"{patch_id}_reference_map.tif"
     with rasterio.open(path) as src:
         codes = src.read(1)
@@ -523,13 +609,14 @@ def reference_map_classes(refmap_dir, patch_id: str, classes, table=None) -> np.
 def reference_map_rgb(refmap_dir, patch_id: str) -> np.ndarray:
     """The reference map in the CLC legend colours of its codes, (h, w, 3) uint8."""
     import rasterio
+
     path = Path(refmap_dir) / tile_key_of(patch_id) / patch_id / f"{patch_id}_reference_map.tif"
     with rasterio.open(path) as src:
         codes = src.read(1)
     legend = clc_legend()
     lut = np.zeros((max(legend) + 1, 3), dtype=np.uint8)
     for code, colour in legend.items():
-        lut[code] = [int(colour[k:k + 2], 16) for k in (1, 3, 5)]
+        lut[code] = [int(colour[k : k + 2], 16) for k in (1, 3, 5)]
     return lut[np.clip(codes, 0, len(lut) - 1)]
 
 
@@ -550,13 +637,22 @@ def plot_example(s2_dir, refmap_dir, patch_id: str, name: str, path: Path) -> Pa
 def plot_s1_time_gaps(patches: pd.DataFrame, path: Path) -> Path:
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(7, 3))
-    gaps = patches["s1_time_gap_days"].dropna().to_numpy(dtype="float64") \
-        if "s1_time_gap_days" in patches.columns else np.array([])
+    gaps = (
+        patches["s1_time_gap_days"].dropna().to_numpy(dtype="float64")
+        if "s1_time_gap_days" in patches.columns
+        else np.array([])
+    )
     top = max(1, int(np.ceil(gaps.max()))) if gaps.size else 1
     for split in SPLITS:
         part = patches.loc[patches["split"] == split, "s1_time_gap_days"].dropna() if gaps.size else []
-        ax.hist(part, bins=np.arange(0, top + 0.5, 0.5), histtype="step", linewidth=1.5,
-                color=SPLIT_COLOURS[split], label=split)
+        ax.hist(
+            part,
+            bins=np.arange(0, top + 0.5, 0.5),
+            histtype="step",
+            linewidth=1.5,
+            color=SPLIT_COLOURS[split],
+            label=split,
+        )
     ax.set_xlabel("days between Sentinel-2 sensing and Sentinel-1 acquisition")
     ax.set_ylabel("patches")
     ax.legend()
@@ -610,23 +706,55 @@ def render_html(report: dict, figures: dict, template_path) -> str:
 
     def cell(key: str, decimals: int = 0, tag: str = "td") -> Markup:
         value = lookup(report, key)
-        return Markup(f'<{tag} class="num" data-key="{escape(key)}" data-decimals="{decimals}">'
-                      f"{escape(format_number(value, decimals))}</{tag}>")
+        return Markup(
+            f'<{tag} class="num" data-key="{escape(key)}" data-decimals="{decimals}">'
+            f"{escape(format_number(value, decimals))}</{tag}>"
+        )
 
     template_path = Path(template_path)
-    env = Environment(loader=FileSystemLoader(template_path.parent), autoescape=True,
-                      undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+    env = Environment(
+        loader=FileSystemLoader(template_path.parent),
+        autoescape=True,
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
     template = env.get_template(template_path.name)
-    return template.render(report=report, cell=cell, img={k: data_uri(v) for k, v in figures.items()},
-                           splits=list(SPLITS), drop_reasons=list(DROP_REASONS))
+    return template.render(
+        report=report,
+        cell=cell,
+        img={k: data_uri(v) for k, v in figures.items()},
+        splits=list(SPLITS),
+        drop_reasons=list(DROP_REASONS),
+    )
 
 
-def build_report(metadata_path, flagged_path, sidecar_path, funnel_path, band_statistics_path,
-                 borders_path, s2_dir, refmap_dir, template_path, html_path, json_path,
-                 tables_dir, figures_dir, tiles=(), provenance_path=None, trees=None, dist_files=(),
-                 patch_set: str = "kept", max_overlapping_share: float = 0.0,
-                 map_max_footprints: int = 20000, name_field: str | None = None,
-                 nomenclature: str = "reben19", class_table_path=None, unlabeled_codes=()) -> dict:
+def build_report(
+    metadata_path,
+    flagged_path,
+    sidecar_path,
+    funnel_path,
+    band_statistics_path,
+    borders_path,
+    s2_dir,
+    refmap_dir,
+    template_path,
+    html_path,
+    json_path,
+    tables_dir,
+    figures_dir,
+    tiles=(),
+    provenance_path=None,
+    trees=None,
+    dist_files=(),
+    patch_set: str = "kept",
+    max_overlapping_share: float = 0.0,
+    map_max_footprints: int = 20000,
+    name_field: str | None = None,
+    nomenclature: str = "reben19",
+    class_table_path=None,
+    unlabeled_codes=(),
+) -> dict:
     """Write the report (index.html, report.json, the tables and figures folders) and return
     report.json's contents. Every section counts `patch_set` (PATCH_SETS); labels go by the
     configured class table (report_class_table). `tiles` are the
@@ -654,15 +782,28 @@ def build_report(metadata_path, flagged_path, sidecar_path, funnel_path, band_st
             _require(frame, ["patch_id", "labels", "split", "country"], str(path))
         schema = pq.read_schema(sidecar_path)
         geo = json.loads((schema.metadata or {}).get(b"geo", b"{}"))
-        wanted = {"patch_id", "tile_key", "epsg", "split", "drop_reason", "s1_time_gap_days", *FLAG_COLUMNS,
-                  geo.get("primary_column", "geometry")}
+        wanted = {
+            "patch_id",
+            "tile_key",
+            "epsg",
+            "split",
+            "drop_reason",
+            "s1_time_gap_days",
+            *FLAG_COLUMNS,
+            geo.get("primary_column", "geometry"),
+        }
         columns = [c for c in schema.names if c in wanted or c.startswith("fraction_")]
         sidecar = gpd.read_parquet(sidecar_path, columns=columns)
-        _require(sidecar, ["patch_id", "tile_key", "epsg", "split", "drop_reason", *FLAG_COLUMNS],
-                 str(sidecar_path))
+        _require(sidecar, ["patch_id", "tile_key", "epsg", "split", "drop_reason", *FLAG_COLUMNS], str(sidecar_path))
         funnel = read_funnel(funnel_path)
-        LOG.info("report: %d tiles, %d grid patches, %d in metadata.parquet, %d flagged; counting %s",
-                 len(funnel) - 1, len(sidecar), len(metadata), len(flagged), PATCH_SETS[patch_set])
+        LOG.info(
+            "report: %d tiles, %d grid patches, %d in metadata.parquet, %d flagged; counting %s",
+            len(funnel) - 1,
+            len(sidecar),
+            len(metadata),
+            len(flagged),
+            PATCH_SETS[patch_set],
+        )
 
         # The one patch set every section counts.
         chosen = pd.concat([metadata, flagged], ignore_index=True) if patch_set == "kept" else metadata
@@ -680,10 +821,15 @@ def build_report(metadata_path, flagged_path, sidecar_path, funnel_path, band_st
         leakage["overlaps"] = overlaps
         checks.append(leakage_check(overlaps, max_overlapping_share))
         for c in checks:
-            (LOG.info if c["ok"] else LOG.warning)("check %s: %s %s", "passed" if c["ok"] else "FAILED",
-                                                   c["name"], c["detail"])
-        LOG.info("leakage: distances and overlaps of %d validation and %d test patches in %.1f s",
-                 leakage["validation"]["patches"], leakage["test"]["patches"], time.monotonic() - start)
+            (LOG.info if c["ok"] else LOG.warning)(
+                "check %s: %s %s", "passed" if c["ok"] else "FAILED", c["name"], c["detail"]
+            )
+        LOG.info(
+            "leakage: distances and overlaps of %d validation and %d test patches in %.1f s",
+            leakage["validation"]["patches"],
+            leakage["test"]["patches"],
+            time.monotonic() - start,
+        )
         band_stats = read_json(band_statistics_path)
         examples = choose_examples(chosen, sidecar, classes)
         tile_info = tile_rows(funnel, [read_json(p) for p in tiles])
@@ -714,46 +860,67 @@ def build_report(metadata_path, flagged_path, sidecar_path, funnel_path, band_st
             "s1_time_gaps": plot_s1_time_gaps(members, figures_tmp / "s1_time_gaps.png"),
         }
         borders = read_borders_near(borders_path, kept) if borders_path else None
-        figures["map"] = plot_map(members.to_crs(4326), borders, figures_tmp / "map.png", map_max_footprints,
-                                  name_field, outlines=outlines)
+        figures["map"] = plot_map(
+            members.to_crs(4326), borders, figures_tmp / "map.png", map_max_footprints, name_field, outlines=outlines
+        )
         colours = class_colours(classes, table)
         with_patch = [name for name, pid in examples.items() if pid]
         progress = Progress("report: example quick-looks", len(with_patch))
         for j, (name, patch_id) in enumerate(examples.items(), 1):
             if patch_id:
-                figures[f"example_{j:02d}"] = plot_example(s2_dir, refmap_dir, patch_id, name,
-                                                           figures_tmp / f"example_{j:02d}.png")
+                figures[f"example_{j:02d}"] = plot_example(
+                    s2_dir, refmap_dir, patch_id, name, figures_tmp / f"example_{j:02d}.png"
+                )
                 progress.update(with_patch.index(name) + 1)
 
-        report = _clean({
-            "summary": {"tiles": len(funnel) - 1, "patches": len(metadata), "flagged_patches": len(flagged),
-                        "kept_patches": len(metadata) + len(flagged),
-                        "checks_failed": sum(not c["ok"] for c in checks)},
-            "patch_set": {"name": patch_set, "description": PATCH_SETS[patch_set], "patches": len(chosen)},
-            "checks": checks,
-            "funnel": _table_dict(funnel),
-            "tiles": tile_info,
-            "splits": split_shares(chosen),
-            "flags": flag_breakdown(kept),
-            "labels": {"classes": classes,
-                       "frequencies": _table_dict(labels["frequencies"]),
-                       "balance": balance,
-                       "cooccurrence": _table_dict(labels["cooccurrence"]),
-                       "labels_per_patch": _table_dict(labels["labels_per_patch"])},
-            "countries": _table_dict(countries),
-            "leakage": leakage,
-            "s1_time_gaps": s1_time_gaps(members),
-            "band_statistics": band_stats,
-            "sizes": sizes,
-            "provenance": provenance,
-            "examples": {name: {"patch_id": pid, "figure": f"figures/example_{j:02d}.png" if pid else None,
-                                "colour": colours[name]}
-                         for j, (name, pid) in enumerate(examples.items(), 1)},
-        })
+        report = _clean(
+            {
+                "summary": {
+                    "tiles": len(funnel) - 1,
+                    "patches": len(metadata),
+                    "flagged_patches": len(flagged),
+                    "kept_patches": len(metadata) + len(flagged),
+                    "checks_failed": sum(not c["ok"] for c in checks),
+                },
+                "patch_set": {"name": patch_set, "description": PATCH_SETS[patch_set], "patches": len(chosen)},
+                "checks": checks,
+                "funnel": _table_dict(funnel),
+                "tiles": tile_info,
+                "splits": split_shares(chosen),
+                "flags": flag_breakdown(kept),
+                "labels": {
+                    "classes": classes,
+                    "frequencies": _table_dict(labels["frequencies"]),
+                    "balance": balance,
+                    "cooccurrence": _table_dict(labels["cooccurrence"]),
+                    "labels_per_patch": _table_dict(labels["labels_per_patch"]),
+                },
+                "countries": _table_dict(countries),
+                "leakage": leakage,
+                "s1_time_gaps": s1_time_gaps(members),
+                "band_statistics": band_stats,
+                "sizes": sizes,
+                "provenance": provenance,
+                "examples": {
+                    name: {
+                        "patch_id": pid,
+                        "figure": f"figures/example_{j:02d}.png" if pid else None,
+                        "colour": colours[name],
+                    }
+                    for j, (name, pid) in enumerate(examples.items(), 1)
+                },
+            }
+        )
         html = render_html(report, figures, template_path)
     write_json(report, json_path)
     write_text(html, html_path)
-    LOG.info("report: %d checks (%d failed), %d figures (%d of %d classes with an example), written in %.1f s",
-             len(checks), report["summary"]["checks_failed"], len(figures), len(with_patch), len(classes),
-             time.monotonic() - start)
+    LOG.info(
+        "report: %d checks (%d failed), %d figures (%d of %d classes with an example), written in %.1f s",
+        len(checks),
+        report["summary"]["checks_failed"],
+        len(figures),
+        len(with_patch),
+        len(classes),
+        time.monotonic() - start,
+    )
     return report

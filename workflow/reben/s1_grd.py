@@ -22,18 +22,38 @@ from .sentinel1 import parse_s1_name
 LOG = logging.getLogger("reben.s1_grd")
 
 
-def gpt_command(gpt: str, graph, grd, out_vv, out_vh, dem: str, external_dem: str | None,
-                crs: str, threads: int, cache: str) -> list[str]:
+def gpt_command(
+    gpt: str, graph, grd, out_vv, out_vh, dem: str, external_dem: str | None, crs: str, threads: int, cache: str
+) -> list[str]:
     """The gpt command line for one product (gpt may be a path or a command with arguments)."""
-    return [*shlex.split(gpt), str(graph),
-            f"-Pinput={grd}", f"-PoutVV={out_vv}", f"-PoutVH={out_vh}",
-            f"-PdemName={'External DEM' if external_dem else dem}",
-            f"-PexternalDEMFile={external_dem or ''}", f"-Pcrs={crs}",
-            "-q", str(threads), "-c", cache]
+    return [
+        *shlex.split(gpt),
+        str(graph),
+        f"-Pinput={grd}",
+        f"-PoutVV={out_vv}",
+        f"-PoutVH={out_vh}",
+        f"-PdemName={'External DEM' if external_dem else dem}",
+        f"-PexternalDEMFile={external_dem or ''}",
+        f"-Pcrs={crs}",
+        "-q",
+        str(threads),
+        "-c",
+        cache,
+    ]
 
 
-def grd_to_backscatter(grd, graph, out_vv, out_vh, gpt: str, dem: str, external_dem: str | None,
-                       crs: str, threads: int = 1, cache: str = "4G") -> None:
+def grd_to_backscatter(
+    grd,
+    graph,
+    out_vv,
+    out_vh,
+    gpt: str,
+    dem: str,
+    external_dem: str | None,
+    crs: str,
+    threads: int = 1,
+    cache: str = "4G",
+) -> None:
     """Run gpt on one GRD product; VV and VH appear under their final names only when both are
     complete and georeferenced."""
     import rasterio

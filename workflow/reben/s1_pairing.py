@@ -26,12 +26,12 @@ LOG = logging.getLogger("reben.s1_pairing")
 
 def preference_order(s2_time: datetime, times: list[datetime], names: list[str]) -> list[int]:
     """Indices of the products, best first: smallest time gap, then earlier acquisition, then name."""
-    return sorted(range(len(times)),
-                  key=lambda i: (abs((times[i] - s2_time).total_seconds()), times[i], names[i]))
+    return sorted(range(len(times)), key=lambda i: (abs((times[i] - s2_time).total_seconds()), times[i], names[i]))
 
 
-def choose_partners(s2_time: datetime, times: list[datetime], names: list[str],
-                    covered: np.ndarray, max_gap_days: float) -> tuple[np.ndarray, np.ndarray]:
+def choose_partners(
+    s2_time: datetime, times: list[datetime], names: list[str], covered: np.ndarray, max_gap_days: float
+) -> tuple[np.ndarray, np.ndarray]:
     """For every patch, the index of its partner product (-1 if none) and the gap in days (NaN).
 
     `covered` is a (products, patches) boolean array: product i covers patch j with valid pixels.
@@ -53,18 +53,19 @@ def choose_partners(s2_time: datetime, times: list[datetime], names: list[str],
     return choice, gap
 
 
-def pairing_table(grid: TileGrid, mgrs: str, products: list[str], choice: np.ndarray,
-                  gap: np.ndarray) -> pd.DataFrame:
+def pairing_table(grid: TileGrid, mgrs: str, products: list[str], choice: np.ndarray, gap: np.ndarray) -> pd.DataFrame:
     """The s1_pairing.parquet table: patch_id, s1_product (or null), s1_name ("" if none), gap."""
     x, y = grid.indices()
     names = np.array(list(products) + [None], dtype=object)[choice]  # -1 picks the None
     s1_names = [s1_name(p, mgrs, i, j) if p is not None else "" for p, i, j in zip(names, x, y)]
-    return pd.DataFrame({
-        "patch_id": pd.array(grid.patch_ids(), dtype="string"),
-        "s1_product": pd.array(names, dtype="string"),
-        "s1_name": pd.array(s1_names, dtype="string"),
-        "s1_time_gap_days": gap.astype("float64"),
-    })
+    return pd.DataFrame(
+        {
+            "patch_id": pd.array(grid.patch_ids(), dtype="string"),
+            "s1_product": pd.array(names, dtype="string"),
+            "s1_name": pd.array(s1_names, dtype="string"),
+            "s1_time_gap_days": gap.astype("float64"),
+        }
+    )
 
 
 def overlaps(grid: TileGrid, source: S1Source) -> bool:
@@ -73,13 +74,20 @@ def overlaps(grid: TileGrid, source: S1Source) -> bool:
 
     left, bottom = grid.ulx, grid.uly - grid.n_rows * grid.patch_size_m
     right, top = grid.ulx + grid.n_cols * grid.patch_size_m, grid.uly
-    l, b, r, t = transform_bounds(grid.crs, source.crs, left, bottom, right, top, densify_pts=21)
+    west, south, east, north = transform_bounds(grid.crs, source.crs, left, bottom, right, top, densify_pts=21)
     s = source.bounds
-    return l < s.right and r > s.left and b < s.top and t > s.bottom
+    return west < s.right and east > s.left and south < s.top and north > s.bottom
 
 
-def pair_tile(tile_key: str, grid_json, products: list[dict], out_path, max_gap_days: float,
-              unit: str = "auto", nodata: float | None = None) -> pd.DataFrame:
+def pair_tile(
+    tile_key: str,
+    grid_json,
+    products: list[dict],
+    out_path,
+    max_gap_days: float,
+    unit: str = "auto",
+    nodata: float | None = None,
+) -> pd.DataFrame:
     """Pair every patch of a tile with its Sentinel-1 partner and write s1_pairing.parquet.
 
     `products`: [{name, VV, VH}] (those acquired within the gap; others are ignored anyway).
@@ -112,9 +120,19 @@ def pair_tile(tile_key: str, grid_json, products: list[dict], out_path, max_gap_
     counts = table["s1_product"].value_counts()
     paired = int(counts.sum())
     if not used:
-        LOG.warning("%s: no Sentinel-1 product within %g days overlaps the tile; %d patches without "
-                    "partner", tile_key, max_gap_days, n)
-    LOG.info("%s: %d patches, %d paired, %d without partner (%s) in %.1f s", tile_key, n, paired,
-             n - paired, ", ".join(f"{k}: {v}" for k, v in counts.items()) or "no product",
-             time.monotonic() - start)
+        LOG.warning(
+            "%s: no Sentinel-1 product within %g days overlaps the tile; %d patches without partner",
+            tile_key,
+            max_gap_days,
+            n,
+        )
+    LOG.info(
+        "%s: %d patches, %d paired, %d without partner (%s) in %.1f s",
+        tile_key,
+        n,
+        paired,
+        n - paired,
+        ", ".join(f"{k}: {v}" for k, v in counts.items()) or "no product",
+        time.monotonic() - start,
+    )
     return table

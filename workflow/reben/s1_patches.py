@@ -1,7 +1,8 @@
 """Sentinel-1 patches on the Sentinel-2 grid (rule cut_s1_patches).
 
-For every patch that has a partner product, VV and VH are resampled bilinearly in linear power onto the patch's
-pixels at 10 m in the tile CRS (120 x 120 for reBEN's 1200 m patches; the grid's size decides) (reben.s1_resample), turned into dB, and written as
+For every patch that has a partner product, VV and VH are resampled bilinearly in linear power
+onto the patch's pixels at 10 m in the tile CRS (120 x 120 for reBEN's 1200 m patches; the grid's
+size decides) (reben.s1_resample), turned into dB, and written as
 `<S1 product>/<s1_name>/<s1_name>_VV.tif|_VH.tif` plus one shard row (key s1_name, tensors VV
 and VH float32). The GeoTIFFs are byte for byte what the published reBEN S1 files are for the
 same pixels: float32, uncompressed, strips of 17 rows, no nodata tag.
@@ -50,7 +51,7 @@ def long_strip_byte_counts(header: bytes) -> bytes:
         tag, typ, n, raw = struct.unpack_from("<HHI4s", header, ifd + 2 + 12 * k)
         size = _TYPE_SIZE[typ] * n
         at = struct.unpack("<I", raw)[0] if size > 4 else None
-        data = header[at:at + size] if at is not None else raw[:size]
+        data = header[at : at + size] if at is not None else raw[:size]
         entries.append([tag, typ, n, data, at])
     if not any(e[0] == _STRIP_BYTE_COUNTS and e[1] == _SHORT for e in entries):
         return header
@@ -67,14 +68,14 @@ def long_strip_byte_counts(header: bytes) -> bytes:
         placed[e[0]] = position
         position += len(e[3]) + len(e[3]) % 2
     growth = position - len(header)
-    out = bytearray(header[:ifd + 2]) + bytearray(12 * count + 4) + bytearray(position - ifd - 6 - 12 * count)
+    out = bytearray(header[: ifd + 2]) + bytearray(12 * count + 4) + bytearray(position - ifd - 6 - 12 * count)
     for k, (tag, typ, n, data, _) in enumerate(entries):
         if tag == _STRIP_OFFSETS:
             offsets = struct.unpack(f"<{n}{'I' if typ == _LONG else 'H'}", data)
             data = struct.pack(f"<{n}{'I' if typ == _LONG else 'H'}", *(o + growth for o in offsets))
         if len(data) > 4:
             struct.pack_into("<HHII", out, ifd + 2 + 12 * k, tag, typ, n, placed[tag])
-            out[placed[tag]:placed[tag] + len(data)] = data
+            out[placed[tag] : placed[tag] + len(data)] = data
         else:
             struct.pack_into("<HHI4s", out, ifd + 2 + 12 * k, tag, typ, n, data.ljust(4, b"\x00"))
     return bytes(out)
@@ -99,8 +100,13 @@ class S1PatchWriter(PatchTiffWriter):
 
         probe = np.arange(self.shape[0] * self.shape[1], dtype=np.float32).reshape(self.shape)
         with MemoryFile(self.to_bytes(probe, 1000.0, 2000.0)) as mem, mem.open() as src:
-            ok = (np.array_equal(src.read(1), probe) and src.transform.c == 1000.0
-                  and src.transform.f == 2000.0 and src.crs == crs and src.nodata is None)
+            ok = (
+                np.array_equal(src.read(1), probe)
+                and src.transform.c == 1000.0
+                and src.transform.f == 2000.0
+                and src.crs == crs
+                and src.nodata is None
+            )
         if not ok:
             raise RuntimeError("the S1 patch template does not read back as written")
 
@@ -112,8 +118,17 @@ def to_db(linear: np.ndarray) -> np.ndarray:
     return linear
 
 
-def cut_tile(tile_key: str, grid_json, pairing_path, s2_patches_path, products: list[dict],
-             out_dir, shard_path, unit: str = "auto", nodata: float | None = None) -> dict:
+def cut_tile(
+    tile_key: str,
+    grid_json,
+    pairing_path,
+    s2_patches_path,
+    products: list[dict],
+    out_dir,
+    shard_path,
+    unit: str = "auto",
+    nodata: float | None = None,
+) -> dict:
     """Write the S1 patch pair of every paired patch (of those valid on the Sentinel-2 side
     only, where `s2_patches_path` is given).
 
@@ -124,12 +139,16 @@ def cut_tile(tile_key: str, grid_json, pairing_path, s2_patches_path, products: 
     grid = read_grid_json(grid_json)
     pairing = pd.read_parquet(pairing_path)
     ids = grid.patch_ids()
-    s2 = (pd.read_parquet(s2_patches_path, columns=["patch_id", "valid"]) if s2_patches_path
-          else pd.DataFrame({"patch_id": ids, "valid": np.ones(len(ids), bool)}))
+    s2 = (
+        pd.read_parquet(s2_patches_path, columns=["patch_id", "valid"])
+        if s2_patches_path
+        else pd.DataFrame({"patch_id": ids, "valid": np.ones(len(ids), bool)})
+    )
     for name, table in (("s1_pairing", pairing), ("s2_patches", s2)):
         if table["patch_id"].tolist() != ids:
-            raise Sentinel1Error(tile_key, f"{name} table does not list the grid's patches in grid order; "
-                                 "rerun its rule")
+            raise Sentinel1Error(
+                tile_key, f"{name} table does not list the grid's patches in grid order; rerun its rule"
+            )
     needed = pairing["s1_product"].notna().to_numpy() & s2["valid"].to_numpy(dtype=bool)
     by_product = {parse_s1_name(p["name"]).product: p for p in products}
     out_dir = Path(out_dir)
@@ -143,8 +162,11 @@ def cut_tile(tile_key: str, grid_json, pairing_path, s2_patches_path, products: 
         with ShardWriter(shard_path) as shard:
             for product in sorted(pairing.loc[needed, "s1_product"].unique()):
                 if product not in by_product:
-                    raise Sentinel1Error(tile_key, f"paired with {product}, which is not among the "
-                                         "configured Sentinel-1 products; rerun pair_sentinel1")
+                    raise Sentinel1Error(
+                        tile_key,
+                        f"paired with {product}, which is not among the "
+                        "configured Sentinel-1 products; rerun pair_sentinel1",
+                    )
                 p = by_product[product]
                 mine = (needed & (pairing["s1_product"] == product).to_numpy()).reshape(grid.n_rows, grid.n_cols)
                 (tmp_dir / product).mkdir()
@@ -156,8 +178,10 @@ def cut_tile(tile_key: str, grid_json, pairing_path, s2_patches_path, products: 
                         t0 = time.monotonic()
                         rows_w, cols_w = sampler.window(y0, y1, x0, x1)
                         taps = Taps(*sampler.positions(y0, y1, x0, x1), rows_w, cols_w)
-                        bands = {pol: patch_blocks(to_db(taps.bilinear(source.read_linear(pol, rows_w, cols_w))), px)
-                                 for pol in S1_POLARISATIONS}
+                        bands = {
+                            pol: patch_blocks(to_db(taps.bilinear(source.read_linear(pol, rows_w, cols_w))), px)
+                            for pol in S1_POLARISATIONS
+                        }
                         del taps
                         resampling += time.monotonic() - t0
                         for dy, dx in zip(*np.nonzero(mine[y0:y1, x0:x1])):
@@ -165,9 +189,13 @@ def cut_tile(tile_key: str, grid_json, pairing_path, s2_patches_path, products: 
                             name = s1_names[i]
                             tensors = {pol: np.ascontiguousarray(bands[pol][dy, :, dx, :]) for pol in ("VV", "VH")}
                             if not all(np.isfinite(t).all() for t in tensors.values()):
-                                raise Sentinel1Error(p["name"], f"patch {name} touches nodata although the "
-                                                     "pairing found it covered; did the file change? rerun "
-                                                     "pair_sentinel1", p["VV"])
+                                raise Sentinel1Error(
+                                    p["name"],
+                                    f"patch {name} touches nodata although the "
+                                    "pairing found it covered; did the file change? rerun "
+                                    "pair_sentinel1",
+                                    p["VV"],
+                                )
                             folder = tmp_dir / product / name
                             folder.mkdir()
                             left, _, _, top = grid.patch_bounds(int(xs[i]), int(ys[i]))
@@ -176,8 +204,13 @@ def cut_tile(tile_key: str, grid_json, pairing_path, s2_patches_path, products: 
                             shard.add(name, encode(tensors))
                             done += 1
                             progress.update(done)
-    LOG.info("%s: %d patches paired%s: %d S1 patch pairs written in %.1f s (%.1f s reading and "
-             "resampling)", tile_key, int(pairing["s1_product"].notna().sum()),
-             f", {int(s2['valid'].sum())} valid on the S2 side" if s2_patches_path else "", done,
-             time.monotonic() - start, resampling)
+    LOG.info(
+        "%s: %d patches paired%s: %d S1 patch pairs written in %.1f s (%.1f s reading and resampling)",
+        tile_key,
+        int(pairing["s1_product"].notna().sum()),
+        f", {int(s2['valid'].sum())} valid on the S2 side" if s2_patches_path else "",
+        done,
+        time.monotonic() - start,
+        resampling,
+    )
     return {"written": done}

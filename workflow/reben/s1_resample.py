@@ -61,9 +61,11 @@ class PatchSampler:
 
     def window(self, y0: int, y1: int, x0: int, x1: int) -> tuple[tuple[int, int], tuple[int, int]]:
         """Source rows and columns [r0, r1), [c0, c1) that patches [x0, x1) x [y0, y1) can touch."""
-        U, V = self.U[y0:y1 + 1, x0:x1 + 1], self.V[y0:y1 + 1, x0:x1 + 1]
-        return ((int(np.floor(V.min())), int(np.floor(V.max())) + 2),
-                (int(np.floor(U.min())), int(np.floor(U.max())) + 2))
+        U, V = self.U[y0 : y1 + 1, x0 : x1 + 1], self.V[y0 : y1 + 1, x0 : x1 + 1]
+        return (
+            (int(np.floor(V.min())), int(np.floor(V.max())) + 2),
+            (int(np.floor(U.min())), int(np.floor(U.max())) + 2),
+        )
 
     def positions(self, y0: int, y1: int, x0: int, x1: int) -> tuple[np.ndarray, np.ndarray]:
         """Source positions (u, v) of every pixel centre of patches [x0, x1) x [y0, y1),
@@ -71,7 +73,7 @@ class PatchSampler:
         px = self.px
         t = (np.arange(px) + 0.5) / px
         out = []
-        for E in (self.U[y0:y1 + 1, x0:x1 + 1], self.V[y0:y1 + 1, x0:x1 + 1]):
+        for E in (self.U[y0 : y1 + 1, x0 : x1 + 1], self.V[y0 : y1 + 1, x0 : x1 + 1]):
             # Along each row of corners, then between the top and bottom row of each patch.
             cols = (E[:, :-1, None] + (E[:, 1:] - E[:, :-1])[:, :, None] * t).reshape(E.shape[0], -1)
             grid = cols[:-1, None, :] + (cols[1:] - cols[:-1])[:, None, :] * t[None, :, None]
@@ -91,7 +93,7 @@ class Taps:
         width = cols[1] - cols[0]
         self.shape = u.shape
         j0 = np.floor(u)
-        u -= j0                                   # u is now the weight of the right neighbour
+        u -= j0  # u is now the weight of the right neighbour
         self.fx = u.astype(np.float32)
         i0 = np.floor(v)
         v -= i0
@@ -100,7 +102,7 @@ class Taps:
         i0 -= rows[0]
         i0 *= width
         j0 -= cols[0]
-        i0 += j0                                  # flat index of the upper-left neighbour (exact in float64)
+        i0 += j0  # flat index of the upper-left neighbour (exact in float64)
         del j0
         i00 = i0.astype(np.int64)
         del i0
@@ -170,7 +172,7 @@ def coverage(sampler: PatchSampler, read_valid, todo: np.ndarray) -> np.ndarray:
         invalid = np.zeros((valid.shape[0] + 1, valid.shape[1] + 1), dtype=np.int64)
         np.cumsum(np.cumsum(~valid, axis=0), axis=1, out=invalid[1:, 1:])
         # Per patch: the bounding box of its corners in source pixels, plus the far neighbour.
-        U, V = sampler.U[y0:y1 + 1, x0:x1 + 1], sampler.V[y0:y1 + 1, x0:x1 + 1]
+        U, V = sampler.U[y0 : y1 + 1, x0 : x1 + 1], sampler.V[y0 : y1 + 1, x0 : x1 + 1]
         corners_u = np.stack([U[:-1, :-1], U[:-1, 1:], U[1:, :-1], U[1:, 1:]])
         corners_v = np.stack([V[:-1, :-1], V[:-1, 1:], V[1:, :-1], V[1:, 1:]])
         c_lo = np.clip(np.floor(corners_u.min(0)).astype(int) - cols[0], 0, valid.shape[1])

@@ -54,8 +54,15 @@ def _total_size(response) -> int | None:
     return int(length) if length and length.isdigit() else None
 
 
-def fetch_archive(url: str, dest, sha256: str | None = None, retries: int = 5,
-                  backoff_s: float = 10, timeout_s: float = 120, sleep=time.sleep) -> str:
+def fetch_archive(
+    url: str,
+    dest,
+    sha256: str | None = None,
+    retries: int = 5,
+    backoff_s: float = 10,
+    timeout_s: float = 120,
+    sleep=time.sleep,
+) -> str:
     """Download `url` to `dest`, resuming `<dest>.part` (HTTP Range) across attempts and runs;
     the complete file is checked against `sha256` (or its sha256 logged) and renamed. Returns
     its sha256."""
@@ -86,19 +93,21 @@ def fetch_archive(url: str, dest, sha256: str | None = None, retries: int = 5,
                     while chunk := r.raw.read1(CHUNK_BYTES, decode_content=False):
                         f.write(chunk)
         except (requests.RequestException, Urllib3Error, OSError) as e:
-            LOG.warning("%s: attempt %d of %d stopped (%s); resuming", url, attempt, retries,
-                        type(e).__name__)
+            LOG.warning("%s: attempt %d of %d stopped (%s); resuming", url, attempt, retries, type(e).__name__)
             sleep(backoff_s * attempt)
             continue
         if total is None or part.stat().st_size >= total:
             break
-        LOG.warning("%s: attempt %d of %d ended at %d of %d bytes; resuming", url, attempt,
-                    retries, part.stat().st_size, total)
+        LOG.warning(
+            "%s: attempt %d of %d ended at %d of %d bytes; resuming", url, attempt, retries, part.stat().st_size, total
+        )
         sleep(backoff_s * attempt)
     have = part.stat().st_size if part.exists() else 0
     if total is not None and have != total:
-        raise V1ArchiveError(f"{url}: download incomplete after {retries} attempts ({have} of "
-                             f"{total} bytes kept in {part}; run again to resume)")
+        raise V1ArchiveError(
+            f"{url}: download incomplete after {retries} attempts ({have} of "
+            f"{total} bytes kept in {part}; run again to resume)"
+        )
     got = sha256_file(part)
     try:
         check_download_sha256(url, got, sha256, "sentinel1.v1_archive.sha256", V1ArchiveError)
@@ -116,9 +125,11 @@ def extract_archive(archive, out_dir) -> int:
     `<out_dir>.tmp` and renamed when the whole archive has been read."""
     archive, out_dir = Path(archive), Path(out_dir)
     if not archive.is_file():
-        raise V1ArchiveError(f"{archive}: BigEarthNet-S1 v1.0 archive does not exist (download "
-                             f"{ARCHIVE_NAME} from bigearth.net, or set sentinel1.v1_archive.path "
-                             "to null to have it fetched)")
+        raise V1ArchiveError(
+            f"{archive}: BigEarthNet-S1 v1.0 archive does not exist (download "
+            f"{ARCHIVE_NAME} from bigearth.net, or set sentinel1.v1_archive.path "
+            "to null to have it fetched)"
+        )
     start = time.monotonic()
     files = 0
     with staged_dir(out_dir) as tmp:
@@ -136,13 +147,21 @@ def extract_archive(archive, out_dir) -> int:
                     if files % 100_000 == 0:
                         LOG.info("%s: %d files extracted", archive.name, files)
         except (tarfile.TarError, EOFError, zlib.error, OSError) as e:
-            raise V1ArchiveError(f"{archive}: truncated or corrupt after {files} files "
-                                 f"({type(e).__name__}: {e}); download it again") from None
+            raise V1ArchiveError(
+                f"{archive}: truncated or corrupt after {files} files ({type(e).__name__}: {e}); download it again"
+            ) from None
         if not files:
-            raise V1ArchiveError(f"{archive}: holds no S1 patch files "
-                                 f"(<s1_name>/<s1_name>_VV.tif); not the BigEarthNet-S1 v1.0 archive")
-    LOG.info("%s: %d files of %d patch folders extracted to %s in %.1f s", archive, files,
-             len(os.listdir(out_dir)), out_dir, time.monotonic() - start)
+            raise V1ArchiveError(
+                f"{archive}: holds no S1 patch files (<s1_name>/<s1_name>_VV.tif); not the BigEarthNet-S1 v1.0 archive"
+            )
+    LOG.info(
+        "%s: %d files of %d patch folders extracted to %s in %.1f s",
+        archive,
+        files,
+        len(os.listdir(out_dir)),
+        out_dir,
+        time.monotonic() - start,
+    )
     return files
 
 
@@ -169,12 +188,14 @@ def v1_pairing(tile_key: str, link: pd.DataFrame) -> pd.DataFrame:
         parsed = parse_s1_name(name)
         products.append(parsed.product)
         gaps[i] = abs((parsed.acquisition_time - sensing).total_seconds()) / 86400
-    return pd.DataFrame({
-        "patch_id": pd.array(link["patch_id"].to_numpy(dtype=object), dtype="string"),
-        "s1_product": pd.array(products, dtype="string"),
-        "s1_name": pd.array(s1_names, dtype="string"),
-        "s1_time_gap_days": gaps,
-    })
+    return pd.DataFrame(
+        {
+            "patch_id": pd.array(link["patch_id"].to_numpy(dtype=object), dtype="string"),
+            "s1_product": pd.array(products, dtype="string"),
+            "s1_name": pd.array(s1_names, dtype="string"),
+            "s1_time_gap_days": gaps,
+        }
+    )
 
 
 def read_v1_patch(path: Path) -> np.ndarray:
@@ -185,8 +206,9 @@ def read_v1_patch(path: Path) -> np.ndarray:
         return src.read(1)
 
 
-def take_tile(tile_key: str, grid_json, link_path, source, pairing_path, out_dir, shard_path,
-              link_files: bool = True) -> dict:
+def take_tile(
+    tile_key: str, grid_json, link_path, source, pairing_path, out_dir, shard_path, link_files: bool = True
+) -> dict:
     """The v1 S1 patches of one tile from the extracted archive `source` (see module doc)."""
     from .assembly import Linker
     from .bigearthnet_v1 import read_tile_link
@@ -204,17 +226,20 @@ def take_tile(tile_key: str, grid_json, link_path, source, pairing_path, out_dir
     try:
         with staged_dir(out_dir) as tmp:
             with ShardWriter(shard_path) as shard:
-                for done, (s2v1, product, name) in enumerate(zip(
-                        link.loc[paired.index, "s2v1_name"], paired["s1_product"], paired["s1_name"]), 1):
+                for done, (s2v1, product, name) in enumerate(
+                    zip(link.loc[paired.index, "s2v1_name"], paired["s1_product"], paired["s1_name"]), 1
+                ):
                     folder = tmp / product / name
                     folder.mkdir(parents=True)
                     tensors = {}
                     for pol in S1_POLARISATIONS:
                         src = root / name / f"{name}_{pol}.tif"
                         if not src.is_file():
-                            raise V1ArchiveError(f"{source}: no {name}/{name}_{pol}.tif, the S1 patch "
-                                                 f"of v1 pair {s2v1} (tile {tile_key}); the archive is "
-                                                 "incomplete")
+                            raise V1ArchiveError(
+                                f"{source}: no {name}/{name}_{pol}.tif, the S1 patch "
+                                f"of v1 pair {s2v1} (tile {tile_key}); the archive is "
+                                "incomplete"
+                            )
                         linker.link(str(src), str(folder / src.name))
                         tensors[pol] = read_v1_patch(src)
                     shard.add(name, encode(tensors))
@@ -223,7 +248,14 @@ def take_tile(tile_key: str, grid_json, link_path, source, pairing_path, out_dir
     except BaseException:
         Path(shard_path).unlink(missing_ok=True)
         raise
-    LOG.info("%s: %d of %d patches have a v1 S1 partner; %d files %s from %s in %.1f s", tile_key,
-             len(paired), len(pairing), 2 * len(paired), "copied" if linker.copying else "linked",
-             root, time.monotonic() - start)
+    LOG.info(
+        "%s: %d of %d patches have a v1 S1 partner; %d files %s from %s in %.1f s",
+        tile_key,
+        len(paired),
+        len(pairing),
+        2 * len(paired),
+        "copied" if linker.copying else "linked",
+        root,
+        time.monotonic() - start,
+    )
     return {"paired": len(paired)}

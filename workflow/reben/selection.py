@@ -35,14 +35,21 @@ def _aligned(name: str, table: pd.DataFrame, patch_ids: np.ndarray, columns, til
     if missing:
         raise SelectionError(f"{tile}: {name} has no column {', '.join(missing)}")
     if len(table) != len(patch_ids) or not np.array_equal(table["patch_id"].to_numpy(dtype=object), patch_ids):
-        raise SelectionError(f"{tile}: {name} does not list the patches of the grid in grid order "
-                             f"({len(table)} rows for {len(patch_ids)} patches); rebuild it")
+        raise SelectionError(
+            f"{tile}: {name} does not list the patches of the grid in grid order "
+            f"({len(table)} rows for {len(patch_ids)} patches); rebuild it"
+        )
     return table
 
 
-def select_patches(tile: dict, s2_patches: pd.DataFrame, labels: pd.DataFrame,
-                   flags: pd.DataFrame, s1_pairing: pd.DataFrame | None = None,
-                   v1_link: pd.DataFrame | None = None) -> pd.DataFrame:
+def select_patches(
+    tile: dict,
+    s2_patches: pd.DataFrame,
+    labels: pd.DataFrame,
+    flags: pd.DataFrame,
+    s1_pairing: pd.DataFrame | None = None,
+    v1_link: pd.DataFrame | None = None,
+) -> pd.DataFrame:
     """selection.parquet of one tile: patch_id, drop_reason ("" when kept) and the two flags.
 
     `tile` is tile.json; the tables are the tile's s2_patches.parquet, labels.parquet, flags
@@ -68,12 +75,14 @@ def select_patches(tile: dict, s2_patches: pd.DataFrame, labels: pd.DataFrame,
         _aligned("s1_pairing.parquet", s1_pairing, ids, ["s1_name"], key)
         dropped["no_s1"] = s1_pairing["s1_name"].fillna("").to_numpy(dtype=object) == ""
     reason = np.select([dropped[r] for r in DROP_REASONS], DROP_REASONS, "")
-    return pd.DataFrame({
-        "patch_id": ids,
-        "drop_reason": reason.astype(object),
-        "contains_cloud_or_shadow": flags["contains_cloud_or_shadow"].to_numpy(dtype=bool),
-        "contains_seasonal_snow": flags["contains_seasonal_snow"].to_numpy(dtype=bool),
-    })
+    return pd.DataFrame(
+        {
+            "patch_id": ids,
+            "drop_reason": reason.astype(object),
+            "contains_cloud_or_shadow": flags["contains_cloud_or_shadow"].to_numpy(dtype=bool),
+            "contains_seasonal_snow": flags["contains_seasonal_snow"].to_numpy(dtype=bool),
+        }
+    )
 
 
 def selection_counts(selection: pd.DataFrame) -> dict[str, int]:
@@ -87,10 +96,20 @@ def selection_counts(selection: pd.DataFrame) -> dict[str, int]:
     return counts
 
 
-def write_selection(tile_json, s2_patches_path, labels_path, selection_path,
-                    cloud_threshold: float, snow_threshold: float,
-                    cloud_list=None, snow_list=None, s1_pairing_path=None, v1_link_path=None,
-                    require_v1: bool = False, v1_flags: bool = False) -> pd.DataFrame:
+def write_selection(
+    tile_json,
+    s2_patches_path,
+    labels_path,
+    selection_path,
+    cloud_threshold: float,
+    snow_threshold: float,
+    cloud_list=None,
+    snow_list=None,
+    s1_pairing_path=None,
+    v1_link_path=None,
+    require_v1: bool = False,
+    v1_flags: bool = False,
+) -> pd.DataFrame:
     """selection.parquet of one tile; logs the tile's funnel in one line.
 
     With `v1_link_path` (the tile's bigearthnet_v1.parquet), `require_v1` drops the patches
@@ -100,22 +119,25 @@ def write_selection(tile_json, s2_patches_path, labels_path, selection_path,
     tile = read_json(tile_json)
     s2 = pd.read_parquet(s2_patches_path)
     if (require_v1 or v1_flags) and not v1_link_path:
-        raise SelectionError(f"{tile['tile_key']}: bigearthnet_v1.require_match or .flags needs the "
-                             "v1 tables (bigearthnet_v1.tables)")
+        raise SelectionError(
+            f"{tile['tile_key']}: bigearthnet_v1.require_match or .flags needs the v1 tables (bigearthnet_v1.tables)"
+        )
     v1 = read_tile_link(v1_link_path, s2["patch_id"], tile["tile_key"]) if v1_link_path else None
     if v1_flags:
-        lists = {flag: set(v1.loc[v1[column].to_numpy(dtype=bool), "patch_id"])
-                 for flag, column in V1_FLAGS.items()}
+        lists = {flag: set(v1.loc[v1[column].to_numpy(dtype=bool), "patch_id"]) for flag, column in V1_FLAGS.items()}
     else:
-        lists = {"contains_cloud_or_shadow": read_flag_list(cloud_list) if cloud_list else None,
-                 "contains_seasonal_snow": read_flag_list(snow_list) if snow_list else None}
-    flags = compute_flags(s2, {"contains_cloud_or_shadow": cloud_threshold,
-                               "contains_seasonal_snow": snow_threshold}, lists)
+        lists = {
+            "contains_cloud_or_shadow": read_flag_list(cloud_list) if cloud_list else None,
+            "contains_seasonal_snow": read_flag_list(snow_list) if snow_list else None,
+        }
+    flags = compute_flags(
+        s2, {"contains_cloud_or_shadow": cloud_threshold, "contains_seasonal_snow": snow_threshold}, lists
+    )
     s1 = pd.read_parquet(s1_pairing_path) if s1_pairing_path else None
-    table = select_patches(tile, s2, pd.read_parquet(labels_path), flags, s1,
-                           v1 if require_v1 else None)
+    table = select_patches(tile, s2, pd.read_parquet(labels_path), flags, s1, v1 if require_v1 else None)
     write_parquet(table, selection_path)
     counts = selection_counts(table)
-    LOG.info("%s: %s in %.1f s", tile["tile_key"],
-             ", ".join(f"{v} {k}" for k, v in counts.items()), time.monotonic() - start)
+    LOG.info(
+        "%s: %s in %.1f s", tile["tile_key"], ", ".join(f"{v} {k}" for k, v in counts.items()), time.monotonic() - start
+    )
     return table

@@ -31,8 +31,7 @@ LOG = logging.getLogger("reben.sen2cor")
 
 REPO = Path(__file__).resolve().parents[2]
 
-EMPTY_FOLDERS = ("AUX_DATA", "HTML", "rep_info", "GRANULE/*/AUX_DATA", "GRANULE/*/QI_DATA",
-                 "DATASTRIP/*/QI_DATA")
+EMPTY_FOLDERS = ("AUX_DATA", "HTML", "rep_info", "GRANULE/*/AUX_DATA", "GRANULE/*/QI_DATA", "DATASTRIP/*/QI_DATA")
 """Folders of an L1C SAFE that may be empty and are then missing from a CDSE zip; sen2cor
 expects them (it writes into GRANULE/*/AUX_DATA and reads DATASTRIP/*/QI_DATA)."""
 
@@ -51,8 +50,9 @@ def check_l1c_zip(path, name: str | None = None, metadata: str = "MTD_MSIL1C.xml
     except (zipfile.BadZipFile, OSError, EOFError) as e:
         raise Sen2corError(f"{label}: {path} is not a readable zip ({e}); delete it and fetch it again") from None
     if bad is not None:
-        raise Sen2corError(f"{label}: {path} is a corrupt zip (member {bad} fails its CRC check); "
-                           f"delete it and fetch it again")
+        raise Sen2corError(
+            f"{label}: {path} is a corrupt zip (member {bad} fails its CRC check); delete it and fetch it again"
+        )
     roots = {n.split("/", 1)[0] for n in names}
     if len(roots) != 1 or not roots.pop().endswith(".SAFE"):
         raise Sen2corError(f"{label}: {path} does not hold exactly one <product>.SAFE folder")
@@ -112,8 +112,10 @@ def resolve_command(command: str) -> list[str]:
     else:
         found = shutil.which(exe)
     if found is None:
-        raise Sen2corError(f"sen2cor command {exe!r} not found or not executable: install sen2cor "
-                           f"and set config sen2cor.command to its L2A_Process")
+        raise Sen2corError(
+            f"sen2cor command {exe!r} not found or not executable: install sen2cor "
+            f"and set config sen2cor.command to its L2A_Process"
+        )
     return [found, *args[1:]]
 
 
@@ -130,9 +132,17 @@ def _last_line(path: Path) -> str:
     return lines[-1] if lines else "(no output)"
 
 
-def run_sen2cor(l1c, out_product, record, command: str, version: str,
-                resolution: int | None = None, extra_args=(), tool_log=None,
-                l1c_name: str | None = None) -> dict:
+def run_sen2cor(
+    l1c,
+    out_product,
+    record,
+    command: str,
+    version: str,
+    resolution: int | None = None,
+    extra_args=(),
+    tool_log=None,
+    l1c_name: str | None = None,
+) -> dict:
     """Make `out_product` (`<tile key>.SAFE`) from the L1C product `l1c` with sen2cor.
 
     `version` is not passed to sen2cor: it is recorded, and (as a rule param) makes a new
@@ -161,8 +171,12 @@ def run_sen2cor(l1c, out_product, record, command: str, version: str,
         staged = stage_l1c(l1c, work / "input", l1c_name)
         repaired = repair_empty_folders(staged)
         if repaired:
-            LOG.info("%s: restored %d empty folder(s) missing from the product: %s",
-                     l1c_name, len(repaired), ", ".join(repaired))
+            LOG.info(
+                "%s: restored %d empty folder(s) missing from the product: %s",
+                l1c_name,
+                len(repaired),
+                ", ".join(repaired),
+            )
         output_dir = work / "output"
         output_dir.mkdir()
         full = cmd + sen2cor_arguments(staged, output_dir, resolution, extra_args)
@@ -171,25 +185,37 @@ def run_sen2cor(l1c, out_product, record, command: str, version: str,
         with open(tool_log, "w") as out:
             try:
                 # REBEN_PYTHON lets a test double of L2A_Process find this interpreter.
-                proc = subprocess.run(full, stdout=out, stderr=subprocess.STDOUT, cwd=work,
-                                      env={**os.environ, "REBEN_PYTHON": sys.executable})
+                proc = subprocess.run(
+                    full,
+                    stdout=out,
+                    stderr=subprocess.STDOUT,
+                    cwd=work,
+                    env={**os.environ, "REBEN_PYTHON": sys.executable},
+                )
             except OSError as e:
-                raise Sen2corError(f"{l1c_name}: cannot start sen2cor command {cmd[0]!r} ({e.strerror}); "
-                                   f"check config sen2cor.command") from None
+                raise Sen2corError(
+                    f"{l1c_name}: cannot start sen2cor command {cmd[0]!r} ({e.strerror}); check config sen2cor.command"
+                ) from None
         seconds = time.monotonic() - start
         if proc.returncode != 0:
             _append_reports(work, tool_log)
-            raise Sen2corError(f"{l1c_name}: L2A_Process exited with status {proc.returncode} "
-                               f"({_last_line(tool_log)}); its output is in {tool_log}")
+            raise Sen2corError(
+                f"{l1c_name}: L2A_Process exited with status {proc.returncode} "
+                f"({_last_line(tool_log)}); its output is in {tool_log}"
+            )
         written = sorted(p for p in output_dir.iterdir() if p.is_dir() and p.name.endswith(".SAFE"))
         if len(written) != 1:
-            raise Sen2corError(f"{l1c_name}: L2A_Process wrote {len(written)} products instead of one "
-                               f"into its output folder; its output is in {tool_log}")
+            raise Sen2corError(
+                f"{l1c_name}: L2A_Process wrote {len(written)} products instead of one "
+                f"into its output folder; its output is in {tool_log}"
+            )
         l2a = written[0]
         got = tile_key(l2a.name, l2a_baseline) if _is_l2a(l2a.name) else l2a.name
         if got != key:
-            raise Sen2corError(f"{l1c_name}: sen2cor named its product {l2a.name}, whose tile key is not "
-                               f"{key}; set sentinel2.l2a_baseline to the baseline sen2cor writes")
+            raise Sen2corError(
+                f"{l1c_name}: sen2cor named its product {l2a.name}, whose tile key is not "
+                f"{key}; set sentinel2.l2a_baseline to the baseline sen2cor writes"
+            )
         if out_product.exists():
             shutil.rmtree(out_product)
         os.replace(l2a, out_product)
@@ -200,8 +226,12 @@ def run_sen2cor(l1c, out_product, record, command: str, version: str,
         "tile_key": key,
         "l1c_product": l1c_name,
         "l2a_product": l2a.name.removesuffix(".SAFE"),
-        "sen2cor": {"command": command, "version": version, "resolution": resolution,
-                    "extra_args": list(extra_args or ())},
+        "sen2cor": {
+            "command": command,
+            "version": version,
+            "resolution": resolution,
+            "extra_args": list(extra_args or ()),
+        },
         "repaired_folders": repaired,
         "seconds": round(seconds, 1),
     }

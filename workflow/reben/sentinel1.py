@@ -31,7 +31,7 @@ UNITS = ("dB", "linear")
 
 @dataclass(frozen=True)
 class S1ProductName:
-    name: str          # as found: the full name, or its first five fields
+    name: str  # as found: the full name, or its first five fields
     mission: str
     start: str
 
@@ -49,8 +49,11 @@ def parse_s1_name(text: str) -> S1ProductName:
     """The Sentinel-1 product name at the start of a file or folder name."""
     m = S1_NAME.match(Path(text).name)
     if not m:
-        raise Sentinel1Error(Path(text).name, "not a Sentinel-1 product name (expected "
-                             "S1x_<mode>_<type>_<level><class><pol>_<start>[_<stop>_<orbit>_<datatake>_<crc>]...)")
+        raise Sentinel1Error(
+            Path(text).name,
+            "not a Sentinel-1 product name (expected "
+            "S1x_<mode>_<type>_<level><class><pol>_<start>[_<stop>_<orbit>_<datatake>_<crc>]...)",
+        )
     return S1ProductName(name=m.group(0), mission=m["mission"], start=m["start"])
 
 
@@ -66,7 +69,7 @@ def s1_product_of(s1_name: str) -> str:
 
 
 def _polarisation(path: Path, name: S1ProductName) -> str | None:
-    rest = path.name[len(name.name):] if path.name.startswith(name.name) else path.name
+    rest = path.name[len(name.name) :] if path.name.startswith(name.name) else path.name
     found = {m.upper() for m in POL_TOKEN.findall(Path(rest).stem)}
     return found.pop() if len(found) == 1 else None
 
@@ -84,16 +87,16 @@ def discover_products(input_dir) -> dict[str, dict]:
     for path in sorted(p for p in root.rglob("*") if p.suffix.lower() in RASTER_SUFFIXES):
         holder = next((p for p in (path, *path.parents) if S1_NAME.match(p.name)), None)
         if holder is None or holder == root.parent:
-            raise ConfigError(f"config: sentinel1.input_dir: {path}: no Sentinel-1 product name "
-                              "in the file name or its folders")
+            raise ConfigError(
+                f"config: sentinel1.input_dir: {path}: no Sentinel-1 product name in the file name or its folders"
+            )
         name = parse_s1_name(holder.name)
         pol = _polarisation(path, name)
         if pol is None:
             raise ConfigError(f"config: sentinel1.input_dir: {path}: no single VV or VH token in the file name")
         files = found.setdefault(name.name, {})
         if pol in files:
-            raise ConfigError(f"config: sentinel1.input_dir: {name.name} has two {pol} files: "
-                              f"{files[pol]} and {path}")
+            raise ConfigError(f"config: sentinel1.input_dir: {name.name} has two {pol} files: {files[pol]} and {path}")
         files[pol] = str(path)
     return found
 
@@ -124,15 +127,23 @@ def configured_products(s1_config: dict, extra: dict | None = None) -> dict[str,
         missing = [p for p in S1_POLARISATIONS if p not in files]
         if missing:
             have = ", ".join(files.values())
-            raise ConfigError(f"config: sentinel1: {name}: no {' or '.join(missing)} file "
-                              f"(found only {have}); a product needs both VV and VH")
+            raise ConfigError(
+                f"config: sentinel1: {name}: no {' or '.join(missing)} file "
+                f"(found only {have}); a product needs both VV and VH"
+            )
         parsed = parse_s1_name(name)
         if parsed.product in by_product:
-            raise ConfigError(f"config: sentinel1: {name} and {by_product[parsed.product]} are the same "
-                              f"product {parsed.product}; keep one")
+            raise ConfigError(
+                f"config: sentinel1: {name} and {by_product[parsed.product]} are the same "
+                f"product {parsed.product}; keep one"
+            )
         by_product[parsed.product] = name
-        products[name] = {"VV": files["VV"], "VH": files["VH"], "product": parsed.product,
-                          "time": parsed.acquisition_time}
+        products[name] = {
+            "VV": files["VV"],
+            "VH": files["VH"],
+            "product": parsed.product,
+            "time": parsed.acquisition_time,
+        }
     return products
 
 
@@ -155,16 +166,17 @@ def grd_table(s1_config: dict, retrieval: bool, basedir: Path | None = None) -> 
         name = parse_s1_name(text).name
         on_disk = [folder / f"{name}{suffix}" for suffix in (".zip", ".SAFE") if (folder / f"{name}{suffix}").exists()]
         if not on_disk and not retrieval:
-            raise ConfigError(f"config: sentinel1.product_table: {name}: not in {folder} (as .zip or .SAFE); "
-                              f"turn retrieval.enabled on to fetch it from the Copernicus Data Space")
+            raise ConfigError(
+                f"config: sentinel1.product_table: {name}: not in {folder} (as .zip or .SAFE); "
+                f"turn retrieval.enabled on to fetch it from the Copernicus Data Space"
+            )
         products[name] = str(on_disk[0] if on_disk else folder / f"{name}.zip")
     return products
 
 
 def candidates(products: dict[str, dict], s2_time: datetime, max_gap_days: float) -> list[str]:
     """Names of the products acquired within `max_gap_days` of the Sentinel-2 sensing time."""
-    return [name for name, p in products.items()
-            if abs((p["time"] - s2_time).total_seconds()) <= max_gap_days * 86400]
+    return [name for name, p in products.items() if abs((p["time"] - s2_time).total_seconds()) <= max_gap_days * 86400]
 
 
 # --- reading -----------------------------------------------------------------------------------
@@ -214,12 +226,14 @@ class S1Source:
             if ds.transform.is_identity:
                 self.close()
                 raise Sentinel1Error(name, f"{pol} file has no georeferencing (identity transform)", self.paths[pol])
-        if (vv_ds.crs != vh_ds.crs or vv_ds.transform != vh_ds.transform
-                or vv_ds.shape != vh_ds.shape):
+        if vv_ds.crs != vh_ds.crs or vv_ds.transform != vh_ds.transform or vv_ds.shape != vh_ds.shape:
             self.close()
-            raise Sentinel1Error(name, f"VV and VH are on different grids ({vv_ds.shape[1]}x{vv_ds.shape[0]} "
-                                 f"{vv_ds.transform[:6]} vs {vh_ds.shape[1]}x{vh_ds.shape[0]} "
-                                 f"{vh_ds.transform[:6]}); resample one onto the other")
+            raise Sentinel1Error(
+                name,
+                f"VV and VH are on different grids ({vv_ds.shape[1]}x{vv_ds.shape[0]} "
+                f"{vv_ds.transform[:6]} vs {vh_ds.shape[1]}x{vh_ds.shape[0]} "
+                f"{vh_ds.transform[:6]}); resample one onto the other",
+            )
         self.crs, self.transform, self.shape = vv_ds.crs, vv_ds.transform, vv_ds.shape
         self.bounds = vv_ds.bounds
         self.units = {}
@@ -229,8 +243,11 @@ class S1Source:
                 self.units[pol] = unit
             elif found is None:
                 self.close()
-                raise Sentinel1Error(name, f"{pol} file does not say whether it holds dB or linear power; "
-                                     "set sentinel1.unit to dB or linear", self.paths[pol])
+                raise Sentinel1Error(
+                    name,
+                    f"{pol} file does not say whether it holds dB or linear power; set sentinel1.unit to dB or linear",
+                    self.paths[pol],
+                )
             else:
                 self.units[pol] = found
         self.nodata = {pol: ds.nodata if nodata is None else nodata for pol, ds in self.datasets.items()}
@@ -295,5 +312,4 @@ class S1Source:
 
 def product_files(names, vv_paths, vh_paths) -> list[dict]:
     """The products a rule hands over: name, VV file and VH file of each (in the same order)."""
-    return [{"name": name, "VV": vv, "VH": vh}
-            for name, vv, vh in zip(names, vv_paths, vh_paths, strict=True)]
+    return [{"name": name, "VV": vv, "VH": vh} for name, vv, vh in zip(names, vv_paths, vh_paths, strict=True)]

@@ -26,8 +26,7 @@ PRODUCT_NAME = re.compile(
 )
 
 # BOA_ADD_OFFSET / SOLAR_IRRADIANCE band ids of the product metadata, in order.
-METADATA_BAND_IDS = ("B01", "B02", "B03", "B04", "B05", "B06", "B07", "B08", "B8A", "B09",
-                     "B10", "B11", "B12")
+METADATA_BAND_IDS = ("B01", "B02", "B03", "B04", "B05", "B06", "B07", "B08", "B8A", "B09", "B10", "B11", "B12")
 
 
 @dataclass(frozen=True)
@@ -54,8 +53,11 @@ def parse_product_name(name: str) -> ProductName:
     """Split a Sentinel-2 product name (with or without processing time, .SAFE or .zip)."""
     m = PRODUCT_NAME.match(Path(name).name)
     if not m:
-        raise ProductError(name, "not a Sentinel-2 L1C or L2A product name "
-                                 "(expected S2x_MSIL1C|MSIL2A_<time>_N<baseline>_R<orbit>_T<tile>_...)")
+        raise ProductError(
+            name,
+            "not a Sentinel-2 L1C or L2A product name "
+            "(expected S2x_MSIL1C|MSIL2A_<time>_N<baseline>_R<orbit>_T<tile>_...)",
+        )
     return ProductName(**m.groupdict())
 
 
@@ -78,6 +80,7 @@ def season(month: int) -> str:
 
 # --- reading XML from a SAFE folder or a zip --------------------------------------------------
 
+
 class ProductFiles:
     """The files of a product, as a SAFE folder or a zip of one; paths are relative to the SAFE root."""
 
@@ -95,7 +98,7 @@ class ProductFiles:
             # A zip holds one top-level X.SAFE/ folder; strip it.
             roots = {n.split("/", 1)[0] for n in names}
             self._prefix = roots.pop() + "/" if len(roots) == 1 else ""
-            self._members = sorted(n[len(self._prefix):] for n in names if n.startswith(self._prefix))
+            self._members = sorted(n[len(self._prefix) :] for n in names if n.startswith(self._prefix))
         else:
             raise ProductError(self.name, "neither a SAFE folder nor a readable zip", str(self.path))
 
@@ -156,8 +159,9 @@ def find_product_metadata(files: ProductFiles) -> str:
     """The product-level metadata file: MTD_MSIL2A.xml (or MTD_MSIL2a.xml, MTD_MSIL1C.xml)."""
     found = files.glob("MTD_MSIL*.xml")
     if not found:
-        raise ProductError(files.name, "no product metadata (MTD_MSIL2A.xml or MTD_MSIL1C.xml) "
-                                       "at the top of the SAFE folder")
+        raise ProductError(
+            files.name, "no product metadata (MTD_MSIL2A.xml or MTD_MSIL1C.xml) at the top of the SAFE folder"
+        )
     return found[0]
 
 
@@ -172,6 +176,7 @@ def find_tile_metadata(files: ProductFiles) -> str:
 
 # --- tile geocoding -------------------------------------------------------------------------
 
+
 def read_geocoding(root: ET.Element, product: str, source: str) -> dict:
     """EPSG code, per-resolution size and upper-left corner, sensing time and tile id from MTD_TL."""
     geocoding = _find(root, "Tile_Geocoding")
@@ -180,14 +185,16 @@ def read_geocoding(root: ET.Element, product: str, source: str) -> dict:
     code = _find(geocoding, "HORIZONTAL_CS_CODE")
     if code is None or not (code.text or "").upper().startswith("EPSG:"):
         raise ProductError(product, "no HORIZONTAL_CS_CODE EPSG code in the tile geocoding", source)
+
     def number(el, name, kind):
         field = _find(el, name)
         try:
             return kind(field.text)
         except (AttributeError, TypeError, ValueError):
             text = None if field is None else field.text
-            raise ProductError(product, f"{name} of the {el.get('resolution')} m "
-                                        f"{_local(el.tag)} is {text!r}, not a number", source) from None
+            raise ProductError(
+                product, f"{name} of the {el.get('resolution')} m {_local(el.tag)} is {text!r}, not a number", source
+            ) from None
 
     sizes = {}
     for el in _findall(geocoding, "Size"):
@@ -219,8 +226,15 @@ def product_grid(product_path, key: str, patch_size_m: int) -> tuple[TileGrid, d
     geo = read_geocoding(files.parse_xml(member), files.name, member)
     ulx, uly, xdim, ydim = geo["geopositions"]["10"]
     nrows, ncols = geo["sizes"]["10"]
-    grid = TileGrid(tile_key=key, epsg=geo["epsg"], ulx=ulx, uly=uly,
-                    width_m=ncols * xdim, height_m=nrows * abs(ydim), patch_size_m=patch_size_m)
+    grid = TileGrid(
+        tile_key=key,
+        epsg=geo["epsg"],
+        ulx=ulx,
+        uly=uly,
+        width_m=ncols * xdim,
+        height_m=nrows * abs(ydim),
+        patch_size_m=patch_size_m,
+    )
     return grid, geo
 
 
@@ -246,8 +260,10 @@ def product_identity(product_path) -> str:
 
 # --- product metadata -----------------------------------------------------------------------
 
+
 def read_product_metadata(root: ET.Element) -> dict:
     """Product URI, baseline, quantification, offsets, nodata value, quality checks, image files."""
+
     def text(name):
         el = _find(root, name)
         return el.text.strip() if el is not None and el.text else None
@@ -332,9 +348,11 @@ def read_manifest(files: ProductFiles) -> dict[str, tuple[int | None, str | None
             continue
         member = location.get("href").removeprefix("./")
         size = stream.get("size")
-        listed[member] = (int(size) if size and size.isdigit() else None,
-                          checksum.get("checksumName") if checksum is not None else None,
-                          (checksum.text or "").strip().lower() if checksum is not None else None)
+        listed[member] = (
+            int(size) if size and size.isdigit() else None,
+            checksum.get("checksumName") if checksum is not None else None,
+            (checksum.text or "").strip().lower() if checksum is not None else None,
+        )
     return listed
 
 
@@ -357,20 +375,24 @@ def verify_band_files(files: ProductFiles, bands: dict[str, str], manifest: dict
                     if h:
                         h.update(block)
         except (zipfile.BadZipFile, zlib.error, OSError) as e:  # a zip member fails its CRC
-            raise ProductError(files.name, f"unreadable ({e}): corrupt, fetch the product again",
-                               member) from None
+            raise ProductError(files.name, f"unreadable ({e}): corrupt, fetch the product again", member) from None
         if size is not None and got != size:
-            raise ProductError(files.name, f"{got} bytes, {MANIFEST} lists {size}: truncated or "
-                                           f"corrupt, fetch the product again", member)
+            raise ProductError(
+                files.name,
+                f"{got} bytes, {MANIFEST} lists {size}: truncated or corrupt, fetch the product again",
+                member,
+            )
         if h and h.hexdigest() != digest:
-            raise ProductError(files.name, f"{algorithm} {h.hexdigest()} differs from {MANIFEST}'s "
-                                           f"{digest}: corrupt, fetch the product again", member)
+            raise ProductError(
+                files.name,
+                f"{algorithm} {h.hexdigest()} differs from {MANIFEST}'s {digest}: corrupt, fetch the product again",
+                member,
+            )
         checked += 1
     return checked
 
 
-def check_band_geometry(files: ProductFiles, bands: dict[str, str], grid: TileGrid,
-                        geo: dict) -> None:
+def check_band_geometry(files: ProductFiles, bands: dict[str, str], grid: TileGrid, geo: dict) -> None:
     """Every band file opens, is single-band uint16 (uint8 for SCL), and has the CRS, corner and
     size that the tile geocoding gives for its resolution."""
     import rasterio
@@ -387,13 +409,20 @@ def check_band_geometry(files: ProductFiles, bands: dict[str, str], grid: TileGr
             raise ProductError(files.name, f"CRS {crs} differs from the tile's EPSG:{grid.epsg}", member)
         ulx, uly = grid.ulx, grid.uly
         if abs(transform.c - ulx) > 1e-6 or abs(transform.f - uly) > 1e-6 or abs(transform.a - res) > 1e-9:
-            raise ProductError(files.name, f"extent disagrees with the tile geocoding: corner "
-                                           f"({transform.c}, {transform.f}) at {transform.a} m, "
-                                           f"expected ({ulx}, {uly}) at {res} m", member)
+            raise ProductError(
+                files.name,
+                f"extent disagrees with the tile geocoding: corner "
+                f"({transform.c}, {transform.f}) at {transform.a} m, "
+                f"expected ({ulx}, {uly}) at {res} m",
+                member,
+            )
         expected = tuple(geo["sizes"].get(str(res), (round(grid.height_m / res), round(grid.width_m / res))))
         if shape != expected:
-            raise ProductError(files.name, f"size {shape[1]}x{shape[0]} differs from the tile "
-                                           f"geocoding's {expected[1]}x{expected[0]} at {res} m", member)
+            raise ProductError(
+                files.name,
+                f"size {shape[1]}x{shape[0]} differs from the tile geocoding's {expected[1]}x{expected[0]} at {res} m",
+                member,
+            )
 
 
 def inspect_product(product_path, key: str, patch_size_m: int) -> dict:

@@ -59,8 +59,11 @@ def check_job_resources(requested: Iterable[Mapping[str, object]], partitions: l
     for resources in requested:
         for key, placeholder in PLACEHOLDERS.items():
             if str(resources.get(key) or "") == placeholder:
-                hint = ("one of: " + listed) if key == "slurm_partition" else \
-                    "one of `sacctmgr -n -s show user $USER format=account`, or delete the line"
+                hint = (
+                    ("one of: " + listed)
+                    if key == "slurm_partition"
+                    else "one of `sacctmgr -n -s show user $USER format=account`, or delete the line"
+                )
                 raise SlurmError(
                     f"{key} is still the placeholder '{placeholder}' of {PROFILE}: set it there "
                     f"or with --default-resources {key}=... ({hint})"
@@ -87,10 +90,10 @@ class MemoryKill:
 
     def line(self) -> str:
         where = f" ({self.wildcards})" if self.wildcards else ""
-        amount = (f": {self.used_mb} MB used, {self.limit_mb} MB requested"
-                  if self.used_mb is not None else "")
-        return (f"SLURM killed {self.rule}{where}, job {self.slurm_job}, for exceeding its "
-                f"memory{amount}; see {self.log}")
+        amount = f": {self.used_mb} MB used, {self.limit_mb} MB requested" if self.used_mb is not None else ""
+        return (
+            f"SLURM killed {self.rule}{where}, job {self.slurm_job}, for exceeding its memory{amount}; see {self.log}"
+        )
 
 
 def memory_kills(slurm_log_dir: Path, since: float = 0.0) -> list[MemoryKill]:
@@ -106,10 +109,14 @@ def memory_kills(slurm_log_dir: Path, since: float = 0.0) -> list[MemoryKill]:
             continue
         used = MEMORY_USED.search(text)
         rel = log.relative_to(slurm_log_dir).parts
-        kills.append(MemoryKill(
-            rule=rel[0].removeprefix("rule_"), wildcards="/".join(rel[1:-1]),
-            slurm_job=log.stem, log=log,
-            used_mb=int(used[1]) // 2**20 if used else None,
-            limit_mb=int(used[2]) // 2**20 if used else None,
-        ))
+        kills.append(
+            MemoryKill(
+                rule=rel[0].removeprefix("rule_"),
+                wildcards="/".join(rel[1:-1]),
+                slurm_job=log.stem,
+                log=log,
+                used_mb=int(used[1]) // 2**20 if used else None,
+                limit_mb=int(used[2]) // 2**20 if used else None,
+            )
+        )
     return sorted(kills, key=lambda k: (k.rule, k.wildcards, k.slurm_job.zfill(20)))

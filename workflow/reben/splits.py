@@ -34,8 +34,7 @@ def edge_distances(grid: TileGrid) -> np.ndarray:
     s = grid.patch_size_m
     from_west = s * x + s / 2
     from_north = s * y + s / 2
-    return np.minimum.reduce([from_west, grid.width_m - from_west,
-                              from_north, grid.height_m - from_north])
+    return np.minimum.reduce([from_west, grid.width_m - from_west, from_north, grid.height_m - from_north])
 
 
 def assign_splits(grid: TileGrid) -> pd.DataFrame:
@@ -52,6 +51,5 @@ def write_splits(geocoding, splits_path) -> pd.DataFrame:
     table = assign_splits(grid)
     write_parquet(table, splits_path)
     counts = table["split"].value_counts()
-    LOG.info("%s: %d patches: %s", grid.tile_key, len(table),
-             ", ".join(f"{counts.get(s, 0)} {s}" for s in SPLITS))
+    LOG.info("%s: %d patches: %s", grid.tile_key, len(table), ", ".join(f"{counts.get(s, 0)} {s}" for s in SPLITS))
     return table

@@ -18,9 +18,11 @@ def closing_summary(funnel_csv, products: int, report=None) -> str:
     tiles = table[table["tile_key"] != "TOTAL"]
     contributing = int((tiles["kept"] > 0).sum())
     splits = "/".join(f"{int(total[s]):,}" for s in ("train", "validation", "test"))
-    line = (f"dataset: {int(total['kept']):,} patches ({int(total['clean']):,} clean, "
-            f"{int(total['flagged']):,} flagged), train/validation/test {splits}, "
-            f"{contributing} of {products} products; funnel {funnel_csv}")
+    line = (
+        f"dataset: {int(total['kept']):,} patches ({int(total['clean']):,} clean, "
+        f"{int(total['flagged']):,} flagged), train/validation/test {splits}, "
+        f"{contributing} of {products} products; funnel {funnel_csv}"
+    )
     if report and Path(report).exists():
         line += f", report {report}"
     return line

@@ -19,8 +19,16 @@ def make_patch_grid(product, key: str, patch_size_m: int, grid_path, geocoding_p
     grid, geo = product_grid(product, key, patch_size_m)
     write_parquet(grid.to_frame(), grid_path)
     write_json({"tile_key": key, "geocoding": geo, "grid": grid.to_dict()}, geocoding_path)
-    LOG.info("%s: grid of %d x %d patches (%s, corner %.0f, %.0f) in %.1f s", key, grid.n_cols,
-             grid.n_rows, grid.crs, grid.ulx, grid.uly, time.monotonic() - start)
+    LOG.info(
+        "%s: grid of %d x %d patches (%s, corner %.0f, %.0f) in %.1f s",
+        key,
+        grid.n_cols,
+        grid.n_rows,
+        grid.crs,
+        grid.ulx,
+        grid.uly,
+        time.monotonic() - start,
+    )
 
 
 def check_same_grid(given: TileGrid, product: TileGrid, geocoding_path, product_path) -> None:
@@ -33,7 +41,8 @@ def check_same_grid(given: TileGrid, product: TileGrid, geocoding_path, product_
             f"{given.uly:.0f}) EPSG:{given.epsg}, {given.n_cols}x{given.n_rows} patches, but "
             f"{product_path} has ({product.ulx:.0f}, {product.uly:.0f}) EPSG:{product.epsg}, "
             f"{product.n_cols}x{product.n_rows}: the L1C and L2A products disagree, or "
-            f"geocoding.json is stale (rerun make_patch_grid with -R make_patch_grid)")
+            f"geocoding.json is stale (rerun make_patch_grid with -R make_patch_grid)"
+        )
 
 
 def inspect_tile(product, key: str, patch_size_m: int, tile_path, geocoding_path=None) -> None:
@@ -41,13 +50,16 @@ def inspect_tile(product, key: str, patch_size_m: int, tile_path, geocoding_path
     start = time.monotonic()
     info = inspect_product(product, key, patch_size_m)
     if geocoding_path:
-        check_same_grid(read_grid_json(geocoding_path), TileGrid.from_dict(info["grid"]),
-                        geocoding_path, product)
+        check_same_grid(read_grid_json(geocoding_path), TileGrid.from_dict(info["grid"]), geocoding_path, product)
     write_json(info, tile_path)
     if info["excluded"]:
-        LOG.warning("%s: excluded: %s (inspected in %.1f s)", key, info["excluded_reason"],
-                    time.monotonic() - start)
+        LOG.warning("%s: excluded: %s (inspected in %.1f s)", key, info["excluded_reason"], time.monotonic() - start)
     else:
-        LOG.info("%s: 12 bands and SCL found and checked, %s, baseline %s, sensed %s, in %.1f s",
-                 key, info["crs"], info["processing_baseline"], info["sensing_time"],
-                 time.monotonic() - start)
+        LOG.info(
+            "%s: 12 bands and SCL found and checked, %s, baseline %s, sensed %s, in %.1f s",
+            key,
+            info["crs"],
+            info["processing_baseline"],
+            info["sensing_time"],
+            time.monotonic() - start,
+        )

@@ -49,8 +49,7 @@ LOG = logging.getLogger("reben.v1_export")
 
 S2_DIR = "BigEarthNet-v1.0"
 S1_DIR = "BigEarthNet-S1-v1.0"
-SPLIT_FILES = {"train": "bigearthnet-train.csv", "validation": "bigearthnet-val.csv",
-               "test": "bigearthnet-test.csv"}
+SPLIT_FILES = {"train": "bigearthnet-train.csv", "validation": "bigearthnet-val.csv", "test": "bigearthnet-test.csv"}
 SNOW_LIST = "patches_with_seasonal_snow.csv"
 CLOUD_LIST = "patches_with_cloud_and_shadow.csv"
 FOLDER_NAMES = ("s2v1_name", "patch_id")
@@ -70,8 +69,6 @@ def v1_wkt(epsg: int) -> str:
 
 
 @lru_cache(maxsize=1)
-
-
 def _nomenclature_rank() -> dict[str, int]:
     from bigearthnet_common.constants import NEW_LABELS_ORIGINAL_ORDER, OLD_LABELS_ORIGINAL_ORDER
 
@@ -90,23 +87,31 @@ def v1_label_order(labels) -> list[str]:
 
 def _coordinates(bounds, bottom_key: str) -> dict:
     left, bottom, right, top = bounds
-    return {"ulx": int(round(left)), "uly": int(round(top)), "lrx": int(round(right)),
-            bottom_key: int(round(bottom))}
+    return {"ulx": int(round(left)), "uly": int(round(top)), "lrx": int(round(right)), bottom_key: int(round(bottom))}
 
 
 def s2_metadata(labels, bounds, wkt: str, tile_source: str, sensing: datetime) -> dict:
     """The fields of a v1 S2 `_labels_metadata.json`, in v1's order."""
-    return {"labels": v1_label_order(labels), "coordinates": _coordinates(bounds, "lry"),
-            "projection": wkt, "tile_source": tile_source,
-            "acquisition_date": sensing.strftime("%Y-%m-%d %H:%M:%S")}
+    return {
+        "labels": v1_label_order(labels),
+        "coordinates": _coordinates(bounds, "lry"),
+        "projection": wkt,
+        "tile_source": tile_source,
+        "acquisition_date": sensing.strftime("%Y-%m-%d %H:%M:%S"),
+    }
 
 
 def s1_metadata(labels, bounds, wkt: str, s2_patch: str, scene_source: str) -> dict:
     """The fields of a v1 S1 `_labels_metadata.json`, in v1's order (v1 names the bottom `lly`)."""
     acquired = parse_s1_name(scene_source).acquisition_time
-    return {"labels": v1_label_order(labels), "coordinates": _coordinates(bounds, "lly"),
-            "projection": wkt, "corresponding_s2_patch": s2_patch, "scene_source": scene_source,
-            "acquisition_time": acquired.strftime("%Y-%m-%dT%H:%M:%S")}
+    return {
+        "labels": v1_label_order(labels),
+        "coordinates": _coordinates(bounds, "lly"),
+        "projection": wkt,
+        "corresponding_s2_patch": s2_patch,
+        "scene_source": scene_source,
+        "acquisition_time": acquired.strftime("%Y-%m-%dT%H:%M:%S"),
+    }
 
 
 def _write_json(obj: dict, path: Path) -> None:
@@ -124,13 +129,25 @@ def folder_names(kept: pd.DataFrame, naming: str) -> pd.Series:
         names = v1.where(v1 != "", names)
     duplicated = names[names.duplicated()]
     if len(duplicated):
-        raise ExportError(f"export_v1: {len(duplicated)} patches share a folder name (e.g. "
-                          f"{duplicated.iloc[0]}); set export_v1.folder_names: patch_id")
+        raise ExportError(
+            f"export_v1: {len(duplicated)} patches share a folder name (e.g. "
+            f"{duplicated.iloc[0]}); set export_v1.folder_names: patch_id"
+        )
     return names
 
 
-SIDECAR_COLUMNS = ("patch_id", "tile_key", "x", "y", "drop_reason", "split", "s1_name",
-                   "s2v1_name", "contains_seasonal_snow", "contains_cloud_or_shadow")
+SIDECAR_COLUMNS = (
+    "patch_id",
+    "tile_key",
+    "x",
+    "y",
+    "drop_reason",
+    "split",
+    "s1_name",
+    "s2v1_name",
+    "contains_seasonal_snow",
+    "contains_cloud_or_shadow",
+)
 
 
 def read_kept(sidecar, labels_column: str) -> pd.DataFrame:
@@ -139,8 +156,10 @@ def read_kept(sidecar, labels_column: str) -> pd.DataFrame:
 
     columns = pq.read_schema(sidecar).names
     if labels_column not in columns:
-        raise ExportError(f"{sidecar}: no column {labels_column!r} (export_v1.labels_column); "
-                          f"label columns there: {', '.join(c for c in columns if 'label' in c)}")
+        raise ExportError(
+            f"{sidecar}: no column {labels_column!r} (export_v1.labels_column); "
+            f"label columns there: {', '.join(c for c in columns if 'label' in c)}"
+        )
     missing = [c for c in SIDECAR_COLUMNS if c not in columns and c != "s2v1_name"]
     if missing:
         raise ExportError(f"{sidecar}: no column {missing[0]!r}; rebuild the dataset")
@@ -173,23 +192,37 @@ class _PatchWriter:
         for band in S2_BANDS:
             self.linker.link(str(src / f"{pid}_{band}.tif"), str(folder / f"{name}_{band}.tif"))
         sensing = parse_product_name(key).sensing_time
-        _write_json(s2_metadata(labels, bounds, self.wkts[key], self.tile_sources[key] + ".SAFE", sensing),
-                    folder / f"{name}{METADATA_SUFFIX}")
+        _write_json(
+            s2_metadata(labels, bounds, self.wkts[key], self.tile_sources[key] + ".SAFE", sensing),
+            folder / f"{name}{METADATA_SUFFIX}",
+        )
         if self.s1_tree is None or not row.s1_name:
             return
         s1_name, product = row.s1_name, s1_product_of(row.s1_name)
         s1_folder = self.tmp / S1_DIR / s1_name
         s1_folder.mkdir()
         for pol in S1_POLARISATIONS:
-            self.linker.link(str(self.s1_tree / product / s1_name / f"{s1_name}_{pol}.tif"),
-                             str(s1_folder / f"{s1_name}_{pol}.tif"))
-        _write_json(s1_metadata(labels, bounds, self.wkts[key], name, self.s1_scenes.get(product, product)),
-                    s1_folder / f"{s1_name}{METADATA_SUFFIX}")
+            self.linker.link(
+                str(self.s1_tree / product / s1_name / f"{s1_name}_{pol}.tif"), str(s1_folder / f"{s1_name}_{pol}.tif")
+            )
+        _write_json(
+            s1_metadata(labels, bounds, self.wkts[key], name, self.s1_scenes.get(product, product)),
+            s1_folder / f"{s1_name}{METADATA_SUFFIX}",
+        )
 
 
-def export_v1(sidecar, s2_tree, out_dir, geocodings, tile_sources: dict, s1_tree=None,
-              s1_scenes: dict | None = None, labels_column: str = "labels_43",
-              naming: str = "s2v1_name", threads: int = 1) -> int:
+def export_v1(
+    sidecar,
+    s2_tree,
+    out_dir,
+    geocodings,
+    tile_sources: dict,
+    s1_tree=None,
+    s1_scenes: dict | None = None,
+    labels_column: str = "labels_43",
+    naming: str = "s2v1_name",
+    threads: int = 1,
+) -> int:
     """Write the v1 layout of the kept patches of `sidecar` (results/dataset/patches.parquet) to
     `out_dir`; returns the number of patches. `geocodings`: the tiles' geocoding.json files;
     `tile_sources`: tile key -> the product name `tile_source` names; `s1_scenes`: S1 product
@@ -208,7 +241,7 @@ def export_v1(sidecar, s2_tree, out_dir, geocodings, tile_sources: dict, s1_tree
         # Link and write syscalls release the GIL; a few threads hide file-system latency.
         with ThreadPoolExecutor(max_workers=max(threads, 1)) as pool:
             for start in range(0, len(rows), 2000):
-                chunk = rows[start: start + 2000]
+                chunk = rows[start : start + 2000]
                 list(pool.map(lambda row: write(row, row.name), chunk))
                 progress.update(start + len(chunk))
         s1_column = kept["s1_name"] if s1_tree is not None else pd.Series("", index=kept.index)
@@ -216,12 +249,19 @@ def export_v1(sidecar, s2_tree, out_dir, geocodings, tile_sources: dict, s1_tree
         clean = ~(snow | cloud)
         for split, filename in SPLIT_FILES.items():
             rows_of_split = clean & (kept["split"] == split)
-            _write_lines(tmp / filename, [f"{n},{s1}" for n, s1 in
-                                          zip(kept.loc[rows_of_split, "name"], s1_column[rows_of_split])])
+            _write_lines(
+                tmp / filename,
+                [f"{n},{s1}" for n, s1 in zip(kept.loc[rows_of_split, "name"], s1_column[rows_of_split])],
+            )
         _write_lines(tmp / SNOW_LIST, kept.loc[snow, "name"])
         _write_lines(tmp / CLOUD_LIST, kept.loc[cloud, "name"])
-    LOG.info("BigEarthNet v1 layout: %d patches (files %s) in %s in %.1f s", len(kept),
-             "copied" if write.linker.copying else "linked", out_dir, progress.elapsed())
+    LOG.info(
+        "BigEarthNet v1 layout: %d patches (files %s) in %s in %.1f s",
+        len(kept),
+        "copied" if write.linker.copying else "linked",
+        out_dir,
+        progress.elapsed(),
+    )
     return len(kept)
 
 

@@ -6,24 +6,23 @@
 if V1_TABLES:
 
     rule index_bigearthnet_v1:
-        localrule: True
         input:
             unpack(v1_table_inputs),
         output:
             index=V1_INDEX,
-        params:
-            tables=v1_tables_identity(),
         log:
             log_path("index_bigearthnet_v1", "bigearthnet_v1"),
+        localrule: True
         threads: 1
         resources:
             mem_mb=mem_mb_grows(2000),
             runtime=10,
+        params:
+            tables=v1_tables_identity(),
         script:
             "../scripts/index_bigearthnet_v1.py"
 
     rule link_bigearthnet_v1:
-        localrule: True
         input:
             geocoding=tile_path("{tile}", "geocoding.json"),
             index=V1_INDEX,
@@ -31,6 +30,7 @@ if V1_TABLES:
             link=tile_path("{tile}", "bigearthnet_v1.parquet"),
         log:
             log_path("link_bigearthnet_v1", "{tile}"),
+        localrule: True
         threads: 1
         resources:
             mem_mb=mem_mb_grows(500),
@@ -42,17 +42,17 @@ if V1_TABLES:
 if S1_FROM_V1:
 
     rule fetch_bigearthnet_v1_s1:
-        localrule: True
         output:
             archive=V1_S1_DOWNLOAD,
-        params:
-            url=S1["v1_archive"]["url"],
-            sha256=S1["v1_archive"]["sha256"],
         log:
             log_path("fetch_bigearthnet_v1_s1", "bigearthnet_v1"),
+        localrule: True
         threads: 1
         resources:
             runtime=1440,
+        params:
+            url=S1["v1_archive"]["url"],
+            sha256=S1["v1_archive"]["sha256"],
         script:
             "../scripts/fetch_bigearthnet_v1_s1.py"
 
@@ -62,8 +62,6 @@ if S1_FROM_V1:
             archive=v1_s1_archive,
         output:
             patches=directory(V1_S1_EXTRACTED),
-        params:
-            archive=V1_ARCHIVE or V1_S1_DOWNLOAD,
         log:
             log_path("extract_bigearthnet_v1_s1", "bigearthnet_v1"),
         benchmark:
@@ -72,6 +70,8 @@ if S1_FROM_V1:
         resources:
             mem_mb=mem_mb_grows(1000),
             runtime=720,
+        params:
+            archive=V1_ARCHIVE or V1_S1_DOWNLOAD,
         script:
             "../scripts/extract_bigearthnet_v1_s1.py"
 
@@ -84,9 +84,6 @@ if S1_FROM_V1:
             pairing=tile_path("{tile}", "s1_pairing.parquet"),
             patches=directory(tile_path("{tile}", "s1")),
             shard=tile_path("{tile}", "s1_shard.parquet"),
-        params:
-            # Hard links to our own extraction; copies from a folder the user gave.
-            link_files=not (V1_ARCHIVE and Path(V1_ARCHIVE).is_dir()),
         log:
             log_path("take_v1_s1_patches", "{tile}"),
         benchmark:
@@ -95,5 +92,8 @@ if S1_FROM_V1:
         resources:
             mem_mb=mem_mb_grows(1000),
             runtime=30,
+        params:
+            # Hard links to our own extraction; copies from a folder the user gave.
+            link_files=not (V1_ARCHIVE and Path(V1_ARCHIVE).is_dir()),
         script:
             "../scripts/take_v1_s1_patches.py"

@@ -7,9 +7,7 @@ from pathlib import Path
 REPO = Path(workflow.basedir)
 # Scripts import the package from this checkout, also on cluster nodes (PYTHONPATH is inherited).
 sys.path.insert(0, str(REPO / "workflow"))
-os.environ["PYTHONPATH"] = os.pathsep.join(
-    p for p in (str(REPO / "workflow"), os.environ.get("PYTHONPATH")) if p
-)
+os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO / "workflow"), os.environ.get("PYTHONPATH")) if p)
 
 from reben.config import product_table, resolve_results_placeholder, validate_config
 from reben.errors import RebenError
@@ -93,11 +91,9 @@ def check_input_files_exist():
 
     borders = config["countries"]["borders"] and borders_path()
     s1 = {name: p for name, p in S1_PRODUCTS.items() if name not in S1_GRD}
-    missing = missing_input_files(PRODUCTS, CLC_PATH, borders, s1, RESULTS,
-                                  config["retrieval"]["enabled"])
+    missing = missing_input_files(PRODUCTS, CLC_PATH, borders, s1, RESULTS, config["retrieval"]["enabled"])
     if missing:
         raise WorkflowError(f"{len(missing)} input file(s) missing:\n" + "\n".join(missing))
-
 
 
 def input_check_report(wildcards):
@@ -158,19 +154,26 @@ CLASS_TABLE_PATH = (config["labels"]["class_table"] or "").replace("{results}", 
 # The code of pixels the label source does not cover; it always counts as UNLABELED.
 UNCOVERED_CODE = LABEL_RASTER["uncovered_code"] if LABEL_RASTER_PATH else CLC_NODATA
 if LABEL_RASTER_PATH and CLC_PATH:
-    raise WorkflowError("config: labels.raster.path and clc.path are both set: the label source "
-                        "is one of them; set the other to null")
+    raise WorkflowError(
+        "config: labels.raster.path and clc.path are both set: the label source "
+        "is one of them; set the other to null"
+    )
 try:
     # The configured version, else the file's sha256, cached by path, size and mtime.
-    CLC_IDENTITY = CLC_PATH and clc_identity(CLC_PATH, config["clc"]["version"],
-                                             cache_path=Path(RESULTS) / ".cache" / "clc_sha256.json")
+    CLC_IDENTITY = CLC_PATH and clc_identity(
+        CLC_PATH, config["clc"]["version"], cache_path=Path(RESULTS) / ".cache" / "clc_sha256.json"
+    )
     if LABEL_RASTER_PATH:
-        CLC_IDENTITY = clc_identity(LABEL_RASTER_PATH, LABEL_RASTER["version"],
-                                    cache_path=Path(RESULTS) / ".cache" / "clc_sha256.json",
-                                    config_key="labels.raster")
+        CLC_IDENTITY = clc_identity(
+            LABEL_RASTER_PATH,
+            LABEL_RASTER["version"],
+            cache_path=Path(RESULTS) / ".cache" / "clc_sha256.json",
+            config_key="labels.raster",
+        )
     # The class table is checked when the workflow is parsed; its content is a param.
-    LABEL_TABLE = configured_table(config["labels"]["nomenclature"], CLASS_TABLE_PATH,
-                                   config["labels"]["unlabeled_codes"], UNCOVERED_CODE)
+    LABEL_TABLE = configured_table(
+        config["labels"]["nomenclature"], CLASS_TABLE_PATH, config["labels"]["unlabeled_codes"], UNCOVERED_CODE
+    )
 except RebenError as e:
     raise WorkflowError(str(e)) from None
 LABEL_TABLE_CONTENT = {code: LABEL_TABLE.code_class[code] for code in LABEL_TABLE.codes}
@@ -184,8 +187,10 @@ def clc_file(wildcards):
     if LABEL_RASTER_PATH:
         return ancient(LABEL_RASTER_PATH)
     if not CLC_PATH:
-        raise WorkflowError("config: clc.path: not set (the CORINE Land Cover vector file, "
-                            "or labels.raster.path for a land-cover raster)")
+        raise WorkflowError(
+            "config: clc.path: not set (the CORINE Land Cover vector file, "
+            "or labels.raster.path for a land-cover raster)"
+        )
     return ancient(CLC_PATH)
 
 
@@ -214,10 +219,7 @@ try:
         s1_configured_products(
             S1,
             extra={
-                name: {
-                    pol: f"{RESULTS}/sentinel1/backscatter/{name}_{pol}_linear.tif"
-                    for pol in ("VV", "VH")
-                }
+                name: {pol: f"{RESULTS}/sentinel1/backscatter/{name}_{pol}_linear.tif" for pol in ("VV", "VH")}
                 for name in S1_GRD
             },
         )
@@ -258,7 +260,6 @@ def s1_grd_graph(wildcards):
     """The gpt graph: as configured, or shipped in this checkout's resources/."""
     graph = Path(S1["grd"]["graph"])
     return ancient(str(graph if graph.is_absolute() or graph.exists() else REPO / graph))
-
 
 
 # ------------------------------------------------------------------ Splits and countries (splits.smk)
@@ -305,7 +306,6 @@ def borders_identity():
         download = config["countries"]["download"]
         return f"{download['url']} sha256:{download['sha256']}"
     return file_identity(borders_path())
-
 
 
 # ------------------------------------------------------------------ Selection and dataset assembly (metadata parquet files, trees) (dataset.smk)
@@ -407,7 +407,6 @@ def dataset_inputs(wildcards):
     return inputs
 
 
-
 # ------------------------------------------------------------------ LMDB, archives and provenance (distribution.smk)
 
 
@@ -488,7 +487,6 @@ def provenance_input_files():
     return {label: path for label, path in files.items() if path}
 
 
-
 # ------------------------------------------------------------------ Export in the BigEarthNet v1 layout (export.smk)
 
 
@@ -518,7 +516,6 @@ def export_v1_tile_sources():
 def export_v1_s1_scenes():
     """S1 product (first five fields) -> the configured name, for v1's `scene_source`."""
     return {parse_s1_name(name).product: parse_s1_name(name).name for name in S1_PRODUCTS}
-
 
 
 # ------------------------------------------------------------------ The dataset report (report.smk)
@@ -661,8 +658,9 @@ def write_check_settings():
     from reben.check import check_settings
     from reben.io import write_json
 
-    settings = check_settings(provenance_config(), PRODUCTS, CLC_PATH, borders_path(), S1_PRODUCTS,
-                              config["retrieval"]["enabled"])
+    settings = check_settings(
+        provenance_config(), PRODUCTS, CLC_PATH, borders_path(), S1_PRODUCTS, config["retrieval"]["enabled"]
+    )
     path = Path(CHECK_SETTINGS)
     text = json.dumps(settings, indent=2, sort_keys=True, default=str) + "\n"
     if not path.exists() or path.read_text() != text:

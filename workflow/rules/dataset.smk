@@ -2,12 +2,18 @@
 
 
 rule select_patches:
-    # Light (a small table, a JSON or a download): runs where Snakemake runs, not as a cluster job.
-    localrule: True
     input:
         unpack(selection_inputs),
     output:
         selection=tile_path("{tile}", "selection.parquet"),
+    log:
+        log_path("select_patches", "{tile}"),
+    # Light (a small table, a JSON or a download): runs where Snakemake runs, not as a cluster job.
+    localrule: True
+    threads: 1
+    resources:
+        mem_mb=mem_mb_grows(1000),
+        runtime=5,
     params:
         cloud_or_shadow_threshold=config["flags"]["cloud_or_shadow_threshold"],
         snow_threshold=config["flags"]["snow_threshold"],
@@ -15,12 +21,6 @@ rule select_patches:
         sentinel1=config["sentinel1"]["enabled"],
         require_v1=config["bigearthnet_v1"]["require_match"],
         v1_flags=config["bigearthnet_v1"]["flags"],
-    log:
-        log_path("select_patches", "{tile}"),
-    threads: 1
-    resources:
-        mem_mb=mem_mb_grows(1000),
-        runtime=5,
     script:
         "../scripts/select_patches.py"
 
@@ -36,11 +36,6 @@ rule assemble_dataset:
         flagged_metadata=dataset_path("metadata_for_patches_with_snow_cloud_or_shadow.parquet"),
         sidecar=dataset_path("patches.parquet"),
         funnel=dataset_path("funnel.csv"),
-    params:
-        v1_tables=bool(V1_TABLES),
-        flag_lists=flag_list_identities(),
-        sentinel1=config["sentinel1"]["enabled"],
-        overlapping_tiles=config["splits"]["overlapping_tiles"],
     log:
         log_path("assemble_dataset", "dataset"),
     benchmark:
@@ -49,6 +44,11 @@ rule assemble_dataset:
     resources:
         mem_mb=mem_mb_grows(4000),
         runtime=60,
+    params:
+        v1_tables=bool(V1_TABLES),
+        flag_lists=flag_list_identities(),
+        sentinel1=config["sentinel1"]["enabled"],
+        overlapping_tiles=config["splits"]["overlapping_tiles"],
     script:
         "../scripts/assemble_dataset.py"
 

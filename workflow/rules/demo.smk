@@ -18,8 +18,6 @@ rule synthesize_sentinel2_product:
 rule synthesize_l1c_product:
     output:
         product=f"{RESULTS}/demo/l1c/{{l1c}}.zip",
-    params:
-        name="{l1c}",
     log:
         log_path("synthesize_l1c_product", "{l1c}"),
     wildcard_constraints:
@@ -28,6 +26,8 @@ rule synthesize_l1c_product:
     resources:
         mem_mb=mem_mb_grows(1000),
         runtime=10,
+    params:
+        name="{l1c}",
     script:
         "../scripts/synthesize_l1c_product.py"
 
@@ -64,10 +64,10 @@ rule synthesize_sentinel1_product:
     output:
         vv=f"{RESULTS}/demo/sentinel1/{{s1}}_VV.tif",
         vh=f"{RESULTS}/demo/sentinel1/{{s1}}_VH.tif",
-    wildcard_constraints:
-        s1="|".join(DEMO_S1_NAMES),
     log:
         log_path("synthesize_sentinel1_product", "{s1}"),
+    wildcard_constraints:
+        s1="|".join(DEMO_S1_NAMES),
     threads: 1
     resources:
         mem_mb=mem_mb_grows(1000),

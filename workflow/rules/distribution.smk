@@ -9,9 +9,6 @@ rule encode_lmdb:
         # The environment's one file, not directory(): Snakemake would add its
         # .snakemake_timestamp to the published LMDB folder.
         lmdb=dataset_path("lmdb/data.mdb"),
-    params:
-        sample_size=config["distribution"]["lmdb_verify_sample"],
-        seed=config["distribution"]["lmdb_verify_seed"],
     log:
         log_path("encode_lmdb", "dataset"),
     benchmark:
@@ -20,6 +17,9 @@ rule encode_lmdb:
     resources:
         mem_mb=mem_mb_grows(2000),
         runtime=240,
+    params:
+        sample_size=config["distribution"]["lmdb_verify_sample"],
+        seed=config["distribution"]["lmdb_verify_seed"],
     script:
         "../scripts/encode_lmdb.py"
 
@@ -45,19 +45,19 @@ rule archive_tree:
     output:
         archive=dist_path("{tree}.tar.zst"),
         summary=archive_summary_path("{tree}"),
-    params:
-        level=config["distribution"]["zstd_level"],
-        mtime=config["distribution"]["archive_mtime"],
-    wildcard_constraints:
-        tree="BigEarthNet-S2|BigEarthNet-S1|Reference_Maps",
     log:
         log_path("archive_tree", "{tree}"),
     benchmark:
         benchmark_path("archive_tree", "{tree}")
+    wildcard_constraints:
+        tree="BigEarthNet-S2|BigEarthNet-S1|Reference_Maps",
     threads: config["distribution"]["zstd_threads"]
     resources:
         mem_mb=mem_mb_grows(2000),
         runtime=600,
+    params:
+        level=config["distribution"]["zstd_level"],
+        mtime=config["distribution"]["archive_mtime"],
     script:
         "../scripts/archive_tree.py"
 
@@ -90,9 +90,6 @@ rule write_manifest:
         metadata=[dataset_path(name) for name in METADATA_FILES],
     output:
         manifest=dataset_path("MANIFEST.sha256"),
-    params:
-        dataset_dir=dataset_path(""),
-        members=manifest_members(),
     log:
         log_path("write_manifest", "dataset"),
     benchmark:
@@ -101,13 +98,14 @@ rule write_manifest:
     resources:
         mem_mb=1000,
         runtime=240,
+    params:
+        dataset_dir=dataset_path(""),
+        members=manifest_members(),
     script:
         "../scripts/write_manifest.py"
 
 
 rule write_provenance:
-    # Light (a small table, a JSON or a download): runs where Snakemake runs, not as a cluster job.
-    localrule: True
     input:
         manifest=dataset_path("MANIFEST.sha256"),
         lmdb_content=dataset_path("LMDB_CONTENT.sha256"),
@@ -116,17 +114,19 @@ rule write_provenance:
         files=[ancient(path) for path in provenance_input_files().values()],
     output:
         provenance=dataset_path("PROVENANCE.json"),
+    log:
+        log_path("write_provenance", "dataset"),
+    # Light (a small table, a JSON or a download): runs where Snakemake runs, not as a cluster job.
+    localrule: True
+    threads: 1
+    resources:
+        mem_mb=500,
+        runtime=60,
     params:
         config=provenance_config(),
         inputs=provenance_inputs(),
         input_files=provenance_input_files(),
         repo=str(REPO),
-    log:
-        log_path("write_provenance", "dataset"),
-    threads: 1
-    resources:
-        mem_mb=500,
-        runtime=60,
     script:
         "../scripts/write_provenance.py"
 
@@ -143,8 +143,6 @@ FINAL_TARGETS.extend(
 
 
 rule write_dataset_card:
-    # Light (a few JSON files): runs where Snakemake runs, not as a cluster job.
-    localrule: True
     input:
         report=report_path("report.json"),
         tiles=per_tile("tile.json"),
@@ -155,6 +153,8 @@ rule write_dataset_card:
         croissant=dist_path("croissant.json"),
     log:
         log_path("write_dataset_card", "dist"),
+    # Light (a few JSON files): runs where Snakemake runs, not as a cluster job.
+    localrule: True
     threads: 1
     resources:
         mem_mb=500,

@@ -7,11 +7,6 @@ rule export_v1:
         unpack(export_v1_inputs),
     output:
         export=directory(export_path("bigearthnet_v1")),
-    params:
-        labels_column=config["export_v1"]["labels_column"],
-        folder_names=config["export_v1"]["folder_names"],
-        tile_sources=export_v1_tile_sources(),
-        s1_scenes=export_v1_s1_scenes(),
     log:
         log_path("export_v1", "dataset"),
     benchmark:
@@ -20,6 +15,11 @@ rule export_v1:
     resources:
         mem_mb=mem_mb_grows(2000),
         runtime=120,
+    params:
+        labels_column=config["export_v1"]["labels_column"],
+        folder_names=config["export_v1"]["folder_names"],
+        tile_sources=export_v1_tile_sources(),
+        s1_scenes=export_v1_s1_scenes(),
     script:
         "../scripts/export_v1.py"
 

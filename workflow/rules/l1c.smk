@@ -14,12 +14,6 @@ rule sen2cor:
     output:
         product=directory(f"{RESULTS}/l2a/{{tile}}.SAFE"),
         record=f"{RESULTS}/l2a/{{tile}}.json",
-    params:
-        l1c=l1c_name,
-        command=config["sen2cor"]["command"],
-        version=config["sen2cor"]["version"],
-        resolution=config["sen2cor"]["resolution"],
-        extra_args=config["sen2cor"]["extra_args"],
     log:
         main=log_path("sen2cor", "{tile}"),
         l2a_process=log_path("sen2cor", "{tile}.L2A_Process"),
@@ -29,6 +23,12 @@ rule sen2cor:
     resources:
         mem_mb=mem_mb_grows(config["sen2cor"]["mem_mb"]),
         runtime=config["sen2cor"]["runtime"],
+    params:
+        l1c=l1c_name,
+        command=config["sen2cor"]["command"],
+        version=config["sen2cor"]["version"],
+        resolution=config["sen2cor"]["resolution"],
+        extra_args=config["sen2cor"]["extra_args"],
     script:
         "../scripts/sen2cor.py"
 

@@ -12,6 +12,14 @@ rule rasterize_reference_maps:
         maps=directory(tile_path("{tile}", "reference_maps")),
         shard=tile_path("{tile}", "reference_maps_shard.parquet"),
         labels=tile_path("{tile}", "labels.parquet"),
+    log:
+        log_path("rasterize_reference_maps", "{tile}"),
+    benchmark:
+        benchmark_path("rasterize_reference_maps", "{tile}")
+    threads: 1
+    resources:
+        mem_mb=mem_mb_grows(2500),
+        runtime=30,
     params:
         clc_identity=CLC_IDENTITY,
         layer=config["clc"]["layer"],
@@ -25,14 +33,6 @@ rule rasterize_reference_maps:
         class_table=CLASS_TABLE_PATH,
         class_table_content=LABEL_TABLE_CONTENT,
         unlabeled_codes=config["labels"]["unlabeled_codes"],
-    log:
-        log_path("rasterize_reference_maps", "{tile}"),
-    benchmark:
-        benchmark_path("rasterize_reference_maps", "{tile}")
-    threads: 1
-    resources:
-        mem_mb=mem_mb_grows(2500),
-        runtime=30,
     script:
         "../scripts/rasterize_reference_maps.py"
 

@@ -8,10 +8,6 @@ rule compute_band_statistics:
         unpack(band_statistics_inputs),
     output:
         statistics=report_path("band_statistics.json"),
-    params:
-        split=config["report"]["band_statistics_split"],
-        patch_set=config["report"]["patch_set"],
-        sentinel1=config["sentinel1"]["enabled"],
     log:
         log_path("compute_band_statistics", "band_statistics"),
     benchmark:
@@ -20,6 +16,10 @@ rule compute_band_statistics:
     resources:
         mem_mb=2000,
         runtime=240,
+    params:
+        split=config["report"]["band_statistics_split"],
+        patch_set=config["report"]["patch_set"],
+        sentinel1=config["sentinel1"]["enabled"],
     script:
         "../scripts/compute_band_statistics.py"
 
@@ -32,6 +32,14 @@ rule write_report:
         json=report_path("report.json"),
         tables=directory(report_path("tables")),
         figures=directory(report_path("figures")),
+    log:
+        log_path("write_report", "report"),
+    benchmark:
+        benchmark_path("write_report", "report")
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=30,
     params:
         borders=borders_identity(),
         name_field=config["countries"]["name_field"],
@@ -42,18 +50,8 @@ rule write_report:
         class_table=CLASS_TABLE_PATH,
         class_table_content=LABEL_TABLE_CONTENT,
         unlabeled_codes=LABEL_UNLABELED_CODES,
-    log:
-        log_path("write_report", "report"),
-    benchmark:
-        benchmark_path("write_report", "report")
-    threads: 1
-    resources:
-        mem_mb=4000,
-        runtime=30,
     script:
         "../scripts/write_report.py"
 
 
-FINAL_TARGETS.extend(
-    [report_path("index.html"), report_path("report.json"), report_path("band_statistics.json")]
-)
+FINAL_TARGETS.extend([report_path("index.html"), report_path("report.json"), report_path("band_statistics.json")])

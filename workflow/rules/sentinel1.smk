@@ -10,22 +10,22 @@ rule grd_to_backscatter:
     output:
         vv=f"{RESULTS}/sentinel1/backscatter/{{s1}}_VV_linear.tif",
         vh=f"{RESULTS}/sentinel1/backscatter/{{s1}}_VH_linear.tif",
+    log:
+        log_path("grd_to_backscatter", "{s1}"),
+    benchmark:
+        benchmark_path("grd_to_backscatter", "{s1}")
+    wildcard_constraints:
+        s1=r"S1[A-D]_[A-Z0-9]{2}_[A-Z_]{4}_[0-9][A-Z]{3}_\d{8}T\d{6}\w*",
+    threads: S1["grd"]["threads"]
+    resources:
+        mem_mb=mem_mb_grows(16000),
+        runtime=120,
     params:
         gpt=S1["grd"]["gpt"],
         dem=S1["grd"]["dem"],
         external_dem=S1["grd"]["external_dem"],
         crs=S1["grd"]["crs"],
         cache=S1["grd"]["cache"],
-    wildcard_constraints:
-        s1=r"S1[A-D]_[A-Z0-9]{2}_[A-Z_]{4}_[0-9][A-Z]{3}_\d{8}T\d{6}\w*",
-    log:
-        log_path("grd_to_backscatter", "{s1}"),
-    benchmark:
-        benchmark_path("grd_to_backscatter", "{s1}")
-    threads: S1["grd"]["threads"]
-    resources:
-        mem_mb=mem_mb_grows(16000),
-        runtime=120,
     script:
         "../scripts/grd_to_backscatter.py"
 
@@ -63,11 +63,6 @@ if not S1_FROM_V1:
             vh=s1_vh_files,
         output:
             pairing=tile_path("{tile}", "s1_pairing.parquet"),
-        params:
-            products=s1_tile_products,
-            max_time_gap_days=S1["max_time_gap_days"],
-            unit=S1["unit"],
-            nodata=S1["nodata"],
         log:
             log_path("pair_sentinel1", "{tile}"),
         benchmark:
@@ -76,9 +71,13 @@ if not S1_FROM_V1:
         resources:
             mem_mb=mem_mb_grows(1500),
             runtime=20,
+        params:
+            products=s1_tile_products,
+            max_time_gap_days=S1["max_time_gap_days"],
+            unit=S1["unit"],
+            nodata=S1["nodata"],
         script:
             "../scripts/pair_sentinel1.py"
-
 
     # Every paired patch is cut, also where the S2 patch is invalid: that keeps the S1 side off
     # sen2cor's branch (a new sen2cor version reruns no S1 job); the selection drops the extras.
@@ -91,10 +90,6 @@ if not S1_FROM_V1:
         output:
             patches=directory(tile_path("{tile}", "s1")),
             shard=tile_path("{tile}", "s1_shard.parquet"),
-        params:
-            products=s1_tile_products,
-            unit=S1["unit"],
-            nodata=S1["nodata"],
         log:
             log_path("cut_s1_patches", "{tile}"),
         benchmark:
@@ -103,6 +98,10 @@ if not S1_FROM_V1:
         resources:
             mem_mb=mem_mb_grows(2500),
             runtime=30,
+        params:
+            products=s1_tile_products,
+            unit=S1["unit"],
+            nodata=S1["nodata"],
         script:
             "../scripts/cut_s1_patches.py"
 

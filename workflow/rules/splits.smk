@@ -2,14 +2,14 @@
 
 
 rule assign_splits:
-    # Light (a small table, a JSON or a download): runs where Snakemake runs, not as a cluster job.
-    localrule: True
     input:
         geocoding=tile_path("{tile}", "geocoding.json"),
     output:
         splits=tile_path("{tile}", "splits.parquet"),
     log:
         log_path("assign_splits", "{tile}"),
+    # Light (a small table, a JSON or a download): runs where Snakemake runs, not as a cluster job.
+    localrule: True
     threads: 1
     resources:
         mem_mb=mem_mb_grows(500),
@@ -24,6 +24,12 @@ rule assign_countries:
         borders=borders_file,
     output:
         countries=tile_path("{tile}", "countries.parquet"),
+    log:
+        log_path("assign_countries", "{tile}"),
+    threads: 1
+    resources:
+        mem_mb=mem_mb_grows(1500),
+        runtime=10,
     params:
         borders=borders_identity(),
         layer=config["countries"]["layer"],
@@ -31,30 +37,24 @@ rule assign_countries:
         names=config["countries"]["names"],
         tie_break=config["countries"]["tie_break"],
         priority=config["countries"]["priority"],
-    log:
-        log_path("assign_countries", "{tile}"),
-    threads: 1
-    resources:
-        mem_mb=mem_mb_grows(1500),
-        runtime=10,
     script:
         "../scripts/assign_countries.py"
 
 
 rule download_country_borders:
-    # Light (a small table, a JSON or a download): runs where Snakemake runs, not as a cluster job.
-    localrule: True
     output:
         borders=NATURAL_EARTH_BORDERS,
-    params:
-        url=config["countries"]["download"]["url"],
-        sha256=config["countries"]["download"]["sha256"],
     log:
         log_path("download_country_borders", "borders"),
+    # Light (a small table, a JSON or a download): runs where Snakemake runs, not as a cluster job.
+    localrule: True
     threads: 1
     resources:
         mem_mb=mem_mb_grows(500),
         runtime=10,
+    params:
+        url=config["countries"]["download"]["url"],
+        sha256=config["countries"]["download"]["sha256"],
     script:
         "../scripts/download_country_borders.py"
 

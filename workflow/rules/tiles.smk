@@ -10,17 +10,17 @@
 # inputs the workflow makes itself (the demo's) are checked once they exist, since every later
 # run repeats the check at its start (common.smk).
 rule check_inputs:
-    localrule: True
     output:
         report=f"{RESULTS}/check/inputs.txt",
-    params:
-        settings=CHECK_SETTINGS,
     log:
         log_path("check_inputs", "inputs"),
+    localrule: True
     threads: 1
     resources:
         mem_mb=mem_mb_grows(1000),
         runtime=10,
+    params:
+        settings=CHECK_SETTINGS,
     script:
         "../scripts/check_inputs.py"
 
@@ -32,15 +32,15 @@ rule make_patch_grid:
     output:
         grid=tile_path("{tile}", "grid.parquet"),
         geocoding=tile_path("{tile}", "geocoding.json"),
-    params:
-        patch_size_m=config["patch_size_m"],
-        product=geocoding_source_identity,
     log:
         log_path("make_patch_grid", "{tile}"),
     threads: 1
     resources:
         mem_mb=mem_mb_grows(1000),
         runtime=5,
+    params:
+        patch_size_m=config["patch_size_m"],
+        product=geocoding_source_identity,
     script:
         "../scripts/make_patch_grid.py"
 
@@ -51,15 +51,15 @@ rule inspect_tile:
         geocoding=tile_path("{tile}", "geocoding.json"),
     output:
         tile=tile_path("{tile}", "tile.json"),
-    params:
-        patch_size_m=config["patch_size_m"],
-        product=l2a_product_identity,
     log:
         log_path("inspect_tile", "{tile}"),
     threads: 1
     resources:
         mem_mb=mem_mb_grows(1000),
         runtime=5,
+    params:
+        patch_size_m=config["patch_size_m"],
+        product=l2a_product_identity,
     script:
         "../scripts/inspect_tile.py"
 

@@ -1,8 +1,10 @@
 """The nearest configured country of each patch of one tile (rule assign_countries)."""
+
 from reben.countries import write_countries
 
 if __name__ == "__main__":
     from reben.logs import to_snakemake_log
+
     to_snakemake_log(snakemake.log[0])
     write_countries(
         geocoding=snakemake.input.geocoding,

@@ -1,8 +1,10 @@
 """Cut one Sentinel-2 L2A product into the patches of its grid (rule cut_s2_patches)."""
+
 from reben.patches import cut_tile
 
 if __name__ == "__main__":
     from reben.logs import to_snakemake_log
+
     to_snakemake_log(snakemake.log[0])
     cut_tile(
         tile_json=snakemake.input.tile,

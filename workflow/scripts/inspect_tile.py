@@ -1,8 +1,10 @@
 """Record what an L2A product holds in tile.json (rule inspect_tile)."""
+
 from reben.tiles import inspect_tile
 
 if __name__ == "__main__":
     from reben.logs import to_snakemake_log
+
     to_snakemake_log(snakemake.log[0])
     inspect_tile(
         product=snakemake.input.product,

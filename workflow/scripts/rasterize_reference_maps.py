@@ -1,8 +1,10 @@
 """Reference maps, their shard and the labels of one tile (rule rasterize_reference_maps)."""
+
 from reben.clc import rasterize_reference_maps
 
 if __name__ == "__main__":
     from reben.logs import to_snakemake_log
+
     to_snakemake_log(snakemake.log[0])
     rasterize_reference_maps(
         geocoding=snakemake.input.geocoding,

@@ -1,8 +1,10 @@
 """Which patches of one tile enter the dataset, with the reason for the others (rule select_patches)."""
+
 from reben.selection import write_selection
 
 if __name__ == "__main__":
     from reben.logs import to_snakemake_log
+
     to_snakemake_log(snakemake.log[0])
     inputs = snakemake.input
     write_selection(

@@ -1,8 +1,10 @@
 """Turn one L1C product into the tile's L2A product with sen2cor (rule sen2cor)."""
+
 from reben.sen2cor import run_sen2cor
 
 if __name__ == "__main__":
     from reben.logs import to_snakemake_log
+
     to_snakemake_log(snakemake.log.main)
     run_sen2cor(
         l1c=snakemake.input.l1c,

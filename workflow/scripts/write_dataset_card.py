@@ -1,8 +1,10 @@
 """Dataset card, STAC catalogue and Croissant description in results/dist (rule write_dataset_card)."""
+
 from reben.dataset_card import write_dataset_card
 
 if __name__ == "__main__":
     from reben.logs import to_snakemake_log
+
     to_snakemake_log(snakemake.log[0])
     write_dataset_card(
         report_path=snakemake.input.report,

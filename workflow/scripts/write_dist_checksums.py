@@ -1,9 +1,11 @@
 """Copy the metadata files beside the archives and list sha256 and md5 of each, and the md5 of
 each uncompressed .tar (rule write_dist_checksums)."""
+
 from reben.archives import copy_file, write_checksums, write_tar_md5sums
 
 if __name__ == "__main__":
     from reben.logs import to_snakemake_log
+
     to_snakemake_log(snakemake.log[0])
     copy_file(snakemake.input.metadata, snakemake.output.metadata)
     copy_file(snakemake.input.flagged_metadata, snakemake.output.flagged_metadata)

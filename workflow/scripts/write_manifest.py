@@ -1,8 +1,10 @@
 """sha256 of every file of the dataset trees and metadata files (rule write_manifest)."""
+
 from reben.provenance import write_manifest
 
 if __name__ == "__main__":
     from reben.logs import to_snakemake_log
+
     to_snakemake_log(snakemake.log[0])
     write_manifest(
         dataset_dir=snakemake.params.dataset_dir,

@@ -1,8 +1,10 @@
 """PROVENANCE.json: config, inputs, software, output hashes (rule write_provenance)."""
+
 from reben.provenance import write_provenance
 
 if __name__ == "__main__":
     from reben.logs import to_snakemake_log
+
     to_snakemake_log(snakemake.log[0])
     write_provenance(
         out_path=snakemake.output.provenance,

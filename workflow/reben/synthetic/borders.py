@@ -30,8 +30,9 @@ def demo_borders():
     austria = shapely.Polygon([(x0, SOUTH), (x1, SOUTH), (x1, y1), (x0, y0)])
     # Densified, so that the lines stay where they are drawn once reprojected.
     geoms = shapely.segmentize([austria, czechia, germany], 250.0)
-    frame = gpd.GeoDataFrame({"NAME": ["Austria", "Czechia", "Germany"],
-                              "ISO_A3": ["AUT", "CZE", "DEU"]}, geometry=list(geoms), crs=DEMO_CRS)
+    frame = gpd.GeoDataFrame(
+        {"NAME": ["Austria", "Czechia", "Germany"], "ISO_A3": ["AUT", "CZE", "DEU"]}, geometry=list(geoms), crs=DEMO_CRS
+    )
     return frame.to_crs("EPSG:4326")
 
 

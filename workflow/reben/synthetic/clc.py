@@ -23,9 +23,34 @@ CLC_LAYER = "U2018_CLC2018_V2020_20u1"
 CLC_EPSG = 3035
 
 URBAN = {111: 10, 112: 30, 121: 15, 122: 8, 123: 3, 124: 5, 131: 5, 132: 4, 133: 4, 141: 8, 142: 8}
-RURAL = {211: 22, 212: 2, 213: 1, 221: 2, 222: 2, 223: 1, 231: 10, 241: 1, 242: 8, 243: 8,
-         244: 1, 311: 10, 312: 10, 313: 7, 321: 2, 322: 1, 323: 1, 324: 5, 332: 0.5, 333: 1,
-         334: 0.3, 335: 0.2, 411: 1, 412: 1, 511: 1, 512: 2}
+RURAL = {
+    211: 22,
+    212: 2,
+    213: 1,
+    221: 2,
+    222: 2,
+    223: 1,
+    231: 10,
+    241: 1,
+    242: 8,
+    243: 8,
+    244: 1,
+    311: 10,
+    312: 10,
+    313: 7,
+    321: 2,
+    322: 1,
+    323: 1,
+    324: 5,
+    332: 0.5,
+    333: 1,
+    334: 0.3,
+    335: 0.2,
+    411: 1,
+    412: 1,
+    511: 1,
+    512: 2,
+}
 COAST = {331: 3, 421: 2, 422: 1, 423: 2, 521: 1, 522: 1}
 SEA = 523
 
@@ -66,7 +91,7 @@ def landscape_codes(rng: np.random.Generator, centres: np.ndarray, bounds, town,
     and forest. `town` is (x, y, radius)."""
     left, bottom, right, top = bounds
     x, y = centres[:, 0], centres[:, 1]
-    u = (x - left) / (right - left) + (top - y) / (top - bottom)   # 0 at the NW corner, 2 at SE
+    u = (x - left) / (right - left) + (top - y) / (top - bottom)  # 0 at the NW corner, 2 at SE
     u = u + 0.04 * np.sin((x - left) / 900.0) + 0.03 * np.cos((top - y) / 700.0)
 
     def draw(table, size):
@@ -84,9 +109,17 @@ def landscape_codes(rng: np.random.Generator, centres: np.ndarray, bounds, town,
     return codes
 
 
-def synthetic_clc(bounds, epsg: int, n_polygons: int, seed: int, coast: bool = True,
-                  n_invalid: int = 5, merge: bool = True, segment_m: float = 25.0,
-                  bend_m: float = 20.0):
+def synthetic_clc(
+    bounds,
+    epsg: int,
+    n_polygons: int,
+    seed: int,
+    coast: bool = True,
+    n_invalid: int = 5,
+    merge: bool = True,
+    segment_m: float = 25.0,
+    bend_m: float = 20.0,
+):
     """A CLC-like GeoDataFrame (EPSG:3035) over `bounds` (left, bottom, right, top in EPSG:`epsg`)."""
     import geopandas as gpd
     import shapely
@@ -116,11 +149,15 @@ def synthetic_clc(bounds, epsg: int, n_polygons: int, seed: int, coast: bool = T
             geometries[i], twisted = bowtie, twisted + 1
     frame = frame.set_geometry(geometries).to_crs(epsg=CLC_EPSG)
     area_ha = shapely.area(shapely.make_valid(frame.geometry.values)) / 1e4
-    return gpd.GeoDataFrame({
-        "ID": [f"EU_{i + 1}" for i in range(len(frame))],
-        "Code_18": frame["code"].astype(str).to_numpy(),
-        "Area_Ha": area_ha,
-    }, geometry=frame.geometry.values, crs=frame.crs)
+    return gpd.GeoDataFrame(
+        {
+            "ID": [f"EU_{i + 1}" for i in range(len(frame))],
+            "Code_18": frame["code"].astype(str).to_numpy(),
+            "Area_Ha": area_ha,
+        },
+        geometry=frame.geometry.values,
+        crs=frame.crs,
+    )
 
 
 def _twist(polygon):
@@ -146,8 +183,7 @@ def write_clc(frame, path, layer: str = CLC_LAYER) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.stem}.tmp{os.getpid()}.gpkg")
     try:
-        pyogrio.write_dataframe(frame, tmp, layer=layer, driver="GPKG", promote_to_multi=True,
-                                SPATIAL_INDEX="YES")
+        pyogrio.write_dataframe(frame, tmp, layer=layer, driver="GPKG", promote_to_multi=True, SPATIAL_INDEX="YES")
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)

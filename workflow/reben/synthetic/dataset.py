@@ -23,13 +23,25 @@ ORIGIN = (300000.0, 5400000.0)  # upper-left corner of the synthetic tiles (EPSG
 CRS = "EPSG:32633"
 # The 19-class names in alphabetical order (the order ConfigILM's label vector uses).
 CLASS_NAMES = (
-    "Agro-forestry areas", "Arable land", "Beaches, dunes, sands", "Broad-leaved forest",
-    "Coastal wetlands", "Complex cultivation patterns", "Coniferous forest",
-    "Industrial or commercial units", "Inland waters", "Inland wetlands",
+    "Agro-forestry areas",
+    "Arable land",
+    "Beaches, dunes, sands",
+    "Broad-leaved forest",
+    "Coastal wetlands",
+    "Complex cultivation patterns",
+    "Coniferous forest",
+    "Industrial or commercial units",
+    "Inland waters",
+    "Inland wetlands",
     "Land principally occupied by agriculture, with significant areas of natural vegetation",
-    "Marine waters", "Mixed forest", "Moors, heathland and sclerophyllous vegetation",
-    "Natural grassland and sparsely vegetated areas", "Pastures", "Permanent crops",
-    "Transitional woodland, shrub", "Urban fabric",
+    "Marine waters",
+    "Mixed forest",
+    "Moors, heathland and sclerophyllous vegetation",
+    "Natural grassland and sparsely vegetated areas",
+    "Pastures",
+    "Permanent crops",
+    "Transitional woodland, shrub",
+    "Urban fabric",
 )
 
 
@@ -57,8 +69,10 @@ def s2_arrays(rng, n: int) -> dict[str, np.ndarray]:
 
 def s1_arrays(rng, n: int) -> dict[str, np.ndarray]:
     px = _pixels(10)
-    return {"VV": _smooth(rng, n, px, -12, 3, 1.5).astype(np.float32),
-            "VH": _smooth(rng, n, px, -19, 3, 1.5).astype(np.float32)}
+    return {
+        "VV": _smooth(rng, n, px, -12, 3, 1.5).astype(np.float32),
+        "VH": _smooth(rng, n, px, -19, 3, 1.5).astype(np.float32),
+    }
 
 
 def reference_map_arrays(rng, n: int) -> np.ndarray:
@@ -74,8 +88,7 @@ def s1_product_for(tile_key: str) -> str:
     return f"S1B_IW_GRDH_1SDV_{sensing[:6]}{max(day - 1, 1):02d}T165809"
 
 
-def write_tile(root, tile_key: str, coords, seed: int = 0, tiffs: bool = True,
-               chunk: int = 256) -> pd.DataFrame:
+def write_tile(root, tile_key: str, coords, seed: int = 0, tiffs: bool = True, chunk: int = 256) -> pd.DataFrame:
     """Write one tile's three shards and its grid (`geocoding.json`, a tile just large enough
     for `coords`) under `root/tiles/<tile key>/` and (optionally) its patches under
     `root/dataset/{BigEarthNet-S2,BigEarthNet-S1,Reference_Maps}/`.
@@ -87,9 +100,14 @@ def write_tile(root, tile_key: str, coords, seed: int = 0, tiffs: bool = True,
     tile_dir = root / "tiles" / tile_key
     tile_dir.mkdir(parents=True, exist_ok=True)
     coords = list(coords)
-    grid = TileGrid(tile_key, int(CRS.split(":")[1]), ORIGIN[0], ORIGIN[1],
-                    PATCH_SIZE_M * (1 + max(x for x, _ in coords)),
-                    PATCH_SIZE_M * (1 + max(y for _, y in coords)))
+    grid = TileGrid(
+        tile_key,
+        int(CRS.split(":")[1]),
+        ORIGIN[0],
+        ORIGIN[1],
+        PATCH_SIZE_M * (1 + max(x for x, _ in coords)),
+        PATCH_SIZE_M * (1 + max(y for _, y in coords)),
+    )
     write_json({"tile_key": tile_key, "grid": grid.to_dict()}, tile_dir / "geocoding.json")
     s2_tree = root / "dataset" / "BigEarthNet-S2" / tile_key
     rm_tree = root / "dataset" / "Reference_Maps" / tile_key
@@ -104,11 +122,13 @@ def write_tile(root, tile_key: str, coords, seed: int = 0, tiffs: bool = True,
         writers["S1"] = PatchTiffWriter((_pixels(10),) * 2, np.float32, CRS, 10)
         writers["Data"] = PatchTiffWriter((_pixels(10),) * 2, np.uint16, CRS, 10, nodata=0)
     rows = []
-    with (ShardWriter(tile_dir / "s2_shard.parquet") as s2_shard,
-          ShardWriter(tile_dir / "reference_maps_shard.parquet") as rm_shard,
-          ShardWriter(tile_dir / "s1_shard.parquet") as s1_shard):
+    with (
+        ShardWriter(tile_dir / "s2_shard.parquet") as s2_shard,
+        ShardWriter(tile_dir / "reference_maps_shard.parquet") as rm_shard,
+        ShardWriter(tile_dir / "s1_shard.parquet") as s1_shard,
+    ):
         for start in range(0, len(coords), chunk):
-            part = coords[start:start + chunk]
+            part = coords[start : start + chunk]
             s2, s1, rm = s2_arrays(rng, len(part)), s1_arrays(rng, len(part)), reference_map_arrays(rng, len(part))
             for i, (x, y) in enumerate(part):
                 pid = f"{tile_key}_{x:02d}_{y:02d}"
@@ -136,13 +156,15 @@ def metadata_frame(patches: pd.DataFrame, flagged: bool = False) -> pd.DataFrame
     p = patches.sort_values("patch_id").reset_index(drop=True)
     n = len(p)
     labels = [sorted({CLASS_NAMES[(3 * i) % 19], CLASS_NAMES[(7 * i + 2) % 19]}) for i in range(n)]
-    return pd.DataFrame({
-        "patch_id": p["patch_id"].astype(str),
-        "labels": labels,
-        "split": [("train", "validation", "test")[i % 3] for i in range(n)],
-        "country": ["Austria"] * n,
-        "s1_name": p["s1_name"].astype(str),
-        "s2v1_name": [""] * n,
-        "contains_seasonal_snow": [flagged and i % 2 == 0 for i in range(n)],
-        "contains_cloud_or_shadow": [flagged and i % 2 == 1 for i in range(n)],
-    })
+    return pd.DataFrame(
+        {
+            "patch_id": p["patch_id"].astype(str),
+            "labels": labels,
+            "split": [("train", "validation", "test")[i % 3] for i in range(n)],
+            "country": ["Austria"] * n,
+            "s1_name": p["s1_name"].astype(str),
+            "s2v1_name": [""] * n,
+            "contains_seasonal_snow": [flagged and i % 2 == 0 for i in range(n)],
+            "contains_cloud_or_shadow": [flagged and i % 2 == 1 for i in range(n)],
+        }
+    )

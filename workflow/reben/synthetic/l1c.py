@@ -57,11 +57,15 @@ B10_CLEAR, B10_CIRRUS, B10_CLOUD = 15, 900, 2500
 
 L1C_DEMO_PRODUCTS = tuple(
     replace(l2a, name=name, baseline=baseline, boa_add_offset=None)
-    for l2a, name, baseline in zip(DEMO_PRODUCTS, (
-        "S2A_MSIL1C_20170613T101031_N0205_R022_T33UUP_20170613T101608",
-        "S2B_MSIL1C_20171221T100409_N0206_R122_T33UVP_20171221T120510",
-        "S2A_MSIL1C_20180525T100031_N0206_R122_T33UUP_20180525T120312",
-    ), ("02.05", "02.06", "02.06"))
+    for l2a, name, baseline in zip(
+        DEMO_PRODUCTS,
+        (
+            "S2A_MSIL1C_20170613T101031_N0205_R022_T33UUP_20170613T101608",
+            "S2B_MSIL1C_20171221T100409_N0206_R122_T33UVP_20171221T120510",
+            "S2A_MSIL1C_20180525T100031_N0206_R122_T33UUP_20180525T120312",
+        ),
+        ("02.05", "02.06", "02.06"),
+    )
 )
 """The demo's L1C products: the scenes of the three demo L2A products (same windows, seeds,
 clouds, snow and failed SENSOR check), as L1C products of the baselines reBEN started from.
@@ -85,8 +89,9 @@ def l1c_content(spec: SyntheticProduct) -> dict[str, np.ndarray]:
         toa = dn.astype(np.float32) * TRANSMITTANCE + PATH_RADIANCE[band]
         bands[band] = np.where(dn == 0, 0, np.clip(toa, 1, 65535)).astype(np.uint16)
     scl60 = ls.block_mode_sample(scl, 60 // 20)
-    b10 = np.select([scl60 == 0, np.isin(scl60, (8, 9)), scl60 == 10],
-                    [0, B10_CLOUD, B10_CIRRUS], B10_CLEAR).astype(np.uint16)
+    b10 = np.select([scl60 == 0, np.isin(scl60, (8, 9)), scl60 == 10], [0, B10_CLOUD, B10_CIRRUS], B10_CLEAR).astype(
+        np.uint16
+    )
     bands["B10"] = b10
     return {band: bands[band] for band in L1C_BANDS}
 
@@ -105,11 +110,17 @@ def _names(spec: SyntheticProduct) -> dict[str, str]:
 def l1c_metadata_xml(spec: SyntheticProduct, image_files: list[str]) -> bytes:
     """MTD_MSIL1C.xml with the fields and layout of a real L1C product."""
     names = _names(spec)
-    root = ET.Element("n1:Level-1C_User_Product", {"xmlns:n1": N1_L1C,
-                      "xmlns:xsi": "http://www.w3.org/2001/XMLSchema-instance"})
+    root = ET.Element(
+        "n1:Level-1C_User_Product", {"xmlns:n1": N1_L1C, "xmlns:xsi": "http://www.w3.org/2001/XMLSchema-instance"}
+    )
     general = _sub(root, "n1:General_Info")
-    product_info(general, spec, "1C", {"datastripIdentifier": names["datastrip_id"],
-                                       "granuleIdentifier": names["granule_id"]}, image_files)
+    product_info(
+        general,
+        spec,
+        "1C",
+        {"datastripIdentifier": names["datastrip_id"], "granuleIdentifier": names["granule_id"]},
+        image_files,
+    )
     chars = _sub(general, "Product_Image_Characteristics")
     special_values(chars)
     _sub(chars, "QUANTIFICATION_VALUE", "10000", unit="none")
@@ -120,8 +131,9 @@ def l1c_metadata_xml(spec: SyntheticProduct, image_files: list[str]) -> bytes:
 def l1c_tile_metadata_xml(spec: SyntheticProduct) -> bytes:
     """MTD_TL.xml of the L1C granule: the same tile geocoding as the L2A one, L1C root element."""
     xml = tile_metadata_xml(spec, _names(spec)["granule_id"])
-    return (xml.replace(b"Level-2A_Tile_ID", b"Level-1C_Tile_ID")
-               .replace(b"S2_PDI_Level-2A_Tile_Metadata", b"S2_PDI_Level-1C_Tile_Metadata"))
+    return xml.replace(b"Level-2A_Tile_ID", b"Level-1C_Tile_ID").replace(
+        b"S2_PDI_Level-2A_Tile_Metadata", b"S2_PDI_Level-1C_Tile_Metadata"
+    )
 
 
 def write_l1c_safe(spec: SyntheticProduct, out_path) -> Path:
@@ -133,8 +145,15 @@ def write_l1c_safe(spec: SyntheticProduct, out_path) -> Path:
     names = _names(spec)
     granule = tmp / "GRANULE" / names["granule"]
     datastrip = tmp / "DATASTRIP" / names["datastrip"]
-    for folder in (granule / "IMG_DATA", granule / "QI_DATA", granule / "AUX_DATA",
-                   datastrip / "QI_DATA", tmp / "AUX_DATA", tmp / "HTML", tmp / "rep_info"):
+    for folder in (
+        granule / "IMG_DATA",
+        granule / "QI_DATA",
+        granule / "AUX_DATA",
+        datastrip / "QI_DATA",
+        tmp / "AUX_DATA",
+        tmp / "HTML",
+        tmp / "rep_info",
+    ):
         folder.mkdir(parents=True, exist_ok=True)
     image_files = []
     for band, array in l1c_content(spec).items():
@@ -146,15 +165,18 @@ def write_l1c_safe(spec: SyntheticProduct, out_path) -> Path:
     (datastrip / "MTD_DS.xml").write_text(
         '<?xml version="1.0" encoding="UTF-8"?>\n<n1:Level-1C_DataStrip_ID '
         'xmlns:n1="https://psd-14.sentinel2.eo.esa.int/PSD/S2_PDI_Level-1C_Datastrip_Metadata.xsd">\n'
-        f'  <n1:General_Info><Datastrip_Time_Info><DATASTRIP_SENSING_START>{_iso(p.sensing_time)}'
-        '</DATASTRIP_SENSING_START></Datastrip_Time_Info></n1:General_Info>\n</n1:Level-1C_DataStrip_ID>\n')
+        f"  <n1:General_Info><Datastrip_Time_Info><DATASTRIP_SENSING_START>{_iso(p.sensing_time)}"
+        "</DATASTRIP_SENSING_START></Datastrip_Time_Info></n1:General_Info>\n</n1:Level-1C_DataStrip_ID>\n"
+    )
     (tmp / "manifest.safe").write_text(
         '<?xml version="1.0" encoding="UTF-8"?>\n<xfdu:XFDU xmlns:xfdu="urn:ccsds:schema:xfdu:1" '
         'version="esa/safe/sentinel/1.1/sentinel-2/msi/archive_l1c_user_product">\n'
         '  <metadataSection><metadataObject ID="S2_Level-1C_Product_Metadata"/></metadataSection>\n'
-        '</xfdu:XFDU>\n')
-    (tmp / "INSPIRE.xml").write_text('<?xml version="1.0" encoding="UTF-8"?>\n<gmd:MD_Metadata '
-                                     'xmlns:gmd="http://www.isotc211.org/2005/gmd"/>\n')
+        "</xfdu:XFDU>\n"
+    )
+    (tmp / "INSPIRE.xml").write_text(
+        '<?xml version="1.0" encoding="UTF-8"?>\n<gmd:MD_Metadata xmlns:gmd="http://www.isotc211.org/2005/gmd"/>\n'
+    )
     if out_path.exists():
         shutil.rmtree(out_path)
     os.replace(tmp, out_path)

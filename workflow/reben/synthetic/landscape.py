@@ -15,14 +15,17 @@ WATER, FOREST, CROP, BARE, GRASS, URBAN = range(6)
 CLASSES = ("water", "forest", "crop", "bare", "grass", "urban")
 
 # Surface reflectance x 10000 per class, in S2_BANDS order (typical values of each cover).
-SPECTRA = np.array([
-    [400, 450, 500, 350, 300, 250, 230, 200, 180, 150, 100, 80],                # water
-    [250, 300, 500, 300, 800, 2200, 2700, 3000, 3100, 2800, 1500, 700],         # forest
-    [300, 400, 700, 500, 1200, 2800, 3300, 3600, 3700, 3300, 2000, 1000],       # crop
-    [900, 1100, 1400, 1700, 1900, 2100, 2300, 2400, 2500, 2400, 3000, 2500],    # bare soil
-    [300, 450, 800, 600, 1300, 2400, 2800, 3000, 3100, 2900, 2200, 1200],       # grassland
-    [1200, 1300, 1400, 1500, 1600, 1700, 1800, 1900, 1950, 1900, 2200, 2000],   # urban
-], dtype=np.float32)
+SPECTRA = np.array(
+    [
+        [400, 450, 500, 350, 300, 250, 230, 200, 180, 150, 100, 80],  # water
+        [250, 300, 500, 300, 800, 2200, 2700, 3000, 3100, 2800, 1500, 700],  # forest
+        [300, 400, 700, 500, 1200, 2800, 3300, 3600, 3700, 3300, 2000, 1000],  # crop
+        [900, 1100, 1400, 1700, 1900, 2100, 2300, 2400, 2500, 2400, 3000, 2500],  # bare soil
+        [300, 450, 800, 600, 1300, 2400, 2800, 3000, 3100, 2900, 2200, 1200],  # grassland
+        [1200, 1300, 1400, 1500, 1600, 1700, 1800, 1900, 1950, 1900, 2200, 2000],  # urban
+    ],
+    dtype=np.float32,
+)
 CLOUD = np.array([6500, 6800, 7000, 7100, 7100, 7200, 7200, 7300, 7300, 6000, 5000, 4000], np.float32)
 SNOW = np.array([8500, 9000, 8800, 8600, 8400, 8200, 8000, 7800, 7600, 5000, 600, 400], np.float32)
 assert SPECTRA.shape[1] == CLOUD.size == SNOW.size == len(S2_BANDS)
@@ -67,14 +70,14 @@ def land_cover(rng: np.random.Generator, size: int) -> tuple[np.ndarray, np.ndar
     cover[np.abs(xx - centre[:, None]) < 6 + 3 * np.sin(yy / 37)[:, None]] = WATER
     # A town around a random centre.
     cy, cx = rng.integers(size // 5, 4 * size // 5, 2)
-    town = (np.hypot(*np.ogrid[-cy:size - cy, -cx:size - cx]) < size * 0.06)
+    town = np.hypot(*np.ogrid[-cy : size - cy, -cx : size - cx]) < size * 0.06
     cover[town & (cover != WATER)] = URBAN
     return cover, ids
 
 
 def block_mode_sample(array: np.ndarray, factor: int) -> np.ndarray:
     """Downsample by taking the centre pixel of each factor x factor block."""
-    return array[factor // 2::factor, factor // 2::factor]
+    return array[factor // 2 :: factor, factor // 2 :: factor]
 
 
 def block_mean(array: np.ndarray, factor: int) -> np.ndarray:

@@ -33,8 +33,10 @@ WORLD_EPSG = 32633
 WORLD_LEFT, WORLD_TOP, WORLD_PX = 392000.0, 5402000.0, (1900, 2600)  # rows, cols at 10 m
 
 # Backscatter (dB) per land-cover class (landscape.CLASSES order): water, forest, crop, bare, grass, urban.
-SIGMA0_DB = {"VV": np.array([-21.0, -7.5, -10.0, -12.5, -11.0, -4.0], np.float32),
-             "VH": np.array([-28.0, -13.0, -17.0, -20.0, -18.0, -11.0], np.float32)}
+SIGMA0_DB = {
+    "VV": np.array([-21.0, -7.5, -10.0, -12.5, -11.0, -4.0], np.float32),
+    "VH": np.array([-28.0, -13.0, -17.0, -20.0, -18.0, -11.0], np.float32),
+}
 LOOKS = 4.4
 """Equivalent number of looks of the speckle (IW GRDH)."""
 
@@ -43,34 +45,53 @@ LOOKS = 4.4
 class SyntheticS1:
     name: str
     epsg: int
-    resolution: float             # in CRS units
-    bounds: tuple                 # (left, bottom, right, top) of the raster, in EPSG:32633
-    unit: str                     # "dB" or "linear"
+    resolution: float  # in CRS units
+    bounds: tuple  # (left, bottom, right, top) of the raster, in EPSG:32633
+    unit: str  # "dB" or "linear"
     nodata: float
     seed: int
-    season_db: float = 0.0        # wetter winter soils: a little brighter
+    season_db: float = 0.0  # wetter winter soils: a little brighter
 
     def valid(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
         """Where the acquisition holds data (coordinates in EPSG:32633)."""
         left, bottom, right, top = self.bounds
         inside = (x >= left) & (x <= right) & (y >= bottom) & (y <= top)
         if self.name.startswith("S1A_IW_GRDH_1SDV_20170613"):
-            return inside & (x < 404000 + 0.4 * (y - bottom))            # slanted swath edge
+            return inside & (x < 404000 + 0.4 * (y - bottom))  # slanted swath edge
         if self.name.startswith("S1B_IW_GRDH_1SDV_20170612"):
-            return inside & ((x - 394800) + (y - 5385600) >= 4000)         # south-west corner
+            return inside & ((x - 394800) + (y - 5385600) >= 4000)  # south-west corner
         return inside
 
 
 DEMO_S1 = (
-    SyntheticS1("S1A_IW_GRDH_1SDV_20170613T165043_20170613T165108_017042_01C6A2_5C2B",
-                epsg=32633, resolution=10, bounds=(396005, 5387005, 411005, 5401005),
-                unit="dB", nodata=-99.0, seed=11),
-    SyntheticS1("S1B_IW_GRDH_1SDV_20170612T165809_20170612T165834_006062_00AA4E_3E1F",
-                epsg=32632, resolution=20, bounds=(393000, 5384000, 411000, 5401500),
-                unit="linear", nodata=0.0, seed=12),
-    SyntheticS1("S1A_IW_GRDH_1SDV_20171219T165039_20171219T165104_019742_0218F4_9C71",
-                epsg=4326, resolution=0.0001, bounds=(399000, 5384000, 412000, 5401500),
-                unit="dB", nodata=float("nan"), seed=13, season_db=1.0),
+    SyntheticS1(
+        "S1A_IW_GRDH_1SDV_20170613T165043_20170613T165108_017042_01C6A2_5C2B",
+        epsg=32633,
+        resolution=10,
+        bounds=(396005, 5387005, 411005, 5401005),
+        unit="dB",
+        nodata=-99.0,
+        seed=11,
+    ),
+    SyntheticS1(
+        "S1B_IW_GRDH_1SDV_20170612T165809_20170612T165834_006062_00AA4E_3E1F",
+        epsg=32632,
+        resolution=20,
+        bounds=(393000, 5384000, 411000, 5401500),
+        unit="linear",
+        nodata=0.0,
+        seed=12,
+    ),
+    SyntheticS1(
+        "S1A_IW_GRDH_1SDV_20171219T165039_20171219T165104_019742_0218F4_9C71",
+        epsg=4326,
+        resolution=0.0001,
+        bounds=(399000, 5384000, 412000, 5401500),
+        unit="dB",
+        nodata=float("nan"),
+        seed=13,
+        season_db=1.0,
+    ),
 )
 
 
@@ -85,11 +106,11 @@ def world_cover() -> np.ndarray:
     """Land-cover classes on the world grid: the demo S2 products' own, elsewhere a filler."""
     rows, cols = WORLD_PX
     cover = ls.land_cover(np.random.default_rng(99), max(rows, cols))[0][:rows, :cols]
-    for spec in DEMO_PRODUCTS[:2]:   # the products that pass their quality checks
+    for spec in DEMO_PRODUCTS[:2]:  # the products that pass their quality checks
         own = ls.land_cover(np.random.default_rng(spec.seed), spec.size_px)[0]
         r0 = int(round((WORLD_TOP - spec.uly) / 10))
         c0 = int(round((spec.ulx - WORLD_LEFT) / 10))
-        cover[r0:r0 + own.shape[0], c0:c0 + own.shape[1]] = own[: rows - r0, : cols - c0]
+        cover[r0 : r0 + own.shape[0], c0 : c0 + own.shape[1]] = own[: rows - r0, : cols - c0]
     return cover
 
 
@@ -114,7 +135,7 @@ def backscatter(spec: SyntheticS1, cover: np.ndarray) -> dict[str, np.ndarray]:
 
     rng = np.random.default_rng(spec.seed)
     transform, shape = acquisition_grid(spec)
-    rows, cols = np.mgrid[0:shape[0], 0:shape[1]]
+    rows, cols = np.mgrid[0 : shape[0], 0 : shape[1]]
     x, y = transform @ (cols + 0.5, rows + 0.5)
     wx, wy = Transformer.from_crs(f"EPSG:{spec.epsg}", f"EPSG:{WORLD_EPSG}", always_xy=True).transform(x, y)
     valid = spec.valid(wx, wy)
@@ -123,9 +144,16 @@ def backscatter(spec: SyntheticS1, cover: np.ndarray) -> dict[str, np.ndarray]:
     for pol in ("VV", "VH"):
         power = np.power(10, (SIGMA0_DB[pol][cover] + spec.season_db) / 10).astype(np.float32)
         on_grid = np.full(shape, np.nan, np.float32)
-        reproject(power, on_grid, src_transform=world_transform, src_crs=f"EPSG:{WORLD_EPSG}",
-                  dst_transform=transform, dst_crs=f"EPSG:{spec.epsg}", resampling=Resampling.bilinear,
-                  dst_nodata=np.nan)
+        reproject(
+            power,
+            on_grid,
+            src_transform=world_transform,
+            src_crs=f"EPSG:{WORLD_EPSG}",
+            dst_transform=transform,
+            dst_crs=f"EPSG:{spec.epsg}",
+            resampling=Resampling.bilinear,
+            dst_nodata=np.nan,
+        )
         on_grid *= rng.gamma(LOOKS, 1 / LOOKS, shape).astype(np.float32)
         if spec.unit == "dB":
             on_grid = (10 * np.log10(on_grid)).astype(np.float32)
@@ -147,9 +175,20 @@ def write_s1_product(spec: SyntheticS1, out_dir, cover: np.ndarray | None = None
     for pol, data in bands.items():
         path = out_dir / f"{spec.name}_{pol}.tif"
         tmp = path.with_name(f".{path.name}.tmp")
-        profile = dict(driver="GTiff", width=shape[1], height=shape[0], count=1, dtype="float32",
-                       crs=f"EPSG:{spec.epsg}", transform=transform, nodata=spec.nodata,
-                       compress="deflate", tiled=True, blockxsize=256, blockysize=256)
+        profile = dict(
+            driver="GTiff",
+            width=shape[1],
+            height=shape[0],
+            count=1,
+            dtype="float32",
+            crs=f"EPSG:{spec.epsg}",
+            transform=transform,
+            nodata=spec.nodata,
+            compress="deflate",
+            tiled=True,
+            blockxsize=256,
+            blockysize=256,
+        )
         with rasterio.open(tmp, "w", **profile) as dst:
             dst.write(data, 1)
             # Each product says its unit in another way that real tools use.

@@ -88,9 +88,16 @@ def _write_jp2(path: Path, array: np.ndarray, spec: SyntheticProduct, resolution
     import rasterio
     from affine import Affine
 
-    profile = dict(driver="JP2OpenJPEG", width=array.shape[1], height=array.shape[0], count=1,
-                   dtype=array.dtype, crs=f"EPSG:{spec.epsg}",
-                   transform=Affine(resolution, 0, spec.ulx, 0, -resolution, spec.uly), **JP2_OPTIONS)
+    profile = dict(
+        driver="JP2OpenJPEG",
+        width=array.shape[1],
+        height=array.shape[0],
+        count=1,
+        dtype=array.dtype,
+        crs=f"EPSG:{spec.epsg}",
+        transform=Affine(resolution, 0, spec.ulx, 0, -resolution, spec.uly),
+        **JP2_OPTIONS,
+    )
     with rasterio.open(path, "w", **profile) as dst:
         dst.write(array, 1)
     aux = path.with_name(path.name + ".aux.xml")
@@ -108,8 +115,9 @@ def _iso(t: datetime) -> str:
     return t.strftime("%Y-%m-%dT%H:%M:%S.024Z")
 
 
-def product_info(general: ET.Element, spec: SyntheticProduct, level: str, granule_attrib: dict,
-                 image_files: list[str]) -> None:
+def product_info(
+    general: ET.Element, spec: SyntheticProduct, level: str, granule_attrib: dict, image_files: list[str]
+) -> None:
     """The Product_Info block of MTD_MSIL1C.xml / MTD_MSIL2A.xml (level "1C" or "2A")."""
     p = parse_product_name(spec.name)
     t = p.sensing_time
@@ -121,7 +129,9 @@ def product_info(general: ET.Element, spec: SyntheticProduct, level: str, granul
     _sub(info, "PRODUCT_TYPE", f"S2MSI{level}")
     _sub(info, "PROCESSING_BASELINE", spec.baseline)
     _sub(info, "GENERATION_TIME", datetime.strptime(p.processed, "%Y%m%dT%H%M%S").strftime("%Y-%m-%dT%H:%M:%S.000000Z"))
-    datatake = _sub(info, "Datatake", datatakeIdentifier=f"G{p.mission}_{p.sensing}_{spec.absolute_orbit:06d}_N{spec.baseline}")
+    datatake = _sub(
+        info, "Datatake", datatakeIdentifier=f"G{p.mission}_{p.sensing}_{spec.absolute_orbit:06d}_N{spec.baseline}"
+    )
     _sub(datatake, "SPACECRAFT_NAME", f"Sentinel-2{p.mission[-1]}")
     _sub(datatake, "DATATAKE_TYPE", "INS-NOBS")
     _sub(datatake, "DATATAKE_SENSING_START", _iso(t))
@@ -129,8 +139,9 @@ def product_info(general: ET.Element, spec: SyntheticProduct, level: str, granul
     _sub(datatake, "SENSING_ORBIT_DIRECTION", "DESCENDING")
     options = _sub(info, "Query_Options", completeSingleTile="true")
     _sub(options, "PRODUCT_FORMAT", "SAFE_COMPACT")
-    granule = _sub(_sub(_sub(info, "Product_Organisation"), "Granule_List"), "Granule",
-                   **granule_attrib, imageFormat="JPEG2000")
+    granule = _sub(
+        _sub(_sub(info, "Product_Organisation"), "Granule_List"), "Granule", **granule_attrib, imageFormat="JPEG2000"
+    )
     for f in image_files:
         _sub(granule, "IMAGE_FILE", f)
 
@@ -158,8 +169,9 @@ def xml_bytes(root: ET.Element, indent: str = "    ") -> bytes:
 
 def product_metadata_xml(spec: SyntheticProduct, granule: str, image_files: list[str]) -> bytes:
     """MTD_MSIL2A.xml with the fields and layout of a real L2A product."""
-    root = ET.Element("n1:Level-2A_User_Product", {"xmlns:n1": N1_L2A,
-                      "xmlns:xsi": "http://www.w3.org/2001/XMLSchema-instance"})
+    root = ET.Element(
+        "n1:Level-2A_User_Product", {"xmlns:n1": N1_L2A, "xmlns:xsi": "http://www.w3.org/2001/XMLSchema-instance"}
+    )
     general = _sub(root, "n1:General_Info")
     product_info(general, spec, "2A", {"granuleIdentifier": granule}, image_files)
     chars = _sub(general, "Product_Image_Characteristics")
@@ -179,8 +191,9 @@ def product_metadata_xml(spec: SyntheticProduct, granule: str, image_files: list
 def tile_metadata_xml(spec: SyntheticProduct, tile_id: str) -> bytes:
     """MTD_TL.xml with the tile geocoding (EPSG code, size and corner at 10, 20 and 60 m)."""
     p = parse_product_name(spec.name)
-    root = ET.Element("n1:Level-2A_Tile_ID", {"xmlns:n1": N1_TILE,
-                      "xmlns:xsi": "http://www.w3.org/2001/XMLSchema-instance"})
+    root = ET.Element(
+        "n1:Level-2A_Tile_ID", {"xmlns:n1": N1_TILE, "xmlns:xsi": "http://www.w3.org/2001/XMLSchema-instance"}
+    )
     general = _sub(root, "n1:General_Info")
     _sub(general, "TILE_ID", tile_id, metadataLevel="Brief")
     _sub(general, "SENSING_TIME", _iso(p.sensing_time), metadataLevel="Standard")
@@ -211,12 +224,15 @@ def manifest_xml(safe: Path, members: list[str]) -> str:
         f'      <byteStream mimeType="application/octet-stream" size="{(safe / m).stat().st_size}">\n'
         f'        <fileLocation locatorType="URL" href="./{m}"/>\n'
         f'        <checksum checksumName="MD5">{hashlib.md5((safe / m).read_bytes()).hexdigest()}</checksum>\n'
-        f'      </byteStream>\n    </dataObject>\n'
-        for m in members)
-    return ('<?xml version="1.0" encoding="UTF-8"?>\n<xfdu:XFDU xmlns:xfdu="urn:ccsds:schema:xfdu:1" '
-            'version="esa/safe/sentinel/1.1/sentinel-2/msi/archive_l2a_user_product">\n'
-            '  <metadataSection><metadataObject ID="S2_Level-2A_Product_Metadata"/></metadataSection>\n'
-            f'  <dataObjectSection>\n{objects}  </dataObjectSection>\n</xfdu:XFDU>\n')
+        f"      </byteStream>\n    </dataObject>\n"
+        for m in members
+    )
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?>\n<xfdu:XFDU xmlns:xfdu="urn:ccsds:schema:xfdu:1" '
+        'version="esa/safe/sentinel/1.1/sentinel-2/msi/archive_l2a_user_product">\n'
+        '  <metadataSection><metadataObject ID="S2_Level-2A_Product_Metadata"/></metadataSection>\n'
+        f"  <dataObjectSection>\n{objects}  </dataObjectSection>\n</xfdu:XFDU>\n"
+    )
 
 
 def rewrite_manifest(safe) -> None:
@@ -235,9 +251,17 @@ def write_l2a_product(spec: SyntheticProduct, out_path) -> Path:
     p = parse_product_name(spec.name)
     granule = f"L2A_{p.tile}_A{spec.absolute_orbit:06d}_{p.sensing}"
     img = tmp / "GRANULE" / granule / "IMG_DATA"
-    for folder in (img / "R10m", img / "R20m", img / "R60m", tmp / "GRANULE" / granule / "QI_DATA",
-                   tmp / "GRANULE" / granule / "AUX_DATA", tmp / "AUX_DATA", tmp / "HTML", tmp / "rep_info",
-                   tmp / "DATASTRIP" / f"DS_SYNT_{p.processed}_S{p.sensing}" / "QI_DATA"):
+    for folder in (
+        img / "R10m",
+        img / "R20m",
+        img / "R60m",
+        tmp / "GRANULE" / granule / "QI_DATA",
+        tmp / "GRANULE" / granule / "AUX_DATA",
+        tmp / "AUX_DATA",
+        tmp / "HTML",
+        tmp / "rep_info",
+        tmp / "DATASTRIP" / f"DS_SYNT_{p.processed}_S{p.sensing}" / "QI_DATA",
+    ):
         folder.mkdir(parents=True, exist_ok=True)
 
     bands, scl = product_content(spec)
