@@ -2,13 +2,14 @@
 #   make demo   build the demo dataset from the embedded synthetic inputs into results/
 #   make test   run the whole test suite: the SLURM tests on a real single-node cluster
 #               (skipped with the reason where SLURM cannot be installed), then all the rest
-# Parts: make test-slurm, make test-main (pytest -m "not slurm").
+# Parts: make lint (ruff, snakefmt, snakemake --lint), make test-slurm, make test-main
+# (pytest -m "not slurm").
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 CORES ?= all
 
-.PHONY: demo test test-main test-slurm venv browser clean
+.PHONY: demo test lint test-main test-slurm venv browser clean
 
 $(BIN)/snakemake: envs/requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -22,8 +23,14 @@ venv: $(BIN)/snakemake
 demo: venv
 	$(BIN)/snakemake --cores $(CORES)
 
-# The main suite runs last, so that its pytest summary closes the output.
-test: test-slurm test-main
+# Lint first (seconds), the main suite last, so that its pytest summary closes the output.
+test: lint test-slurm test-main
+
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/snakefmt --check Snakefile workflow/rules
+	$(BIN)/python .ci/snakemake_lint.py $(BIN)/snakemake
 
 test-main: venv browser
 	$(BIN)/python -m pytest -m "not slurm"

@@ -20,8 +20,8 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "workflow"))
 
 from reben.assembly import TileInputs, assemble_dataset  # noqa: E402
-from reben.constants import S2_BANDS  # noqa: E402
-from reben.countries import REBEN_COUNTRIES, assign_countries, read_borders  # noqa: E402
+from reben.constants import REBEN_COUNTRIES, S2_BANDS  # noqa: E402
+from reben.countries import assign_countries, read_borders  # noqa: E402
 from reben.flags import compute_flags  # noqa: E402
 from reben.grid import TileGrid  # noqa: E402
 from reben.selection import select_patches  # noqa: E402

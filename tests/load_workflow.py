@@ -1,6 +1,7 @@
 """Test helper, run as a script: load this checkout's workflow with Snakemake's own API, as
 `snakemake [--configfile F ...]` would in WORKDIR, and print the resolved config and every rule's
-outputs and rule file as JSON. Usage: load_workflow.py SNAKEFILE WORKDIR [CONFIGFILE ...]"""
+outputs, rule file and memory per attempt, and the package modules loading it imported, as
+JSON. Usage: load_workflow.py SNAKEFILE WORKDIR [CONFIGFILE ...]"""
 
 import json
 import sys
@@ -19,8 +20,23 @@ if __name__ == "__main__":
             workdir=Path(workdir),
         )
         workflow = workflow_api._workflow
+
+        def mem_mb(rule):
+            """mem_mb on attempts 1 and 2 (a number when the rule asks the same on every attempt)."""
+            mem = rule.resources.get("mem_mb")
+            if mem is None:
+                return None
+            # Snakemake wraps a rule's resources; an unevaluated one keeps its function.
+            function = getattr(mem, "_evaluator", None)
+            return [function(None, attempt=a) for a in (1, 2)] if function else getattr(mem, "value", mem)
+
         rules = {
-            rule.name: {"outputs": [str(o) for o in rule.output], "snakefile": str(rule.snakefile)}
+            rule.name: {
+                "outputs": [str(o) for o in rule.output],
+                "snakefile": str(rule.snakefile),
+                "mem_mb": mem_mb(rule),
+            }
             for rule in workflow.rules
         }
-        print(json.dumps({"config": workflow.config, "rules": rules}, default=str))
+        modules = sorted(name for name in sys.modules if name.startswith("reben"))
+        print(json.dumps({"config": workflow.config, "rules": rules, "modules": modules}, default=str))

@@ -146,6 +146,27 @@ def test_minimal_own_config_takes_schema_defaults_for_every_key_it_leaves_out(tm
     assert resolved["sentinel1"]["products"] == [] and resolved["sentinel1"]["input_dir"] == str(inputs / "s1")
 
 
+def test_own_config_does_not_import_the_demo_generator(tmp_path):
+    """A user's config is parsed without the demo's synthetic generators (reben.synthetic), which
+    only the demo rules' scripts import."""
+    inputs = placeholder_inputs(tmp_path / "inputs")
+    configfile = tmp_path / "my.yaml"
+    configfile.write_text(yaml.safe_dump(minimal_config(inputs)))
+    modules = loaded(tmp_path, configfile)["modules"]
+    assert "reben.config" in modules and "reben.sentinel1" in modules
+    assert not [m for m in modules if m.startswith("reben.synthetic")], modules
+
+
+def test_every_rule_asks_more_memory_on_each_attempt(tmp_path):
+    """A job SLURM killed for its memory gets through on a retry: every rule's mem_mb grows
+    with the attempt (profiles/slurm sets retries)."""
+    rules = loaded(tmp_path)["rules"]
+    with_memory = {name: rule["mem_mb"] for name, rule in rules.items() if rule["mem_mb"] is not None}
+    assert len(with_memory) == len(rules) - 1, set(rules) - set(with_memory)  # all but rule all
+    for name, (first, second) in with_memory.items():
+        assert first > 0 and second == 2 * first, name
+
+
 def test_demo_rules_write_only_under_results_demo(tmp_path):
     """Every rule of demo.smk, under the demo and under a config with another results folder and
     input folders of its own, writes only below <results>/demo/."""
@@ -223,3 +244,14 @@ def test_own_config_on_a_user_folder(demo_run, tmp_path):
     frame.to_file(clc, layer=gpd.list_layers(clc)["name"][0], driver="GPKG")
     jobs = planned(run_snakemake(workdir, "--dry-run", configfile=configfile))
     assert jobs.get("rasterize_reference_maps") == 1 and "cut_s2_patches" not in jobs, jobs
+
+
+def test_reben_countries_have_one_value():
+    """The 10 countries of reBEN: the package's constant, the schema default of countries.names
+    and config/reben.yaml name the same ones."""
+    from reben.constants import REBEN_COUNTRIES
+
+    defaults = schema_defaults(load_schema(SCHEMA))
+    reben = yaml.safe_load((REPO / "config" / "reben.yaml").read_text())
+    assert len(REBEN_COUNTRIES) == 10
+    assert defaults["countries"]["names"] == list(REBEN_COUNTRIES) == reben["countries"]["names"]

@@ -8,7 +8,8 @@ import shapely
 from conftest import shared
 from pyproj import Transformer
 
-from reben.countries import REBEN_COUNTRIES, assign_countries, download_borders, read_borders
+from reben.constants import REBEN_COUNTRIES
+from reben.countries import assign_countries, download_borders, read_borders
 from reben.errors import BordersError
 from reben.grid import TileGrid
 

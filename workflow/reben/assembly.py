@@ -59,8 +59,6 @@ DATASET_DROP_REASONS = (*DROP_REASONS, OVERLAP_DROP_REASON)
 """The selection's drop reasons, then `overlap` (splits.overlapping_tiles: drop_later)."""
 FUNNEL_COLUMNS = ("tile_key", "grid_patches", *DATASET_DROP_REASONS, "kept", "flagged", "clean", *SPLITS)
 
-TREES = ("BigEarthNet-S2", "BigEarthNet-S1", "Reference_Maps")
-
 
 @dataclass(frozen=True)
 class TileInputs:

@@ -377,3 +377,28 @@ def run_check_settings(settings_path, report_path=None) -> CheckResult:
     elif result.errors:
         raise InputCheckError(f"{len(result.errors)} input problem(s):\n" + "\n".join(result.errors))
     return result
+
+
+def write_settings(settings: dict, path) -> bool:
+    """Write the check's settings to `path` only when they changed (the file's mtime is what
+    Snakemake sees); returns whether it was written."""
+    import json
+
+    from .io import write_json
+
+    path = Path(path)
+    text = json.dumps(settings, indent=2, sort_keys=True, default=str) + "\n"
+    if path.exists() and path.read_text() == text:
+        return False
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_json(json.loads(text), path)
+    return True
+
+
+def recheck_at_start(rules_to_run: set[str], settings_path) -> None:
+    """Every run but the first checks its inputs again before any job (the first runs rule
+    check_inputs): a config changed since, or an input replaced, is caught here. Nothing to do
+    when check_inputs itself runs, or when no tile job runs (e.g. downloads only)."""
+    if "check_inputs" in rules_to_run or not rules_to_run & {"make_patch_grid", "sen2cor"}:
+        return
+    run_check_settings(settings_path)

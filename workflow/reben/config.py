@@ -145,3 +145,23 @@ def product_table(config: dict, basedir: Path | None = None) -> dict[str, dict]:
     if not products:
         raise ConfigError("config: sentinel2: no products configured (products or product_table)")
     return dict(sorted(products.items()))
+
+
+def expect_retrievals(products: dict[str, dict], input_dir) -> None:
+    """With retrieval on: a product that has no path of its own and is not on disk is expected as
+    `<input_dir>/<name>.zip`, which rule retrieve_sentinel2 fetches (an L2A zip goes to
+    inspect_tile as it is: no sen2cor). Changes `products` in place."""
+    for product in products.values():
+        default = Path(input_dir) / (product["name"] + ".SAFE")
+        if product["path"] == str(default) and not default.exists():
+            product["path"] = str(default.with_name(product["name"] + ".zip"))
+
+
+def put_package_first_for_jobs(workflow_dir) -> None:
+    """Rule scripts (here and on cluster nodes, which inherit the environment) import the package
+    from this checkout: its folder goes first on PYTHONPATH. The workflow sets the variable
+    itself; nothing is asked of the user's environment."""
+    import os
+
+    paths = [str(workflow_dir), *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))]
+    os.environ["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(paths))

@@ -61,3 +61,21 @@ SEASONS = {
     11: "Autumn",
 }
 """Meteorological season of the sensing month (northern hemisphere, as in BigEarthNet)."""
+
+REBEN_COUNTRIES = (
+    "Austria",
+    "Belgium",
+    "Finland",
+    "Ireland",
+    "Kosovo",
+    "Lithuania",
+    "Luxembourg",
+    "Portugal",
+    "Serbia",
+    "Switzerland",
+)
+"""The 10 countries of reBEN, as Natural Earth admin-0 names them (the schema default of
+`countries.names`, tested to be the same)."""
+
+DATASET_TREES = {"s2": "BigEarthNet-S2", "s1": "BigEarthNet-S1", "reference_maps": "Reference_Maps"}
+"""The dataset's patch folders by kind, as reBEN names them; each is also an archive's name."""

@@ -28,20 +28,6 @@ from .io import check_download_sha256, staged_file, write_parquet
 
 LOG = logging.getLogger("reben.countries")
 
-REBEN_COUNTRIES = (
-    "Austria",
-    "Belgium",
-    "Finland",
-    "Ireland",
-    "Kosovo",
-    "Lithuania",
-    "Luxembourg",
-    "Portugal",
-    "Serbia",
-    "Switzerland",
-)
-"""The 10 countries of reBEN, as Natural Earth admin-0 names them."""
-
 
 TIE_BREAKS = ("overlap", "priority")
 

@@ -36,6 +36,24 @@ SOFTWARE = (
 )
 
 
+HOW_NOT_WHAT = {"threads", "mem_mb", "runtime", "zstd_threads"}
+"""Settings that change how jobs run, never what they make: PROVENANCE.json leaves them out, so
+that more threads or memory rerun nothing."""
+
+
+def provenance_config(config: dict) -> dict:
+    """The resolved config as PROVENANCE.json records it: without HOW_NOT_WHAT settings, without
+    `retrieval` (where a product came from; its MD5 is checked either way) and without `export_v1`
+    (another layout of the same files: turning it on rebuilds nothing of the dataset)."""
+
+    def strip(node):
+        if isinstance(node, dict):
+            return {k: strip(v) for k, v in node.items() if k not in HOW_NOT_WHAT}
+        return node
+
+    return strip({k: v for k, v in config.items() if k not in ("retrieval", "export_v1")})
+
+
 def dataset_files(dataset_dir, members) -> list[str]:
     """Every file of the named folders and files of `dataset_dir`, as sorted relative paths."""
     dataset_dir = Path(dataset_dir)

@@ -16,14 +16,11 @@ from pathlib import Path
 
 import numpy as np
 
+from . import names
 from .constants import S1_POLARISATIONS
 from .errors import ConfigError, Sentinel1Error
 
-S1_NAME = re.compile(
-    r"(?P<mission>S1[ABCD])_(?P<mode>IW|EW|SM|WV|S[1-6])_(?P<type>GRD[HMF_]|SLC_|RAW_|OCN_)_"
-    r"(?P<level>[0-2])(?P<cls>[SA])(?P<pol>SH|SV|DH|DV|HH|HV|VV|VH)_(?P<start>\d{8}T\d{6})"
-    r"(?:_(?P<stop>\d{8}T\d{6})_(?P<orbit>\d{6})_(?P<datatake>[0-9A-F]{6})_(?P<crc>[0-9A-F]{4}))?"
-)
+S1_NAME = re.compile(names.S1_PRODUCT)
 POL_TOKEN = re.compile(r"(?<![A-Za-z])(VV|VH)(?![A-Za-z])", re.IGNORECASE)
 RASTER_SUFFIXES = (".tif", ".tiff")
 UNITS = ("dB", "linear")

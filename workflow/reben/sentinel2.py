@@ -15,15 +15,12 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
+from . import names
 from .constants import QUALITY_INDICATORS, S2_BAND_RESOLUTION, S2_BANDS, SCL_RESOLUTION, SEASONS
 from .errors import ProductError
 from .grid import TileGrid
 
-PRODUCT_NAME = re.compile(
-    r"^(?P<mission>S2[ABCD])_(?P<level>MSIL1C|MSIL2A)_(?P<sensing>\d{8}T\d{6})_"
-    r"(?P<baseline>N\d{4})_(?P<orbit>R\d{3})_(?P<tile>T\d{2}[A-Z]{3})"
-    r"(?:_(?P<processed>\d{8}T\d{6}))?(?:\.SAFE)?(?:\.zip)?$"
-)
+PRODUCT_NAME = re.compile(rf"^{names.S2_PRODUCT}$")
 
 # BOA_ADD_OFFSET / SOLAR_IRRADIANCE band ids of the product metadata, in order.
 METADATA_BAND_IDS = ("B01", "B02", "B03", "B04", "B05", "B06", "B07", "B08", "B8A", "B09", "B10", "B11", "B12")

@@ -120,3 +120,45 @@ def memory_kills(slurm_log_dir: Path, since: float = 0.0) -> list[MemoryKill]:
             )
         )
     return sorted(kills, key=lambda k: (k.rule, k.wildcards, k.slurm_job.zfill(20)))
+
+
+# ------------------------------------------------------------------ the workflow's handlers
+
+
+def mem_mb_grows(first_attempt_mb: int):
+    """A rule's mem_mb: the measured peak with headroom on the first attempt, that much more on
+    each retry (profiles/slurm sets retries), so that a job SLURM killed for exceeding its memory
+    gets through. In a rule: `resources: mem_mb=mem_mb_grows(3500)`."""
+
+    def mem_mb(wildcards, attempt):
+        return mem_mb_for_attempt(first_attempt_mb, attempt)
+
+    return mem_mb
+
+
+def submits_to_slurm(workflow) -> bool:
+    """True in the Snakemake process that submits jobs with sbatch (not inside a job)."""
+    plugin = workflow.executor_plugin
+    return plugin is not None and plugin.name == "slurm"
+
+
+def check_submission(workflow) -> None:
+    """Before the first sbatch: one line instead of a hung or half-submitted run when sbatch is
+    missing, a partition does not exist or a placeholder of profiles/slurm is left."""
+    import shutil
+    import subprocess
+
+    check_sbatch(shutil.which("sbatch"))
+    sinfo = subprocess.run(["sinfo", "-h", "-o", "%P"], capture_output=True, text=True)
+    if sinfo.returncode != 0:
+        raise SlurmError(f"sinfo cannot reach the SLURM controller: {sinfo.stderr.strip()}")
+    submitted = [job.resources for job in workflow.dag.needrun_jobs() if not job.is_local]
+    check_job_resources(submitted, parse_sinfo_partitions(sinfo.stdout))
+
+
+def report_memory_kills(workflow, since: float, logger) -> None:
+    """One line per job of this run that SLURM killed for exceeding its memory, from the SLURM
+    outputs the plugin keeps for failed jobs: <slurm-logdir>/rule_<rule>/<wildcards>/<id>.log."""
+    logdir = getattr(workflow.executor_settings, "logdir", None) or ".snakemake/slurm_logs"
+    for kill in memory_kills(Path(logdir), since=since):
+        logger.warning(kill.line())

@@ -1,17 +1,27 @@
-# Config validation, the product table, wildcard constraints and path helpers.
-# The only rule file that holds Python functions.
-import os
+# Config validation, the product table, wildcard constraints, path helpers, input functions and
+# the default target. The only rule file that holds Python functions; their logic lives in the
+# package (workflow/reben), where it is tested without Snakemake.
 import sys
+import time
 from pathlib import Path
 
 REPO = Path(workflow.basedir)
-# Scripts import the package from this checkout, also on cluster nodes (PYTHONPATH is inherited).
 sys.path.insert(0, str(REPO / "workflow"))
-os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO / "workflow"), os.environ.get("PYTHONPATH")) if p)
 
-from reben.config import product_table, resolve_results_placeholder, validate_config
+from reben import names
+from reben.config import (
+    expect_retrievals,
+    product_table,
+    put_package_first_for_jobs,
+    resolve_results_placeholder,
+    validate_config,
+)
+from reben.constants import DATASET_TREES
 from reben.errors import RebenError
+from reben.identity import Identities
+from reben.slurm import mem_mb_grows
 
+put_package_first_for_jobs(REPO / "workflow")
 try:
     validate_config(config, REPO / "workflow/schemas/config.schema.yaml")
     resolve_results_placeholder(config)
@@ -21,10 +31,11 @@ except RebenError as e:
 
 RESULTS = config["results"]
 TILES = list(PRODUCTS)
+IDENTITIES = Identities(RESULTS)
 
 
 wildcard_constraints:
-    tile=r"S2[A-D]_MSIL2A_\d{8}T\d{6}_N\d{4}_R\d{3}_T\d{2}[A-Z]{3}",
+    tile=names.TILE_KEY,
 
 
 def tile_path(tile, name):
@@ -65,13 +76,8 @@ def geocoding_source_identity(wildcards):
 
 
 def product_identity_of(path):
-    """Products the workflow makes itself (the demo's, under the results folder) go by name."""
-    from reben.sentinel2 import product_identity
-
-    if Path(path).resolve().is_relative_to(Path(RESULTS).resolve()):
-        return Path(path).name
     try:
-        return product_identity(path)
+        return IDENTITIES.product(path)
     except RebenError as e:
         raise WorkflowError(str(e)) from None
 
@@ -104,23 +110,9 @@ def input_check_report(wildcards):
 
 # ------------------------------------------------------------------ From L1C to L2A: product retrieval from the Copernicus Data Space and sen2cor (l1c.smk)
 
-L1C_NAME = r"S2[A-D]_MSIL1C_\d{8}T\d{6}_N\d{4}_R\d{3}_T\d{2}[A-Z]{3}_\d{8}T\d{6}"
-S2_PRODUCT_NAME = r"S2[A-D]_MSIL(1C|2A)_\d{8}T\d{6}_N\d{4}_R\d{3}_T\d{2}[A-Z]{3}_\d{8}T\d{6}"
 L1C_DIR = config["sentinel2"]["input_dir"]
-
-
-def _expect_retrieved_s2():
-    """With retrieval on, an L1C or L2A product that has no path of its own and is not on disk
-    is expected as `<input_dir>/<name>.zip`, which retrieve_sentinel2 fetches (an L2A product
-    goes to inspect_tile as it is: no sen2cor)."""
-    for product in PRODUCTS.values():
-        default = Path(L1C_DIR) / (product["name"] + ".SAFE")
-        if product["path"] == str(default) and not default.exists():
-            product["path"] = str(default.with_name(product["name"] + ".zip"))
-
-
 if config["retrieval"]["enabled"]:
-    _expect_retrieved_s2()
+    expect_retrievals(PRODUCTS, L1C_DIR)
 
 # Snakemake removes the empty folders of outputs that are missing at the end of a run, and so
 # the user's own (still empty) input folder after a failed download: it is restored.
@@ -202,10 +194,8 @@ from reben.sentinel1 import configured_products as s1_configured_products
 from reben.sentinel1 import parse_s1_name
 from reben.sentinel1 import grd_table as s1_grd_table
 from reben.sentinel2 import parse_product_name as parse_s2_name
-from reben.synthetic.sentinel1 import DEMO_S1
 
 S1 = config["sentinel1"]
-DEMO_S1_NAMES = [spec.name for spec in DEMO_S1]  # the only names rule synthesize_sentinel1_product makes
 S1_ENABLED = S1["enabled"]
 # Raw GRD products turned into backscatter by SNAP's gpt (optional): name -> GRD file.
 S1_GRD = {}
@@ -265,29 +255,10 @@ def s1_grd_graph(wildcards):
 # ------------------------------------------------------------------ Splits and countries (splits.smk)
 
 NATURAL_EARTH_BORDERS = f"{RESULTS}/downloads/naturalearth/{Path(config['countries']['download']['url']).name}"
-_IDENTITIES = {}
 
 
 def file_identity(path):
-    """What reruns the rules that read an external file: its sha256 (touching or copying it
-    reruns nothing, new content reruns its rules). Files the workflow makes itself (under the
-    results folder) go by name, as they may not exist yet when the workflow is parsed."""
-    if path is None:
-        return None
-    path = str(path)
-    if path not in _IDENTITIES:
-        inside_results = Path(path).resolve().is_relative_to(Path(RESULTS).resolve())
-        if inside_results or not Path(path).is_file():
-            _IDENTITIES[path] = Path(path).name
-        else:
-            import hashlib
-
-            digest = hashlib.sha256()
-            with open(path, "rb") as f:
-                for block in iter(lambda: f.read(1 << 20), b""):
-                    digest.update(block)
-            _IDENTITIES[path] = f"{Path(path).name} sha256:{digest.hexdigest()}"
-    return _IDENTITIES[path]
+    return IDENTITIES.file(path)
 
 
 def borders_path():
@@ -420,10 +391,7 @@ METADATA_FILES = ("metadata.parquet", "metadata_for_patches_with_snow_cloud_or_s
 
 def dataset_trees():
     """The dataset's patch trees, by kind (Sentinel-1 only when it is on)."""
-    trees = {"s2": "BigEarthNet-S2", "reference_maps": "Reference_Maps"}
-    if config["sentinel1"]["enabled"]:
-        trees["s1"] = "BigEarthNet-S1"
-    return trees
+    return {kind: tree for kind, tree in DATASET_TREES.items() if kind != "s1" or S1_ENABLED}
 
 
 def lmdb_inputs(wildcards):
@@ -455,22 +423,11 @@ def manifest_members():
     return [*dataset_trees().values(), *METADATA_FILES]
 
 
-# Settings that change how jobs run, never what they make: PROVENANCE.json leaves them out, so
-# that more threads or memory (or another download mirror) rerun nothing.
-HOW_NOT_WHAT = {"threads", "mem_mb", "runtime", "zstd_threads"}
+from reben.provenance import provenance_config as _provenance_config
 
 
 def provenance_config():
-    """The resolved config as PROVENANCE.json records it: without HOW_NOT_WHAT settings, without
-    `retrieval` (where a product came from; its MD5 is checked either way) and without `export_v1`
-    (another layout of the same files: turning it on rebuilds nothing of the dataset)."""
-
-    def strip(node):
-        if isinstance(node, dict):
-            return {k: strip(v) for k, v in node.items() if k not in HOW_NOT_WHAT}
-        return node
-
-    return strip({k: v for k, v in config.items() if k not in ("retrieval", "export_v1")})
+    return _provenance_config(config)
 
 
 def provenance_inputs():
@@ -499,11 +456,11 @@ def export_v1_inputs(wildcards):
     """The sidecar, the dataset's trees (S1 only when it is on) and every tile's geocoding."""
     inputs = {
         "sidecar": dataset_path("patches.parquet"),
-        "s2_tree": dataset_path("BigEarthNet-S2"),
+        "s2_tree": dataset_path(DATASET_TREES["s2"]),
         "geocodings": per_tile("geocoding.json"),
     }
-    if config["sentinel1"]["enabled"]:
-        inputs["s1_tree"] = dataset_path("BigEarthNet-S1")
+    if S1_ENABLED:
+        inputs["s1_tree"] = dataset_path(DATASET_TREES["s1"])
     return inputs
 
 
@@ -537,9 +494,9 @@ def report_metadata_files():
 def band_statistics_inputs(wildcards):
     """The metadata files of report.patch_set and the GeoTIFF trees the band statistics read
     (S1 only when it is on)."""
-    inputs = {"metadata": report_metadata_files(), "s2": f"{RESULTS}/dataset/BigEarthNet-S2"}
-    if config["sentinel1"]["enabled"]:
-        inputs["s1"] = f"{RESULTS}/dataset/BigEarthNet-S1"
+    inputs = {"metadata": report_metadata_files(), "s2": dataset_path(DATASET_TREES["s2"])}
+    if S1_ENABLED:
+        inputs["s1"] = dataset_path(DATASET_TREES["s1"])
     return inputs
 
 
@@ -562,78 +519,33 @@ def report_inputs(wildcards):
     return inputs
 
 
-# ------------------------------------------------------------------ Cluster execution: memory per attempt, SLURM checks (profiles/slurm, issue 8)
-import shutil
-import subprocess
-import time
-
-from reben.slurm import (
-    SlurmError,
-    check_job_resources,
-    check_sbatch,
-    mem_mb_for_attempt,
-    memory_kills,
-    parse_sinfo_partitions,
-)
+# ------------------------------------------------------------------ Run handlers: input check, SLURM checks (profiles/slurm), closing line
+from reben import slurm
+from reben.check import check_settings, recheck_at_start, write_settings
 
 RUN_STARTED = time.time()
-
-
-def mem_mb_grows(first_attempt_mb):
-    """A rule's mem_mb: the measured peak with headroom on the first attempt, that much more on
-    each retry (profiles/slurm sets retries), so that a job SLURM killed for exceeding its memory
-    gets through. In a rule: `resources: mem_mb=mem_mb_grows(3500)`."""
-
-    def mem_mb(wildcards, attempt):
-        return mem_mb_for_attempt(first_attempt_mb, attempt)
-
-    return mem_mb
-
-
-def submits_to_slurm():
-    """True in the Snakemake process that submits jobs with sbatch (not inside a job)."""
-    plugin = workflow.executor_plugin
-    return plugin is not None and plugin.name == "slurm"
-
-
-def check_slurm_submission():
-    """Before the first sbatch: one line instead of a hung or half-submitted run when sbatch is
-    missing, a partition does not exist or a placeholder of profiles/slurm is left."""
-    check_sbatch(shutil.which("sbatch"))
-    sinfo = subprocess.run(["sinfo", "-h", "-o", "%P"], capture_output=True, text=True)
-    if sinfo.returncode != 0:
-        raise SlurmError(f"sinfo cannot reach the SLURM controller: {sinfo.stderr.strip()}")
-    submitted = [job.resources for job in workflow.dag.needrun_jobs() if not job.is_local]
-    check_job_resources(submitted, parse_sinfo_partitions(sinfo.stdout))
-
-
-def report_memory_kills():
-    """One line per job of this run that SLURM killed for exceeding its memory, from the SLURM
-    outputs the plugin keeps for failed jobs: <slurm-logdir>/rule_<rule>/<wildcards>/<id>.log."""
-    logdir = getattr(workflow.executor_settings, "logdir", None) or ".snakemake/slurm_logs"
-    for kill in memory_kills(Path(logdir), since=RUN_STARTED):
-        logger.warning(kill.line())
+CHECK_SETTINGS = f"{RESULTS}/check/settings.json"
 
 
 onstart:
-    check_inputs_at_start()
-    if submits_to_slurm():
-        try:
-            check_slurm_submission()
-        except SlurmError as e:
-            raise WorkflowError(str(e)) from None
+    try:
+        recheck_at_start({job.rule.name for job in workflow.dag.needrun_jobs()}, CHECK_SETTINGS)
+        if slurm.submits_to_slurm(workflow):
+            slurm.check_submission(workflow)
+    except RebenError as e:
+        raise WorkflowError(str(e)) from None
 
 
 onsuccess:
-    if submits_to_slurm():
-        report_memory_kills()
+    if slurm.submits_to_slurm(workflow):
+        slurm.report_memory_kills(workflow, RUN_STARTED, logger)
     keep_input_dir()
     closing_summary_line()
 
 
 onerror:
-    if submits_to_slurm():
-        report_memory_kills()
+    if slurm.submits_to_slurm(workflow):
+        slurm.report_memory_kills(workflow, RUN_STARTED, logger)
     keep_input_dir()
 
 
@@ -647,47 +559,29 @@ def closing_summary_line():
 
 
 check_input_files_exist()
-
-CHECK_SETTINGS = f"{RESULTS}/check/settings.json"
-
-
-def write_check_settings():
-    """The input check's settings (config, products, inputs), rewritten only when they change."""
-    import json
-
-    from reben.check import check_settings
-    from reben.io import write_json
-
-    settings = check_settings(
+write_settings(
+    check_settings(
         provenance_config(), PRODUCTS, CLC_PATH, borders_path(), S1_PRODUCTS, config["retrieval"]["enabled"]
-    )
-    path = Path(CHECK_SETTINGS)
-    text = json.dumps(settings, indent=2, sort_keys=True, default=str) + "\n"
-    if not path.exists() or path.read_text() != text:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        write_json(json.loads(text), path)
+    ),
+    CHECK_SETTINGS,
+)
 
 
-def check_inputs_at_start():
-    """Every run but the first checks its inputs again before any job (the first runs rule
-    check_inputs): a config changed since, or an input replaced, is caught here."""
-    rules = {job.rule.name for job in workflow.dag.needrun_jobs()}
-    if "check_inputs" in rules or not rules & {"make_patch_grid", "sen2cor"}:
-        return  # checked by its rule, or no tile job runs (e.g. downloads only)
-    from reben.check import run_check_settings
-
-    try:
-        run_check_settings(CHECK_SETTINGS)
-    except RebenError as e:
-        raise WorkflowError(str(e)) from None
-
-
-write_check_settings()
-
-
-# Each rule file adds what the default target builds.
-FINAL_TARGETS = []
+# ------------------------------------------------------------------ The default target (rule all)
 
 
 def final_targets(wildcards):
-    return FINAL_TARGETS
+    """What `snakemake` builds by default: the dataset (trees, metadata files, sidecar, funnel,
+    manifest, provenance, LMDB content hash), the distribution (LMDB, archives, checksums, dataset
+    card), the report and, when configured, the BigEarthNet v1 export. Every per-tile
+    intermediate is built because one of these needs it."""
+    targets = [dataset_path(tree) for tree in dataset_trees().values()]
+    targets += [dataset_path(name) for name in (*METADATA_FILES, "patches.parquet", "funnel.csv")]
+    targets += [dataset_path(name) for name in ("MANIFEST.sha256", "LMDB_CONTENT.sha256", "PROVENANCE.json")]
+    targets += [dataset_path("lmdb/data.mdb"), *dist_archives(), *(dist_path(name) for name in METADATA_FILES)]
+    targets += [dist_path(name) for name in ("SHA256SUMS", "MD5SUMS", "TAR_MD5SUMS")]
+    targets += [dist_path(name) for name in ("README.md", "stac", "croissant.json")]
+    targets += [report_path(name) for name in ("index.html", "report.json", "band_statistics.json")]
+    if config["export_v1"]["enabled"]:
+        targets.append(export_path("bigearthnet_v1"))
+    return targets

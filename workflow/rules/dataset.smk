@@ -29,9 +29,9 @@ rule assemble_dataset:
     input:
         unpack(dataset_inputs),
     output:
-        s2=directory(dataset_path("BigEarthNet-S2")),
-        s1=directory(dataset_path("BigEarthNet-S1")),
-        reference_maps=directory(dataset_path("Reference_Maps")),
+        s2=directory(dataset_path(DATASET_TREES["s2"])),
+        s1=directory(dataset_path(DATASET_TREES["s1"])),
+        reference_maps=directory(dataset_path(DATASET_TREES["reference_maps"])),
         metadata=dataset_path("metadata.parquet"),
         flagged_metadata=dataset_path("metadata_for_patches_with_snow_cloud_or_shadow.parquet"),
         sidecar=dataset_path("patches.parquet"),
@@ -51,13 +51,3 @@ rule assemble_dataset:
         overlapping_tiles=config["splits"]["overlapping_tiles"],
     script:
         "../scripts/assemble_dataset.py"
-
-
-FINAL_TARGETS.extend(
-    [
-        dataset_path("metadata.parquet"),
-        dataset_path("metadata_for_patches_with_snow_cloud_or_shadow.parquet"),
-        dataset_path("patches.parquet"),
-        dataset_path("funnel.csv"),
-    ]
-)

@@ -21,7 +21,7 @@ rule synthesize_l1c_product:
     log:
         log_path("synthesize_l1c_product", "{l1c}"),
     wildcard_constraints:
-        l1c=L1C_NAME,
+        l1c=names.L1C_NAME,
     threads: 1
     resources:
         mem_mb=mem_mb_grows(1000),
@@ -67,7 +67,7 @@ rule synthesize_sentinel1_product:
     log:
         log_path("synthesize_sentinel1_product", "{s1}"),
     wildcard_constraints:
-        s1="|".join(DEMO_S1_NAMES),
+        s1=names.S1_BACKSCATTER,
     threads: 1
     resources:
         mem_mb=mem_mb_grows(1000),

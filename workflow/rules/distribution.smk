@@ -33,7 +33,7 @@ rule hash_lmdb_content:
         log_path("hash_lmdb_content", "dataset"),
     threads: 1
     resources:
-        mem_mb=500,
+        mem_mb=mem_mb_grows(500),
         runtime=60,
     script:
         "../scripts/hash_lmdb_content.py"
@@ -50,7 +50,7 @@ rule archive_tree:
     benchmark:
         benchmark_path("archive_tree", "{tree}")
     wildcard_constraints:
-        tree="BigEarthNet-S2|BigEarthNet-S1|Reference_Maps",
+        tree="|".join(DATASET_TREES.values()),
     threads: config["distribution"]["zstd_threads"]
     resources:
         mem_mb=mem_mb_grows(2000),
@@ -78,7 +78,7 @@ rule write_dist_checksums:
         log_path("write_dist_checksums", "dist"),
     threads: 1
     resources:
-        mem_mb=500,
+        mem_mb=mem_mb_grows(500),
         runtime=120,
     script:
         "../scripts/write_dist_checksums.py"
@@ -96,10 +96,9 @@ rule write_manifest:
         benchmark_path("write_manifest", "dataset")
     threads: 2
     resources:
-        mem_mb=1000,
+        mem_mb=mem_mb_grows(1000),
         runtime=240,
     params:
-        dataset_dir=dataset_path(""),
         members=manifest_members(),
     script:
         "../scripts/write_manifest.py"
@@ -120,7 +119,7 @@ rule write_provenance:
     localrule: True
     threads: 1
     resources:
-        mem_mb=500,
+        mem_mb=mem_mb_grows(500),
         runtime=60,
     params:
         config=provenance_config(),
@@ -129,17 +128,6 @@ rule write_provenance:
         repo=str(REPO),
     script:
         "../scripts/write_provenance.py"
-
-
-FINAL_TARGETS.extend(
-    [
-        dataset_path("lmdb/data.mdb"),
-        dataset_path("PROVENANCE.json"),
-        dist_path("SHA256SUMS"),
-        dist_path("MD5SUMS"),
-        dist_path("TAR_MD5SUMS"),
-    ]
-)
 
 
 rule write_dataset_card:
@@ -157,10 +145,7 @@ rule write_dataset_card:
     localrule: True
     threads: 1
     resources:
-        mem_mb=500,
+        mem_mb=mem_mb_grows(500),
         runtime=10,
     script:
         "../scripts/write_dataset_card.py"
-
-
-FINAL_TARGETS.extend([dist_path("README.md"), dist_path("stac"), dist_path("croissant.json")])

@@ -22,8 +22,3 @@ rule export_v1:
         s1_scenes=export_v1_s1_scenes(),
     script:
         "../scripts/export_v1.py"
-
-
-if config["export_v1"]["enabled"]:
-
-    FINAL_TARGETS.append(export_path("bigearthnet_v1"))

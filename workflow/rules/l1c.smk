@@ -46,11 +46,11 @@ if config["retrieval"]["enabled"]:
         log:
             log_path("retrieve_sentinel2", "{s2}"),
         wildcard_constraints:
-            s2=S2_PRODUCT_NAME,
+            s2=names.S2_NAME,
         localrule: True
         threads: 1
         resources:
-            mem_mb=300,
+            mem_mb=mem_mb_grows(300),
             runtime=config["retrieval"]["runtime"],
             cdse_downloads=1,
         run:

@@ -35,6 +35,3 @@ rule rasterize_reference_maps:
         unlabeled_codes=config["labels"]["unlabeled_codes"],
     script:
         "../scripts/rasterize_reference_maps.py"
-
-
-FINAL_TARGETS.extend(per_tile("labels.parquet"))

@@ -18,6 +18,3 @@ rule cut_s2_patches:
         runtime=30,
     script:
         "../scripts/cut_s2_patches.py"
-
-
-FINAL_TARGETS.extend(per_tile("s2_patches.parquet"))

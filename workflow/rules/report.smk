@@ -14,7 +14,7 @@ rule compute_band_statistics:
         benchmark_path("compute_band_statistics", "band_statistics")
     threads: 8
     resources:
-        mem_mb=2000,
+        mem_mb=mem_mb_grows(2000),
         runtime=240,
     params:
         split=config["report"]["band_statistics_split"],
@@ -38,7 +38,7 @@ rule write_report:
         benchmark_path("write_report", "report")
     threads: 1
     resources:
-        mem_mb=4000,
+        mem_mb=mem_mb_grows(4000),
         runtime=30,
     params:
         borders=borders_identity(),
@@ -52,6 +52,3 @@ rule write_report:
         unlabeled_codes=LABEL_UNLABELED_CODES,
     script:
         "../scripts/write_report.py"
-
-
-FINAL_TARGETS.extend([report_path("index.html"), report_path("report.json"), report_path("band_statistics.json")])

@@ -15,7 +15,7 @@ rule grd_to_backscatter:
     benchmark:
         benchmark_path("grd_to_backscatter", "{s1}")
     wildcard_constraints:
-        s1=r"S1[A-D]_[A-Z0-9]{2}_[A-Z_]{4}_[0-9][A-Z]{3}_\d{8}T\d{6}\w*",
+        s1=names.S1_BACKSCATTER,
     threads: S1["grd"]["threads"]
     resources:
         mem_mb=mem_mb_grows(16000),
@@ -39,11 +39,11 @@ if config["retrieval"]["enabled"]:
         log:
             log_path("retrieve_sentinel1", "{s1}"),
         wildcard_constraints:
-            s1=r"S1[A-D]_IW_GRD[HM]_1S[DS][VH]_\d{8}T\d{6}_\d{8}T\d{6}_\d{6}_[0-9A-F]{6}_[0-9A-F]{4}",
+            s1=names.S1_GRD,
         localrule: True
         threads: 1
         resources:
-            mem_mb=300,
+            mem_mb=mem_mb_grows(300),
             runtime=config["retrieval"]["runtime"],
             cdse_downloads=1,
         run:
@@ -104,7 +104,3 @@ if not S1_FROM_V1:
             nodata=S1["nodata"],
         script:
             "../scripts/cut_s1_patches.py"
-
-
-if S1_ENABLED:
-    FINAL_TARGETS.extend(per_tile("s1_pairing.parquet") + per_tile("s1_shard.parquet"))

@@ -57,6 +57,3 @@ rule download_country_borders:
         sha256=config["countries"]["download"]["sha256"],
     script:
         "../scripts/download_country_borders.py"
-
-
-FINAL_TARGETS.extend(per_tile("splits.parquet") + per_tile("countries.parquet"))

@@ -62,6 +62,3 @@ rule inspect_tile:
         product=l2a_product_identity,
     script:
         "../scripts/inspect_tile.py"
-
-
-FINAL_TARGETS.extend(per_tile("grid.parquet") + per_tile("tile.json"))

@@ -1,5 +1,6 @@
 """The dataset report: page, JSON, tables and figures (rule write_report)."""
 
+from reben.constants import DATASET_TREES
 from reben.report import build_report
 
 if __name__ == "__main__":
@@ -22,11 +23,7 @@ if __name__ == "__main__":
         figures_dir=snakemake.output.figures,
         tiles=snakemake.input.tiles,
         provenance_path=snakemake.input.provenance,
-        trees={
-            name: snakemake.input.get(kind)
-            for kind, name in (("s2", "BigEarthNet-S2"), ("s1", "BigEarthNet-S1"), ("reference_maps", "Reference_Maps"))
-            if snakemake.input.get(kind)
-        },
+        trees={name: snakemake.input.get(kind) for kind, name in DATASET_TREES.items() if snakemake.input.get(kind)},
         dist_files=snakemake.input.dist,
         patch_set=snakemake.params.patch_set,
         max_overlapping_share=snakemake.params.max_overlapping_share,

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..constants import PATCH_SIZE_M, S1_POLARISATIONS, S2_BAND_RESOLUTION, S2_BANDS
+from ..constants import DATASET_TREES, PATCH_SIZE_M, S1_POLARISATIONS, S2_BAND_RESOLUTION, S2_BANDS
 from ..geotiff import PatchTiffWriter
 from ..grid import TileGrid
 from ..io import write_json
@@ -109,10 +109,10 @@ def write_tile(root, tile_key: str, coords, seed: int = 0, tiffs: bool = True, c
         PATCH_SIZE_M * (1 + max(y for _, y in coords)),
     )
     write_json({"tile_key": tile_key, "grid": grid.to_dict()}, tile_dir / "geocoding.json")
-    s2_tree = root / "dataset" / "BigEarthNet-S2" / tile_key
-    rm_tree = root / "dataset" / "Reference_Maps" / tile_key
+    s2_tree = root / "dataset" / DATASET_TREES["s2"] / tile_key
+    rm_tree = root / "dataset" / DATASET_TREES["reference_maps"] / tile_key
     s1_product = s1_product_for(tile_key)
-    s1_tree = root / "dataset" / "BigEarthNet-S1" / s1_product
+    s1_tree = root / "dataset" / DATASET_TREES["s1"] / s1_product
     mgrs = tile_key.rsplit("_", 1)[1][1:]
     writers = {}
     if tiffs:

@@ -1,0 +1,54 @@
+"""The name patterns of Sentinel products and tiles: one regular expression each, used by the
+parsers (reben.sentinel2, reben.sentinel1) and, without their group names, as the workflow's
+wildcard constraints, so that a rule matches exactly the names the package can parse."""
+
+from __future__ import annotations
+
+import re
+
+_SENSING = r"\d{8}T\d{6}"
+
+
+def _s2_stem(level: str) -> str:
+    return (
+        rf"(?P<mission>S2[A-D])_(?P<level>{level})_(?P<sensing>{_SENSING})_"
+        r"(?P<baseline>N\d{4})_(?P<orbit>R\d{3})_(?P<tile>T\d{2}[A-Z]{3})"
+    )
+
+
+_S2_PROCESSED = r"_(?P<processed>" + _SENSING + r")"
+
+S2_PRODUCT = _s2_stem("MSIL1C|MSIL2A") + r"(?:" + _S2_PROCESSED + r")?(?:\.SAFE)?(?:\.zip)?"
+"""A Sentinel-2 product name (with or without processing time, .SAFE or .zip), or a tile key."""
+
+_S1_FIELDS = (
+    r"(?P<mission>S1[A-D])_(?P<mode>IW|EW|SM|WV|S[1-6])_(?P<type>GRD[HMF_]|SLC_|RAW_|OCN_)_"
+    rf"(?P<level>[0-2])(?P<cls>[SA])(?P<pol>SH|SV|DH|DV|HH|HV|VV|VH)_(?P<start>{_SENSING})"
+)
+_S1_REST = rf"_(?P<stop>{_SENSING})_(?P<orbit>\d{{6}})_(?P<datatake>[0-9A-F]{{6}})_(?P<crc>[0-9A-F]{{4}})"
+
+S1_PRODUCT = rf"{_S1_FIELDS}(?:{_S1_REST})?"
+"""A Sentinel-1 product name; its first five fields (up to the start time) name the product
+in S1 patch names."""
+
+
+def wildcard(pattern: str) -> str:
+    """A pattern without its group names (Snakemake wraps each wildcard in a group of its own)."""
+    return re.sub(r"\(\?P<\w+>", "(?:", pattern)
+
+
+TILE_KEY = wildcard(_s2_stem("MSIL2A"))
+"""The `tile` wildcard: a tile key is the L2A product name without processing time."""
+
+L1C_NAME = wildcard(_s2_stem("MSIL1C") + _S2_PROCESSED)
+"""An L1C product name with its processing time (the demo's L1C zips)."""
+
+S2_NAME = wildcard(_s2_stem("MSIL1C|MSIL2A") + _S2_PROCESSED)
+"""An L1C or L2A product name with its processing time (the products CDSE delivers)."""
+
+S1_BACKSCATTER = wildcard(S1_PRODUCT) + r"\w*"
+"""A Sentinel-1 product name as a backscatter file stem may extend it."""
+
+S1_GRD = wildcard(_S1_FIELDS + _S1_REST)
+"""A complete Sentinel-1 product name (stop time, orbit, data take, CRC): the GRD products
+retrieve_sentinel1 fetches and gpt turns into backscatter."""
