@@ -2,7 +2,7 @@
 
 Run by hand: .venv/bin/python bench/bench_report.py [tiles]
 Builds a sidecar of `tiles` full-size tiles (91 x 91 patches, reBEN's tile-ring split, two UTM
-zones, random labels) and times the parts of reben.report that grow with the patch count.
+zones, random labels) and times the parts of reben.report.stats that grow with the patch count.
 """
 
 import sys
@@ -15,7 +15,7 @@ import pandas as pd
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "workflow"))
 
 from reben.grid import TileGrid  # noqa: E402
-from reben.report import CLASSES_19, label_statistics, nearest_train_distances, sidecar_funnel  # noqa: E402
+from reben.report.stats import CLASSES_19, label_statistics, nearest_train_distances, sidecar_funnel  # noqa: E402
 
 
 def sidecar(n_tiles: int):

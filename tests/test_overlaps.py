@@ -70,7 +70,7 @@ def test_drop_later_keeps_overlaps_within_one_split():
 
 
 def test_leakage_check_fails_unless_the_share_is_accepted():
-    from reben.report import leakage_check
+    from reben.report.stats import leakage_check
 
     summary, _ = split_overlaps(two_tiles(["train", "train"], ["test", "test"]))
     failed = leakage_check(summary, 0.0)

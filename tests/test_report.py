@@ -21,15 +21,9 @@ from reben.errors import ReportError
 from reben.geotiff import write_geotiff
 from reben.grid import TileGrid
 from reben.labels import class_table
-from reben.report import (
-    CLASSES_19,
-    FUNNEL_COLUMNS,
-    build_report,
-    funnel_checks,
-    lookup,
-    nearest_train_distances,
-    read_funnel,
-)
+from reben.report.build import build_report
+from reben.report.page import lookup
+from reben.report.stats import CLASSES_19, FUNNEL_COLUMNS, funnel_checks, nearest_train_distances, read_funnel
 
 TILE = "S2A_MSIL2A_20170613T101031_N9999_R022_T33UUP"
 CHROMIUM = Path("/usr/bin/chromium")
@@ -511,7 +505,7 @@ def test_a_sidecar_without_a_needed_column_is_named(tmp_path):
 def test_borders_in_another_crs_are_read_around_the_patches(built, tmp_path):
     import geopandas as gpd
 
-    from reben.report import read_borders_near
+    from reben.report.figures import read_borders_near
 
     _, data, _ = built
     far = gpd.GeoDataFrame({"NAME": ["Faraway"]}, crs=4326, geometry=[gpd.points_from_xy([-60], [-10])[0].buffer(1)])

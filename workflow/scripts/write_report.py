@@ -1,7 +1,7 @@
 """The dataset report: page, JSON, tables and figures (rule write_report)."""
 
 from reben.constants import DATASET_TREES
-from reben.report import build_report
+from reben.report.build import build_report
 
 if __name__ == "__main__":
     from reben.logs import to_snakemake_log
