@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from .constants import S2_BANDS
 from .errors import AssemblyError
 from .flags import read_flag_list, unknown_ids
 from .grid import read_grid_json
@@ -271,8 +272,6 @@ def assemble_dataset(
     """Build the dataset from the per-tile outputs; returns the funnel table.
     `overlapping_tiles` is splits.overlapping_tiles (reben.overlaps)."""
     import geopandas as gpd
-
-    from .constants import S2_BANDS
 
     start = time.monotonic()
     frames = [tile_table(t).to_crs("EPSG:4326") for t in tiles]

@@ -29,8 +29,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .errors import V1TableError
-from .grid import TileGrid
+from .errors import ConfigError, V1TableError
+from .grid import TileGrid, read_grid_json
 from .io import write_parquet
 from .sentinel2 import parse_product_name
 
@@ -243,8 +243,6 @@ def write_tile_link(grid_json, index_path, out_path) -> pd.DataFrame:
     """bigearthnet_v1.parquet of one tile (rule link_bigearthnet_v1); logs the matches."""
     import pyarrow.parquet as pq
 
-    from .grid import read_grid_json
-
     grid = read_grid_json(grid_json)
     name = parse_product_name(grid.tile_key)
     day = name.sensing_time.strftime("%Y%m%d")
@@ -282,7 +280,6 @@ def read_tile_link(path, patch_ids, tile: str) -> pd.DataFrame:
 
 def check_v1_config(config: dict) -> None:
     """Settings that need the v1 tables, or that contradict each other, in one line each."""
-    from .errors import ConfigError
 
     v1, s1 = config["bigearthnet_v1"], config["sentinel1"]
     needs = [

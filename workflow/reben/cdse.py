@@ -395,18 +395,14 @@ def retrieve_for_rule(name: str, dest, log_path, settings: dict) -> Path:
         handler.close()
 
 
-def main(argv=None) -> int:
-    """`python -m reben.cdse search ...` (see reben.cdse_search)."""
+if __name__ == "__main__":
+    # `python -m reben.cdse search ...` is the product search; reben.cdse_search builds on this
+    # module, so the command is dispatched here, where this module runs as a script.
     import sys
 
-    argv = sys.argv[1:] if argv is None else argv
-    if not argv or argv[0] != "search":
+    if sys.argv[1:2] != ["search"]:
         print("usage: python -m reben.cdse search [--help]", file=sys.stderr)
-        return 2
-    from .cdse_search import main as search_main
+        raise SystemExit(2)
+    from reben.cdse_search import main as search_main
 
-    return search_main(argv[1:])
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(search_main(sys.argv[2:]))

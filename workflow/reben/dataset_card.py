@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from .constants import S2_BANDS
 from .io import read_json, staged_dir, write_text
 
 REBEN_CITATION = (
@@ -111,8 +112,6 @@ def stac_collection(report: dict, tiles: list[dict], sums: dict[str, str], name:
     from pystac.extensions.label import LabelExtension, LabelTask, LabelType
     from pystac.extensions.projection import ProjectionExtension
     from pystac.extensions.sat import SatExtension
-
-    from .constants import S2_BANDS
 
     items = []
     for t in tiles:

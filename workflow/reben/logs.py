@@ -6,6 +6,8 @@ import logging
 import sys
 import time
 
+from .errors import RebenError
+
 LOG = logging.getLogger("reben")
 
 
@@ -18,7 +20,6 @@ def to_snakemake_log(path: str | None, level: int = logging.INFO) -> logging.Log
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(message)s", handlers=handlers, force=True)
 
     def excepthook(kind, value, tb):
-        from .errors import RebenError
 
         if isinstance(value, RebenError):
             LOG.error("%s", value)  # the one line is the whole story: no traceback
