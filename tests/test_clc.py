@@ -16,7 +16,6 @@ import shapely
 from conftest import DEMO_CONFIG, run_snakemake, shared
 
 from reben.clc import (
-    ReferenceMapWriter,
     clc_identity,
     open_clc,
     rasterize_reference_maps,
@@ -24,6 +23,7 @@ from reben.clc import (
     read_tile_polygons,
 )
 from reben.errors import ClcError
+from reben.geotiff import ReferenceMapWriter, rasterio_bytes
 from reben.grid import TileGrid
 from reben.io import write_json
 from reben.shards import decode, iter_shard
@@ -140,6 +140,7 @@ def test_reference_map_is_byte_identical_to_the_real_rebens(tmp_path):
         array, profile, tags = src.read(1), src.profile, src.tags(ns="IMAGE_STRUCTURE")
         left, top = src.transform.c, src.transform.f
     writer = ReferenceMapWriter("EPSG:32633", array.shape)
+    assert writer.fast, "the fast path was not taken"
     ours = tmp_path / real.name
     writer.write(ours, array, left, top)
     assert ours.read_bytes() == real.read_bytes()
@@ -152,25 +153,44 @@ def test_reference_map_is_byte_identical_to_the_real_rebens(tmp_path):
             profile["transform"],
         )
         assert src.tags(ns="IMAGE_STRUCTURE") == tags and tags["PREDICTOR"] == "2"
-    # The fallback (one rasterio write per file) gives the same bytes.
-    writer._compress = None
-    assert writer.to_bytes(array, left, top) == real.read_bytes()
+    # The slow path (one rasterio write per file) gives the same bytes.
+    slow = ReferenceMapWriter("EPSG:32633", array.shape, fast=False)
+    assert not slow.fast and slow.to_bytes(array, left, top) == real.read_bytes()
+
+
+def reference_like_patches(px: int, n: int, seed: int = 0):
+    """Patches of many kinds: blocks of codes, ragged regions, a code per pixel, one code,
+    stripes, noise over the whole uint16 range."""
+    rng = np.random.default_rng(seed)
+    codes = np.array([211, 311, 312, 999, 523, 112, 231, 242, 324, 411], dtype=np.uint16)
+    yy, xx = np.mgrid[:px, :px]
+    for i in range(n):
+        kind = i % 6
+        if kind == 0:
+            blocks = rng.integers(0, codes.size, (1 + i % 7, 1 + i % 5))
+            reps = (px // blocks.shape[0] + 1, px // blocks.shape[1] + 1)
+            yield codes[np.kron(blocks, np.ones(reps, int))[:px, :px]]
+        elif kind == 1:
+            region = (xx + 7 * np.sin(yy / (3.0 + i % 9))) // (5 + i % 27) + 3 * ((yy + 5 * np.cos(xx / 7.0)) // 13)
+            yield codes[region.astype(int) % codes.size]
+        elif kind == 2:
+            yield codes[rng.integers(0, codes.size, (px, px))]
+        elif kind == 3:
+            yield np.full((px, px), codes[i % codes.size], np.uint16)
+        elif kind == 4:
+            yield codes[((xx * (1 + i % 3) + yy * (i % 4)) // (3 + i % 11)) % codes.size]
+        else:
+            yield rng.integers(0, 65536, (px, px), dtype=np.uint16)
 
 
 @pytest.mark.parametrize("px", [6, 60, 120, 240])  # patches of 60, 600, 1200 and 2400 m
 def test_fast_writer_matches_rasterio_on_many_patches(px):
-    from reben.geotiff import _rasterio_bytes
-
     writer = ReferenceMapWriter("EPSG:32633", (px, px))
-    assert writer._compress is not None, "the fast path was not taken"
-    rng = np.random.default_rng(0)
-    codes = np.array([211, 311, 312, 999, 523, 112], dtype=np.uint16)
-    for i in range(20):
-        blocks = rng.integers(0, codes.size, (1 + i % 7, 1 + i % 5))
-        array = codes[np.kron(blocks, np.ones((px // blocks.shape[0] + 1, px // blocks.shape[1] + 1), int))[:px, :px]]
-        assert writer.to_bytes(array, 300000.0 + 10 * px * i, 5400000.0) == _rasterio_bytes(
-            array, "EPSG:32633", 300000.0 + 10 * px * i, 5400000.0, 10, 0, compress="deflate", predictor=2
-        )
+    assert writer.fast, "the fast path was not taken"
+    for i, array in enumerate(reference_like_patches(px, 120 if px <= 120 else 30)):
+        left = 300000.0 + 10 * px * i
+        expected = rasterio_bytes(array, "EPSG:32633", left, 5400000.0, 10, 0, compress="deflate", predictor=2)
+        assert writer.to_bytes(array, left, 5400000.0) == expected, f"patch {i}"
 
 
 # ------------------------------------------------------------------ the real CLC extracts

@@ -317,7 +317,7 @@ def test_labels_43_beside_the_19_class_labels():
 
 
 def test_report_colours_reference_maps_by_the_configured_table(tmp_path):
-    from reben.clc import ReferenceMapWriter
+    from reben.geotiff import ReferenceMapWriter
     from reben.report.figures import reference_map_classes
 
     patch_id = f"{KEY}_0_0"

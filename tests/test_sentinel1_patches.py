@@ -10,10 +10,11 @@ from affine import Affine
 from conftest import shared
 from pyproj import Transformer
 
+from reben.geotiff import S1PatchWriter, long_strip_byte_counts
 from reben.grid import TileGrid
 from reben.io import write_json, write_parquet
 from reben.s1_pairing import pair_tile
-from reben.s1_patches import S1PatchWriter, cut_tile, long_strip_byte_counts
+from reben.s1_patches import cut_tile
 from reben.shards import decode, iter_shard
 
 REAL = ("sentinel1", "S1A__IW___A_20150309T173017_VV_grd_mli_geo_norm_db.tif")
@@ -189,7 +190,7 @@ def test_writer_reproduces_the_published_files_byte_for_byte():
 
 
 def test_long_strip_byte_counts_is_idempotent():
-    header = bytes(S1PatchWriter("EPSG:32633", 120)._header)
+    header = S1PatchWriter("EPSG:32633", 120).header
     assert long_strip_byte_counts(header) == header
 
 

@@ -6,7 +6,7 @@ Per tile, only the polygons whose extent meets the tile are read, through the fi
 index (`bbox=` in the layer's CRS); invalid rings are repaired, the polygons reprojected to the
 tile CRS and burnt once into a 10 m array of the whole grid (a pixel takes the polygon that
 holds its centre; 999 where none does). Reference maps, the shard and the labels all come
-from that one array.
+from that one array; reben.geotiff encodes the reference-map files.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ import pyarrow as pa
 import pyarrow.compute  # noqa: F401
 
 from .errors import ClcError
+from .geotiff import ReferenceMapWriter
 from .grid import TileGrid, read_grid_json
 from .io import staged_dir
 from .labels import (
@@ -46,8 +47,6 @@ LOG = logging.getLogger("reben.clc")
 CODE_FIELDS = ("Code_18", "CODE_18")
 """Code fields looked for when none is configured: the EEA GeoPackage, the national extracts."""
 REFERENCE_RESOLUTION = 10
-REFERENCE_NODATA = 0
-"""The nodata tag of a reference-map GeoTIFF (as in reBEN; no pixel takes it, 999 marks no CLC)."""
 LEGACY_CODES = {990: "unclassified land surface", 995: "unclassified water bodies"}
 
 
@@ -251,168 +250,6 @@ def rasterize_tile(geometries, codes: np.ndarray, grid: TileGrid, with_coverage:
     return reference, covered
 
 
-# ------------------------------------------------------------------ reference-map GeoTIFFs
-
-
-class ReferenceMapWriter:
-    """Writes reference-map GeoTIFFs (uint16, DEFLATE, predictor 2, nodata 0) byte-identical to
-    what rasterio writes, without opening a GDAL dataset per file.
-
-    A template written by rasterio gives the header; each file is that header with its corner,
-    strip offsets and strip sizes filled in, followed by its strips, differenced (predictor 2)
-    and compressed with the deflate library and level that reproduce rasterio's bytes. Which
-    library and level that is, is found by trying them on a probe; if none reproduces them
-    (another GDAL build), each file is written through rasterio instead.
-    """
-
-    _X, _Y = 123456.25, 7654321.75
-
-    def __init__(self, crs, shape, resolution: float = REFERENCE_RESOLUTION):
-        from .geotiff import _rasterio_bytes
-
-        self.crs, self.shape, self.resolution = crs, tuple(shape), resolution
-        self.options = dict(compress="deflate", predictor=2)
-        self._reference = lambda a, left, top: _rasterio_bytes(
-            a, crs, left, top, resolution, REFERENCE_NODATA, **self.options
-        )
-        self._compress = None
-        try:
-            self._build()
-        except Exception as e:  # any surprise in the layout: the slow path is still right
-            LOG.info("reference maps written through rasterio (%s)", e)
-            self._compress = None
-
-    def _build(self) -> None:
-        import struct
-
-        probe = _probe(self.shape, seed=1)
-        template = self._reference(probe, self._X, self._Y)
-        if template[:4] != b"II*\x00":
-            raise RuntimeError("template is not a little-endian classic TIFF")
-        ifd = struct.unpack_from("<I", template, 4)[0]
-        entries = {}
-        for i in range(struct.unpack_from("<H", template, ifd)[0]):
-            tag, kind, count, value = struct.unpack_from("<HHII", template, ifd + 2 + 12 * i)
-            entries[tag] = (kind, count, value, ifd + 2 + 12 * i + 8)
-        (kind_o, n, at_o, inline_o), (kind_c, n_c, at_c, inline_c) = entries[273], entries[279]
-        if kind_o != 4 or kind_c != 4 or n != n_c:
-            raise RuntimeError("strip offsets or sizes are not LONG arrays")
-        self._offsets_at = inline_o if n == 1 else at_o
-        self._counts_at = inline_c if n == 1 else at_c
-        offsets = struct.unpack_from(f"<{n}I", template, self._offsets_at)
-        counts = struct.unpack_from(f"<{n}I", template, self._counts_at)
-        self.rows_per_strip = entries.get(278, (4, 1, self.shape[0], 0))[2]
-        if list(offsets) != [offsets[0] + sum(counts[:i]) for i in range(n)] or offsets[-1] + counts[-1] != len(
-            template
-        ):
-            raise RuntimeError("strips are not stored in order at the end of the file")
-        self._header = bytearray(template[: offsets[0]])
-        self._n_strips = n
-        marker = struct.pack("<dd", self._X, self._Y)
-        self._tiepoint_at = self._header.find(marker)
-        if self._tiepoint_at < 0:
-            raise RuntimeError("tie point not found in the template")
-        strips = [template[o : o + c] for o, c in zip(offsets, counts)]
-        for compress in _compressors():
-            self._compress = compress
-            if [s for s in self._strips(probe)] == strips:
-                break
-        else:
-            raise RuntimeError("no deflate library here reproduces GDAL's strips")
-        check = _probe(self.shape, seed=2)
-        if self.to_bytes(check, 500000.0, 5000040.0) != self._reference(check, 500000.0, 5000040.0):
-            raise RuntimeError("fast path differs from rasterio on a check patch")
-
-    def _strips(self, array: np.ndarray):
-        diff = array.astype("<u2", copy=True)
-        diff[:, 1:] -= array[:, :-1]  # horizontal differencing, modulo 2**16
-        r = self.rows_per_strip
-        return [self._compress(diff[i : i + r].tobytes()) for i in range(0, array.shape[0], r)]
-
-    def to_bytes(self, array: np.ndarray, left: float, top: float) -> bytes:
-        import struct
-
-        if array.shape != self.shape:
-            raise ValueError(f"reference map of shape {array.shape}, writer made for {self.shape}")
-        if self._compress is None:
-            return self._reference(np.ascontiguousarray(array, dtype=np.uint16), left, top)
-        strips = self._strips(array)
-        header = self._header
-        sizes = [len(s) for s in strips]
-        offsets = np.cumsum([len(header)] + sizes[:-1]).tolist()
-        struct.pack_into(f"<{self._n_strips}I", header, self._offsets_at, *offsets)
-        struct.pack_into(f"<{self._n_strips}I", header, self._counts_at, *sizes)
-        struct.pack_into("<dd", header, self._tiepoint_at, float(left), float(top))
-        return bytes(header) + b"".join(strips)
-
-    def write(self, path, array: np.ndarray, left: float, top: float) -> None:
-        with open(path, "wb") as f:
-            f.write(self.to_bytes(array, left, top))
-
-
-def _probe(shape, seed: int) -> np.ndarray:
-    """A patch with the structure of a reference map: regions of codes with ragged edges."""
-    rng = np.random.default_rng(seed)
-    codes = np.array(class_table().codes, dtype=np.uint16)
-    yy, xx = np.mgrid[: shape[0], : shape[1]]
-    region = ((xx + 7 * np.sin(yy / 9.0)) // 31 + 4 * ((yy + 5 * np.cos(xx / 7.0)) // 29)).astype(int)
-    return codes[rng.permutation(codes.size)[region % codes.size]]
-
-
-def _compressors():
-    """zlib-stream compressors that GDAL may be using: the libdeflate GDAL has loaded (found in
-    this process's memory map, so it is the very same library), at every level, then zlib."""
-    import ctypes
-    import zlib
-
-    import rasterio  # noqa: F401  (loads GDAL and its deflate library)
-
-    maps = Path("/proc/self/maps")
-    libraries = (
-        sorted({line.split()[-1] for line in maps.read_text().splitlines() if "/libdeflate" in line})
-        if maps.exists()
-        else []
-    )
-    for name in libraries:
-        try:
-            lib = ctypes.CDLL(name)
-        except OSError:
-            continue
-        lib.libdeflate_alloc_compressor.restype = ctypes.c_void_p
-        lib.libdeflate_alloc_compressor.argtypes = [ctypes.c_int]
-        lib.libdeflate_zlib_compress.restype = ctypes.c_size_t
-        lib.libdeflate_zlib_compress.argtypes = [
-            ctypes.c_void_p,
-            ctypes.c_char_p,
-            ctypes.c_size_t,
-            ctypes.c_void_p,
-            ctypes.c_size_t,
-        ]
-        for level in (6, 7, 5, 8, 9, 4, 3, 2, 1, 10, 11, 12):
-            handle = lib.libdeflate_alloc_compressor(level)
-            if handle:
-                yield _libdeflate(lib, handle)
-    for level in (6, 7, 5, 8, 9, 4, 3, 2, 1):
-        yield lambda data, level=level: zlib.compress(data, level)
-
-
-def _libdeflate(lib, handle):
-    import ctypes
-
-    out = ctypes.create_string_buffer(1 << 16)
-
-    def compress(data: bytes) -> bytes:
-        nonlocal out
-        if len(out) < len(data) + len(data) // 8 + 1024:
-            out = ctypes.create_string_buffer(len(data) + len(data) // 8 + 1024)
-        size = lib.libdeflate_zlib_compress(handle, data, len(data), out, len(out))
-        if not size:
-            raise RuntimeError("libdeflate: output buffer too small")
-        return ctypes.string_at(out, size)
-
-    return compress
-
-
 # ------------------------------------------------------------------ the job
 
 
@@ -421,7 +258,7 @@ def write_reference_maps(reference: np.ndarray, grid: TileGrid, out_dir, shard_p
     the folder is built as `<out_dir>.tmp` and renamed at the end."""
     px = grid.patch_size_m // REFERENCE_RESOLUTION
     out_dir = Path(out_dir)
-    writer = ReferenceMapWriter(grid.crs, (px, px))
+    writer = ReferenceMapWriter(grid.crs, (px, px), REFERENCE_RESOLUTION)
     blocks = reference[: grid.n_rows * px, : grid.n_cols * px].reshape(grid.n_rows, px, grid.n_cols, px)
     xs, ys = grid.indices()
     ids = grid.patch_ids()

@@ -11,7 +11,6 @@ same pixels: float32, uncompressed, strips of 17 rows, no nodata tag.
 from __future__ import annotations
 
 import logging
-import struct
 import time
 from pathlib import Path
 
@@ -20,7 +19,7 @@ import pandas as pd
 
 from .constants import S1_POLARISATIONS
 from .errors import Sentinel1Error
-from .geotiff import _SENTINEL_X, _SENTINEL_Y, PatchTiffWriter
+from .geotiff import S1PatchWriter
 from .grid import read_grid_json
 from .io import staged_dir
 from .logs import Progress
@@ -29,86 +28,6 @@ from .sentinel1 import S1Source, parse_s1_name
 from .shards import ShardWriter, encode
 
 LOG = logging.getLogger("reben.s1_patches")
-
-_TYPE_SIZE = {1: 1, 2: 1, 3: 2, 4: 4, 5: 8, 6: 1, 7: 1, 8: 2, 9: 4, 10: 8, 11: 4, 12: 8, 16: 8}
-_STRIP_OFFSETS, _STRIP_BYTE_COUNTS = 273, 279
-_SHORT, _LONG = 3, 4
-
-
-def long_strip_byte_counts(header: bytes) -> bytes:
-    """The header of a little-endian classic TIFF with its StripByteCounts stored as LONG.
-
-    GDAL stores them as SHORT where they fit; the published reBEN S1 patches (written by an older
-    GDAL) store LONG. The out-of-line tag values keep their order and the strip offsets move by
-    the header's growth. A header already in LONG comes back unchanged.
-    """
-    if header[:4] != b"II*\x00":
-        raise ValueError("not a little-endian classic TIFF")
-    ifd = struct.unpack_from("<I", header, 4)[0]
-    count = struct.unpack_from("<H", header, ifd)[0]
-    entries = []
-    for k in range(count):
-        tag, typ, n, raw = struct.unpack_from("<HHI4s", header, ifd + 2 + 12 * k)
-        size = _TYPE_SIZE[typ] * n
-        at = struct.unpack("<I", raw)[0] if size > 4 else None
-        data = header[at : at + size] if at is not None else raw[:size]
-        entries.append([tag, typ, n, data, at])
-    if not any(e[0] == _STRIP_BYTE_COUNTS and e[1] == _SHORT for e in entries):
-        return header
-    if struct.unpack_from("<I", header, ifd + 2 + 12 * count)[0] != 0:
-        raise ValueError("more than one IFD")
-    for e in entries:
-        if e[0] == _STRIP_BYTE_COUNTS:
-            values = struct.unpack(f"<{e[2]}H", e[3])
-            e[1], e[3] = _LONG, struct.pack(f"<{e[2]}I", *values)
-    # Out-of-line values in their original order, word-aligned, after the IFD.
-    position = ifd + 2 + 12 * count + 4
-    placed = {}
-    for e in sorted((e for e in entries if len(e[3]) > 4), key=lambda e: (e[4] is None, e[4] or 0)):
-        placed[e[0]] = position
-        position += len(e[3]) + len(e[3]) % 2
-    growth = position - len(header)
-    out = bytearray(header[: ifd + 2]) + bytearray(12 * count + 4) + bytearray(position - ifd - 6 - 12 * count)
-    for k, (tag, typ, n, data, _) in enumerate(entries):
-        if tag == _STRIP_OFFSETS:
-            offsets = struct.unpack(f"<{n}{'I' if typ == _LONG else 'H'}", data)
-            data = struct.pack(f"<{n}{'I' if typ == _LONG else 'H'}", *(o + growth for o in offsets))
-        if len(data) > 4:
-            struct.pack_into("<HHII", out, ifd + 2 + 12 * k, tag, typ, n, placed[tag])
-            out[placed[tag] : placed[tag] + len(data)] = data
-        else:
-            struct.pack_into("<HHI4s", out, ifd + 2 + 12 * k, tag, typ, n, data.ljust(4, b"\x00"))
-    return bytes(out)
-
-
-class S1PatchWriter(PatchTiffWriter):
-    """Writes `px` x `px` float32 dB patches at 10 m, as the published reBEN S1 files are
-    (px = 120 for 1200 m patches)."""
-
-    def __init__(self, crs, px: int):
-        super().__init__((px, px), "float32", crs, RESOLUTION, nodata=None)
-        self._header = bytearray(long_strip_byte_counts(bytes(self._header)))
-        marker = struct.pack("<dd", _SENTINEL_X, _SENTINEL_Y)
-        self._tiepoint_at = self._header.find(marker)
-        if self._tiepoint_at < 0:
-            raise RuntimeError("could not locate the GeoTIFF tie point in the S1 template")
-        self._check(crs)
-
-    def _check(self, crs) -> None:
-        """The rewritten header must still read back as the same raster."""
-        from rasterio.io import MemoryFile
-
-        probe = np.arange(self.shape[0] * self.shape[1], dtype=np.float32).reshape(self.shape)
-        with MemoryFile(self.to_bytes(probe, 1000.0, 2000.0)) as mem, mem.open() as src:
-            ok = (
-                np.array_equal(src.read(1), probe)
-                and src.transform.c == 1000.0
-                and src.transform.f == 2000.0
-                and src.crs == crs
-                and src.nodata is None
-            )
-        if not ok:
-            raise RuntimeError("the S1 patch template does not read back as written")
 
 
 def to_db(linear: np.ndarray) -> np.ndarray:
@@ -153,7 +72,7 @@ def cut_tile(
     by_product = {parse_s1_name(p["name"]).product: p for p in products}
     out_dir = Path(out_dir)
     px = grid.pixels(RESOLUTION)
-    writer = S1PatchWriter(grid.crs, px)
+    writer = S1PatchWriter(grid.crs, px, RESOLUTION)
     xs, ys = grid.indices()
     s1_names = pairing["s1_name"].to_numpy(dtype=object)
     progress = Progress(f"{tile_key}: writing S1 patches", int(needed.sum()))
