@@ -22,6 +22,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute  # noqa: F401
 
+from .constants import REFERENCE_MAP_RESOLUTION
 from .errors import ClcError
 from .geotiff import ReferenceMapWriter
 from .grid import TileGrid, read_grid_json
@@ -46,7 +47,6 @@ LOG = logging.getLogger("reben.clc")
 
 CODE_FIELDS = ("Code_18", "CODE_18")
 """Code fields looked for when none is configured: the EEA GeoPackage, the national extracts."""
-REFERENCE_RESOLUTION = 10
 LEGACY_CODES = {990: "unclassified land surface", 995: "unclassified water bodies"}
 
 
@@ -226,14 +226,14 @@ def rasterize_tile(geometries, codes: np.ndarray, grid: TileGrid, with_coverage:
     from affine import Affine
     from rasterio.features import rasterize
 
-    px = grid.patch_size_m // REFERENCE_RESOLUTION
+    px = grid.patch_size_m // REFERENCE_MAP_RESOLUTION
     shape = (grid.n_rows * px, grid.n_cols * px)
     if len(geometries) == 0:
         reference = np.full(shape, CLC_NODATA, dtype=np.uint16)
         return (reference, 0.0) if with_coverage else reference
     # A fill no polygon has tells covered from uncovered pixels (999 polygons exist in CLC).
     fill = CLC_NODATA if not with_coverage else int(np.setdiff1d(np.arange(65536), codes)[-1])
-    transform = Affine(REFERENCE_RESOLUTION, 0, grid.ulx, 0, -REFERENCE_RESOLUTION, grid.uly)
+    transform = Affine(REFERENCE_MAP_RESOLUTION, 0, grid.ulx, 0, -REFERENCE_MAP_RESOLUTION, grid.uly)
     reference = rasterize(
         zip(geometries, codes.tolist()),
         out_shape=shape,
@@ -256,9 +256,9 @@ def rasterize_tile(geometries, codes: np.ndarray, grid: TileGrid, with_coverage:
 def write_reference_maps(reference: np.ndarray, grid: TileGrid, out_dir, shard_path) -> None:
     """One GeoTIFF per grid patch in `out_dir/<patch_id>/`, and the shard of `Data` tensors;
     the folder is built as `<out_dir>.tmp` and renamed at the end."""
-    px = grid.patch_size_m // REFERENCE_RESOLUTION
+    px = grid.patch_size_m // REFERENCE_MAP_RESOLUTION
     out_dir = Path(out_dir)
-    writer = ReferenceMapWriter(grid.crs, (px, px), REFERENCE_RESOLUTION)
+    writer = ReferenceMapWriter(grid.crs, (px, px), REFERENCE_MAP_RESOLUTION)
     blocks = reference[: grid.n_rows * px, : grid.n_cols * px].reshape(grid.n_rows, px, grid.n_cols, px)
     xs, ys = grid.indices()
     ids = grid.patch_ids()
@@ -333,7 +333,7 @@ def rasterize_reference_maps(
             100 * covered,
             uncovered_code,
         )
-    px = grid.patch_size_m // REFERENCE_RESOLUTION
+    px = grid.patch_size_m // REFERENCE_MAP_RESOLUTION
     table43 = None if class_table_path else table_43(unlabeled_codes, uncovered_code)
     labels = tile_labels(
         grid.patch_ids(), reference, grid.n_rows, grid.n_cols, px, table, max_unlabeled_fraction, table43

@@ -79,3 +79,6 @@ REBEN_COUNTRIES = (
 
 DATASET_TREES = {"s2": "BigEarthNet-S2", "s1": "BigEarthNet-S1", "reference_maps": "Reference_Maps"}
 """The dataset's patch folders by kind, as reBEN names them; each is also an archive's name."""
+
+REFERENCE_MAP_RESOLUTION = 10
+"""Pixel size (m) of the reference maps: the 10 m grid of the tile's finest bands."""

@@ -23,13 +23,13 @@ from pathlib import Path
 
 import numpy as np
 
+from .constants import REFERENCE_MAP_RESOLUTION
 from .errors import LabelRasterError
 from .grid import TileGrid
 from .labels import code_counts
 
 LOG = logging.getLogger("reben.label_raster")
 
-REFERENCE_RESOLUTION = 10
 MARGIN_PIXELS = 2
 """Raster cells read beyond the tile's extent, so that every pixel centre near the edge finds its cell."""
 
@@ -81,7 +81,7 @@ def read_tile_codes(source: RasterSource, grid: TileGrid, uncovered_code: int):
     from rasterio.warp import Resampling, reproject, transform_bounds
     from rasterio.windows import Window, from_bounds
 
-    px = grid.patch_size_m // REFERENCE_RESOLUTION
+    px = grid.patch_size_m // REFERENCE_MAP_RESOLUTION
     shape = (grid.n_rows * px, grid.n_cols * px)
     where = f"labels.raster.path: {source.path}"
     with rasterio.open(source.path) as src:
@@ -122,7 +122,7 @@ def read_tile_codes(source: RasterSource, grid: TileGrid, uncovered_code: int):
         src_transform=window_transform,
         src_crs=src_crs,
         src_nodata=sentinel,
-        dst_transform=Affine(REFERENCE_RESOLUTION, 0, grid.ulx, 0, -REFERENCE_RESOLUTION, grid.uly),
+        dst_transform=Affine(REFERENCE_MAP_RESOLUTION, 0, grid.ulx, 0, -REFERENCE_MAP_RESOLUTION, grid.uly),
         dst_crs=grid.crs,
         dst_nodata=sentinel,
         resampling=Resampling.nearest,
