@@ -260,6 +260,7 @@ def test_s1_files_land_byte_identical_in_the_reben_layout_and_shard(tmp_path, re
         out / "s1_pairing.parquet",
         out / "s1",
         out / "s1_shard.parquet",
+        out / "s1_band_stats.parquet",
     )
     name = "S1A_IW_GRDH_1SDV_20170925T043256_35VPK_69_24"
     product = "S1A_IW_GRDH_1SDV_20170925T043256"
@@ -284,6 +285,13 @@ def test_s1_files_land_byte_identical_in_the_reben_layout_and_shard(tmp_path, re
             expected = f.read(1)
         assert tensors[pol].dtype == np.float32 and tensors[pol].shape == (120, 120)
         assert np.array_equal(tensors[pol], expected)
+        [row] = pd.read_parquet(out / "s1_band_stats.parquet").to_dict("records")
+        assert (row["patch_id"], row["s1_name"]) == (f"{T35VPK}_69_24", name)
+        v = expected[np.isfinite(expected)].astype(np.float64)
+        assert row[f"{pol}_count"] == v.size > 0
+        assert row[f"{pol}_mean"] == pytest.approx(v.mean(), rel=1e-12)
+        assert row[f"{pol}_m2"] == pytest.approx(((v - v.mean()) ** 2).sum(), rel=1e-10)
+        assert (row[f"{pol}_min"], row[f"{pol}_max"]) == (v.min(), v.max())
 
 
 def test_v1_pair_whose_file_is_absent_from_the_archive(tmp_path, real_index, example_s1):
@@ -306,9 +314,11 @@ def test_v1_pair_whose_file_is_absent_from_the_archive(tmp_path, real_index, exa
             out / "s1_pairing.parquet",
             out / "s1",
             out / "s1_shard.parquet",
+            out / "s1_band_stats.parquet",
         )
     assert not (out / "s1").exists() and not (out / "s1_shard.parquet").exists()
     assert not (out / "s1_pairing.parquet").exists()
+    assert not (out / "s1_band_stats.parquet").exists()
 
 
 def test_v1_archive_missing_or_truncated(tmp_path, example_s1):

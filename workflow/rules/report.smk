@@ -12,7 +12,7 @@ rule compute_band_statistics:
         log_path("compute_band_statistics", "band_statistics"),
     benchmark:
         benchmark_path("compute_band_statistics", "band_statistics")
-    threads: 8
+    threads: 1
     resources:
         mem_mb=2000,
         runtime=240,
