@@ -6,6 +6,7 @@ from __future__ import annotations
 import bz2
 import hashlib
 import io
+import json
 import subprocess
 import sys
 import tarfile
@@ -471,6 +472,19 @@ def test_workflow_with_v1_links_flags_and_s1_from_the_archive(demo_copy, example
                 with rasterio.open(folder / f"{name}_{pol}.tif") as f:
                     assert np.array_equal(tensors[pol], f.read(1))
     env.close()
+    # Every S1 patch holds the same real v1 pixels: the train split's S1 statistics are theirs.
+    stats = json.loads((demo_copy / "results" / "report" / "band_statistics.json").read_text())
+    n_train = int((meta["split"] == "train").sum())
+    assert stats["patches"] == {"s2": n_train, "s1": n_train} and n_train > 0
+    for pol in ("VV", "VH"):
+        with rasterio.open(io.BytesIO(real[pol])) as f:
+            v = f.read(1).astype(np.float64)
+        v = v[np.isfinite(v)]
+        got = stats["bands"][pol]
+        assert got["pixels"] == n_train * v.size
+        assert got["mean"] == pytest.approx(v.mean(), rel=1e-12)
+        assert got["std"] == pytest.approx(v.std(), rel=1e-9)
+        assert (got["min"], got["max"]) == (v.min(), v.max())
 
 
 @pytest.mark.integration
