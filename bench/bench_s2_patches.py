@@ -57,6 +57,7 @@ inspect_tile({product!r}, {key!r}, 1200, {tile_json!r})
 CUT = """
 from reben.patches import cut_tile
 cut_tile({tile_json!r}, {out!r} + "/s2", {out!r} + "/s2_patches.parquet", {out!r} + "/s2_shard.parquet",
+         {out!r} + "/s2_band_stats.parquet",
          threads={threads})
 """
 

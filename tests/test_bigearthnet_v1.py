@@ -6,6 +6,7 @@ from __future__ import annotations
 import bz2
 import hashlib
 import io
+import json
 import subprocess
 import sys
 import tarfile
@@ -260,6 +261,7 @@ def test_s1_files_land_byte_identical_in_the_reben_layout_and_shard(tmp_path, re
         out / "s1_pairing.parquet",
         out / "s1",
         out / "s1_shard.parquet",
+        out / "s1_band_stats.parquet",
     )
     name = "S1A_IW_GRDH_1SDV_20170925T043256_35VPK_69_24"
     product = "S1A_IW_GRDH_1SDV_20170925T043256"
@@ -284,6 +286,13 @@ def test_s1_files_land_byte_identical_in_the_reben_layout_and_shard(tmp_path, re
             expected = f.read(1)
         assert tensors[pol].dtype == np.float32 and tensors[pol].shape == (120, 120)
         assert np.array_equal(tensors[pol], expected)
+        [row] = pd.read_parquet(out / "s1_band_stats.parquet").to_dict("records")
+        assert (row["patch_id"], row["s1_name"]) == (f"{T35VPK}_69_24", name)
+        v = expected[np.isfinite(expected)].astype(np.float64)
+        assert row[f"{pol}_count"] == v.size > 0
+        assert row[f"{pol}_mean"] == pytest.approx(v.mean(), rel=1e-12)
+        assert row[f"{pol}_m2"] == pytest.approx(((v - v.mean()) ** 2).sum(), rel=1e-10)
+        assert (row[f"{pol}_min"], row[f"{pol}_max"]) == (v.min(), v.max())
 
 
 def test_v1_pair_whose_file_is_absent_from_the_archive(tmp_path, real_index, example_s1):
@@ -306,9 +315,11 @@ def test_v1_pair_whose_file_is_absent_from_the_archive(tmp_path, real_index, exa
             out / "s1_pairing.parquet",
             out / "s1",
             out / "s1_shard.parquet",
+            out / "s1_band_stats.parquet",
         )
     assert not (out / "s1").exists() and not (out / "s1_shard.parquet").exists()
     assert not (out / "s1_pairing.parquet").exists()
+    assert not (out / "s1_band_stats.parquet").exists()
 
 
 def test_v1_archive_missing_or_truncated(tmp_path, example_s1):
@@ -461,6 +472,19 @@ def test_workflow_with_v1_links_flags_and_s1_from_the_archive(demo_copy, example
                 with rasterio.open(folder / f"{name}_{pol}.tif") as f:
                     assert np.array_equal(tensors[pol], f.read(1))
     env.close()
+    # Every S1 patch holds the same real v1 pixels: the train split's S1 statistics are theirs.
+    stats = json.loads((demo_copy / "results" / "report" / "band_statistics.json").read_text())
+    n_train = int((meta["split"] == "train").sum())
+    assert stats["patches"] == {"s2": n_train, "s1": n_train} and n_train > 0
+    for pol in ("VV", "VH"):
+        with rasterio.open(io.BytesIO(real[pol])) as f:
+            v = f.read(1).astype(np.float64)
+        v = v[np.isfinite(v)]
+        got = stats["bands"][pol]
+        assert got["pixels"] == n_train * v.size
+        assert got["mean"] == pytest.approx(v.mean(), rel=1e-12)
+        assert got["std"] == pytest.approx(v.std(), rel=1e-9)
+        assert (got["min"], got["max"]) == (v.min(), v.max())
 
 
 @pytest.mark.integration

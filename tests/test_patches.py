@@ -87,7 +87,7 @@ def test_patch_writer_equals_a_rasterio_write_anywhere(tmp_path):
 def test_cut_writes_every_valid_patch_in_the_design_layout(small_product, tmp_path):
     tile_json = inspect(small_product, tmp_path)
     out, table, shard = tmp_path / "s2", tmp_path / "s2_patches.parquet", tmp_path / "shard.parquet"
-    result = cut_tile(tile_json, out, table, shard, threads=2)
+    result = cut_tile(tile_json, out, table, shard, tmp_path / "s2_band_stats.parquet", threads=2)
     t = pd.read_parquet(table)
     assert len(t) == 9 and result["patches"] == 9
     assert list(t.columns) == ["patch_id", "x", "y", "valid", "cloud_or_shadow_fraction", "snow_fraction"]
@@ -123,6 +123,22 @@ def test_cut_writes_every_valid_patch_in_the_design_layout(small_product, tmp_pa
     assert tensors["B01"].dtype == np.uint16 and tensors["B01"].shape == (20, 20)
 
 
+def test_cut_records_the_band_statistics_of_every_written_patch(small_product, tmp_path):
+    tile_json = inspect(small_product, tmp_path)
+    out, stats_path = tmp_path / "s2", tmp_path / "s2_band_stats.parquet"
+    cut_tile(tile_json, out, tmp_path / "t.parquet", tmp_path / "sh.parquet", stats_path, threads=2)
+    stats = pd.read_parquet(stats_path)
+    valid = pd.read_parquet(tmp_path / "t.parquet").query("valid")["patch_id"]
+    assert stats["patch_id"].tolist() == valid.tolist()  # the written patches, grid order
+    assert stats["B02_sum"].dtype == np.int64 and stats["B02_min"].dtype == np.uint16
+    for row in stats.itertuples(index=False):
+        for band in S2_BANDS:
+            with rasterio.open(out / row.patch_id / f"{row.patch_id}_{band}.tif") as src:
+                v = src.read(1).astype(np.int64)
+            got = [getattr(row, f"{band}_{s}") for s in ("count", "sum", "sum_sq", "min", "max")]
+            assert got == [v.size, v.sum(), (v * v).sum(), v.min(), v.max()], (row.patch_id, band)
+
+
 def test_validity_needs_every_band_free_of_zero(small_product, tmp_path):
     """A single 0 in one 60 m band invalidates exactly the patch it falls in."""
     product = tmp_path / SMALL.safe_name
@@ -135,7 +151,7 @@ def test_validity_needs_every_band_free_of_zero(small_product, tmp_path):
         dst.write(data, 1)
     rewrite_manifest(product)
     tile_json = inspect(product, tmp_path)
-    cut_tile(tile_json, tmp_path / "s2", tmp_path / "t.parquet", tmp_path / "sh.parquet")
+    cut_tile(tile_json, tmp_path / "s2", tmp_path / "t.parquet", tmp_path / "sh.parquet", tmp_path / "st.parquet")
     t = pd.read_parquet(tmp_path / "t.parquet").set_index(["x", "y"])
     assert not t.loc[(2, 1), "valid"]
     assert t.loc[(2, 0), "valid"] and t.loc[(2, 2), "valid"] and t.loc[(1, 1), "valid"]
@@ -165,10 +181,12 @@ def test_excluded_product_cuts_nothing_and_records_all_patches_invalid(small_pro
     tile_json = inspect(product, tmp_path)
     tile = json.loads(tile_json.read_text())
     assert tile["excluded"] and "GEOMETRIC_QUALITY=FAILED" in tile["excluded_reason"]
-    cut_tile(tile_json, tmp_path / "s2", tmp_path / "t.parquet", tmp_path / "sh.parquet")
+    cut_tile(tile_json, tmp_path / "s2", tmp_path / "t.parquet", tmp_path / "sh.parquet", tmp_path / "st.parquet")
     assert list((tmp_path / "s2").iterdir()) == []
     assert not pd.read_parquet(tmp_path / "t.parquet").valid.any()
     assert list(iter_shard(tmp_path / "sh.parquet")) == []
+    stats = pd.read_parquet(tmp_path / "st.parquet")
+    assert len(stats) == 0 and "B12_sum_sq" in stats.columns
 
 
 def test_a_failed_cut_leaves_no_partial_output(small_product, tmp_path, monkeypatch):
@@ -186,7 +204,7 @@ def test_a_failed_cut_leaves_no_partial_output(small_product, tmp_path, monkeypa
 
     monkeypatch.setattr(patches, "encode", failing_encode)
     with pytest.raises(KeyboardInterrupt):
-        cut_tile(tile_json, tmp_path / "s2", tmp_path / "t.parquet", tmp_path / "sh.parquet")
+        cut_tile(tile_json, tmp_path / "s2", tmp_path / "t.parquet", tmp_path / "sh.parquet", tmp_path / "st.parquet")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["tile.json"]
 
 
@@ -220,7 +238,7 @@ def test_truncated_jpeg2000(small_product, tmp_path):
     f.write_bytes(f.read_bytes()[: f.stat().st_size // 2])
     with pytest.raises(ProductError) as err:
         tile_json = inspect(product, tmp_path)
-        cut_tile(tile_json, tmp_path / "s2", tmp_path / "t.parquet", tmp_path / "sh.parquet")
+        cut_tile(tile_json, tmp_path / "s2", tmp_path / "t.parquet", tmp_path / "sh.parquet", tmp_path / "st.parquet")
     message = one_line(err)
     assert "B03" in message and "truncated" in message  # manifest.safe lists its size
     assert not (tmp_path / "s2").exists() and not (tmp_path / "t.parquet").exists()

@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 from conftest import REPO
 
-from reben.bandstats import RunningStats, band_statistics, write_band_statistics
+from reben.bandstats import S1StatsRows, band_statistics, s2_block_stats, s2_stats_table, write_band_statistics
 from reben.constants import S2_BAND_RESOLUTION, S2_BANDS
 from reben.errors import ReportError
 from reben.geotiff import write_geotiff
@@ -69,7 +69,9 @@ def reference_map(labels: list[str]) -> np.ndarray:
 
 
 def make_dataset(root: Path, with_s1: bool = True) -> dict:
-    """A tiny dataset in results/dataset/ layout, with the tables the dataset stage writes."""
+    """A tiny dataset in results/dataset/ layout, with the tables the dataset stage writes, and
+    the tile's per-patch band statistics (also of two patches cut but dropped later, whose
+    constant pixels would show in the statistics if they were counted)."""
     import geopandas as gpd
     import shapely
 
@@ -78,6 +80,7 @@ def make_dataset(root: Path, with_s1: bool = True) -> dict:
     rng = np.random.default_rng(9)
     frame = grid.to_frame()
     rows = []
+    s2_ids, s2_stats, s1_stats = [], {band: [] for band in S2_BANDS}, S1StatsRows()
     for i, (x, y, pid) in enumerate(zip(frame["x"], frame["y"], frame["patch_id"])):
         x, y = int(x), int(y)
         reason = DROPPED.get((x, y), "")
@@ -103,33 +106,46 @@ def make_dataset(root: Path, with_s1: bool = True) -> dict:
                 **fractions,
             }
         )
+        if reason in ("unlabeled", "no_s1"):  # cut, then dropped by the selection
+            s2_ids.append(pid)
+            for band in S2_BANDS:
+                n = 1200 // S2_BAND_RESOLUTION[band]
+                s2_stats[band].append(s2_block_stats(np.full((1, n, 1, n), 60000, dtype="uint16")))
+            if s1_name:
+                s1_stats.add_patch(pid, s1_name, {pol: np.full((120, 120), 30, "float32") for pol in ("VV", "VH")})
         if reason:
             continue
         left, _, _, top = grid.patch_bounds(x, y)
+        s2_ids.append(pid)
         folder = ds / "BigEarthNet-S2" / TILE / pid
         folder.mkdir(parents=True)
         for band in S2_BANDS:
             res = S2_BAND_RESOLUTION[band]
             n = 1200 // res
-            write_geotiff(
-                folder / f"{pid}_{band}.tif",
-                rng.integers(1, 12000, (n, n), dtype="uint16"),
-                grid.crs,
-                left,
-                top,
-                res,
-                nodata=0,
-            )
+            values = rng.integers(1, 12000, (n, n), dtype="uint16")
+            write_geotiff(folder / f"{pid}_{band}.tif", values, grid.crs, left, top, res, nodata=0)
+            s2_stats[band].append(s2_block_stats(values[None, :, None, :]))
         folder = ds / "Reference_Maps" / TILE / pid
         folder.mkdir(parents=True)
         write_geotiff(folder / f"{pid}_reference_map.tif", reference_map(labels), grid.crs, left, top, 10, nodata=0)
         if s1_name:
             folder = ds / "BigEarthNet-S1" / "S1B_IW_GRDH_1SDV_20170612T165809" / s1_name
             folder.mkdir(parents=True)
+            tensors = {}
             for pol in ("VV", "VH"):
                 values = rng.normal(-12, 4, (120, 120)).astype("float32")
                 values[0, :3] = np.nan  # a few pixels without backscatter
                 write_geotiff(folder / f"{s1_name}_{pol}.tif", values, grid.crs, left, top, 10)
+                tensors[pol] = values
+            s1_stats.add_patch(pid, s1_name, tensors)
+    tile_dir = root / "tiles" / TILE
+    tile_dir.mkdir(parents=True)
+    merged = {
+        band: {k: np.concatenate([s[k].ravel() for s in parts]) for k in parts[0]} for band, parts in s2_stats.items()
+    }
+    s2_stats_table(s2_ids, merged).to_parquet(tile_dir / "s2_band_stats.parquet", index=False)
+    if with_s1:
+        s1_stats.write(tile_dir / "s1_band_stats.parquet")
     sidecar = gpd.GeoDataFrame(pd.DataFrame(rows), geometry=frame.geometry.values, crs=grid.crs).to_crs(4326)
     sidecar.to_parquet(ds / "patches.parquet", index=False)
 
@@ -205,6 +221,8 @@ def make_dataset(root: Path, with_s1: bool = True) -> dict:
     (dist / "BigEarthNet-S2.tar.zst").write_bytes(b"x" * 1500)
     return {
         "dataset": ds,
+        "s2_band_stats": tile_dir / "s2_band_stats.parquet",
+        "s1_band_stats": tile_dir / "s1_band_stats.parquet" if with_s1 else None,
         "borders": root / "borders.gpkg",
         "grid": grid,
         "tile_json": tile_json,
@@ -219,7 +237,7 @@ def run_report(root: Path, data: dict, band_stats: Path | None = None, **options
     out.mkdir(exist_ok=True)
     if band_stats is None:
         band_stats = out / "band_statistics.json"
-        write_band_statistics(ds / "metadata.parquet", ds / "BigEarthNet-S2", band_stats, s1_dir=ds / "BigEarthNet-S1")
+        write_band_statistics(ds / "metadata.parquet", data["s2_band_stats"], band_stats, data["s1_band_stats"])
     return build_report(
         metadata_path=ds / "metadata.parquet",
         flagged_path=ds / "metadata_for_patches_with_snow_cloud_or_shadow.parquet",
@@ -257,19 +275,6 @@ def pid(x: int, y: int) -> str:
 # ------------------------------------------------------------------ band statistics
 
 
-def test_running_stats_merged_in_chunks_equal_numpy_on_all_values():
-    rng = np.random.default_rng(1)
-    values = rng.normal(3000, 800, 100_000) + 1e6  # a large offset: where sum of squares loses digits
-    total = RunningStats()
-    for chunk in np.array_split(values, 37):
-        total.merge(RunningStats.of(chunk))
-    s = total.summary()
-    assert s["pixels"] == values.size
-    assert s["mean"] == pytest.approx(values.mean(), rel=1e-12)
-    assert s["std"] == pytest.approx(values.std(), rel=1e-9)
-    assert (s["min"], s["max"]) == (values.min(), values.max())
-
-
 def test_band_statistics_equal_numpy_on_the_train_geotiffs(built):
     import rasterio
 
@@ -287,6 +292,7 @@ def test_band_statistics_equal_numpy_on_the_train_geotiffs(built):
         assert got["pixels"] == values.size == 3 * (1200 // S2_BAND_RESOLUTION[band]) ** 2
         assert got["mean"] == pytest.approx(values.mean(), rel=1e-12)
         assert got["std"] == pytest.approx(values.std(), rel=1e-10)
+        assert (got["min"], got["max"]) == (values.min(), values.max())
         assert stats["mean"][stats["order"].index(band)] == got["mean"]
     for pol in ("VV", "VH"):
         values = np.concatenate(
@@ -307,26 +313,30 @@ def test_band_statistics_equal_numpy_on_the_train_geotiffs(built):
         assert got["pixels"] == 3 * (120 * 120 - 3)  # the NaN pixels are left out
         assert got["mean"] == pytest.approx(np.nanmean(values), rel=1e-12)
         assert got["std"] == pytest.approx(np.nanstd(values), rel=1e-10)
+        assert (got["min"], got["max"]) == (np.nanmin(values), np.nanmax(values))
     assert report["band_statistics"] == stats
 
 
 def test_band_statistics_without_sentinel1_and_of_another_split(tmp_path):
     data = make_dataset(tmp_path, with_s1=False)
     meta = pd.read_parquet(data["dataset"] / "metadata.parquet")
-    stats = band_statistics(meta, data["dataset"] / "BigEarthNet-S2", None, split="test", threads=2)
+    stats = band_statistics(meta, [data["s2_band_stats"]], None, split="test")
     assert stats["order"] == list(S2_BANDS)
     assert stats["patches"] == {"s2": 5, "s1": 0}  # (2,0..2), (3,0), (3,1); (3,2) is flagged
     assert stats["bands"]["B02"]["pixels"] == 5 * 120 * 120
+    assert stats["bands"]["B02"]["max"] < 12000  # the dropped patches' 60000 are left out
 
 
-def test_band_statistics_name_a_missing_patch_file(built, tmp_path):
+def test_band_statistics_name_a_patch_missing_from_the_tile_tables(built, tmp_path):
     from reben.errors import BandStatisticsError
 
     _, data, _ = built
     meta = pd.read_parquet(data["dataset"] / "metadata.parquet")
     meta.loc[0, "patch_id"] = f"{TILE}_9_9"
-    with pytest.raises(BandStatisticsError, match=r"T33UUP_9_9_B01\.tif: missing"):
-        band_statistics(meta, data["dataset"] / "BigEarthNet-S2")
+    with pytest.raises(
+        BandStatisticsError, match=rf"s2_band_stats.parquet of tile {TILE}: no row for patch {TILE}_9_9 of the metadata"
+    ):
+        band_statistics(meta, [data["s2_band_stats"]])
 
 
 # ------------------------------------------------------------------ numbers
@@ -670,15 +680,21 @@ def test_report_of_a_demo_run(demo_run, tmp_path):
     stats = json.loads((out / "band_statistics.json").read_text())
     train = meta.loc[meta["split"] == "train", "patch_id"]
     assert stats["patches"]["s2"] == len(train) > 0
-    for band in ("B02", "B8A", "B09"):
-        values = np.concatenate(
-            [
-                rasterio.open(ds / "BigEarthNet-S2" / p.rsplit("_", 2)[0] / p / f"{p}_{band}.tif").read(1).ravel()
-                for p in train
-            ]
-        ).astype("float64")
-        assert stats["bands"][band]["mean"] == pytest.approx(values.mean(), rel=1e-12)
-        assert stats["bands"][band]["std"] == pytest.approx(values.std(), rel=1e-10)
+    # Merged from the tiles' per-patch tables: equal to numpy over the train GeoTIFFs.
+    s1_train = [n for n in meta.loc[meta["split"] == "train", "s1_name"] if n]
+    assert stats["patches"]["s1"] == len(s1_train) > 0
+    files = {
+        band: [ds / "BigEarthNet-S2" / p.rsplit("_", 2)[0] / p / f"{p}_{band}.tif" for p in train] for band in S2_BANDS
+    }
+    for pol in ("VV", "VH"):
+        files[pol] = [ds / "BigEarthNet-S1" / "_".join(n.split("_")[:5]) / n / f"{n}_{pol}.tif" for n in s1_train]
+    for band, paths in files.items():
+        values = np.concatenate([rasterio.open(path).read(1).ravel() for path in paths]).astype("float64")
+        got = stats["bands"][band]
+        assert got["pixels"] == values.size, band
+        assert got["mean"] == pytest.approx(values.mean(), rel=1e-12)
+        assert got["std"] == pytest.approx(values.std(), rel=1e-10)
+        assert (got["min"], got["max"]) == (values.min(), values.max())
 
     dom = render_in_chromium(out, tmp_path)
     assert check_rendered_page(dom, report) > 50

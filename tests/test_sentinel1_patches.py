@@ -1,6 +1,7 @@
 """S1 patches: resampling of real backscatter onto patch grids, nodata, and the reBEN file format."""
 
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -44,8 +45,27 @@ def run_tile(tmp_path, grid, products, key, valid=None):
         products,
         tmp_path / "s1",
         tmp_path / "s1_shard.parquet",
+        tmp_path / "s1_band_stats.parquet",
     )
     return pairing, tmp_path / "s1"
+
+
+def assert_band_stats_match_files(s1_dir, stats_path, pairing):
+    """One s1_band_stats row per written patch pair, equal to numpy on its files' pixels."""
+    stats = pd.read_parquet(stats_path).set_index("patch_id")
+    paired = pairing[pairing["s1_name"] != ""].set_index("patch_id")
+    written = {p.name for p in Path(s1_dir).glob("*/*")}
+    assert sorted(stats["s1_name"]) == sorted(written) and len(written) > 0
+    for pid, row in stats.iterrows():
+        assert row["s1_name"] == paired.loc[pid, "s1_name"]
+        product = paired.loc[pid, "s1_product"]
+        for pol in ("VV", "VH"):
+            with rasterio.open(Path(s1_dir) / product / row["s1_name"] / f"{row['s1_name']}_{pol}.tif") as f:
+                v = f.read(1).astype(np.float64)
+            assert row[f"{pol}_count"] == v.size
+            assert row[f"{pol}_mean"] == pytest.approx(v.mean(), rel=1e-12)
+            assert row[f"{pol}_m2"] == pytest.approx(((v - v.mean()) ** 2).sum(), rel=1e-10)
+            assert (row[f"{pol}_min"], row[f"{pol}_max"]) == (v.min(), v.max())
 
 
 def independent_db(real_path, epsg, left, top, rows, cols):
@@ -99,6 +119,7 @@ def test_real_backscatter_on_patch_grids(tmp_path, epsg):
         expected = independent_db(real, epsg, left, top, rows, cols)
         np.testing.assert_allclose(ours[rows, cols], expected, atol=2e-3)
         assert np.isfinite(ours).all()
+    assert_band_stats_match_files(out, tmp_path / "s1_band_stats.parquet", pairing)
 
 
 def test_agrees_with_gdal_bilinear(tmp_path):
@@ -169,6 +190,8 @@ def test_only_patches_valid_on_the_s2_side_are_cut(tmp_path):
     )
     assert pairing["s1_product"].notna().all()
     assert sorted(p.name for p in (out / PRODUCT).iterdir()) == [f"{PRODUCT}_31TEJ_0_0", f"{PRODUCT}_31TEJ_2_0"]
+    stats = pd.read_parquet(tmp_path / "s1_band_stats.parquet")
+    assert stats["patch_id"].tolist() == [f"{KEY_31}_0_0", f"{KEY_31}_2_0"]
 
 
 # --- the reBEN file format ------------------------------------------------------------------
@@ -243,6 +266,7 @@ def test_our_files_match_the_published_layout(tmp_path):
         [product],
         tmp_path / "s1",
         tmp_path / "s1_shard.parquet",
+        tmp_path / "s1_band_stats.parquet",
     )
     ours = sorted(str(p.relative_to(tmp_path / "s1")) for p in (tmp_path / "s1").rglob("*.tif"))
     theirs = sorted(str(p.relative_to(real.parents[1])) for p in real.rglob("*.tif"))

@@ -33,7 +33,7 @@ class AssemblyError(RebenError):
 
 
 class BandStatisticsError(RebenError):
-    """A patch file of the split is missing or unreadable."""
+    """A patch of the split has no row in its tile's band statistics table, or a table is unreadable."""
 
 
 class BordersError(RebenError):

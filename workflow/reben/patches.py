@@ -1,8 +1,8 @@
 """Cutting an L2A product into Sentinel-2 patches (rule cut_s2_patches).
 
-Each band is read once, whole, and viewed as (rows, px, cols, px) blocks, so validity and SCL
-fractions come from array reductions over all patches at once; only the writing of each valid
-patch's 12 files loops over patches.
+Each band is read once, whole, and viewed as (rows, px, cols, px) blocks, so validity, SCL
+fractions and each patch's band statistics (reben.bandstats) come from array reductions over all
+patches at once; only the writing of each valid patch's 12 files loops over patches.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .bandstats import empty_s2_stats, s2_block_stats, s2_stats_table
 from .constants import S2_BAND_RESOLUTION, S2_BANDS, S2_NODATA, SCL_CLOUD_OR_SHADOW, SCL_RESOLUTION, SCL_SNOW
 from .errors import ProductError
 from .geotiff import PatchTiffWriter
@@ -85,12 +86,13 @@ def patch_table(grid: TileGrid, valid: np.ndarray, cloud: np.ndarray, snow: np.n
     )
 
 
-def cut_tile(tile_json, out_dir, table_path, shard_path, threads: int = 1) -> dict:
-    """Write every valid patch of a product, its validity/SCL table and its safetensors shard.
+def cut_tile(tile_json, out_dir, table_path, shard_path, band_stats_path, threads: int = 1) -> dict:
+    """Write every valid patch of a product, its validity/SCL table, its safetensors shard and
+    the band statistics of each written patch (s2_band_stats, reben.bandstats).
 
-    Outputs appear all at once: patches go to a temporary folder renamed at the end, the table
+    Outputs appear all at once: patches go to a temporary folder renamed at the end, the tables
     and shard through temporary names. A product excluded for its quality indicators yields an
-    empty folder and shard, and a table of invalid patches.
+    empty folder, shard and statistics table, and a table of invalid patches.
     """
     start = time.monotonic()
     tile = read_json(tile_json)
@@ -110,6 +112,7 @@ def cut_tile(tile_json, out_dir, table_path, shard_path, threads: int = 1) -> di
         zeros = np.zeros(n, dtype="float32")
         with staged_dir(out_dir), ShardWriter(shard_path):
             pass
+        write_parquet(empty_s2_stats(), band_stats_path)
         write_parquet(patch_table(grid, np.zeros(n, bool), zeros, zeros), table_path)
         return {"patches": n, "valid": 0}
 
@@ -121,22 +124,26 @@ def cut_tile(tile_json, out_dir, table_path, shard_path, threads: int = 1) -> di
                 pool.map(lambda band: read_band(paths[band], product, band, grid), S2_BANDS + ("SCL",)),
             )
         )
-    decoded = time.monotonic()
-    LOG.info("%s: decoded 12 bands and SCL in %.1f s", key, decoded - start)
+        decoded = time.monotonic()
+        LOG.info("%s: decoded 12 bands and SCL in %.1f s", key, decoded - start)
+        views = {
+            band: blocks(arrays[band], grid.pixels(S2_BAND_RESOLUTION[band]), grid.n_rows, grid.n_cols)
+            for band in S2_BANDS
+        }
+        stats = dict(zip(S2_BANDS, pool.map(lambda band: s2_block_stats(views[band]), S2_BANDS)))
+    LOG.info("%s: band statistics of every patch in %.1f s", key, time.monotonic() - decoded)
 
+    # Nodata is 0, the smallest uint16: a patch holds a nodata pixel in a band exactly when its
+    # minimum there is 0.
     valid = np.ones((grid.n_rows, grid.n_cols), dtype=bool)
     for band in S2_BANDS:
-        px = grid.pixels(S2_BAND_RESOLUTION[band])
-        valid &= ~(blocks(arrays[band], px, grid.n_rows, grid.n_cols) == S2_NODATA).any(axis=(1, 3))
+        valid &= stats[band]["min"] != S2_NODATA
     cloud, snow = scl_fractions(arrays.pop("SCL"), grid)
     valid = valid.ravel()
 
     writers = {
         res: PatchTiffWriter((grid.pixels(res),) * 2, "uint16", grid.crs, res, nodata=S2_NODATA)
         for res in sorted(set(S2_BAND_RESOLUTION.values()))
-    }
-    views = {
-        band: blocks(arrays[band], grid.pixels(S2_BAND_RESOLUTION[band]), grid.n_rows, grid.n_cols) for band in S2_BANDS
     }
     ids = grid.patch_ids()
     xs, ys = grid.indices()
@@ -156,6 +163,8 @@ def cut_tile(tile_json, out_dir, table_path, shard_path, threads: int = 1) -> di
                     tensors[band] = patch
                 shard.add(pid, encode(tensors))
                 progress.update(done)
+        kept = {band: {stat: a.ravel()[todo] for stat, a in stats[band].items()} for band in S2_BANDS}
+        write_parquet(s2_stats_table([ids[i] for i in todo], kept), band_stats_path)
         write_parquet(patch_table(grid, valid, cloud, snow), table_path)
     LOG.info("%s: %d patches, %d valid, cut in %.1f s", key, n, len(todo), time.monotonic() - start)
     return {"patches": n, "valid": int(len(todo))}

@@ -4,8 +4,9 @@ For every patch that has a partner product, VV and VH are resampled bilinearly i
 onto the patch's pixels at 10 m in the tile CRS (120 x 120 for reBEN's 1200 m patches; the grid's
 size decides) (reben.s1_resample), turned into dB, and written as
 `<S1 product>/<s1_name>/<s1_name>_VV.tif|_VH.tif` plus one shard row (key s1_name, tensors VV
-and VH float32). The GeoTIFFs are byte for byte what the published reBEN S1 files are for the
-same pixels: float32, uncompressed, strips of 17 rows, no nodata tag.
+and VH float32) and one row of band statistics (s1_band_stats.parquet, reben.bandstats). The
+GeoTIFFs are byte for byte what the published reBEN S1 files are for the same pixels: float32,
+uncompressed, strips of 17 rows, no nodata tag.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .bandstats import S1StatsRows, float_block_stats
 from .constants import S1_POLARISATIONS
 from .errors import Sentinel1Error
 from .geotiff import S1PatchWriter
@@ -45,11 +47,12 @@ def cut_tile(
     products: list[dict],
     out_dir,
     shard_path,
+    band_stats_path,
     unit: str = "auto",
     nodata: float | None = None,
 ) -> dict:
     """Write the S1 patch pair of every paired patch (of those valid on the Sentinel-2 side
-    only, where `s2_patches_path` is given).
+    only, where `s2_patches_path` is given), its shard row and its band statistics row.
 
     `products`: [{name, VV, VH}], at least every product the pairing names. The workflow passes
     no s2_patches table, so that S1 patches are not downstream of sen2cor (see sentinel1.smk).
@@ -75,6 +78,7 @@ def cut_tile(
     writer = S1PatchWriter(grid.crs, px, RESOLUTION)
     xs, ys = grid.indices()
     s1_names = pairing["s1_name"].to_numpy(dtype=object)
+    stats = S1StatsRows()
     progress = Progress(f"{tile_key}: writing S1 patches", int(needed.sum()))
     done, resampling = 0, 0.0
     with staged_dir(out_dir) as tmp_dir:
@@ -123,6 +127,15 @@ def cut_tile(
                             shard.add(name, encode(tensors))
                             done += 1
                             progress.update(done)
+                        dys, dxs = np.nonzero(mine[y0:y1, x0:x1])
+                        flat = (y0 + dys) * grid.n_cols + x0 + dxs
+                        chunk_stats = {pol: float_block_stats(bands[pol]) for pol in S1_POLARISATIONS}
+                        stats.add(
+                            [ids[i] for i in flat],
+                            s1_names[flat].tolist(),
+                            {pol: {k: v[dys, dxs] for k, v in chunk_stats[pol].items()} for pol in S1_POLARISATIONS},
+                        )
+            stats.write(band_stats_path)
     LOG.info(
         "%s: %d patches paired%s: %d S1 patch pairs written in %.1f s (%.1f s reading and resampling)",
         tile_key,

@@ -11,7 +11,8 @@ patch, its files taken byte for byte from the published BigEarthNet-S1 v1.0 arch
 - take_tile (rule take_v1_s1_patches, per tile): s1_pairing.parquet from the tile's v1 links
   (partner = the S1 name that v1 pairs with the patch's s2v1_name), the files into the reBEN
   layout `<S1 product>/<s1_name>/<s1_name>_VV.tif|_VH.tif` (hard links to the extracted files,
-  copies from a folder the user gave), and the shard of their pixels for the LMDB.
+  copies from a folder the user gave), the shard of their pixels for the LMDB and their band
+  statistics (s1_band_stats.parquet, reben.bandstats).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .bandstats import S1StatsRows
 from .constants import S1_POLARISATIONS
 from .errors import V1ArchiveError
 from .grid import read_grid_json
@@ -207,7 +209,15 @@ def read_v1_patch(path: Path) -> np.ndarray:
 
 
 def take_tile(
-    tile_key: str, grid_json, link_path, source, pairing_path, out_dir, shard_path, link_files: bool = True
+    tile_key: str,
+    grid_json,
+    link_path,
+    source,
+    pairing_path,
+    out_dir,
+    shard_path,
+    band_stats_path,
+    link_files: bool = True,
 ) -> dict:
     """The v1 S1 patches of one tile from the extracted archive `source` (see module doc)."""
     from .assembly import Linker
@@ -222,12 +232,16 @@ def take_tile(
     linker = Linker()
     linker.copying = not link_files
     paired = pairing[pairing["s1_name"] != ""]
+    stats = S1StatsRows()
     progress = Progress(f"{tile_key}: taking v1 S1 patches", len(paired))
     try:
         with staged_dir(out_dir) as tmp:
             with ShardWriter(shard_path) as shard:
-                for done, (s2v1, product, name) in enumerate(
-                    zip(link.loc[paired.index, "s2v1_name"], paired["s1_product"], paired["s1_name"]), 1
+                for done, (s2v1, pid, product, name) in enumerate(
+                    zip(
+                        link.loc[paired.index, "s2v1_name"], paired["patch_id"], paired["s1_product"], paired["s1_name"]
+                    ),
+                    1,
                 ):
                     folder = tmp / product / name
                     folder.mkdir(parents=True)
@@ -243,10 +257,13 @@ def take_tile(
                         linker.link(str(src), str(folder / src.name))
                         tensors[pol] = read_v1_patch(src)
                     shard.add(name, encode(tensors))
+                    stats.add_patch(pid, name, tensors)
                     progress.update(done)
+            stats.write(band_stats_path)
             write_parquet(pairing, pairing_path)
     except BaseException:
         Path(shard_path).unlink(missing_ok=True)
+        Path(band_stats_path).unlink(missing_ok=True)
         raise
     LOG.info(
         "%s: %d of %d patches have a v1 S1 partner; %d files %s from %s in %.1f s",

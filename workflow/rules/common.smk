@@ -492,11 +492,11 @@ def report_metadata_files():
 
 
 def band_statistics_inputs(wildcards):
-    """The metadata files of report.patch_set and the GeoTIFF trees the band statistics read
-    (S1 only when it is on)."""
-    inputs = {"metadata": report_metadata_files(), "s2": dataset_path(DATASET_TREES["s2"])}
+    """The metadata files of report.patch_set and every tile's per-patch band statistics, whose
+    rows of the split's patches the band statistics merge (S1 only when it is on)."""
+    inputs = {"metadata": report_metadata_files(), "s2": per_tile("s2_band_stats.parquet")}
     if S1_ENABLED:
-        inputs["s1"] = dataset_path(DATASET_TREES["s1"])
+        inputs["s1"] = per_tile("s1_band_stats.parquet")
     return inputs
 
 

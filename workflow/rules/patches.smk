@@ -8,6 +8,7 @@ rule cut_s2_patches:
         patches=directory(tile_path("{tile}", "s2")),
         table=tile_path("{tile}", "s2_patches.parquet"),
         shard=tile_path("{tile}", "s2_shard.parquet"),
+        band_stats=tile_path("{tile}", "s2_band_stats.parquet"),
     log:
         log_path("cut_s2_patches", "{tile}"),
     benchmark:

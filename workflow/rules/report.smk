@@ -12,10 +12,10 @@ rule compute_band_statistics:
         log_path("compute_band_statistics", "band_statistics"),
     benchmark:
         benchmark_path("compute_band_statistics", "band_statistics")
-    threads: 8
+    threads: 1
     resources:
         mem_mb=mem_mb_grows(2000),
-        runtime=240,
+        runtime=30,
     params:
         split=config["report"]["band_statistics_split"],
         patch_set=config["report"]["patch_set"],

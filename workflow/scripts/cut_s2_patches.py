@@ -11,5 +11,6 @@ if __name__ == "__main__":
         out_dir=snakemake.output.patches,
         table_path=snakemake.output.table,
         shard_path=snakemake.output.shard,
+        band_stats_path=snakemake.output.band_stats,
         threads=snakemake.threads,
     )
