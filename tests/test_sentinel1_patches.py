@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 import rasterio
 from affine import Affine
-from conftest import shared
+from conftest import folder_sha256, sha256_table_rows, shared
 from pyproj import Transformer
 
 from reben.grid import TileGrid
@@ -43,7 +43,9 @@ def run_tile(tmp_path, grid, products, key, valid=None):
         products,
         tmp_path / "s1",
         tmp_path / "s1_shard.parquet",
+        sha256_path=tmp_path / "s1_sha256.parquet",
     )
+    assert sha256_table_rows(tmp_path / "s1_sha256.parquet") == folder_sha256(tmp_path / "s1")
     return pairing, tmp_path / "s1"
 
 

@@ -450,11 +450,6 @@ def archive_summary_path(tree):
     return f"{RESULTS}/archives/{tree}.json"
 
 
-def manifest_members():
-    """What MANIFEST.sha256 covers, relative to results/dataset."""
-    return [*dataset_trees().values(), *METADATA_FILES]
-
-
 # Settings that change how jobs run, never what they make: PROVENANCE.json leaves them out, so
 # that more threads or memory (or another download mirror) rerun nothing.
 HOW_NOT_WHAT = {"threads", "mem_mb", "runtime", "zstd_threads"}

@@ -8,6 +8,7 @@ rule cut_s2_patches:
         patches=directory(tile_path("{tile}", "s2")),
         table=tile_path("{tile}", "s2_patches.parquet"),
         shard=tile_path("{tile}", "s2_shard.parquet"),
+        sha256=tile_path("{tile}", "s2_sha256.parquet"),
     log:
         log_path("cut_s2_patches", "{tile}"),
     benchmark:

@@ -90,6 +90,7 @@ if not S1_FROM_V1:
         output:
             patches=directory(tile_path("{tile}", "s1")),
             shard=tile_path("{tile}", "s1_shard.parquet"),
+            sha256=tile_path("{tile}", "s1_sha256.parquet"),
         log:
             log_path("cut_s1_patches", "{tile}"),
         benchmark:

@@ -15,6 +15,7 @@ if __name__ == "__main__":
         products=product_files(snakemake.params.products, snakemake.input.vv, snakemake.input.vh),
         out_dir=snakemake.output.patches,
         shard_path=snakemake.output.shard,
+        sha256_path=snakemake.output.sha256,
         unit=snakemake.params.unit,
         nodata=snakemake.params.nodata,
     )

@@ -11,5 +11,6 @@ if __name__ == "__main__":
         out_dir=snakemake.output.patches,
         table_path=snakemake.output.table,
         shard_path=snakemake.output.shard,
+        sha256_path=snakemake.output.sha256,
         threads=snakemake.threads,
     )

@@ -14,5 +14,6 @@ if __name__ == "__main__":
         pairing_path=snakemake.output.pairing,
         out_dir=snakemake.output.patches,
         shard_path=snakemake.output.shard,
+        sha256_path=snakemake.output.sha256,
         link_files=snakemake.params.link_files,
     )
