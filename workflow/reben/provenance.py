@@ -181,16 +181,23 @@ def write_manifest(
                     f"{source[wanted[0]]}: keeps patches of tile {tile}, which has no {kind} sha256 table "
                     "among the inputs"
                 )
-            # S2 and reference maps: one tile's folder; S1: one tree for all tiles (products span tiles).
-            prefix = f"{tree}/" if kind == "s1" else f"{tree}/{tile}/"
-            units.setdefault(prefix, (kind, []))[1].append((tile, tile_hashes[kind][tile], wanted))
+            # A unit per tile folder (S2, reference maps) or per S1 product (a product spans tiles),
+            # so that one unit's lines are in memory at a time.
+            if kind == "s1":
+                groups: dict[str, list[str]] = {}
+                for folder in wanted:
+                    groups.setdefault(f"{tree}/{folder.split('/', 1)[0]}/", []).append(folder)
+            else:
+                groups = {f"{tree}/{tile}/": wanted}
+            for prefix, group in groups.items():
+                units.setdefault(prefix, (kind, []))[1].append((tile, tile_hashes[kind][tile], group))
     members = {}
     for path in metadata_paths:
         name = Path(os.path.relpath(path, dataset_dir)).as_posix()
         members[name] = path
         units[name] = ("file", [])
     # Units in prefix order, each sorted inside, give the whole list sorted: no prefix is the
-    # start of another (tile keys and tree names hold no "/").
+    # start of another (tree names, tile keys and S1 product names hold no "/").
     order = sorted(units, key=lambda p: p.encode())
     for a, b in zip(order, order[1:]):
         if b.startswith(a):
