@@ -421,7 +421,6 @@ def write_reference_maps(reference: np.ndarray, grid: TileGrid, out_dir, shard_p
     """One GeoTIFF per grid patch in `out_dir/<patch_id>/`, the shard of `Data` tensors and
     (with `sha256_path`) the sha256 of every file (reben.file_hashes); the folder is built as
     `<out_dir>.tmp` and renamed at the end."""
-
     px = grid.patch_size_m // REFERENCE_RESOLUTION
     out_dir = Path(out_dir)
     writer = ReferenceMapWriter(grid.crs, (px, px))
