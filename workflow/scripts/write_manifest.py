@@ -8,7 +8,7 @@ if __name__ == "__main__":
 
     to_snakemake_log(snakemake.log[0])
     inp, params = snakemake.input, snakemake.params
-    tables = {"s2": inp.s2_sha256, "reference_maps": inp.reference_maps_sha256, "s1": inp.s1_sha256}
+    tables = {"s2": inp.s2_sha256, "reference_maps": inp.reference_maps_sha256, "s1": getattr(inp, "s1_sha256", [])}
     write_manifest(
         dataset_dir=params.dataset_dir,
         trees=params.trees,
