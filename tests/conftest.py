@@ -35,6 +35,27 @@ def shared(*parts) -> Path:
     return path
 
 
+def folder_sha256(root) -> list[tuple[str, str, str]]:
+    """(patch folder relative to `root`, file name, sha256) of every file below `root`, hashed
+    from the files: what a tile's `<kind>_sha256.parquet` must list (reben.file_hashes)."""
+    import hashlib
+
+    root = Path(root)
+    return sorted(
+        (path.parent.relative_to(root).as_posix(), path.name, hashlib.sha256(path.read_bytes()).hexdigest())
+        for path in root.rglob("*")
+        if path.is_file()
+    )
+
+
+def sha256_table_rows(path) -> list[tuple[str, str, str]]:
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(path)
+    assert table.column_names == ["folder", "file", "sha256"]
+    return sorted(zip(*(table.column(c).to_pylist() for c in table.column_names)))
+
+
 def run_snakemake(
     workdir: Path, *args, configfile: Path | None = None, check: bool = True, timeout: int = 1800
 ) -> subprocess.CompletedProcess:

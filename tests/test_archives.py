@@ -12,7 +12,18 @@ import tarfile
 import pytest
 import zstandard
 
-from reben.archives import file_digests, tree_files, write_checksums, write_tar, write_tar_md5sums, write_tar_zst
+from reben.archives import (
+    TarStream,
+    _header,
+    _Headers,
+    archive_digests,
+    file_digests,
+    tree_files,
+    write_checksums,
+    write_tar,
+    write_tar_md5sums,
+    write_tar_zst,
+)
 from reben.errors import DistributionError
 
 LONG = "S2A_MSIL2A_20170613T101031_N9999_R022_T33UUP"
@@ -112,6 +123,45 @@ def test_the_bytes_are_gnu_tars_own(tree):
     assert ours.getvalue() == gnu_tar_of(tree, 1_704_067_200)
 
 
+@pytest.mark.parametrize("length", [1, 99, 100, 101, 511, 512, 513, 1024])
+def test_fast_headers_are_tarfiles_for_every_name_length_and_size(length):
+    name = "d/" + "é" * ((length - 2) // 2) + "x" * ((length - 2) % 2)  # multi-byte UTF-8 too
+    headers = _Headers(1_704_067_200)
+    for size in (0, 1, 511, 512, 123_456_789, 8**11 - 1, 8**11):
+        assert headers(name.encode(), size) == _header(name, size, 1_704_067_200), (length, size)
+
+
+def test_the_stream_and_zstd_do_not_depend_on_how_the_tar_is_cut(tmp_path, monkeypatch):
+    """zstd's jobs are several MiB: files larger than the stream's pieces, many pieces."""
+    root = tmp_path / "BigEarthNet-S1"
+    root.mkdir()
+    data = b"".join(hashlib.sha256(i.to_bytes(4, "little")).digest()[:8] * 512 for i in range(6000))
+    for i in range(5):
+        (root / f"f{i}").write_bytes(data[i::2])
+    whole = io.BytesIO()
+    write_tar(root, whole)
+    pieces = list(TarStream(tree_files(root), chunk_bytes=777))
+    assert b"".join(pieces) == whole.getvalue() and len(pieces) > 1000
+    reference = io.BytesIO()
+    with zstandard.ZstdCompressor(level=3, threads=2, write_checksum=True).stream_writer(reference, closefd=False) as z:
+        z.write(whole.getvalue())
+    monkeypatch.setattr("reben.archives._TAR_CHUNK", 100_000)
+    summary = write_tar_zst(root, tmp_path / "a.tar.zst", level=3, threads=3)
+    assert (tmp_path / "a.tar.zst").read_bytes() == reference.getvalue()
+    assert summary["tar_md5"] == hashlib.md5(whole.getvalue()).hexdigest()
+    assert summary["tar_bytes"] == len(whole.getvalue()) and summary["members"] == 5
+
+
+def test_an_error_in_a_stage_is_one_line_and_leaves_no_archive(tree, tmp_path, monkeypatch):
+    def full_disk(self, data):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr("reben.archives._Fanout.write", full_disk)
+    with pytest.raises(DistributionError, match=r"a.tar.zst: cannot write the archive \(No space left on device\)$"):
+        write_tar_zst(tree, tmp_path / "dist/a.tar.zst", level=19)
+    assert list((tmp_path / "dist").iterdir()) == []
+
+
 def test_two_builds_are_byte_identical_whatever_mtimes_owners_and_worker_count(tree, tmp_path):
     a = write_tar_zst(tree, tmp_path / "out1/BigEarthNet-S2.tar.zst", level=3, threads=1, mtime=0)
     for p in [tree, *tree.rglob("*")]:
@@ -181,6 +231,26 @@ def test_checksum_files_verify_with_coreutils(tree, tmp_path):
         if shutil.which(tool):
             subprocess.run([tool, "-c", "--strict", sums], cwd=dist, check=True, capture_output=True)
     assert file_digests(dist / "metadata.parquet") == digests["metadata.parquet"]
+
+
+def test_archive_checksums_come_from_the_summaries_without_reading_the_archive_again(tree, tmp_path):
+    import json
+
+    archive = tmp_path / "BigEarthNet-S2.tar.zst"
+    (tmp_path / "s2.json").write_text(json.dumps(write_tar_zst(tree, archive)))
+    digests = archive_digests([tmp_path / "s2.json"], [archive])
+    assert digests == {archive.name: file_digests(archive)}
+    # What write_checksums lists for a known file is what it was told, not read again.
+    write_checksums([archive], tmp_path / "SHA256SUMS", tmp_path / "MD5SUMS", known={archive.name: ("ab", "cd")})
+    assert (tmp_path / "SHA256SUMS").read_text() == f"ab  {archive.name}\n"
+    with open(archive, "ab") as f:
+        f.write(b"\0")
+    with pytest.raises(
+        DistributionError, match=rf"{archive.name}: \d+ bytes, .*s2.json recorded \d+; rebuild the archive$"
+    ):
+        archive_digests([tmp_path / "s2.json"], [archive])
+    with pytest.raises(DistributionError, match=r"BigEarthNet-S1.tar.zst: no archive summary names it"):
+        archive_digests([tmp_path / "s2.json"], [tmp_path / "BigEarthNet-S1.tar.zst"])
 
 
 def test_missing_tree_is_one_line(tmp_path):

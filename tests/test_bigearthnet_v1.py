@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import folder_sha256, sha256_table_rows
 
 from reben.bigearthnet_v1 import (
     TABLE_FILES,
@@ -262,6 +263,7 @@ def test_s1_files_land_byte_identical_in_the_reben_layout_and_shard(tmp_path, re
         out / "s1",
         out / "s1_shard.parquet",
         out / "s1_band_stats.parquet",
+        sha256_path=out / "s1_sha256.parquet",
     )
     name = "S1A_IW_GRDH_1SDV_20170925T043256_35VPK_69_24"
     product = "S1A_IW_GRDH_1SDV_20170925T043256"
@@ -270,6 +272,7 @@ def test_s1_files_land_byte_identical_in_the_reben_layout_and_shard(tmp_path, re
             original = src.extractfile(f"BigEarthNet-S1-Example/{name}/{name}_{pol}.tif").read()
             assert (out / "s1" / product / name / f"{name}_{pol}.tif").read_bytes() == original
     assert sorted(p.name for p in (out / "s1" / product / name).iterdir()) == [f"{name}_VH.tif", f"{name}_VV.tif"]
+    assert sha256_table_rows(out / "s1_sha256.parquet") == folder_sha256(out / "s1")
     pairing = pd.read_parquet(out / "s1_pairing.parquet").set_index("patch_id")
     assert pairing.loc[f"{T35VPK}_69_24", "s1_name"] == name
     assert pairing.loc[f"{T35VPK}_69_24", "s1_product"] == product

@@ -13,7 +13,7 @@ import pyarrow.parquet as pq
 import pytest
 import rasterio
 import shapely
-from conftest import DEMO_CONFIG, run_snakemake, shared
+from conftest import DEMO_CONFIG, folder_sha256, run_snakemake, sha256_table_rows, shared
 
 from reben.clc import (
     clc_identity,
@@ -97,6 +97,7 @@ def run_job(tmp_path, clc, grid=None, **kw):
         out / "reference_maps",
         out / "reference_maps_shard.parquet",
         out / "labels.parquet",
+        sha256_path=out / "reference_maps_sha256.parquet",
         **kw,
     )
     return out, summary
@@ -119,6 +120,8 @@ def test_job_writes_maps_shard_and_labels(tmp_path):
     data = decode(shard[f"{grid.patch_id(1, 1)}_reference_map"])
     assert list(data) == ["Data"] and data["Data"].dtype == np.uint16
     np.testing.assert_array_equal(data["Data"], expected[6:, 6:])
+    rows = sha256_table_rows(out / "reference_maps_sha256.parquet")
+    assert rows == folder_sha256(out / "reference_maps") and len(rows) == 4
 
     labels = pq.read_table(out / "labels.parquet").to_pandas()
     assert labels["patch_id"].tolist() == grid.patch_ids()  # grid order: (0,0) (1,0) (0,1) (1,1)

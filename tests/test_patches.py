@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import rasterio
-from conftest import shared
+from conftest import folder_sha256, sha256_table_rows, shared
 
 from reben.constants import S2_BAND_RESOLUTION, S2_BANDS
 from reben.errors import GridError, ProductError
@@ -87,7 +87,15 @@ def test_patch_writer_equals_a_rasterio_write_anywhere(tmp_path):
 def test_cut_writes_every_valid_patch_in_the_design_layout(small_product, tmp_path):
     tile_json = inspect(small_product, tmp_path)
     out, table, shard = tmp_path / "s2", tmp_path / "s2_patches.parquet", tmp_path / "shard.parquet"
-    result = cut_tile(tile_json, out, table, shard, tmp_path / "s2_band_stats.parquet", threads=2)
+    result = cut_tile(
+        tile_json,
+        out,
+        table,
+        shard,
+        tmp_path / "s2_band_stats.parquet",
+        threads=2,
+        sha256_path=tmp_path / "s2_sha256.parquet",
+    )
     t = pd.read_parquet(table)
     assert len(t) == 9 and result["patches"] == 9
     assert list(t.columns) == ["patch_id", "x", "y", "valid", "cloud_or_shadow_fraction", "snow_fraction"]
@@ -121,6 +129,9 @@ def test_cut_writes_every_valid_patch_in_the_design_layout(small_product, tmp_pa
     with rasterio.open(out / pid / f"{pid}_B8A.tif") as src:
         np.testing.assert_array_equal(tensors["B8A"], src.read(1))
     assert tensors["B01"].dtype == np.uint16 and tensors["B01"].shape == (20, 20)
+    # The sha256 of every file written, as the manifest merges them.
+    assert sha256_table_rows(tmp_path / "s2_sha256.parquet") == folder_sha256(out)
+    assert len(folder_sha256(out)) == 12 * len(valid_ids)
 
 
 def test_cut_records_the_band_statistics_of_every_written_patch(small_product, tmp_path):
@@ -181,12 +192,20 @@ def test_excluded_product_cuts_nothing_and_records_all_patches_invalid(small_pro
     tile_json = inspect(product, tmp_path)
     tile = json.loads(tile_json.read_text())
     assert tile["excluded"] and "GEOMETRIC_QUALITY=FAILED" in tile["excluded_reason"]
-    cut_tile(tile_json, tmp_path / "s2", tmp_path / "t.parquet", tmp_path / "sh.parquet", tmp_path / "st.parquet")
+    cut_tile(
+        tile_json,
+        tmp_path / "s2",
+        tmp_path / "t.parquet",
+        tmp_path / "sh.parquet",
+        tmp_path / "st.parquet",
+        sha256_path=tmp_path / "h.parquet",
+    )
     assert list((tmp_path / "s2").iterdir()) == []
     assert not pd.read_parquet(tmp_path / "t.parquet").valid.any()
     assert list(iter_shard(tmp_path / "sh.parquet")) == []
     stats = pd.read_parquet(tmp_path / "st.parquet")
     assert len(stats) == 0 and "B12_sum_sq" in stats.columns
+    assert sha256_table_rows(tmp_path / "h.parquet") == []
 
 
 def test_a_failed_cut_leaves_no_partial_output(small_product, tmp_path, monkeypatch):

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 import rasterio
 from affine import Affine
-from conftest import shared
+from conftest import folder_sha256, sha256_table_rows, shared
 from pyproj import Transformer
 
 from reben.geotiff import S1PatchWriter, long_strip_byte_counts
@@ -46,7 +46,9 @@ def run_tile(tmp_path, grid, products, key, valid=None):
         tmp_path / "s1",
         tmp_path / "s1_shard.parquet",
         tmp_path / "s1_band_stats.parquet",
+        sha256_path=tmp_path / "s1_sha256.parquet",
     )
+    assert sha256_table_rows(tmp_path / "s1_sha256.parquet") == folder_sha256(tmp_path / "s1")
     return pairing, tmp_path / "s1"
 
 

@@ -18,8 +18,10 @@ from __future__ import annotations
 
 import hashlib
 import os
+import queue
 import shutil
 import tarfile
+import threading
 from pathlib import Path
 
 import zstandard
@@ -30,6 +32,7 @@ from .io import read_json, staged_file, write_text
 _BLOCK = tarfile.BLOCKSIZE  # 512
 _RECORD = tarfile.RECORDSIZE  # 20 blocks: the archive's length is a multiple of this, as tar writes
 _CHUNK = 1024**2
+_TAR_CHUNK = 8 * 1024**2  # the tar stream goes to its stages in pieces of this size
 FILE_MODE = 0o644
 
 
@@ -88,81 +91,205 @@ def _header(name: str, size: int, mtime: int) -> bytes:
     return bytes(buf)
 
 
-class _Hashing:
-    """A binary file that computes the md5 (and the sha256, unless md5_only) of what is written
-    to it."""
+class _Headers:
+    """`_header`'s bytes for every file of an archive, from two templates filled in per file
+    (name, size, checksum); tarfile's TarInfo costs ten times as much per file, and a reBEN tree
+    has millions. Sizes of 8 GiB and more (GNU's base-256 size field) go through `_header`."""
 
-    def __init__(self, f, md5_only: bool = False):
-        self.f = f
-        self.md5 = hashlib.md5()
-        self.sha256 = None if md5_only else hashlib.sha256()
+    def __init__(self, mtime: int):
+        self.mtime = mtime
+        self._file = bytearray(_header("x", 0, mtime)[-_BLOCK:])
+        self._file[0:100] = bytes(100)
+        self._file[124:136] = bytes(12)
+        self._file[148:156] = b" " * 8
+        self._file_sum = sum(self._file)
+        self._long: dict[int, bytes] = {}  # the ././@LongLink record by name length
+
+    def __call__(self, name: bytes, size: int) -> bytes:
+        if size >= 8**11:
+            return _header(name.decode("utf-8", "surrogateescape"), size, self.mtime)
+        block = self._file.copy()
+        short = name[:100]
+        block[0 : len(short)] = short
+        size_field = b"%011o\0" % size
+        block[124:136] = size_field
+        block[148:155] = b"%06o\0" % (self._file_sum + sum(short) + sum(size_field))
+        if len(name) <= 100:
+            return bytes(block)
+        long = self._long.get(len(name))
+        if long is None:
+            long = self._long[len(name)] = _header("x" * len(name), 0, self.mtime)[:_BLOCK]
+        payload = name + bytes(_BLOCK - len(name) % _BLOCK)  # the name, NUL-terminated, padded
+        return long + payload + bytes(block)
+
+
+_ZEROS = bytes(_RECORD)
+
+
+class TarStream:
+    """The uncompressed GNU tar of a tree's files (`tree_files`), as the release built it, in
+    chunks of about `chunk_bytes`; `members` and `bytes` count what was produced."""
+
+    def __init__(self, files, mtime: int = 0, chunk_bytes: int | None = None):
+        self.files, self.chunk_bytes = files, chunk_bytes or _TAR_CHUNK
+        self.headers = _Headers(int(mtime))
+        self.members = self.bytes = 0
+
+    def __iter__(self):
+        pieces: list[bytes] = []
+        held = 0
+        headers = self.headers
+        for name, path in self.files:
+            fd = os.open(path, os.O_RDONLY)
+            try:
+                size = os.fstat(fd).st_size
+                header = headers(name.encode("utf-8", "surrogateescape"), size)
+                pieces.append(header)
+                held += len(header)
+                left = size
+                while left:
+                    if held >= self.chunk_bytes:
+                        yield b"".join(pieces)
+                        pieces, held = [], 0
+                    data = os.read(fd, min(left, self.chunk_bytes))
+                    if not data:
+                        raise DistributionError(f"{path}: shrank while being archived")
+                    pieces.append(data)
+                    held += len(data)
+                    left -= len(data)
+            finally:
+                os.close(fd)
+            pad = -size % _BLOCK
+            if pad:
+                pieces.append(_ZEROS[:pad])
+                held += pad
+            self.bytes += len(header) + size + pad
+            self.members += 1
+            if held >= self.chunk_bytes:
+                yield b"".join(pieces)
+                pieces, held = [], 0
+        end = 2 * _BLOCK
+        end += -(self.bytes + end) % _RECORD
+        pieces.append(_ZEROS[:end])
+        self.bytes += end
+        yield b"".join(pieces)
+
+
+class _Stage(threading.Thread):
+    """Applies `fn` to each item put, in order, in a thread of its own: hashing, compressing
+    and writing release the GIL, so the stages of an archive run side by side. An error comes
+    back at the next `put` or at `close`."""
+
+    def __init__(self, fn, depth: int = 4):
+        super().__init__(daemon=True)
+        self.fn, self.error = fn, None
+        self._items: queue.Queue = queue.Queue(depth)
+        self.start()
+
+    def run(self):
+        while (item := self._items.get()) is not None:
+            if self.error is None:
+                try:
+                    self.fn(item)
+                except BaseException as e:  # noqa: BLE001 - handed to the caller
+                    self.error = e
+
+    def put(self, item) -> None:
+        if self.error is not None:
+            raise self.error
+        self._items.put(item)
+
+    def close(self) -> None:
+        self._items.put(None)
+        self.join()
+        if self.error is not None:
+            raise self.error
+
+
+def _close(stages) -> None:
+    """Close every stage, then raise the first error any of them met."""
+    errors = []
+    for stage in stages:
+        try:
+            stage.close()
+        except BaseException as e:  # noqa: BLE001 - raised below
+            errors.append(e)
+    if errors:
+        raise errors[0]
+
+
+class _Fanout:
+    """A binary file whose writes go to stages (zstd's output: to its hashes and the file)."""
+
+    def __init__(self, *stages: _Stage):
+        self.stages = stages
 
     def write(self, data) -> int:
-        if self.sha256 is not None:
-            self.sha256.update(data)
-        self.md5.update(data)
-        return self.f.write(data)
+        data = bytes(data)
+        for stage in self.stages:
+            stage.put(data)
+        return len(data)
 
     def flush(self):
-        self.f.flush()
+        pass
 
 
 def write_tar(tree, out, mtime: int = 0) -> tuple[int, int]:
     """Write the files of `tree` as an uncompressed GNU tar, as the release built it, to `out`
     (anything with `write`); returns (members, bytes)."""
-    buf = bytearray(_CHUNK)
-    view = memoryview(buf)
-    offset = members = 0
-    for name, path in tree_files(tree):
-        size = path.stat().st_size
-        header = _header(name, size, mtime)
-        out.write(header)
-        left = size
-        with open(path, "rb") as f:
-            while left:
-                n = f.readinto(view[: min(left, _CHUNK)])
-                if not n:
-                    raise DistributionError(f"{path}: shrank while being archived")
-                out.write(view[:n])
-                left -= n
-        pad = -size % _BLOCK
-        out.write(b"\0" * pad)
-        offset += len(header) + size + pad
-        members += 1
-    end = 2 * _BLOCK
-    end += -(offset + end) % _RECORD
-    out.write(b"\0" * end)
-    return members, offset + end
+    stream = TarStream(tree_files(tree), mtime)
+    for chunk in stream:
+        out.write(chunk)
+    return stream.members, stream.bytes
 
 
 def write_tar_zst(tree, out_path, level: int = 10, threads: int = 1, mtime: int = 0) -> dict:
     """Archive `tree` into `out_path` (.tar.zst) through a temporary name; returns members,
     sizes, the archive's sha256 and md5 and the md5 of the uncompressed tar (all computed while
-    writing)."""
+    writing).
+
+    Five stages overlap: the tar stream (this thread), its md5, zstd (its `threads` workers),
+    the md5 of zstd's output, and its sha256 with the write to the file."""
     tree, out_path = Path(tree), Path(out_path)
     if not tree.is_dir():
         raise DistributionError(f"{tree}: not a folder; nothing to archive")
     # threads >= 1 always: zstd's multi-threaded format is the same for any worker count, while
     # threads=0 (single-threaded mode) frames the data differently.
     cctx = zstandard.ZstdCompressor(level=level, threads=max(1, int(threads)), write_checksum=True)
+    tar_md5, md5, sha256 = hashlib.md5(), hashlib.md5(), hashlib.sha256()
+    stream = TarStream(tree_files(tree), int(mtime))
     try:
         out_path.parent.mkdir(parents=True, exist_ok=True)
         with staged_file(out_path) as tmp, open(tmp, "wb") as raw:
-            hashing = _Hashing(raw)
-            with cctx.stream_writer(hashing, closefd=False) as z:
-                tar = _Hashing(z, md5_only=True)  # the release published md5 only
-                members, tar_bytes = write_tar(tree, tar, int(mtime))
+
+            def write(data):
+                sha256.update(data)
+                raw.write(data)
+
+            outputs = (_Stage(md5.update), _Stage(write))
+            try:
+                z = cctx.stream_writer(_Fanout(*outputs), closefd=False)
+                inputs = (_Stage(tar_md5.update), _Stage(z.write))
+                try:
+                    for chunk in stream:
+                        for stage in inputs:
+                            stage.put(chunk)
+                finally:
+                    _close(inputs)
+                z.close()  # the end of the frame, once every chunk is in
+            finally:
+                _close(outputs)
     except OSError as e:
         raise DistributionError(f"{out_path}: cannot write the archive ({e.strerror or e})") from None
     return {
         "archive": out_path.name,
-        "members": members,
-        "tar_bytes": tar_bytes,
+        "members": stream.members,
+        "tar_bytes": stream.bytes,
         "bytes": out_path.stat().st_size,
-        "sha256": hashing.sha256.hexdigest(),
-        "md5": hashing.md5.hexdigest(),
+        "sha256": sha256.hexdigest(),
+        "md5": md5.hexdigest(),
         "tar": out_path.name.removesuffix(".zst"),
-        "tar_md5": tar.md5.hexdigest(),
+        "tar_md5": tar_md5.hexdigest(),
     }
 
 
@@ -178,9 +305,38 @@ def file_digests(path) -> tuple[str, str]:
     return sha.hexdigest(), md5.hexdigest()
 
 
-def write_checksums(files, sha256_path, md5_path) -> dict[str, tuple[str, str]]:
-    """`sha256sum`/`md5sum` files (verifiable with `-c` in their folder) for `files`, by name."""
-    digests = {Path(f).name: file_digests(f) for f in sorted(files, key=lambda f: Path(f).name)}
+def archive_digests(summaries, archives) -> dict[str, tuple[str, str]]:
+    """(sha256, md5) of each archive by name, as archive_tree computed them while writing it
+    (its summary), so that no archive is read again; an archive whose size is no longer the one
+    its summary recorded stops the job."""
+    by_name = {Path(a).name: Path(a) for a in archives}
+    digests = {}
+    for summary in summaries:
+        record = read_json(summary)
+        try:
+            name, size, digest = record["archive"], record["bytes"], (record["sha256"], record["md5"])
+        except KeyError as e:
+            raise DistributionError(f"{summary}: no {e} in this archive summary; rebuild the archive") from None
+        if name not in by_name:
+            continue
+        if by_name[name].stat().st_size != size:
+            raise DistributionError(
+                f"{by_name[name]}: {by_name[name].stat().st_size} bytes, {summary} recorded {size}; rebuild the archive"
+            )
+        digests[name] = digest
+    missing = sorted(set(by_name) - set(digests))
+    if missing:
+        raise DistributionError(f"{by_name[missing[0]]}: no archive summary names it; rebuild the archive")
+    return digests
+
+
+def write_checksums(files, sha256_path, md5_path, known=None) -> dict[str, tuple[str, str]]:
+    """`sha256sum`/`md5sum` files (verifiable with `-c` in their folder) for `files`, by name.
+    `known`: (sha256, md5) by name of files already hashed (the archives: archive_digests)."""
+    known = known or {}
+    digests = {
+        Path(f).name: known.get(Path(f).name) or file_digests(f) for f in sorted(files, key=lambda f: Path(f).name)
+    }
     write_text("".join(f"{sha}  {name}\n" for name, (sha, _) in digests.items()), sha256_path)
     write_text("".join(f"{md5}  {name}\n" for name, (_, md5) in digests.items()), md5_path)
     return digests

@@ -209,6 +209,12 @@ def check_funnel(table: pd.DataFrame) -> None:
         )
 
 
+def tree_folder(kind: str, tile_key: str, folder: str) -> str:
+    """Where a tile's patch folder goes in its dataset tree, relative to the tree: `<patch_id>`
+    (S2, reference maps) under the tile key, `<S1 product>/<s1_name>` (S1) as it is."""
+    return folder if kind == "s1" else f"{tile_key}/{folder}"
+
+
 class Linker:
     """Hard links files into a tree, falling back to copies where the file system refuses."""
 
@@ -309,10 +315,17 @@ def assemble_dataset(
                 kept["tile_key"], kept["patch_id"], kept["s1_product"], kept["s1_name"]
             ):
                 t = by_key[key]
-                jobs.append((Path(t.s2_dir) / pid, tmp["s2"] / key / pid, len(S2_BANDS)))
-                jobs.append((Path(t.reference_maps_dir) / pid, tmp["reference_maps"] / key / pid, 1))
+                jobs.append((Path(t.s2_dir) / pid, tmp["s2"] / tree_folder("s2", key, pid), len(S2_BANDS)))
+                jobs.append(
+                    (
+                        Path(t.reference_maps_dir) / pid,
+                        tmp["reference_maps"] / tree_folder("reference_maps", key, pid),
+                        1,
+                    )
+                )
                 if t.s1_dir and s1_name:
-                    jobs.append((Path(t.s1_dir) / s1_product / s1_name, tmp["s1"] / s1_product / s1_name, 2))
+                    folder = f"{s1_product}/{s1_name}"
+                    jobs.append((Path(t.s1_dir) / folder, tmp["s1"] / tree_folder("s1", key, folder), 2))
             linker = link_trees(jobs, threads)
             write_release_parquet(metadata_table(kept[~flagged]), metadata)
             write_release_parquet(metadata_table(kept[flagged]), flagged_metadata)

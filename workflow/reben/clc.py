@@ -24,6 +24,7 @@ import pyarrow.compute  # noqa: F401
 
 from .constants import REFERENCE_MAP_RESOLUTION
 from .errors import ClcError
+from .file_hashes import FileHashes
 from .geotiff import ReferenceMapWriter
 from .grid import TileGrid, read_grid_json
 from .io import staged_dir
@@ -253,9 +254,10 @@ def rasterize_tile(geometries, codes: np.ndarray, grid: TileGrid, with_coverage:
 # ------------------------------------------------------------------ the job
 
 
-def write_reference_maps(reference: np.ndarray, grid: TileGrid, out_dir, shard_path) -> None:
-    """One GeoTIFF per grid patch in `out_dir/<patch_id>/`, and the shard of `Data` tensors;
-    the folder is built as `<out_dir>.tmp` and renamed at the end."""
+def write_reference_maps(reference: np.ndarray, grid: TileGrid, out_dir, shard_path, sha256_path=None) -> None:
+    """One GeoTIFF per grid patch in `out_dir/<patch_id>/`, the shard of `Data` tensors and
+    (with `sha256_path`) the sha256 of every file (reben.file_hashes); the folder is built as
+    `<out_dir>.tmp` and renamed at the end."""
     px = grid.patch_size_m // REFERENCE_MAP_RESOLUTION
     out_dir = Path(out_dir)
     writer = ReferenceMapWriter(grid.crs, (px, px), REFERENCE_MAP_RESOLUTION)
@@ -264,15 +266,18 @@ def write_reference_maps(reference: np.ndarray, grid: TileGrid, out_dir, shard_p
     ids = grid.patch_ids()
     progress = Progress(f"{grid.tile_key}: writing reference maps", len(ids))
     with staged_dir(out_dir) as tmp_dir:
+        files = FileHashes(tmp_dir)
         with ShardWriter(shard_path) as shard:
             for i, (x, y, pid) in enumerate(zip(xs.tolist(), ys.tolist(), ids)):
                 patch = np.ascontiguousarray(blocks[y, :, x, :])
                 left, _, _, top = grid.patch_bounds(x, y)
                 folder = tmp_dir / pid
                 folder.mkdir()
-                writer.write(folder / f"{pid}_reference_map.tif", patch, left, top)
+                files.write(folder / f"{pid}_reference_map.tif", writer.to_bytes(patch, left, top))
                 shard.add(f"{pid}_reference_map", encode({"Data": patch}))
                 progress.update(i + 1)
+        if sha256_path:
+            files.save(sha256_path)
 
 
 def rasterize_reference_maps(
@@ -291,11 +296,13 @@ def rasterize_reference_maps(
     nomenclature: str = "reben19",
     class_table_path=None,
     unlabeled_codes=(),
+    sha256_path=None,
 ) -> dict:
     """Reference maps, their shard and the labels of every patch of one tile's grid, from the
     CLC vector `clc` or, with `raster`, from the land-cover raster at that path (see
     reben.label_raster). With a shipped nomenclature (no `class_table_path`) the labels also
-    carry the 43-class labels (`labels_43`)."""
+    carry the 43-class labels (`labels_43`). With `sha256_path`, the sha256 of every reference
+    map file (reben.file_hashes)."""
     from .label_raster import open_label_raster, read_tile_codes
 
     start = time.monotonic()
@@ -338,7 +345,7 @@ def rasterize_reference_maps(
     labels = tile_labels(
         grid.patch_ids(), reference, grid.n_rows, grid.n_cols, px, table, max_unlabeled_fraction, table43
     )
-    write_reference_maps(reference, grid, out_dir, shard_path)
+    write_reference_maps(reference, grid, out_dir, shard_path, sha256_path)
     write_labels(labels, labels_path)
     n, labelled = labels.num_rows, int(pa.compute.sum(labels["labelled"]).as_py() or 0)
     LOG.info(

@@ -37,6 +37,8 @@ REFERENCE_MAP_SUFFIX = "_reference_map"
 
 # Entries per write transaction: bounds LMDB's dirty-page list (values are 30-160 kB).
 _BATCH_BYTES = 256 * 1024**2
+# Shard row groups (256 values, up to 41 MB) read ahead while a batch is written.
+_READ_AHEAD = 8
 
 
 @dataclass(frozen=True)
@@ -191,26 +193,42 @@ def plan(selection: Selection, shards: dict[str, list]) -> tuple[list[tuple[str,
     return [(kind, path) for path, kind in order], map_size
 
 
-def _row_groups(order):
-    """(kind, shard, row group) of every shard in `order`, read one ahead in a thread (Arrow
-    releases the GIL)."""
-    from concurrent.futures import ThreadPoolExecutor
+def _row_groups(order, ahead: int = _READ_AHEAD):
+    """(kind, shard, row group) of every shard in `order`, read up to `ahead` row groups ahead
+    in a thread (Arrow releases the GIL, and so does LMDB's commit: shards are read while the
+    previous batch is written)."""
+    import queue
+    import threading
 
-    def groups():
-        for kind, path in order:
-            f = pq.ParquetFile(path, memory_map=True)
-            for i in range(f.num_row_groups):
-                yield kind, path, f, i
+    groups: queue.Queue = queue.Queue(ahead)
+    stop = threading.Event()
 
-    with ThreadPoolExecutor(1) as pool:
-        pending = None
-        for kind, path, f, i in groups():
-            nxt = (kind, path, pool.submit(f.read_row_group, i, columns=["key", "value"]))
-            if pending is not None:
-                yield pending[0], pending[1], pending[2].result()
-            pending = nxt
-        if pending is not None:
-            yield pending[0], pending[1], pending[2].result()
+    def read():
+        try:
+            for kind, path in order:
+                f = pq.ParquetFile(path, memory_map=True)
+                for i in range(f.num_row_groups):
+                    if stop.is_set():
+                        return
+                    groups.put((kind, path, f.read_row_group(i, columns=["key", "value"])))
+            groups.put(None)
+        except BaseException as e:  # noqa: BLE001 - raised in the consuming thread
+            groups.put(e)
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    try:
+        while (item := groups.get()) is not None:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        while reader.is_alive():  # unblock a reader waiting for room
+            try:
+                groups.get_nowait()
+            except queue.Empty:
+                reader.join(0.05)
 
 
 def _stream(order, wanted: set[str], check=None):

@@ -18,6 +18,7 @@ import pandas as pd
 from .bandstats import empty_s2_stats, s2_block_stats, s2_stats_table
 from .constants import S2_BAND_RESOLUTION, S2_BANDS, S2_NODATA, SCL_CLOUD_OR_SHADOW, SCL_RESOLUTION, SCL_SNOW
 from .errors import ProductError
+from .file_hashes import FileHashes, write_empty
 from .geotiff import PatchTiffWriter
 from .grid import TileGrid
 from .io import read_json, staged_dir, write_parquet
@@ -86,9 +87,10 @@ def patch_table(grid: TileGrid, valid: np.ndarray, cloud: np.ndarray, snow: np.n
     )
 
 
-def cut_tile(tile_json, out_dir, table_path, shard_path, band_stats_path, threads: int = 1) -> dict:
-    """Write every valid patch of a product, its validity/SCL table, its safetensors shard and
-    the band statistics of each written patch (s2_band_stats, reben.bandstats).
+def cut_tile(tile_json, out_dir, table_path, shard_path, band_stats_path, threads: int = 1, sha256_path=None) -> dict:
+    """Write every valid patch of a product, its validity/SCL table, its safetensors shard,
+    the band statistics of each written patch (s2_band_stats, reben.bandstats) and, with
+    `sha256_path`, the sha256 of every file written (reben.file_hashes).
 
     Outputs appear all at once: patches go to a temporary folder renamed at the end, the tables
     and shard through temporary names. A product excluded for its quality indicators yields an
@@ -114,6 +116,8 @@ def cut_tile(tile_json, out_dir, table_path, shard_path, band_stats_path, thread
             pass
         write_parquet(empty_s2_stats(), band_stats_path)
         write_parquet(patch_table(grid, np.zeros(n, bool), zeros, zeros), table_path)
+        if sha256_path:
+            write_empty(sha256_path)
         return {"patches": n, "valid": 0}
 
     paths = tile["band_paths"]
@@ -150,6 +154,7 @@ def cut_tile(tile_json, out_dir, table_path, shard_path, band_stats_path, thread
     todo = np.flatnonzero(valid)
     progress = Progress(f"{key}: writing patches", len(todo))
     with staged_dir(out_dir) as tmp_dir:
+        files = FileHashes(tmp_dir)
         with ShardWriter(shard_path) as shard:
             for done, i in enumerate(todo, 1):
                 x, y, pid = int(xs[i]), int(ys[i]), ids[i]
@@ -159,12 +164,16 @@ def cut_tile(tile_json, out_dir, table_path, shard_path, band_stats_path, thread
                 tensors = {}
                 for band in S2_BANDS:
                     patch = np.ascontiguousarray(views[band][y, :, x, :])
-                    writers[S2_BAND_RESOLUTION[band]].write(folder / f"{pid}_{band}.tif", patch, left, top)
+                    files.write(
+                        folder / f"{pid}_{band}.tif", writers[S2_BAND_RESOLUTION[band]].to_bytes(patch, left, top)
+                    )
                     tensors[band] = patch
                 shard.add(pid, encode(tensors))
                 progress.update(done)
         kept = {band: {stat: a.ravel()[todo] for stat, a in stats[band].items()} for band in S2_BANDS}
         write_parquet(s2_stats_table([ids[i] for i in todo], kept), band_stats_path)
         write_parquet(patch_table(grid, valid, cloud, snow), table_path)
+        if sha256_path:
+            files.save(sha256_path)
     LOG.info("%s: %d patches, %d valid, cut in %.1f s", key, n, len(todo), time.monotonic() - start)
     return {"patches": n, "valid": int(len(todo))}

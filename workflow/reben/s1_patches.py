@@ -21,6 +21,7 @@ import pandas as pd
 from .bandstats import S1StatsRows, float_block_stats
 from .constants import S1_POLARISATIONS
 from .errors import Sentinel1Error
+from .file_hashes import FileHashes
 from .geotiff import S1PatchWriter
 from .grid import read_grid_json
 from .io import staged_dir
@@ -50,9 +51,11 @@ def cut_tile(
     band_stats_path,
     unit: str = "auto",
     nodata: float | None = None,
+    sha256_path=None,
 ) -> dict:
     """Write the S1 patch pair of every paired patch (of those valid on the Sentinel-2 side
-    only, where `s2_patches_path` is given), its shard row and its band statistics row.
+    only, where `s2_patches_path` is given), its shard row, its band statistics row and (with
+    `sha256_path`) the sha256 of every file written (reben.file_hashes).
 
     `products`: [{name, VV, VH}], at least every product the pairing names. The workflow passes
     no s2_patches table, so that S1 patches are not downstream of sen2cor (see sentinel1.smk).
@@ -82,6 +85,7 @@ def cut_tile(
     progress = Progress(f"{tile_key}: writing S1 patches", int(needed.sum()))
     done, resampling = 0, 0.0
     with staged_dir(out_dir) as tmp_dir:
+        files = FileHashes(tmp_dir)
         with ShardWriter(shard_path) as shard:
             for product in sorted(pairing.loc[needed, "s1_product"].unique()):
                 if product not in by_product:
@@ -123,7 +127,7 @@ def cut_tile(
                             folder.mkdir()
                             left, _, _, top = grid.patch_bounds(int(xs[i]), int(ys[i]))
                             for pol, patch in tensors.items():
-                                writer.write(folder / f"{name}_{pol}.tif", patch, left, top)
+                                files.write(folder / f"{name}_{pol}.tif", writer.to_bytes(patch, left, top))
                             shard.add(name, encode(tensors))
                             done += 1
                             progress.update(done)
@@ -136,6 +140,8 @@ def cut_tile(
                             {pol: {k: v[dys, dxs] for k, v in chunk_stats[pol].items()} for pol in S1_POLARISATIONS},
                         )
             stats.write(band_stats_path)
+        if sha256_path:
+            files.save(sha256_path)
     LOG.info(
         "%s: %d patches paired%s: %d S1 patch pairs written in %.1f s (%.1f s reading and resampling)",
         tile_key,

@@ -32,6 +32,7 @@ import pandas as pd
 from .bandstats import S1StatsRows
 from .constants import S1_POLARISATIONS
 from .errors import V1ArchiveError
+from .file_hashes import FileHashes
 from .grid import read_grid_json
 from .io import check_download_sha256, sha256_file, staged_dir, write_parquet
 from .logs import Progress
@@ -218,8 +219,10 @@ def take_tile(
     shard_path,
     band_stats_path,
     link_files: bool = True,
+    sha256_path=None,
 ) -> dict:
-    """The v1 S1 patches of one tile from the extracted archive `source` (see module doc)."""
+    """The v1 S1 patches of one tile from the extracted archive `source` (see module doc), and
+    (with `sha256_path`) the sha256 of every file taken (reben.file_hashes)."""
     from .assembly import Linker
     from .bigearthnet_v1 import read_tile_link
 
@@ -236,6 +239,7 @@ def take_tile(
     progress = Progress(f"{tile_key}: taking v1 S1 patches", len(paired))
     try:
         with staged_dir(out_dir) as tmp:
+            files = FileHashes(tmp)
             with ShardWriter(shard_path) as shard:
                 for done, (s2v1, pid, product, name) in enumerate(
                     zip(
@@ -255,15 +259,20 @@ def take_tile(
                                 "incomplete"
                             )
                         linker.link(str(src), str(folder / src.name))
+                        files.add(folder / src.name)
                         tensors[pol] = read_v1_patch(src)
                     shard.add(name, encode(tensors))
                     stats.add_patch(pid, name, tensors)
                     progress.update(done)
             stats.write(band_stats_path)
             write_parquet(pairing, pairing_path)
+            if sha256_path:
+                files.save(sha256_path)
     except BaseException:
         Path(shard_path).unlink(missing_ok=True)
         Path(band_stats_path).unlink(missing_ok=True)
+        if sha256_path:
+            Path(sha256_path).unlink(missing_ok=True)
         raise
     LOG.info(
         "%s: %d of %d patches have a v1 S1 partner; %d files %s from %s in %.1f s",

@@ -418,11 +418,6 @@ def archive_summary_path(tree):
     return f"{RESULTS}/archives/{tree}.json"
 
 
-def manifest_members():
-    """What MANIFEST.sha256 covers, relative to results/dataset."""
-    return [*dataset_trees().values(), *METADATA_FILES]
-
-
 from reben.provenance import provenance_config as _provenance_config
 
 

@@ -88,6 +88,10 @@ rule write_manifest:
     input:
         trees=[dataset_path(tree) for tree in dataset_trees().values()],
         metadata=[dataset_path(name) for name in METADATA_FILES],
+        # The sha256 of every patch file, recorded by the per-tile jobs as they wrote it.
+        s2_sha256=per_tile("s2_sha256.parquet"),
+        reference_maps_sha256=per_tile("reference_maps_sha256.parquet"),
+        s1_sha256=per_tile("s1_sha256.parquet") if config["sentinel1"]["enabled"] else [],
     output:
         manifest=dataset_path("MANIFEST.sha256"),
     log:
@@ -99,7 +103,10 @@ rule write_manifest:
         mem_mb=mem_mb_grows(1000),
         runtime=240,
     params:
-        members=manifest_members(),
+        trees=dataset_trees(),
+        tiles=TILES,
+        sample_size=config["distribution"]["manifest_verify_sample"],
+        seed=config["distribution"]["manifest_verify_seed"],
     script:
         "../scripts/write_manifest.py"
 

@@ -11,6 +11,7 @@ rule rasterize_reference_maps:
     output:
         maps=directory(tile_path("{tile}", "reference_maps")),
         shard=tile_path("{tile}", "reference_maps_shard.parquet"),
+        sha256=tile_path("{tile}", "reference_maps_sha256.parquet"),
         labels=tile_path("{tile}", "labels.parquet"),
     log:
         log_path("rasterize_reference_maps", "{tile}"),

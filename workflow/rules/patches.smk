@@ -9,6 +9,7 @@ rule cut_s2_patches:
         table=tile_path("{tile}", "s2_patches.parquet"),
         shard=tile_path("{tile}", "s2_shard.parquet"),
         band_stats=tile_path("{tile}", "s2_band_stats.parquet"),
+        sha256=tile_path("{tile}", "s2_sha256.parquet"),
     log:
         log_path("cut_s2_patches", "{tile}"),
     benchmark:

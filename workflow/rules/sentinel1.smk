@@ -91,6 +91,7 @@ if not S1_FROM_V1:
             patches=directory(tile_path("{tile}", "s1")),
             shard=tile_path("{tile}", "s1_shard.parquet"),
             band_stats=tile_path("{tile}", "s1_band_stats.parquet"),
+            sha256=tile_path("{tile}", "s1_sha256.parquet"),
         log:
             log_path("cut_s1_patches", "{tile}"),
         benchmark:

@@ -12,5 +12,6 @@ if __name__ == "__main__":
         table_path=snakemake.output.table,
         shard_path=snakemake.output.shard,
         band_stats_path=snakemake.output.band_stats,
+        sha256_path=snakemake.output.sha256,
         threads=snakemake.threads,
     )

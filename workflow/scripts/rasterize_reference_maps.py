@@ -11,6 +11,7 @@ if __name__ == "__main__":
         clc=snakemake.input.clc,
         out_dir=snakemake.output.maps,
         shard_path=snakemake.output.shard,
+        sha256_path=snakemake.output.sha256,
         labels_path=snakemake.output.labels,
         layer=snakemake.params.layer,
         code_field=snakemake.params.code_field,

@@ -15,5 +15,6 @@ if __name__ == "__main__":
         out_dir=snakemake.output.patches,
         shard_path=snakemake.output.shard,
         band_stats_path=snakemake.output.band_stats,
+        sha256_path=snakemake.output.sha256,
         link_files=snakemake.params.link_files,
     )

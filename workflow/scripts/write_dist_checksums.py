@@ -1,7 +1,8 @@
-"""Copy the metadata files beside the archives and list sha256 and md5 of each, and the md5 of
-each uncompressed .tar (rule write_dist_checksums)."""
+"""Copy the metadata files beside the archives and list sha256 and md5 of each (the archives'
+as archive_tree computed them while writing), and the md5 of each uncompressed .tar (rule
+write_dist_checksums)."""
 
-from reben.archives import copy_file, write_checksums, write_tar_md5sums
+from reben.archives import archive_digests, copy_file, write_checksums, write_tar_md5sums
 
 if __name__ == "__main__":
     from reben.logs import to_snakemake_log
@@ -13,5 +14,6 @@ if __name__ == "__main__":
         files=[*snakemake.input.archives, snakemake.output.metadata, snakemake.output.flagged_metadata],
         sha256_path=snakemake.output.sha256,
         md5_path=snakemake.output.md5,
+        known=archive_digests(snakemake.input.summaries, snakemake.input.archives),
     )
     write_tar_md5sums(snakemake.input.summaries, snakemake.output.tar_md5)
