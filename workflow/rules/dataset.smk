@@ -17,6 +17,8 @@ rule select_patches:
         v1_flags=config["bigearthnet_v1"]["flags"],
     log:
         log_path("select_patches", "{tile}"),
+    benchmark:
+        benchmark_path("select_patches", "{tile}")
     threads: 1
     resources:
         mem_mb=mem_mb_grows(1000),

@@ -10,6 +10,8 @@ rule assign_splits:
         splits=tile_path("{tile}", "splits.parquet"),
     log:
         log_path("assign_splits", "{tile}"),
+    benchmark:
+        benchmark_path("assign_splits", "{tile}")
     threads: 1
     resources:
         mem_mb=mem_mb_grows(500),
@@ -33,6 +35,8 @@ rule assign_countries:
         priority=config["countries"]["priority"],
     log:
         log_path("assign_countries", "{tile}"),
+    benchmark:
+        benchmark_path("assign_countries", "{tile}")
     threads: 1
     resources:
         mem_mb=mem_mb_grows(1500),

@@ -17,6 +17,8 @@ rule check_inputs:
         settings=CHECK_SETTINGS,
     log:
         log_path("check_inputs", "inputs"),
+    benchmark:
+        benchmark_path("check_inputs", "inputs")
     threads: 1
     resources:
         mem_mb=mem_mb_grows(1000),
@@ -37,6 +39,8 @@ rule make_patch_grid:
         product=geocoding_source_identity,
     log:
         log_path("make_patch_grid", "{tile}"),
+    benchmark:
+        benchmark_path("make_patch_grid", "{tile}")
     threads: 1
     resources:
         mem_mb=mem_mb_grows(1000),
@@ -56,6 +60,8 @@ rule inspect_tile:
         product=l2a_product_identity,
     log:
         log_path("inspect_tile", "{tile}"),
+    benchmark:
+        benchmark_path("inspect_tile", "{tile}")
     threads: 1
     resources:
         mem_mb=mem_mb_grows(1000),
