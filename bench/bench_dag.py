@@ -68,7 +68,7 @@ def tiny_l1c_products(folder: Path) -> None:
         with warnings.catch_warnings():   # mgrs warns of the square's corner latitude
             warnings.simplefilter("ignore", RuntimeWarning)
             zone, hemisphere, easting, northing = mgrs.MGRS().MGRSToUTM(tile + "0000000000")
-        ulx, uly = easting // 60 * 60, math.ceil((northing + 100_000) / 60) * 60
+        ulx, uly = round(easting) // 60 * 60, math.ceil((round(northing) + 100_000) / 60) * 60
         baseline = name.split("_")[3][1:]
         write_l1c_zip(SyntheticProduct(name=name, epsg=32600 + zone, ulx=float(ulx), uly=float(uly),
                                        n_patches=1, baseline=f"{baseline[:2]}.{baseline[2:]}",
