@@ -15,6 +15,8 @@ if V1_TABLES:
             tables=v1_tables_identity(),
         log:
             log_path("index_bigearthnet_v1", "bigearthnet_v1"),
+        benchmark:
+            benchmark_path("index_bigearthnet_v1", "bigearthnet_v1")
         threads: 1
         resources:
             mem_mb=mem_mb_grows(2000),
@@ -31,6 +33,8 @@ if V1_TABLES:
             link=tile_path("{tile}", "bigearthnet_v1.parquet"),
         log:
             log_path("link_bigearthnet_v1", "{tile}"),
+        benchmark:
+            benchmark_path("link_bigearthnet_v1", "{tile}")
         threads: 1
         resources:
             mem_mb=mem_mb_grows(500),
