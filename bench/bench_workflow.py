@@ -327,6 +327,21 @@ def funnel_total(results: Path) -> dict:
     return {k: int(total[k]) for k in ("grid_patches", "kept", "flagged", "clean")}
 
 
+def planned_jobs(cmd: list[str]) -> dict[str, int]:
+    """Jobs per rule that a dry run (`cmd` with -n) plans, from its "Job stats:" table."""
+    proc = subprocess.run([*cmd, "-n"], capture_output=True, text=True, env=env())
+    if proc.returncode:
+        raise SystemExit(f"snakemake -n failed: {(proc.stdout + proc.stderr)[-3000:]}")
+    lines, jobs = (proc.stdout + proc.stderr).splitlines(), {}
+    if "Job stats:" in lines:
+        for line in lines[lines.index("Job stats:") + 3:]:
+            parts = line.split()
+            if len(parts) != 2 or not parts[1].isdigit() or parts[0] == "total":
+                break
+            jobs[parts[0]] = int(parts[1])
+    return jobs
+
+
 def dag_edges(cmd: list[str]) -> tuple[dict, list]:
     """The jobs of `snakemake --dag` (id -> (rule, wildcard values)) and its edges."""
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env())
@@ -557,6 +572,12 @@ def main() -> None:
         configfile = run_dir / f"bench_n{n}.yaml"
         configfile.write_text(yaml.safe_dump(config_for(user, results, specs[:n])))
         extra = ["--forcerun", *TAIL_RULES] if i else []
+        if i:  # would Snakemake rerun the dataset-wide jobs by itself? (forced anyway)
+            planned = planned_jobs(snakemake_cmd(run_dir, configfile, args.cores))
+            tail_jobs = {rule: n for rule, n in planned.items() if rule in TAIL_RULES}
+            absent = [rule for rule in TAIL_RULES if rule not in tail_jobs]
+            say(f"check N={n}: without --forcerun Snakemake plans {sum(tail_jobs.values())} dataset-wide jobs"
+                + (f"; it would not rerun {', '.join(absent)}" if absent else " (all of them)"))
         say(f"phase run N={n}: snakemake --cores {args.cores}{' --forcerun <dataset-wide rules>' if i else ''} "
             f"(log {out / f'snakemake_n{n}.log'})")
         before = uptime()
