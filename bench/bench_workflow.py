@@ -13,7 +13,8 @@ Printed: a per-rule table (per-tile rules: mean and max over tiles; dataset-wide
 N and a least-squares slope a + b*N, also per kept patch), the disk the benchmark took, and
 the projection to reBEN (115 tiles, 549,488 kept patches) on one 16-core node against 1 h:
 
-  head      = check_inputs (serial, before any tile job), scaled to 115 tiles
+  head      = check_inputs (serial, before any tile job): `python -m reben check` (the same
+              check) timed at every N, fitted a + b*N and taken at 115 tiles
   per-tile  = sum over per-tile rules of mean wall x threads x 115 / 16: every job reserves
               its threads for its wall time, a 16-core node runs 16 / threads such jobs at
               once, packed without gaps (a lower bound from CPU time is printed beside it)
@@ -72,7 +73,7 @@ HEAD_RULE = "check_inputs"
 TILE_NAME = re.compile(r"S2[A-D]_MSIL2A_\d{8}T\d{6}_N\d{4}_R\d{3}_T\d{2}[A-Z]{3}")
 
 # Rough disk per tile, for the check before starting (measured: see the printed du).
-INPUT_GB_PER_TILE = 3.0
+INPUT_GB_PER_TILE = 2.0
 RESULTS_GB_PER_TILE = 9.0
 
 
@@ -297,9 +298,8 @@ def run_workflow(cmd: list[str], log: Path) -> tuple[float, dict]:
                 threads[tuple(job)] = 1
             elif job and text.startswith("threads:"):
                 threads[tuple(job)] = int(text.split()[1])
-            elif job and text == "":
-                if threads.get(tuple(job)) is not None:
-                    say(f"    {job[0]} {job[1]}".rstrip())
+            elif job and (text.startswith("resources:") or text == ""):   # the block's last line
+                say(f"    start {job[0]} {job[1]}".rstrip())
                 job = None
             elif re.search(r"\d+ of \d+ steps", text):
                 say(f"  {text}  ({time.monotonic() - start:.0f} s)")
@@ -415,7 +415,9 @@ def report(ns, runs, final_bench, threads, disk, nodes, edges, out: Path) -> Non
             per_tile[rule] = tiles
 
     def threads_of(rule, name=""):
-        found = [t for key, t in threads.items() if key.split("|")[0] == rule and (not name or name in key)]
+        """Threads the rule's jobs ran with (of the job whose wildcard value is `name`, if any)."""
+        found = [t for key, t in threads.items()
+                 if key.split("|")[0] == rule and (not key.split("|")[1] or name in key.split("|")[1])]
         return max(found, default=1)
 
     kept_per_tile = runs[-1]["funnel"]["kept"] / ns[-1]
@@ -478,9 +480,11 @@ def report(ns, runs, final_bench, threads, disk, nodes, edges, out: Path) -> Non
     sums = [sum(j.walls[i] for j in tail) for i in range(len(ns))]
     print(f"{'sum (serial)':<42}" + "".join(f"{s:>8.1f}" for s in sums))
 
-    head = runs[0]["bench"].get(HEAD_RULE, {})
-    head_s = sum(v["s"] for v in head.values())
-    head_projected = head_s / ns[0] * REBEN_TILES
+    # check_inputs ran as a job at the first N only; `python -m reben check` (the same check)
+    # was timed at every N.
+    head_rule_s = sum(v["s"] for v in runs[0]["bench"].get(HEAD_RULE, {}).values())
+    head_a, head_b = fit(ns, [run["check_s"] for run in runs])
+    head_projected = max(head_a + head_b * REBEN_TILES, head_rule_s)
 
     path_s, path = critical_path(nodes, edges, {(j.rule, j.name): j.projected for j in tail})
     off_path = [j for j in tail if (j.rule, j.name) not in path]
@@ -490,12 +494,14 @@ def report(ns, runs, final_bench, threads, disk, nodes, edges, out: Path) -> Non
     total = head_projected + per_tile_s + path_s
     print("\nProjection to reBEN on one 16-core node (sen2cor excluded)")
     print("  model: every per-tile job reserves its threads for its wall time; a 16-core node runs")
-    print("  16/threads jobs of a rule at once (16 cut_s2_patches at 1 thread, 8 at 2), packed without")
+    print("  16/threads jobs of a rule at once (8 cut_s2_patches of 2 threads, 16 jobs of 1), packed without")
     print("  gaps, at the wall measured here (no slowdown from 16 jobs sharing memory bandwidth and")
     print("  disk); the tiles here are full size, so per-tile cost is not rescaled. The dataset-wide")
     print("  jobs run after the last tile; those on the DAG's critical path add up, the others run")
     print("  beside them; each at its fit on kept patches, a + b*549,488, with the threads it had here.")
-    print(f"  head      {HEAD_RULE} {head_s:.1f} s for {ns[0]} tile(s) x {REBEN_TILES} / {ns[0]} = {head_projected:.0f} s")
+    print(f"  head      {HEAD_RULE}: job {head_rule_s:.1f} s at N={ns[0]}; `python -m reben check` at N = {ns}: "
+          + ", ".join(f"{run['check_s']:.1f}" for run in runs)
+          + f" s; fit {head_a:.1f} + {head_b:.2f} x {REBEN_TILES} tiles = {head_projected:.0f} s")
     terms = " + ".join(f"{r['wall_mean']:.1f}x{r['threads']}" for r in per_tile_rows)
     print(f"  per-tile  ({terms}) = {tile_core_s:.1f} core-s/tile")
     print(f"            x {REBEN_TILES} tiles / {NODE_CORES} cores = {per_tile_s:.0f} s "
@@ -586,7 +592,12 @@ def main() -> None:
         saved = out / f"benchmarks_n{n}"
         shutil.rmtree(saved, ignore_errors=True)
         shutil.copytree(results / "benchmarks", saved)
-        runs.append(dict(n=n, cores=args.cores, wall_s=wall, uptime_before=before, uptime_after=uptime(),
+        after = uptime()
+        check_start = time.monotonic()
+        subprocess.run([sys.executable, "-m", "reben", "check", "--configfile", str(configfile)], cwd=run_dir,
+                       env=env(), check=True, capture_output=True)
+        runs.append(dict(n=n, cores=args.cores, wall_s=wall, uptime_before=before, uptime_after=after,
+                         check_s=time.monotonic() - check_start,
                          funnel=funnel_total(results), bench=read_benchmarks(saved)))
         say(f"phase run N={n}: {wall:.0f} s, {runs[-1]['funnel']['kept']:,} kept patches")
 
