@@ -563,8 +563,12 @@ def main() -> None:
     make_inputs(user, specs)
     say(f"phase inputs: {time.monotonic() - phase:.0f} s")
 
-    shutil.rmtree(results, ignore_errors=True)
-    shutil.rmtree(run_dir, ignore_errors=True)
+    if results.exists() or run_dir.exists():
+        phase = time.monotonic()
+        say(f"removing the results of an earlier run ({results}) ...")
+        shutil.rmtree(results, ignore_errors=True)
+        shutil.rmtree(run_dir, ignore_errors=True)
+        say(f"phase clean: {time.monotonic() - phase:.0f} s")
     run_dir.mkdir(parents=True)
     phase = time.monotonic()
     configfile = run_dir / f"bench_n{ns[-1]}.yaml"
@@ -605,6 +609,7 @@ def main() -> None:
     report(ns, runs, runs[-1]["bench"], threads, disk, nodes, edges, out)
 
     if not args.keep:
+        say("removing the results (--keep keeps them) ...")
         shutil.rmtree(results, ignore_errors=True)
         shutil.rmtree(run_dir, ignore_errors=True)
         say(f"results deleted (--keep keeps them); benchmark files kept in {out}/benchmarks_n*")
