@@ -70,6 +70,7 @@ TAIL_RULES = ("assemble_dataset", "encode_lmdb", "hash_lmdb_content", "archive_t
               "write_dist_checksums", "write_manifest", "write_provenance",
               "compute_band_statistics", "write_report", "write_dataset_card")
 HEAD_RULE = "check_inputs"
+DATASET_WIDE_OUTPUTS = ("dataset", "dist", "report", "archives")   # under the results folder
 TILE_NAME = re.compile(r"S2[A-D]_MSIL2A_\d{8}T\d{6}_N\d{4}_R\d{3}_T\d{2}[A-Z]{3}")
 
 # Rough disk per tile, for the check before starting (measured: see the printed du).
@@ -588,6 +589,11 @@ def main() -> None:
             absent = [rule for rule in TAIL_RULES if rule not in tail_jobs]
             say(f"check N={n}: without --forcerun Snakemake plans {sum(tail_jobs.values())} dataset-wide jobs"
                 + (f"; it would not rerun {', '.join(absent)}" if absent else " (all of them)"))
+            # Snakemake deletes a job's outputs before it reruns it; deleting the dataset-wide ones
+            # first frees their disk for the input check at the run's start (it compares the
+            # free space with the whole run's estimate, outputs already there or not).
+            for folder in DATASET_WIDE_OUTPUTS:
+                shutil.rmtree(results / folder, ignore_errors=True)
         say(f"phase run N={n}: snakemake --cores {args.cores}{' --forcerun <dataset-wide rules>' if i else ''} "
             f"(log {out / f'snakemake_n{n}.log'})")
         before = uptime()
@@ -601,9 +607,10 @@ def main() -> None:
         subprocess.run([sys.executable, "-m", "reben", "check", "--configfile", str(configfile)], cwd=run_dir,
                        env=env(), check=True, capture_output=True)
         runs.append(dict(n=n, cores=args.cores, wall_s=wall, uptime_before=before, uptime_after=after,
-                         check_s=time.monotonic() - check_start,
+                         check_s=time.monotonic() - check_start, results_bytes=du_bytes(results),
                          funnel=funnel_total(results), bench=read_benchmarks(saved)))
-        say(f"phase run N={n}: {wall:.0f} s, {runs[-1]['funnel']['kept']:,} kept patches")
+        say(f"phase run N={n}: {wall:.0f} s, {runs[-1]['funnel']['kept']:,} kept patches, "
+            f"results {gb(runs[-1]['results_bytes'])}, {gb(shutil.disk_usage(out).free)} free")
 
     disk = {"inputs": du_bytes(user), "results": du_bytes(results, run_dir)}
     report(ns, runs, runs[-1]["bench"], threads, disk, nodes, edges, out)
