@@ -553,12 +553,12 @@ def main() -> None:
     out.mkdir(parents=True, exist_ok=True)
     missing = sum(1 for s in specs if not (user / "s2" / s.safe_name).exists())
     need = (missing * INPUT_GB_PER_TILE + ns[-1] * RESULTS_GB_PER_TILE) * 1e9
-    free = shutil.disk_usage(out).free
+    free = shutil.disk_usage(out).free + du_bytes(results)   # an earlier run's results go first
     if free < need:
         raise SystemExit(f"{out}: {gb(free)} free, the benchmark needs about {gb(need)} "
                          f"({missing} products to write at ~{INPUT_GB_PER_TILE:.0f} GB, results ~{RESULTS_GB_PER_TILE:.0f} GB "
                          f"per tile at N={ns[-1]}); free some space or pass a smaller --n")
-    say(f"disk: {gb(free)} free, about {gb(need)} needed")
+    say(f"disk: {gb(free)} free (with an earlier run's results, deleted first), about {gb(need)} needed")
 
     phase = time.monotonic()
     make_inputs(user, specs)
