@@ -279,35 +279,48 @@ def env() -> dict:
 JOB_START = re.compile(r"^(?:local)?rule (\w+):$")
 
 
+class JobThreads:
+    """Reads Snakemake's output line by line: the threads of every job it starts
+    ("rule|wildcards" -> threads, as printed in the job's block)."""
+
+    def __init__(self):
+        self.threads, self.job = {}, None
+
+    def feed(self, text: str) -> str | None:
+        """Take one stripped line; returns "rule wildcards" when a job's block ends."""
+        match = JOB_START.match(text)
+        if match:
+            self.job = [match.group(1), ""]
+        elif self.job and text.startswith("wildcards:"):
+            self.job[1] = text.split(":", 1)[1].strip()
+        elif self.job and text.startswith("threads:"):
+            self.threads["|".join(self.job)] = int(text.split()[1])
+        elif self.job and (text.startswith("resources:") or text == ""):   # the block's last line
+            self.threads.setdefault("|".join(self.job), 1)
+            started, self.job = f"{self.job[0]} {self.job[1]}".rstrip(), None
+            return started
+        return None
+
+
 def run_workflow(cmd: list[str], log: Path) -> tuple[float, dict]:
     """Run Snakemake, its output to `log`, job starts and progress echoed; returns the wall
-    time and the threads of every job ((rule, wildcards) -> threads) as Snakemake printed them."""
+    time and the threads of every job."""
     start = time.monotonic()
-    threads, job = {}, None
+    jobs = JobThreads()
     with open(log, "w") as out, subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                                  text=True, env=env()) as proc:
         for line in proc.stdout:
             out.write(line)
             text = line.strip()
-            match = JOB_START.match(text)
-            if match:
-                job = [match.group(1), ""]
-                threads[tuple(job)] = 1
-            elif job and text.startswith("wildcards:"):
-                del threads[tuple(job)]
-                job[1] = text.split(":", 1)[1].strip()
-                threads[tuple(job)] = 1
-            elif job and text.startswith("threads:"):
-                threads[tuple(job)] = int(text.split()[1])
-            elif job and (text.startswith("resources:") or text == ""):   # the block's last line
-                say(f"    start {job[0]} {job[1]}".rstrip())
-                job = None
+            started = jobs.feed(text)
+            if started:
+                say(f"    start {started}")
             elif re.search(r"\d+ of \d+ steps", text):
                 say(f"  {text}  ({time.monotonic() - start:.0f} s)")
     if proc.returncode:
         tail = "".join(log.read_text().splitlines(keepends=True)[-40:])
         raise SystemExit(f"{log}: snakemake failed (exit {proc.returncode}); its last lines:\n{tail}")
-    return time.monotonic() - start, {f"{r}|{w}": t for (r, w), t in threads.items()}
+    return time.monotonic() - start, jobs.threads
 
 
 def read_benchmarks(folder: Path) -> dict:
@@ -488,6 +501,13 @@ def report(ns, runs, final_bench, threads, disk, nodes, edges, out: Path) -> Non
     head_projected = max(head_a + head_b * REBEN_TILES, head_rule_s)
 
     path_s, path = critical_path(nodes, edges, {(j.rule, j.name): j.projected for j in tail})
+    # The same path from CPU time / threads: the wall each job would take without waiting for
+    # the disk or for the other jobs that shared the cores here (a lower bound).
+    cpu_projected = {}
+    for job in tail:
+        a, b = fit(kept, [c / job.threads for c in job.cpus])
+        cpu_projected[(job.rule, job.name)] = max(a + b * REBEN_KEPT, 0.0)
+    cpu_path_s, cpu_path = critical_path(nodes, edges, cpu_projected)
     off_path = [j for j in tail if (j.rule, j.name) not in path]
 
     per_tile_s = REBEN_TILES * tile_core_s / NODE_CORES
@@ -516,6 +536,10 @@ def report(ns, runs, final_bench, threads, disk, nodes, edges, out: Path) -> Non
           + (", ".join(f"{j.rule}/{j.name} {j.projected:.0f} s" for j in off_path) or "nothing"))
     print(f"  total     {head_projected:.0f} + {per_tile_s:.0f} + {path_s:.0f} = {total:.0f} s = {total / 3600:.2f} h "
           f"-> {'PASS' if total / 3600 < GOAL_H else 'FAIL'} against the {GOAL_H:.0f} h goal")
+    cpu_total = head_projected + per_tile_cpu_s + cpu_path_s
+    print(f"  lower bound from CPU time (no I/O wait, no core sharing): per-tile {per_tile_cpu_s:.0f} s + tail "
+          f"{cpu_path_s:.0f} s (CPU/threads on the path {' -> '.join(r for r, _ in cpu_path)}) + head "
+          f"{head_projected:.0f} s = {cpu_total:.0f} s = {cpu_total / 3600:.2f} h")
     mem = max((NODE_CORES // r["threads"]) * r["rss_max"] for r in per_tile_rows)
     print(f"  memory: at most {mem / 1024:.1f} GiB for 16 cores of one per-tile rule at its peak (16/threads x max MiB)")
 
@@ -524,9 +548,37 @@ def report(ns, runs, final_bench, threads, disk, nodes, edges, out: Path) -> Non
           f"results {gb(disk['results'] / ns[-1])}")
     summary = dict(ns=ns, runs=runs, per_tile=per_tile_rows, tail=[vars(j) for j in tail], disk=disk,
                    projection=dict(head_s=head_projected, per_tile_s=per_tile_s, per_tile_cpu_s=per_tile_cpu_s,
-                                   tail_s=path_s, critical_path=path, total_s=total))
+                                   tail_s=path_s, critical_path=path, total_s=total,
+                                   tail_cpu_s=cpu_path_s, total_cpu_s=cpu_total),
+                   threads=threads, dag=dict(nodes=nodes, edges=edges))
     (out / "summary.json").write_text(json.dumps(summary, indent=1, default=str))
     print(f"(all numbers: {out / 'summary.json'})")
+
+
+def report_again(out: Path, cores: int) -> None:
+    """The report of the last run, from summary.json, the saved Snakemake logs (threads) and
+    the DAG (from summary.json, else `snakemake --dag` again on the cached inputs)."""
+    import yaml
+
+    summary = json.loads((out / "summary.json").read_text())
+    ns, runs = summary["ns"], summary["runs"]
+    threads = summary.get("threads")
+    if threads is None:
+        jobs = JobThreads()
+        for n in ns:
+            for line in (out / f"snakemake_n{n}.log").read_text().splitlines():
+                jobs.feed(line.strip())
+        threads = jobs.threads
+    if "dag" in summary:
+        nodes, edges = summary["dag"]["nodes"], [tuple(e) for e in summary["dag"]["edges"]]
+    else:
+        run_dir = out / "run_report"
+        run_dir.mkdir(exist_ok=True)
+        configfile = run_dir / f"bench_n{ns[-1]}.yaml"
+        configfile.write_text(yaml.safe_dump(config_for(out / "user", out / "results", product_specs()[: ns[-1]])))
+        nodes, edges = dag_edges(snakemake_cmd(run_dir, configfile, cores, "--dag"))
+        shutil.rmtree(run_dir, ignore_errors=True)
+    report(ns, runs, runs[-1]["bench"], threads, summary["disk"], nodes, edges, out)
 
 
 # ------------------------------------------------------------------ main
@@ -539,7 +591,12 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "out" / "workflow")
     parser.add_argument("--keep", action="store_true", help="keep the results folder")
     parser.add_argument("--clean-all", action="store_true", help="also delete the cached inputs at the end")
+    parser.add_argument("--report-only", action="store_true",
+                        help="print the tables and projection again from <out>/summary.json and the saved logs")
     args = parser.parse_args()
+    if args.report_only:
+        report_again(args.out.resolve(), args.cores)
+        return
     ns = [int(n) for n in args.n.split(",")]
     if ns != sorted(set(ns)) or ns[0] < 1 or ns[-1] > len(TILES):
         parser.error(f"--n: increasing tile counts from 1 to {len(TILES)}")
