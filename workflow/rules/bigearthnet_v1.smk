@@ -12,6 +12,8 @@ if V1_TABLES:
             index=V1_INDEX,
         log:
             log_path("index_bigearthnet_v1", "bigearthnet_v1"),
+        benchmark:
+            benchmark_path("index_bigearthnet_v1", "bigearthnet_v1")
         localrule: True
         threads: 1
         resources:
@@ -30,6 +32,8 @@ if V1_TABLES:
             link=tile_path("{tile}", "bigearthnet_v1.parquet"),
         log:
             log_path("link_bigearthnet_v1", "{tile}"),
+        benchmark:
+            benchmark_path("link_bigearthnet_v1", "{tile}")
         localrule: True
         threads: 1
         resources:

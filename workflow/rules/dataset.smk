@@ -8,6 +8,8 @@ rule select_patches:
         selection=tile_path("{tile}", "selection.parquet"),
     log:
         log_path("select_patches", "{tile}"),
+    benchmark:
+        benchmark_path("select_patches", "{tile}")
     # Light (a small table, a JSON or a download): runs where Snakemake runs, not as a cluster job.
     localrule: True
     threads: 1

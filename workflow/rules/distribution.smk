@@ -31,6 +31,8 @@ rule hash_lmdb_content:
         content=dataset_path("LMDB_CONTENT.sha256"),
     log:
         log_path("hash_lmdb_content", "dataset"),
+    benchmark:
+        benchmark_path("hash_lmdb_content", "dataset")
     threads: 1
     resources:
         mem_mb=mem_mb_grows(500),
@@ -76,6 +78,8 @@ rule write_dist_checksums:
         tar_md5=dist_path("TAR_MD5SUMS"),
     log:
         log_path("write_dist_checksums", "dist"),
+    benchmark:
+        benchmark_path("write_dist_checksums", "dist")
     threads: 1
     resources:
         mem_mb=mem_mb_grows(500),
@@ -122,6 +126,8 @@ rule write_provenance:
         provenance=dataset_path("PROVENANCE.json"),
     log:
         log_path("write_provenance", "dataset"),
+    benchmark:
+        benchmark_path("write_provenance", "dataset")
     # Light (a small table, a JSON or a download): runs where Snakemake runs, not as a cluster job.
     localrule: True
     threads: 1
@@ -148,6 +154,8 @@ rule write_dataset_card:
         croissant=dist_path("croissant.json"),
     log:
         log_path("write_dataset_card", "dist"),
+    benchmark:
+        benchmark_path("write_dataset_card", "dist")
     # Light (a few JSON files): runs where Snakemake runs, not as a cluster job.
     localrule: True
     threads: 1

@@ -8,6 +8,8 @@ rule assign_splits:
         splits=tile_path("{tile}", "splits.parquet"),
     log:
         log_path("assign_splits", "{tile}"),
+    benchmark:
+        benchmark_path("assign_splits", "{tile}")
     # Light (a small table, a JSON or a download): runs where Snakemake runs, not as a cluster job.
     localrule: True
     threads: 1
@@ -26,6 +28,8 @@ rule assign_countries:
         countries=tile_path("{tile}", "countries.parquet"),
     log:
         log_path("assign_countries", "{tile}"),
+    benchmark:
+        benchmark_path("assign_countries", "{tile}")
     threads: 1
     resources:
         mem_mb=mem_mb_grows(1500),

@@ -14,6 +14,8 @@ rule check_inputs:
         report=f"{RESULTS}/check/inputs.txt",
     log:
         log_path("check_inputs", "inputs"),
+    benchmark:
+        benchmark_path("check_inputs", "inputs")
     localrule: True
     threads: 1
     resources:
@@ -34,6 +36,8 @@ rule make_patch_grid:
         geocoding=tile_path("{tile}", "geocoding.json"),
     log:
         log_path("make_patch_grid", "{tile}"),
+    benchmark:
+        benchmark_path("make_patch_grid", "{tile}")
     threads: 1
     resources:
         mem_mb=mem_mb_grows(1000),
@@ -53,6 +57,8 @@ rule inspect_tile:
         tile=tile_path("{tile}", "tile.json"),
     log:
         log_path("inspect_tile", "{tile}"),
+    benchmark:
+        benchmark_path("inspect_tile", "{tile}")
     threads: 1
     resources:
         mem_mb=mem_mb_grows(1000),
