@@ -469,3 +469,30 @@ def test_the_disk_estimate_counts_the_pixels_of_a_patch():
     # 4 bands of 120x120, 6 of 60x60, 2 of 20x20 (uint16) = 160,000; reference map 28,800; S1 115,200.
     assert patch_bytes(1200, sentinel1=False) == 160_000 + 28_800
     assert patch_bytes(1200, sentinel1=True) == 160_000 + 28_800 + 115_200
+
+
+def test_a_rerun_counts_only_the_dataset_wide_copies_of_tiles_already_cut(tmp_path, monkeypatch):
+    """A rerun (or one more tile) on a nearly full disk: the tiles whose per-tile outputs exist
+    are not counted again, so the check passes where the whole-run estimate would not fit."""
+    import shutil
+    from collections import namedtuple
+
+    from reben import check
+    from reben.check import TileRow, check_disk, estimate_output_bytes, patch_bytes
+
+    rows = [TileRow(tile=k, product=f"P{k}", level="MSIL2A", patches=8000) for k in ("A", "B")]
+    per_patch = patch_bytes(1200, sentinel1=True)
+    whole, done = estimate_output_bytes(rows, 1200, True, tmp_path)
+    assert done == 0 and whole == 16000 * 3.5 * per_patch
+    (tmp_path / "tiles" / "A").mkdir(parents=True)
+    (tmp_path / "tiles" / "A" / check.TILE_DONE).write_bytes(b"")
+    rerun, done = estimate_output_bytes(rows, 1200, True, tmp_path)
+    assert done == 1 and rerun == (16000 * 1.5 + 8000 * 2.0) * per_patch
+
+    usage = namedtuple("usage", "total used free")
+    monkeypatch.setattr(shutil, "disk_usage", lambda _: usage(1e12, 0, (rerun + whole) / 2))
+    problems, notes = [], []
+    check_disk(str(tmp_path), rerun, problems, notes, done)
+    assert problems == [] and "1 tiles' per-tile outputs exist already" in notes[0]
+    check_disk(str(tmp_path), whole, problems, notes)
+    assert len(problems) == 1 and "GB free, the run needs about" in problems[0]

@@ -27,9 +27,14 @@ def patch_bytes(patch_size_m: int, sentinel1: bool) -> int:
     return s2 + at_10m * 2 + (2 * at_10m * 4 if sentinel1 else 0)
 
 
-# Each kept patch is counted three and a half times: the per-tile GeoTIFFs, their shard, the
-# LMDB copy and the compressed archives (the dataset trees are hard links).
-COPIES = 3.5
+# Each kept patch is counted three and a half times: twice per tile (its GeoTIFFs and their
+# shard), one and a half times dataset-wide (the LMDB copy and the compressed archives; the
+# dataset trees are hard links). A rerun rewrites the dataset-wide copies (each is staged beside
+# the old one), but not the per-tile outputs of tiles that are done.
+TILE_COPIES = 2.0
+DATASET_COPIES = 1.5
+TILE_DONE = "s2_shard.parquet"
+"""A tile whose results/tiles/<key>/ holds this file has its per-tile outputs on disk."""
 L2A_PRODUCT_BYTES = 1.2e9
 """sen2cor's output for one full tile (L1C inputs only)."""
 
@@ -252,19 +257,26 @@ def check_borders(countries: dict, borders_path: str | None, problems: list[str]
         problems.append(str(e))
 
 
-def estimate_output_bytes(rows: list[TileRow], patch_size_m: int, sentinel1: bool) -> float:
+def estimate_output_bytes(rows: list[TileRow], patch_size_m: int, sentinel1: bool, results=None) -> tuple[float, int]:
+    """Bytes the run still writes, and how many tiles' per-tile outputs are on disk already
+    (under `results`): those tiles count only their dataset-wide copies."""
     per_patch = patch_bytes(patch_size_m, sentinel1)
+    done = {r.tile for r in rows if results and (Path(results) / "tiles" / r.tile / TILE_DONE).is_file()}
     patches = sum(r.patches or 0 for r in rows)
-    l1c = sum(r.level == "MSIL1C" for r in rows)
-    return patches * per_patch * COPIES + l1c * L2A_PRODUCT_BYTES
+    to_cut = sum(r.patches or 0 for r in rows if r.tile not in done)
+    l1c = sum(r.level == "MSIL1C" and r.tile not in done for r in rows)
+    return (patches * DATASET_COPIES + to_cut * TILE_COPIES) * per_patch + l1c * L2A_PRODUCT_BYTES, len(done)
 
 
-def check_disk(results: str, needed: float, problems: list[str], notes: list[str]):
+def check_disk(results: str, needed: float, problems: list[str], notes: list[str], tiles_done: int = 0):
     folder = Path(results).resolve()
     while not folder.exists():
         folder = folder.parent
     free = shutil.disk_usage(folder).free
-    notes.append(f"disk: {free / 1e9:.1f} GB free at {folder}, the run writes about {needed / 1e9:.1f} GB (estimate)")
+    done = f"; {tiles_done} tiles' per-tile outputs exist already" if tiles_done else ""
+    notes.append(
+        f"disk: {free / 1e9:.1f} GB free at {folder}, the run writes about {needed / 1e9:.1f} GB (estimate{done})"
+    )
     if free < needed:
         problems.append(f"{results}: {free / 1e9:.1f} GB free, the run needs about {needed / 1e9:.1f} GB")
 
@@ -310,9 +322,8 @@ def check_inputs(
         if archive and not Path(archive).exists() and not _inside(archive, results):
             problems.append(f"sentinel1.v1_archive.path: {archive} does not exist")
     check_borders(config["countries"], borders_path, problems)
-    check_disk(
-        results, estimate_output_bytes(rows, config["patch_size_m"], config["sentinel1"]["enabled"]), problems, notes
-    )
+    needed, tiles_done = estimate_output_bytes(rows, config["patch_size_m"], config["sentinel1"]["enabled"], results)
+    check_disk(results, needed, problems, notes, tiles_done)
     return CheckResult(rows, problems, notes)
 
 
