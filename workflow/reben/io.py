@@ -46,10 +46,10 @@ def replace_dir(tmp_dir, final_dir) -> None:
     os.replace(tmp_dir, final_dir)
 
 
-def staging_dir(out_dir) -> Path:
-    """The folder `out_dir` is built in: `<out_dir>.tmp` beside it."""
+def staging_dir(out_dir, suffix: str = ".tmp") -> Path:
+    """The folder `out_dir` is built in: `<out_dir><suffix>` beside it."""
     out_dir = Path(out_dir)
-    return out_dir.with_name(out_dir.name + ".tmp")
+    return out_dir.with_name(out_dir.name + suffix)
 
 
 @contextmanager
@@ -57,8 +57,7 @@ def staged_dir(out_dir, suffix: str = ".tmp"):
     """Yield a fresh empty folder `<out_dir><suffix>` (one left by an interrupted job is
     removed first); it replaces `out_dir` when the block ends without error and is removed
     otherwise."""
-    out_dir = Path(out_dir)
-    tmp = out_dir.with_name(out_dir.name + suffix)
+    tmp = staging_dir(out_dir, suffix)
     if tmp.exists():
         LOG.info("removing %s left by an interrupted job", tmp)
         shutil.rmtree(tmp)
