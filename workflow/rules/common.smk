@@ -257,10 +257,6 @@ def s1_grd_graph(wildcards):
 NATURAL_EARTH_BORDERS = f"{RESULTS}/downloads/naturalearth/{Path(config['countries']['download']['url']).name}"
 
 
-def file_identity(path):
-    return IDENTITIES.file(path)
-
-
 def borders_path():
     """The configured borders file ("{results}" stands for the results folder, where the demo's
     synthetic borders are made), or Natural Earth admin-0 1:110m (downloaded) when unset."""
@@ -276,7 +272,7 @@ def borders_identity():
     if not config["countries"]["borders"]:
         download = config["countries"]["download"]
         return f"{download['url']} sha256:{download['sha256']}"
-    return file_identity(borders_path())
+    return IDENTITIES.file(borders_path())
 
 
 # ------------------------------------------------------------------ Selection and dataset assembly (metadata parquet files, trees) (dataset.smk)
@@ -294,7 +290,7 @@ def flag_lists():
 
 
 def flag_list_identities():
-    return {flag: file_identity(path) for flag, path in flag_lists().items()}
+    return {flag: IDENTITIES.file(path) for flag, path in flag_lists().items()}
 
 
 # BigEarthNet v1 links (bigearthnet_v1.smk): the tables of bigearthnet-common, indexed once.
@@ -319,7 +315,7 @@ def v1_table_inputs(wildcards):
 
 def v1_tables_identity():
     """The package and its version, or the sha256 of each table of a folder."""
-    return tables_identity(V1["tables"]) or {role: file_identity(p) for role, p in V1_TABLES.items()}
+    return tables_identity(V1["tables"]) or {role: IDENTITIES.file(p) for role, p in V1_TABLES.items()}
 
 
 def v1_s1_archive(wildcards):
@@ -418,11 +414,7 @@ def archive_summary_path(tree):
     return f"{RESULTS}/archives/{tree}.json"
 
 
-from reben.provenance import provenance_config as _provenance_config
-
-
-def provenance_config():
-    return _provenance_config(config)
+from reben.provenance import provenance_config
 
 
 def provenance_inputs():
@@ -556,7 +548,7 @@ def closing_summary_line():
 check_input_files_exist()
 write_settings(
     check_settings(
-        provenance_config(), PRODUCTS, CLC_PATH, borders_path(), S1_PRODUCTS, config["retrieval"]["enabled"]
+        provenance_config(config), PRODUCTS, CLC_PATH, borders_path(), S1_PRODUCTS, config["retrieval"]["enabled"]
     ),
     CHECK_SETTINGS,
 )

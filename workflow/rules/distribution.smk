@@ -135,7 +135,7 @@ rule write_provenance:
         mem_mb=mem_mb_grows(500),
         runtime=60,
     params:
-        config=provenance_config(),
+        config=provenance_config(config),
         inputs=provenance_inputs(),
         input_files=provenance_input_files(),
         repo=str(REPO),
