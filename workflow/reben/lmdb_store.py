@@ -21,6 +21,7 @@ import hashlib
 import json
 import shutil
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -207,9 +208,11 @@ class ValueDigests:
         self.slot = {k: i for i, k in enumerate(self.keys)}  # also the set of wanted keys
         self._digests = bytearray(32 * len(self.keys))
 
-    def add(self, key: str, value) -> None:
-        i = 32 * self.slot[key]
-        self._digests[i : i + 32] = hashlib.sha256(value).digest()
+    def add(self, batch) -> None:
+        """Hash the values of a batch of (key bytes, value)."""
+        for key, value in batch:
+            i = 32 * self.slot[key.decode()]
+            self._digests[i : i + 32] = hashlib.sha256(value).digest()
 
     def content_hash(self) -> tuple[str, int]:
         """content_hash of the LMDB once every key has been put."""
@@ -217,29 +220,10 @@ class ValueDigests:
         return content_hash((k.encode(), d[32 * i : 32 * i + 32]) for i, k in enumerate(self.keys))
 
 
-def _wanted_rows(table, wanted) -> list[tuple[str, memoryview]]:
-    """(key, value) of the rows of a row group whose key is wanted, in row order. Values are
-    views into the Arrow buffers (no copy); they live as long as the caller keeps them."""
-    keys = table.column("key").to_pylist()
-    rows = []
-    at = 0
-    for chunk in table.column("value").chunks:
-        _, offsets, data = chunk.buffers()
-        offsets = np.frombuffer(offsets, dtype=np.int64, count=len(chunk) + 1, offset=8 * chunk.offset)
-        data = memoryview(data) if data is not None else memoryview(b"")
-        for j in range(len(chunk)):
-            key = keys[at + j]
-            if key in wanted:
-                rows.append((key, data[offsets[j] : offsets[j + 1]]))
-        at += len(chunk)
-    return rows
-
-
-def _row_groups(order, digests: ValueDigests, ahead: int = _READ_AHEAD):
-    """(kind, shard, wanted rows) of every row group of the shards in `order`, read up to `ahead`
-    row groups ahead in a thread that also hashes the values into `digests`. Arrow's read and
-    hashlib (on buffers this large) release the GIL, and so do LMDB's puts and commit: shards
-    are read and hashed while the previous batch is written."""
+def _row_groups(order, ahead: int = _READ_AHEAD):
+    """(kind, shard, row group) of every shard in `order`, read up to `ahead` row groups ahead
+    in a thread (Arrow releases the GIL, and so does LMDB's commit: shards are read while the
+    previous batch is written)."""
     import queue
     import threading
 
@@ -253,10 +237,7 @@ def _row_groups(order, digests: ValueDigests, ahead: int = _READ_AHEAD):
                 for i in range(f.num_row_groups):
                     if stop.is_set():
                         return
-                    rows = _wanted_rows(f.read_row_group(i, columns=["key", "value"]), digests.slot)
-                    for key, value in rows:
-                        digests.add(key, value)
-                    groups.put((kind, path, rows))
+                    groups.put((kind, path, f.read_row_group(i, columns=["key", "value"])))
             groups.put(None)
         except BaseException as e:  # noqa: BLE001 - raised in the consuming thread
             groups.put(e)
@@ -277,25 +258,41 @@ def _row_groups(order, digests: ValueDigests, ahead: int = _READ_AHEAD):
                 reader.join(0.05)
 
 
-def _stream(order, digests: ValueDigests, check=None):
-    """(key bytes, value buffer) of the wanted rows (the keys of `digests`), in shard order,
-    each value hashed into `digests`. `check(kind, key, value, shard)` sees every wanted value
-    first."""
-    for kind, shard, rows in _row_groups(order, digests):
-        for key, value in rows:
-            if check is not None:
-                check(kind, key, value, shard)
-            yield key.encode(), value
+def _stream(order, wanted, check=None):
+    """(key bytes, value buffer) of the wanted rows, in shard order. Values are views into the
+    Arrow buffers (no copy); they live as long as the caller keeps them. `check(kind, key,
+    value, shard)` sees every wanted value first."""
+    for kind, shard, table in _row_groups(order):
+        keys = table.column("key").to_pylist()
+        at = 0
+        for chunk in table.column("value").chunks:
+            _, offsets, data = chunk.buffers()
+            offsets = np.frombuffer(offsets, dtype=np.int64, count=len(chunk) + 1, offset=8 * chunk.offset)
+            data = memoryview(data) if data is not None else memoryview(b"")
+            for j in range(len(chunk)):
+                key = keys[at + j]
+                if key in wanted:
+                    value = data[offsets[j] : offsets[j + 1]]
+                    if check is not None:
+                        check(kind, key, value, shard)
+                    yield key.encode(), value
+            at += len(chunk)
 
 
-def _put_batch(env, batch) -> None:
-    """Write one batch in one transaction, growing the map when it is full."""
+def _put_batch(env, batch, digests: ValueDigests, hasher) -> None:
+    """Write one batch in one transaction, growing the map when it is full, and hash its values
+    into `digests` in `hasher` (a one-thread pool) while LMDB commits: the commit is one long
+    call that releases the GIL, so the hashing overlaps it instead of lengthening the put loop
+    (hashing beside the puts themselves, in the shard-reading thread, slowed them: the two
+    threads handed the GIL back and forth at every value)."""
     while True:
         try:
             with env.begin(write=True) as txn:
                 for key, value in batch:
                     if not txn.put(key, value, overwrite=False) and txn.get(key) != bytes(value):
                         raise DistributionError(f"{key.decode()}: two shards hold different values for this key")
+                hashed = hasher.submit(digests.add, batch)  # runs during the commit, as the block ends
+            hashed.result()
             return
         except lmdb.MapFullError:
             size = env.info()["map_size"] * 2
@@ -439,8 +436,8 @@ def _fill(
     seed: int,
 ):
     """Write every wanted entry (the keys of `digests`) into a new environment in `tmp`, hashing
-    each value as it goes, check the count and a sample; returns (entries, patches checked,
-    progress)."""
+    each batch's values while it commits, check the count and a sample; returns (entries,
+    patches checked, progress)."""
     # lock=False: a private new folder with one writer, and no lock.mdb shipped with the data.
     env = lmdb.open(
         str(tmp), map_size=map_size, subdir=True, lock=False, sync=False, metasync=False, meminit=False, readahead=False
@@ -448,15 +445,16 @@ def _fill(
     try:
         progress = Progress("LMDB entries", len(digests.slot))
         batch, batch_bytes, done = [], 0, 0
-        for key, value in _stream(order, digests, check):
-            batch.append((key, value))
-            batch_bytes += len(value)
-            if batch_bytes >= _BATCH_BYTES:
-                _put_batch(env, batch)
-                done += len(batch)
-                progress.update(done)
-                batch, batch_bytes = [], 0
-        _put_batch(env, batch)
+        with ThreadPoolExecutor(1, thread_name_prefix="lmdb-hash") as hasher:
+            for key, value in _stream(order, digests.slot, check):
+                batch.append((key, value))
+                batch_bytes += len(value)
+                if batch_bytes >= _BATCH_BYTES:
+                    _put_batch(env, batch, digests, hasher)
+                    done += len(batch)
+                    progress.update(done)
+                    batch, batch_bytes = [], 0
+            _put_batch(env, batch, digests, hasher)
         done += len(batch)
         progress.update(done)
         env.sync(True)

@@ -9,7 +9,7 @@ rule encode_lmdb:
         # The environment's one file, not directory(): Snakemake would add its
         # .snakemake_timestamp to the published LMDB folder.
         lmdb=dataset_path("lmdb/data.mdb"),
-        # The content's identity, from each value's sha256 taken as it was put: no second
+        # The content's identity, from each value's sha256 taken as it was written: no second
         # read of the LMDB (`python -m reben lmdb-content` recomputes it from the LMDB).
         content=dataset_path("LMDB_CONTENT.sha256"),
     log:
