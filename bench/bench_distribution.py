@@ -2,7 +2,10 @@
 
 Synthesizes a tile's shards (8,281 S2 + 8,281 S1 + 8,281 reference maps, realistic arrays) and
 its GeoTIFF trees directly, then measures, each step in a fresh process (for its peak memory):
-  - encode_lmdb (index, copy, content hash, sample check against the GeoTIFFs): patches/s;
+  - encode_lmdb (index, copy and hash each value, sample check against the GeoTIFFs, write
+    LMDB_CONTENT.sha256): patches/s;
+  - the content hash recomputed from the LMDB (`python -m reben lmdb-content`, not in the
+    workflow), which must equal the one encode_lmdb wrote;
   - write_tar_zst of the three trees, against the same tar bytes written to nowhere (the
     Python and file-reading share) and zstd alone on those bytes in memory (the zstd share).
 
@@ -108,13 +111,14 @@ def run_lmdb(root: str) -> dict:
         },
         [tiles / "geocoding.json"],
         sample_size=20,
+        content_path=root / "dataset/LMDB_CONTENT.sha256",
     )
 
 
-def run_hash(root: str) -> str:
-    from reben.lmdb_store import write_content_hash
+def run_recompute(root: str) -> tuple[str, int]:
+    from reben.lmdb_store import check_content_hash
 
-    return write_content_hash(Path(root) / "dataset/lmdb", Path(root) / "dataset/LMDB_CONTENT.sha256")
+    return check_content_hash(Path(root) / "dataset/lmdb", Path(root) / "dataset/LMDB_CONTENT.sha256")
 
 
 def run_archives(root: str, level: int, threads: int) -> list[dict]:
@@ -181,8 +185,12 @@ def main():
             f"peak RSS {m['rss']:,.0f} MiB (anonymous {m['anon']:,.0f} MiB)",
             flush=True,
         )
-        m, _ = measured(run_hash, str(root))
-        print(f"hash_lmdb_content: wall {m['wall']:.1f} s, CPU {m['cpu']:.1f} s", flush=True)
+        m, _ = measured(run_recompute, str(root))  # raises if it differs from encode_lmdb's
+        print(
+            f"content hash recomputed from the LMDB (= encode_lmdb's {s['content_sha256'][:12]}...): "
+            f"wall {m['wall']:.1f} s, CPU {m['cpu']:.1f} s",
+            flush=True,
+        )
         if a.skip_archives:
             return
         m, archives = measured(run_archives, str(root), a.level, a.threads)

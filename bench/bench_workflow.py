@@ -69,7 +69,6 @@ TILES = (
 TAIL_RULES = (
     "assemble_dataset",
     "encode_lmdb",
-    "hash_lmdb_content",
     "archive_tree",
     "write_dist_checksums",
     "write_manifest",

@@ -391,7 +391,6 @@ def test_new_clc_version_reruns_only_reference_maps_and_touch_reruns_nothing(dem
         "select_patches": 3,
         "assemble_dataset": 1,
         "encode_lmdb": 1,
-        "hash_lmdb_content": 1,
         "archive_tree": 3,
         "write_dist_checksums": 1,
         "write_manifest": 1,

@@ -13,8 +13,9 @@ import pandas as pd
 import pytest
 
 from reben import lmdb_store
+from reben.__main__ import main as reben_main
 from reben.errors import DistributionError
-from reben.lmdb_store import encode_lmdb, lmdb_content_hash, write_content_hash
+from reben.lmdb_store import check_content_hash, encode_lmdb, lmdb_content_hash
 from reben.shards import decode, iter_shard
 from reben.synthetic.dataset import metadata_frame, write_tile
 
@@ -57,9 +58,8 @@ def small(tmp_path):
 
 
 def build(s, **kw):
-    summary = encode_lmdb(s["meta"], s["shards"], s["out"], s["trees"], s["grids"], **{"sample_size": 10, **kw})
-    write_content_hash(s["out"], s["content"])
-    return summary
+    kw = {"sample_size": 10, "content_path": s["content"], **kw}
+    return encode_lmdb(s["meta"], s["shards"], s["out"], s["trees"], s["grids"], **kw)
 
 
 def entries(path) -> dict[bytes, bytes]:
@@ -98,13 +98,44 @@ def test_holds_exactly_the_selected_keys_with_the_shard_values(small):
     assert list(rm) == ["Data"] and rm["Data"].dtype == np.uint16 and rm["Data"].shape == (120, 120)
 
 
-def test_content_hash_is_keys_and_values_in_key_order_length_prefixed(small):
-    build(small)
+def expected_content_hash(stored: dict[bytes, bytes]) -> str:
+    """The definition, written out: sha256 over (len(key) 8 bytes LE, key, sha256(value)) in key order."""
     h = hashlib.sha256()
-    for k, v in sorted(entries(small["out"]).items()):
-        h.update(len(k).to_bytes(8, "little") + k + len(v).to_bytes(8, "little") + v)
-    assert lmdb_content_hash(small["out"]) == (h.hexdigest(), 12)
-    assert small["content"].read_text() == f"{h.hexdigest()}  12 entries\n"
+    for k, v in sorted(stored.items()):
+        h.update(len(k).to_bytes(8, "little") + k + hashlib.sha256(v).digest())
+    return h.hexdigest()
+
+
+def test_content_hash_written_while_encoding_is_the_one_recomputed_from_the_lmdb(small, capsys):
+    summary = build(small)
+    want = expected_content_hash(entries(small["out"]))
+    assert small["content"].read_text() == f"{want}  12 entries\n"
+    assert summary["content_sha256"] == want
+    assert lmdb_content_hash(small["out"]) == (want, 12)
+    assert check_content_hash(small["out"], small["content"]) == (want, 12)
+    assert reben_main(["lmdb-content", str(small["out"]), "--check", str(small["content"])]) == 0
+    assert reben_main(["lmdb-content", str(small["out"])]) == 0
+    assert capsys.readouterr().out.endswith(f"\n{want}  12 entries\n")
+
+
+def test_one_changed_value_byte_changes_the_content_hash_and_fails_the_check(small, capsys):
+    build(small)
+    written = small["content"].read_text()
+    key = f"{TILE_A}_00_01_reference_map".encode()
+    env = lmdb.open(str(small["out"]), lock=False)
+    with env.begin(write=True) as txn:
+        value = bytearray(txn.get(key))
+        value[-1] ^= 1  # one bit of the last pixel
+        txn.put(key, bytes(value))
+    env.close()
+    digest, n = lmdb_content_hash(small["out"])
+    assert n == 12 and f"{digest}  12 entries\n" != written
+    assert digest == expected_content_hash(entries(small["out"]))
+    with pytest.raises(DistributionError, match=r"LMDB_CONTENT\.sha256: records .* the LMDB .* holds "):
+        check_content_hash(small["out"], small["content"])
+    assert reben_main(["lmdb-content", str(small["out"]), "--check", str(small["content"])]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and digest in err
 
 
 def test_same_content_whatever_the_shard_order_and_map_size(small, monkeypatch):

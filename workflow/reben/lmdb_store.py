@@ -8,8 +8,11 @@ patch grid gives (names, dtypes and shapes, read from the safetensors header), i
 exactly the keys the metadata files call for, and a seeded sample of entries decodes to the
 arrays of the dataset's GeoTIFFs.
 
-LMDB pages are not byte-deterministic, so `content_hash` gives the identity of an environment:
-sha256 over every (key, value) in key order, each length-prefixed (8 bytes little-endian).
+LMDB pages are not byte-deterministic, so `content_hash` defines the identity of an environment
+(LMDB_CONTENT.sha256): sha256 over the entries in key order of (len(key) as 8 bytes little-endian,
+key, sha256(value)). Two levels, so that encode_lmdb hashes each value as it puts it (in shard
+order, with no second read of the LMDB) and still gives a pure function of the content, which
+`lmdb_content_hash` recomputes from the LMDB alone (`python -m reben lmdb-content`).
 """
 
 from __future__ import annotations
@@ -17,6 +20,8 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
+import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -193,6 +198,28 @@ def plan(selection: Selection, shards: dict[str, list]) -> tuple[list[tuple[str,
     return [(kind, path) for path, kind in order], map_size
 
 
+class ValueDigests:
+    """The sha256 of each value as it is put, in the slot of its key in key order: what
+    content_hash needs, without reading the LMDB back. A key put twice (held by two shards,
+    with the same value) fills its slot twice with the same digest."""
+
+    def __init__(self, keys):
+        self.keys = sorted(keys)
+        self.slot = {k: i for i, k in enumerate(self.keys)}  # also the set of wanted keys
+        self._digests = bytearray(32 * len(self.keys))
+
+    def add(self, batch) -> None:
+        """Hash the values of a batch of (key bytes, value)."""
+        for key, value in batch:
+            i = 32 * self.slot[key.decode()]
+            self._digests[i : i + 32] = hashlib.sha256(value).digest()
+
+    def content_hash(self) -> tuple[str, int]:
+        """content_hash of the LMDB once every key has been put."""
+        d = memoryview(self._digests)
+        return content_hash((k.encode(), d[32 * i : 32 * i + 32]) for i, k in enumerate(self.keys))
+
+
 def _row_groups(order, ahead: int = _READ_AHEAD):
     """(kind, shard, row group) of every shard in `order`, read up to `ahead` row groups ahead
     in a thread (Arrow releases the GIL, and so does LMDB's commit: shards are read while the
@@ -231,7 +258,7 @@ def _row_groups(order, ahead: int = _READ_AHEAD):
                 reader.join(0.05)
 
 
-def _stream(order, wanted: set[str], check=None):
+def _stream(order, wanted, check=None):
     """(key bytes, value buffer) of the wanted rows, in shard order. Values are views into the
     Arrow buffers (no copy); they live as long as the caller keeps them. `check(kind, key,
     value, shard)` sees every wanted value first."""
@@ -252,14 +279,20 @@ def _stream(order, wanted: set[str], check=None):
             at += len(chunk)
 
 
-def _put_batch(env, batch) -> None:
-    """Write one batch in one transaction, growing the map when it is full."""
+def _put_batch(env, batch, digests: ValueDigests, hasher) -> None:
+    """Write one batch in one transaction, growing the map when it is full, and hash its values
+    into `digests` in `hasher` (a one-thread pool) while LMDB commits: the commit is one long
+    call that releases the GIL, so the hashing overlaps it instead of lengthening the put loop
+    (hashing beside the puts themselves, in the shard-reading thread, slowed them: the two
+    threads handed the GIL back and forth at every value)."""
     while True:
         try:
             with env.begin(write=True) as txn:
                 for key, value in batch:
                     if not txn.put(key, value, overwrite=False) and txn.get(key) != bytes(value):
                         raise DistributionError(f"{key.decode()}: two shards hold different values for this key")
+                hashed = hasher.submit(digests.add, batch)  # runs during the commit, as the block ends
+            hashed.result()
             return
         except lmdb.MapFullError:
             size = env.info()["map_size"] * 2
@@ -267,37 +300,55 @@ def _put_batch(env, batch) -> None:
             env.set_mapsize(size)
 
 
-def content_hash(env) -> tuple[str, int]:
-    """sha256 of every (key, value) in key order, each length-prefixed; and the entry count."""
+def content_hash(entries) -> tuple[str, int]:
+    """The definition of an LMDB's content hash (LMDB_CONTENT.sha256), and the entry count.
+
+    `entries`: (key bytes, sha256 digest of the value) of every entry, in key order (LMDB's:
+    bytes compared as unsigned). The hash is sha256 over each entry's record: len(key) as 8
+    bytes little-endian, the key, the 32-byte sha256 of the value.
+    """
     h = hashlib.sha256()
     n = 0
-    with env.begin(buffers=True) as txn:
-        for key, value in txn.cursor():
-            h.update(len(key).to_bytes(8, "little"))
-            h.update(key)
-            h.update(len(value).to_bytes(8, "little"))
-            h.update(value)
-            n += 1
+    for key, value_sha256 in entries:
+        h.update(len(key).to_bytes(8, "little"))
+        h.update(key)
+        h.update(value_sha256)
+        n += 1
     return h.hexdigest(), n
 
 
 def lmdb_content_hash(lmdb_dir) -> tuple[str, int]:
+    """content_hash recomputed from the LMDB folder alone (a cursor over every entry)."""
     try:
         env = lmdb.open(str(lmdb_dir), readonly=True, lock=False, subdir=True)
     except lmdb.Error as e:
         raise DistributionError(f"{lmdb_dir}: not a readable LMDB ({e})") from None
     try:
-        return content_hash(env)
+        with env.begin(buffers=True) as txn:
+            return content_hash((key, hashlib.sha256(value).digest()) for key, value in txn.cursor())
     finally:
         env.close()
 
 
-def write_content_hash(lmdb_dir, out_path) -> str:
-    """LMDB_CONTENT.sha256: `<sha256>  <n> entries`, the identity of the LMDB's content."""
+def content_line(digest: str, n: int) -> str:
+    """The text of LMDB_CONTENT.sha256: `<sha256>  <n> entries`."""
+    return f"{digest}  {n} entries\n"
+
+
+def check_content_hash(lmdb_dir, content_path) -> tuple[str, int]:
+    """Recompute the content hash of `lmdb_dir` and compare it with its LMDB_CONTENT.sha256;
+    a difference is one line naming both."""
+    try:
+        recorded = Path(content_path).read_text()
+    except OSError as e:
+        raise DistributionError(f"{content_path}: cannot read ({e.strerror or e})") from None
     digest, n = lmdb_content_hash(lmdb_dir)
-    write_text(f"{digest}  {n} entries\n", out_path)
-    LOG.info("hash_lmdb_content: %d entries, sha256 %s", n, digest)
-    return digest
+    found = content_line(digest, n)
+    if recorded != found:
+        raise DistributionError(
+            f"{content_path}: records {recorded.strip()!r}, the LMDB {lmdb_dir} holds {found.strip()!r}"
+        )
+    return digest, n
 
 
 def _read_tif(path) -> np.ndarray:
@@ -375,7 +426,7 @@ def _fill(
     tmp: Path,
     map_size: int,
     order,
-    wanted,
+    digests: ValueDigests,
     check,
     selection,
     metadata_paths,
@@ -384,30 +435,33 @@ def _fill(
     sample_size: int,
     seed: int,
 ):
-    """Write every wanted entry into a new environment in `tmp`, check the count and a sample;
-    returns (entries, patches checked, progress)."""
+    """Write every wanted entry (the keys of `digests`) into a new environment in `tmp`, hashing
+    each batch's values while it commits, check the count and a sample; returns (entries,
+    patches checked, progress)."""
     # lock=False: a private new folder with one writer, and no lock.mdb shipped with the data.
     env = lmdb.open(
         str(tmp), map_size=map_size, subdir=True, lock=False, sync=False, metasync=False, meminit=False, readahead=False
     )
     try:
-        progress = Progress("LMDB entries", len(wanted))
+        progress = Progress("LMDB entries", len(digests.slot))
         batch, batch_bytes, done = [], 0, 0
-        for key, value in _stream(order, wanted, check):
-            batch.append((key, value))
-            batch_bytes += len(value)
-            if batch_bytes >= _BATCH_BYTES:
-                _put_batch(env, batch)
-                done += len(batch)
-                progress.update(done)
-                batch, batch_bytes = [], 0
-        _put_batch(env, batch)
+        with ThreadPoolExecutor(1, thread_name_prefix="lmdb-hash") as hasher:
+            for key, value in _stream(order, digests.slot, check):
+                batch.append((key, value))
+                batch_bytes += len(value)
+                if batch_bytes >= _BATCH_BYTES:
+                    _put_batch(env, batch, digests, hasher)
+                    done += len(batch)
+                    progress.update(done)
+                    batch, batch_bytes = [], 0
+            _put_batch(env, batch, digests, hasher)
         done += len(batch)
         progress.update(done)
         env.sync(True)
         n = env.stat()["entries"]
-        if n != len(wanted):  # every put was a wanted key, so equal counts mean equal key sets
-            raise DistributionError(f"{out_dir}: {n} entries written, the metadata files ask for {len(wanted)}")
+        # Every put was a wanted key, so equal counts mean equal key sets (and every digest set).
+        if n != len(digests.slot):
+            raise DistributionError(f"{out_dir}: {n} entries written, the metadata files ask for {len(digests.slot)}")
         checked = verify_sample(env, selection, _s1_by_patch(metadata_paths), trees, sample_size, seed)
     finally:
         env.close()
@@ -422,9 +476,11 @@ def encode_lmdb(
     grids,
     sample_size: int = 20,
     seed: int = 0,
+    content_path=None,
 ) -> dict:
     """Build the LMDB at `out_dir` from the shards and verify it (tensor shapes, entry count,
-    sample).
+    sample); its content hash (content_hash, from each value's sha256 taken as it is put) goes
+    to `content_path` (LMDB_CONTENT.sha256) once the LMDB is in place, and to the summary.
 
     metadata_paths: metadata.parquet and metadata_for_patches_with_snow_cloud_or_shadow.parquet.
     shards: {"s2": [...], "reference_maps": [...], "s1": [...]} per-tile shard files.
@@ -435,17 +491,22 @@ def encode_lmdb(
     check = ShapeCheck(grids_patch_size(grids))
     selection = read_selection(metadata_paths)
     order, map_size = plan(selection, shards)
-    wanted = selection.keys
+    # Three sorted runs: the sort in ValueDigests merges them.
+    digests = ValueDigests(selection.s2 + selection.reference_maps + selection.s1)
     tmp = staging_dir(out_dir)
     try:
         out_dir.parent.mkdir(parents=True, exist_ok=True)
         with staged_dir(out_dir) as tmp:
             n, checked, progress = _fill(
-                tmp, map_size, order, wanted, check, selection, metadata_paths, trees, out_dir, sample_size, seed
+                tmp, map_size, order, digests, check, selection, metadata_paths, trees, out_dir, sample_size, seed
             )
     except (lmdb.Error, OSError) as e:
         reason = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
         raise DistributionError(f"{tmp}: cannot write the LMDB here ({reason}; {_free(tmp)})") from None
+    t0 = time.perf_counter()
+    digest, _ = digests.content_hash()
+    if content_path is not None:
+        write_text(content_line(digest, n), content_path)
     summary = {
         "entries": n,
         "patch_size_m": check.patch_size_m,
@@ -453,12 +514,14 @@ def encode_lmdb(
         "s1": len(selection.s1),
         "reference_maps": len(selection.reference_maps),
         "verified_patches": checked,
+        "content_sha256": digest,
+        "content_seconds": round(time.perf_counter() - t0, 2),
         "seconds": round(progress.elapsed(), 1),
     }
     LOG.info(
         "encode_lmdb: %(entries)d entries (%(s2)d S2, %(s1)d S1, %(reference_maps)d "
         "reference maps) of %(patch_size_m)d m patches, %(verified_patches)d patches checked against their GeoTIFFs, "
-        "%(seconds).1f s",
+        "%(seconds).1f s; content sha256 %(content_sha256)s (%(content_seconds).2f s over the value digests)",
         summary,
     )
     return summary

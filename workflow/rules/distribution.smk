@@ -9,6 +9,9 @@ rule encode_lmdb:
         # The environment's one file, not directory(): Snakemake would add its
         # .snakemake_timestamp to the published LMDB folder.
         lmdb=dataset_path("lmdb/data.mdb"),
+        # The content's identity, from each value's sha256 taken as it was written: no second
+        # read of the LMDB (`python -m reben lmdb-content` recomputes it from the LMDB).
+        content=dataset_path("LMDB_CONTENT.sha256"),
     log:
         log_path("encode_lmdb", "dataset"),
     benchmark:
@@ -22,23 +25,6 @@ rule encode_lmdb:
         seed=config["distribution"]["lmdb_verify_seed"],
     script:
         "../scripts/encode_lmdb.py"
-
-
-rule hash_lmdb_content:
-    input:
-        lmdb=dataset_path("lmdb/data.mdb"),
-    output:
-        content=dataset_path("LMDB_CONTENT.sha256"),
-    log:
-        log_path("hash_lmdb_content", "dataset"),
-    benchmark:
-        benchmark_path("hash_lmdb_content", "dataset")
-    threads: 1
-    resources:
-        mem_mb=mem_mb_grows(500),
-        runtime=60,
-    script:
-        "../scripts/hash_lmdb_content.py"
 
 
 rule archive_tree:

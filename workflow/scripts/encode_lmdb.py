@@ -1,4 +1,4 @@
-"""Build the LMDB from the per-tile shards and verify it (rule encode_lmdb)."""
+"""Build the LMDB from the per-tile shards, verify it and write its content hash (rule encode_lmdb)."""
 
 from pathlib import Path
 
@@ -21,4 +21,5 @@ if __name__ == "__main__":
         grids=list(inp.grids),
         sample_size=snakemake.params.sample_size,
         seed=snakemake.params.seed,
+        content_path=snakemake.output.content,
     )
