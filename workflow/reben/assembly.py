@@ -32,7 +32,7 @@ import os
 import shutil
 import time
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import ExitStack
+from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -344,31 +344,46 @@ def stage_tile_trees(
     return linker
 
 
-def move_staged_trees(staged: dict[str, Path], trees: dict[str, Path]) -> int:
+def move_staged_trees(staged: dict[str, Path], trees: dict[str, Path], moves: list) -> None:
     """Move the staged folders of every tile (tile key -> its stage_tile_trees folder) into the
-    trees being built (kind -> folder); returns the number of renames."""
-    renames = 0
+    trees being built (kind -> folder), recording each rename as (source, destination) in
+    `moves`."""
+
+    def move(src, dst) -> None:
+        os.rename(src, dst)
+        moves.append((src, dst))
+
     for key, root in staged.items():
         for kind in ("s2", "reference_maps"):
             folder = root / DATASET_TREES[kind] / key
             if folder.is_dir():
-                os.rename(folder, trees[kind] / key)
-                renames += 1
+                move(folder, trees[kind] / key)
         s1 = root / DATASET_TREES["s1"]
         if not s1.is_dir():
             continue
         for product in os.scandir(s1):
             target = trees["s1"] / product.name
             if not target.exists():
-                os.rename(product.path, target)
-                renames += 1
+                move(product.path, target)
                 continue
             for patch in os.scandir(product.path):  # another tile brought this S1 product first
                 if (target / patch.name).exists():
                     raise AssemblyError(f"{target / patch.name}: two tiles put this S1 patch into the dataset")
-                os.rename(patch.path, target / patch.name)
-                renames += 1
-    return renames
+                move(patch.path, target / patch.name)
+
+
+@contextmanager
+def moved_back_on_error():
+    """Yield a list for move_staged_trees; if the block fails, every folder is moved back to its
+    staged trees (latest first), so that a rerun moves them again instead of linking them."""
+    moves = []
+    try:
+        yield moves
+    except BaseException:
+        for src, dst in reversed(moves):
+            with suppress(OSError):
+                os.rename(dst, src)
+        raise
 
 
 def _remove(path: Path) -> None:
@@ -461,12 +476,12 @@ def assemble_dataset(
         write_csv(table, funnel_csv)
         with ExitStack() as building:
             tmp = {name: building.enter_context(staged_dir(path)) for name, path in trees.items()}
+            moves = building.enter_context(moved_back_on_error())
             try:
-                renames = move_staged_trees(staged, tmp)
+                move_staged_trees(staged, tmp, moves)
             except OSError as e:
                 if e.errno != errno.EXDEV:
                     raise
-                renames = 0
                 LOG.warning(
                     "%s: on another file system than %s; linking (or copying) the patch folders instead of moving them",
                     trees["s2"].parent,
@@ -484,8 +499,8 @@ def assemble_dataset(
         ) from None
     if staged and linked:
         LOG.warning(
-            "%d patch folders were not in the tiles' staged trees (an earlier assembly stopped after "
-            "moving them); linked from the per-tile outputs",
+            "%d patch folders were not in the tiles' staged trees (moved away by an interrupted "
+            "assembly, or not movable); linked from the per-tile outputs",
             linked,
         )
     total = table.iloc[-1]
@@ -497,7 +512,7 @@ def assemble_dataset(
         total["kept"],
         total["clean"],
         total["flagged"],
-        renames,
+        len(moves),
         removed,
         linker.files,
         "copied" if linker.copying else "linked",
