@@ -3,10 +3,14 @@
     .venv/bin/python bench/bench_dataset.py [n_tiles] [threads]
 
 Times assign_splits and assign_countries (real Natural Earth borders from ../shared/data) per
-tile, select_patches per tile, and assemble_dataset over all tiles (13 hard links per kept
-patch). Patch files are small stand-ins: linking costs the same whatever their size.
+tile, select_patches per tile, stage_tile_trees per tile (13 hard links per kept patch: 12
+bands, 1 reference map; no Sentinel-1 here), and assemble_dataset over all tiles twice: moving
+the staged trees (the workflow's way), and linking every patch folder itself (no staged trees,
+as before stage_tile_trees). Each is printed per kept patch. Patch files are small stand-ins:
+linking costs the same whatever their size.
 """
 
+import dataclasses
 import json
 import shutil
 import sys
@@ -19,7 +23,7 @@ import pandas as pd
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "workflow"))
 
-from reben.assembly import TileInputs, assemble_dataset  # noqa: E402
+from reben.assembly import TileInputs, assemble_dataset, stage_tile_trees  # noqa: E402
 from reben.constants import REBEN_COUNTRIES, S2_BANDS  # noqa: E402
 from reben.countries import assign_countries, read_borders  # noqa: E402
 from reben.flags import compute_flags  # noqa: E402
@@ -35,6 +39,28 @@ def timed(what, fn, *args, **kwargs):
     result = fn(*args, **kwargs)
     print(f"{what}: {time.perf_counter() - start:.3f} s")
     return result
+
+
+def seconds(fn, *args, **kwargs) -> float:
+    start = time.perf_counter()
+    fn(*args, **kwargs)
+    return time.perf_counter() - start
+
+
+def assemble(tiles, d: Path, threads: int) -> float:
+    d.mkdir()
+    return seconds(
+        assemble_dataset,
+        tiles,
+        s2_tree=d / "BigEarthNet-S2",
+        s1_tree=d / "BigEarthNet-S1",
+        reference_maps_tree=d / "Reference_Maps",
+        metadata=d / "metadata.parquet",
+        flagged_metadata=d / "flagged.parquet",
+        sidecar=d / "patches.parquet",
+        funnel_csv=d / "funnel.csv",
+        threads=threads,
+    )
 
 
 def fake_tile(root: Path, grid: TileGrid, borders, rng) -> TileInputs:
@@ -109,22 +135,31 @@ def main(n_tiles: int = 2, threads: int = 2) -> None:
         )
         for i in range(n_tiles)
     ]
-    d = root / "dataset"
-    d.mkdir()
-    timed(
-        f"assemble_dataset ({n_tiles} tiles, {threads} threads)",
-        assemble_dataset,
-        tiles,
-        s2_tree=d / "BigEarthNet-S2",
-        s1_tree=d / "BigEarthNet-S1",
-        reference_maps_tree=d / "Reference_Maps",
-        metadata=d / "metadata.parquet",
-        flagged_metadata=d / "flagged.parquet",
-        sidecar=d / "patches.parquet",
-        funnel_csv=d / "funnel.csv",
-        threads=threads,
+    staging = []
+    for i, t in enumerate(tiles):
+        trees = Path(t.selection).with_name("staged_trees")
+        staging.append(
+            seconds(stage_tile_trees, t.geocoding, t.selection, t.s2_dir, t.reference_maps_dir, trees, threads=1)
+        )
+        tiles[i] = dataclasses.replace(t, staged_trees=str(trees))
+    moving = assemble(tiles, root / "dataset", threads)
+    linking = assemble([dataclasses.replace(t, staged_trees=None) for t in tiles], root / "dataset_linked", threads)
+    total = pd.read_csv(root / "dataset" / "funnel.csv").tail(1)
+    print(total.to_string(index=False))
+    kept = int(total["kept"].iloc[0])
+    ms = 1000 / kept
+    print(
+        f"stage_tile_trees: {sum(staging):.3f} s over {n_tiles} tiles (1 thread each; max {max(staging):.3f} s), "
+        f"{sum(staging) * ms:.3f} ms per kept patch"
     )
-    print(pd.read_csv(d / "funnel.csv").tail(1).to_string(index=False))
+    print(
+        f"assemble_dataset, moving the staged trees ({threads} threads): {moving:.3f} s, "
+        f"{moving * ms:.3f} ms per kept patch"
+    )
+    print(
+        f"assemble_dataset, linking every patch folder (before stage_tile_trees, {threads} threads): "
+        f"{linking:.3f} s, {linking * ms:.3f} ms per kept patch"
+    )
 
 
 if __name__ == "__main__":

@@ -64,8 +64,10 @@ TILES = (
 )
 
 # Rules that run once for the whole dataset; everything else with a tile in its benchmark name
-# is per tile. check_inputs runs only when its report is missing (the first run), so it is
-# measured once and not forced.
+# is per tile (stage_tile_trees too: its temp() output is gone after each assembly, so Snakemake
+# reruns it for every tile with the forced assemble_dataset, and the last N's files are read).
+# check_inputs runs only when its report is missing (the first run), so it is measured once and
+# not forced.
 TAIL_RULES = (
     "assemble_dataset",
     "encode_lmdb",

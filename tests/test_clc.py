@@ -389,6 +389,7 @@ def test_new_clc_version_reruns_only_reference_maps_and_touch_reruns_nothing(dem
     assert job_counts(proc.stdout + proc.stderr) == {
         "rasterize_reference_maps": 3,
         "select_patches": 3,
+        "stage_tile_trees": 3,
         "assemble_dataset": 1,
         "encode_lmdb": 1,
         "archive_tree": 3,

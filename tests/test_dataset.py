@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
@@ -12,10 +14,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import shapely
-from conftest import REPO, run_snakemake
+from conftest import REPO, demo_config, run_snakemake
 from pyproj import Transformer
 
-from reben.assembly import TileInputs, assemble_dataset
+from reben.assembly import TileInputs, assemble_dataset, stage_tile_trees
 from reben.constants import S2_BANDS
 from reben.errors import AssemblyError
 from reben.flags import compute_flags
@@ -263,6 +265,208 @@ def test_a_missing_patch_folder_fails_clearly(two_tiles):
     assert not list((root / "dataset").iterdir())
 
 
+# --------------------------------------------------------------------------- staged trees (rule stage_tile_trees)
+
+S1_PRODUCT = "S1B_IW_GRDH_1SDV_20170612T165809"
+
+
+def tree_files(root) -> dict[str, tuple[int, bytes]]:
+    """Every file below the dataset's trees: relative path -> (inode, bytes)."""
+    return {
+        str(p.relative_to(root)): (p.stat().st_ino, p.read_bytes())
+        for tree in ("BigEarthNet-S2", "BigEarthNet-S1", "Reference_Maps")
+        for p in sorted((root / tree).rglob("*"))
+        if p.is_file()
+    }
+
+
+def with_s1(tile: TileInputs, product: str = S1_PRODUCT) -> TileInputs:
+    """The tile with every grid patch paired with `product` (VV and VH files in its s1/)."""
+    import dataclasses
+
+    folder = os.path.dirname(tile.selection)
+    ids = pd.read_parquet(tile.selection)["patch_id"]
+    mgrs = ids.iloc[0].rsplit("_", 2)[0][-5:]
+    names = [f"{product}_{mgrs}_{int(p.rsplit('_', 2)[1])}_{int(p.rsplit('_', 2)[2])}" for p in ids]
+    pd.DataFrame({"patch_id": ids, "s1_product": product, "s1_name": names, "s1_time_gap_days": 1.0}).to_parquet(
+        os.path.join(folder, "s1_pairing.parquet")
+    )
+    for name in names:
+        os.makedirs(os.path.join(folder, "s1", product, name))
+        for pol in ("VV", "VH"):
+            with open(os.path.join(folder, "s1", product, name, f"{name}_{pol}.tif"), "wb") as f:
+                f.write(pol.encode())
+    return dataclasses.replace(
+        tile, s1_pairing=os.path.join(folder, "s1_pairing.parquet"), s1_dir=os.path.join(folder, "s1")
+    )
+
+
+def staged(tiles: list[TileInputs]) -> list[TileInputs]:
+    """Run stage_tile_trees for every tile; the tiles with their staged trees."""
+    import dataclasses
+
+    out = []
+    for t in tiles:
+        trees = os.path.join(os.path.dirname(t.selection), "staged_trees")
+        stage_tile_trees(t.geocoding, t.selection, t.s2_dir, t.reference_maps_dir, trees, t.s1_pairing, t.s1_dir)
+        out.append(dataclasses.replace(t, staged_trees=trees))
+    return out
+
+
+UVP = "S2A_MSIL2A_20170613T101031_N9999_R022_T33UVP"
+
+
+@pytest.fixture
+def three_tiles(two_tiles):
+    """two_tiles plus a clean 2 x 1 tile of T33UVP on June's day; all three paired with one S1
+    product, so that two tiles bring patches of the same S1 product folder."""
+    root, tiles = two_tiles
+    uvp = make_tile(
+        root,
+        TileGrid(UVP, 32633, 500000, 5400000, 2400, 1200),
+        "2017-06-13T10:10:31Z",
+        "Summer",
+        [True, True],
+        [True, True],
+        [0, 0],
+    )
+    return root, [with_s1(t) for t in (*tiles, uvp)]
+
+
+def reference_trees(root, tiles, tmp_path) -> dict:
+    """The trees as the assembly links them without staged trees."""
+    out = outputs(tmp_path / "reference")
+    out["s2_tree"].parent.mkdir(parents=True)
+    assemble_dataset(tiles, **out)
+    return {k: v[1] for k, v in tree_files(out["s2_tree"].parent).items()}
+
+
+def test_staged_trees_are_moved_into_the_dataset(three_tiles, tmp_path, caplog):
+    root, tiles = three_tiles
+    caplog.set_level("INFO")
+    want = reference_trees(root, tiles, tmp_path)
+    assert f"BigEarthNet-S1/{S1_PRODUCT}/{S1_PRODUCT}_33UVP_1_0/{S1_PRODUCT}_33UVP_1_0_VH.tif" in want
+    assert f"BigEarthNet-S1/{S1_PRODUCT}/{S1_PRODUCT}_33UUP_1_1/{S1_PRODUCT}_33UUP_1_1_VV.tif" in want
+    tiles = staged(tiles)
+    june = root / "tiles" / JUNE / "staged_trees"
+    assert sorted(p.name for p in (june / "BigEarthNet-S2" / JUNE).iterdir()) == [f"{JUNE}_0_0", f"{JUNE}_1_1"]
+    staged_ino = (june / "BigEarthNet-S2" / JUNE / f"{JUNE}_0_0" / f"{JUNE}_0_0_B01.tif").stat().st_ino
+    caplog.clear()
+    out = outputs(root)
+    assemble_dataset(tiles, **out)
+    got = tree_files(root / "dataset")
+    assert {k: v[1] for k, v in got.items()} == want
+    # Moved, not linked again: the staged files themselves, which are links of the tile's files.
+    assert got[f"BigEarthNet-S2/{JUNE}/{JUNE}_0_0/{JUNE}_0_0_B01.tif"][0] == staged_ino
+    assert staged_ino == (root / "tiles" / JUNE / "s2" / f"{JUNE}_0_0" / f"{JUNE}_0_0_B01.tif").stat().st_ino
+    # June's S2 and reference maps, UVP's S2 and reference maps, June's S1 product folder, then
+    # UVP's two S1 patch folders into it one by one (December, excluded, has none).
+    assert "7 staged folders moved" in caplog.text and "0 files linked" in caplog.text
+    assert not [p for t in tiles for p in Path(t.staged_trees).rglob("*") if p.is_file()]
+    assert not list((root / "dataset").glob("*.tmp"))
+
+
+def test_a_failed_assembly_moves_the_staged_folders_back_and_a_rerun_recovers(three_tiles, tmp_path, caplog):
+    caplog.set_level("INFO")
+    root, tiles = three_tiles
+    want = reference_trees(root, tiles, tmp_path)
+    tiles = staged(tiles)
+    # A kept patch whose staged folder and tile folder are both gone: found after the moves.
+    gone = f"{UVP}_1_0"
+    shutil.rmtree(root / "tiles" / UVP / "staged_trees" / "BigEarthNet-S2" / UVP / gone)
+    (root / "tiles" / UVP / "s2" / gone).rename(tmp_path / gone)
+    with pytest.raises(AssemblyError, match=rf"^\S+/s2/{gone}: patch folder missing; rebuild the tile's outputs$"):
+        assemble_dataset(tiles, **outputs(root))
+    assert not list((root / "dataset").iterdir())  # no half tree, no metadata
+    june = root / "tiles" / JUNE / "staged_trees"
+    assert sorted(p.name for p in (june / "BigEarthNet-S2" / JUNE).iterdir()) == [f"{JUNE}_0_0", f"{JUNE}_1_1"]
+    assert (june / "BigEarthNet-S1" / S1_PRODUCT / f"{S1_PRODUCT}_33UUP_0_0").is_dir()
+    assert (root / "tiles" / UVP / "staged_trees" / "BigEarthNet-S1" / S1_PRODUCT / f"{S1_PRODUCT}_33UVP_1_0").is_dir()
+
+    (tmp_path / gone).rename(root / "tiles" / UVP / "s2" / gone)
+    caplog.clear()
+    assemble_dataset(tiles, **outputs(root))
+    assert {k: v[1] for k, v in tree_files(root / "dataset").items()} == want
+    assert "1 patch folders were not in the tiles' staged trees" in caplog.text
+    assert "12 files linked" in caplog.text
+
+
+def test_an_interrupted_assembly_that_moved_folders_away_is_recovered_by_linking(three_tiles, tmp_path, caplog):
+    root, tiles = three_tiles
+    want = reference_trees(root, tiles, tmp_path)
+    tiles = staged(tiles)
+    # A killed assembly moved June's S2 folder and UVP's S1 patches into a tree it never finished.
+    shutil.rmtree(root / "tiles" / JUNE / "staged_trees" / "BigEarthNet-S2" / JUNE)
+    shutil.rmtree(root / "tiles" / UVP / "staged_trees" / "BigEarthNet-S1" / S1_PRODUCT)
+    assemble_dataset(tiles, **outputs(root))
+    assert {k: v[1] for k, v in tree_files(root / "dataset").items()} == want
+    assert "4 patch folders were not in the tiles' staged trees" in caplog.text
+
+
+def test_patches_dropped_dataset_wide_leave_the_staged_trees(two_tiles, tmp_path):
+    """splits.overlapping_tiles drop_later: a later product of June's tile, 600 m east, all train;
+    its patches overlapping June's kept test patches are dropped, also from the trees."""
+    root, tiles = two_tiles
+    july_key = "S2A_MSIL2A_20170713T101031_N9999_R022_T33UUP"
+    july = make_tile(
+        root,
+        TileGrid(july_key, 32633, 395400, 5400000, 2400, 2400),
+        "2017-07-13T10:10:31Z",
+        "Summer",
+        [True] * 4,
+        [True] * 4,
+        [0] * 4,
+    )
+    splits = pd.read_parquet(july.splits).assign(split="train")
+    splits.to_parquet(july.splits)
+    tiles = staged([*tiles, july])
+    assert len(list((root / "tiles" / july_key / "staged_trees" / "BigEarthNet-S2" / july_key).iterdir())) == 4
+    out = outputs(root)
+    funnel = assemble_dataset(tiles, **out, overlapping_tiles="drop_later").set_index("tile_key")
+    assert funnel.loc[july_key, "overlap"] == 4 - funnel.loc[july_key, "kept"] > 0
+    kept = pd.concat(pq.read_table(out[k]).to_pandas() for k in ("metadata", "flagged_metadata"))["patch_id"]
+    in_tree = [
+        p.name for key in (JUNE, july_key) if (out["s2_tree"] / key).is_dir() for p in (out["s2_tree"] / key).iterdir()
+    ]
+    assert sorted(in_tree) == sorted(kept)
+    in_maps = [
+        p.name
+        for key in (JUNE, july_key)
+        if (out["reference_maps_tree"] / key).is_dir()
+        for p in (out["reference_maps_tree"] / key).iterdir()
+    ]
+    assert sorted(in_maps) == sorted(kept)
+
+
+def test_another_file_system_falls_back_to_linking(three_tiles, tmp_path, monkeypatch, caplog):
+    import errno
+
+    root, tiles = three_tiles
+    want = reference_trees(root, tiles, tmp_path)
+    tiles = staged(tiles)
+
+    def cross_device(src, dst):
+        raise OSError(errno.EXDEV, "Invalid cross-device link", str(src), None, str(dst))
+
+    monkeypatch.setattr(os, "rename", cross_device)
+    assemble_dataset(tiles, **outputs(root))
+    assert {k: v[1] for k, v in tree_files(root / "dataset").items()} == want
+    assert f"{root / 'dataset'}: on another file system than {root / 'tiles'}" in caplog.text
+    assert (root / "tiles" / JUNE / "staged_trees" / "BigEarthNet-S2" / JUNE / f"{JUNE}_0_0").is_dir()
+
+
+def test_staging_checks_the_files_of_each_patch_folder(two_tiles):
+    root, tiles = two_tiles
+    june = tiles[1]
+    (Path(june.s2_dir) / f"{JUNE}_1_1" / f"{JUNE}_1_1_B8A.tif").unlink()
+    trees = root / "tiles" / JUNE / "staged_trees"
+    with pytest.raises(
+        AssemblyError, match=rf"^{june.s2_dir}/{JUNE}_1_1: 11 files, expected 12; rebuild the tile's outputs$"
+    ):
+        stage_tile_trees(june.geocoding, june.selection, june.s2_dir, june.reference_maps_dir, trees)
+    assert not trees.exists() and not (root / "tiles" / JUNE / "staged_trees.tmp").exists()
+
+
 # --------------------------------------------------------------------------- a real demo run
 
 # The demo dataset needs labels.parquet and the reference maps of the CLC stage (issue 3).
@@ -327,3 +531,67 @@ def test_demo_counts_add_up(demo_run):
 def test_demo_second_run_rebuilds_nothing(demo_run):
     proc = run_snakemake(demo_run, "--dry-run")
     assert "Nothing to be done" in proc.stdout + proc.stderr
+
+
+def planned_jobs(proc) -> dict[str, int]:
+    """Jobs per rule of a dry run ({} when there is nothing to do)."""
+    import re
+
+    out = proc.stdout + proc.stderr
+    if "Nothing to be done" in out:
+        return {}
+    stats = out.split("Job stats:", 1)[1]
+    return {m[1]: int(m[2]) for m in re.finditer(r"^(\w+)\s+(\d+)$", stats, re.M) if m[1] != "total"}
+
+
+@pytest.mark.integration
+@needs_labels
+def test_staged_trees_are_rebuilt_only_for_a_rerun_of_the_assembly_which_recovers_from_a_failure(demo_copy):
+    import yaml
+
+    results = demo_copy / "results"
+    tiles = sorted(p.name for p in (results / "tiles").iterdir())
+    assert not [t for t in tiles if (results / "tiles" / t / "staged_trees").exists()]  # temp()
+    want = {k: v[1] for k, v in tree_files(results / "dataset").items()}
+    target = "results/dataset/funnel.csv"
+    assert planned_jobs(run_snakemake(demo_copy, "-n", target)) == {}
+    # The staged trees are gone: a rerun of the assembly stages every tile again, nothing else.
+    forced = planned_jobs(run_snakemake(demo_copy, "-n", target, "--forcerun", "assemble_dataset"))
+    assert forced == {"stage_tile_trees": 3, "assemble_dataset": 1}
+    config = demo_config()
+    config["sentinel2"]["products"] = config["sentinel2"]["products"][:2]
+    two = demo_copy / "two_products.yaml"
+    two.write_text(yaml.safe_dump(config))
+    assert planned_jobs(run_snakemake(demo_copy, "-n", target, configfile=two)) == {
+        "stage_tile_trees": 2,
+        "assemble_dataset": 1,
+    }
+    run_snakemake(demo_copy, target, "--forcerun", "assemble_dataset")
+    assert {k: v[1] for k, v in tree_files(results / "dataset").items()} == want
+    assert not [t for t in tiles if (results / "tiles" / t / "staged_trees").exists()]
+
+    # A failed assembly: staged trees made (as targets, kept), then a kept patch gone from its
+    # tile's staged tree and its tile folder; the assembly fails after moving the others.
+    run_snakemake(demo_copy, *(f"results/tiles/{t}/staged_trees" for t in tiles))
+    key = JUNE
+    staged_s2 = results / "tiles" / key / "staged_trees" / "BigEarthNet-S2" / key
+    patch = sorted(p.name for p in staged_s2.iterdir())[0]
+    shutil.rmtree(staged_s2 / patch)
+    aside = demo_copy / patch
+    (results / "tiles" / key / "s2" / patch).rename(aside)
+    proc = run_snakemake(demo_copy, target, check=False)
+    assert proc.returncode != 0
+    assert (
+        f"results/tiles/{key}/s2/{patch}: patch folder missing; rebuild the tile's outputs" in proc.stdout + proc.stderr
+    )
+    dataset = sorted(p.name for p in (results / "dataset").iterdir())
+    assert not [n for n in dataset if n.startswith(("BigEarthNet", "Reference_Maps", "funnel", "metadata"))], dataset
+    assert len(list(staged_s2.iterdir())) == sum(1 for k in want if k.startswith(f"Reference_Maps/{key}/")) - 1
+    # The tile's folder back: the rerun reruns the assembly only, moves and links one folder.
+    aside.rename(results / "tiles" / key / "s2" / patch)
+    assert planned_jobs(run_snakemake(demo_copy, "-n", target)) == {"assemble_dataset": 1}
+    run_snakemake(demo_copy, target)
+    assert {k: v[1] for k, v in tree_files(results / "dataset").items()} == want
+    log = (results / "logs" / "assemble_dataset" / "dataset.log").read_text()
+    assert "1 patch folders were not in the tiles' staged trees" in log
+    assert not [t for t in tiles if (results / "tiles" / t / "staged_trees").exists()]

@@ -1,27 +1,38 @@
-"""The dataset in results/dataset/ (rule assemble_dataset): trees, metadata files, sidecar, funnel.
+"""The dataset in results/dataset/ (rules stage_tile_trees, assemble_dataset): trees, metadata
+files, sidecar, funnel.
 
-One job for the whole dataset. Per tile it joins the per-tile tables (all one row per grid
-patch, in grid order), then:
-- links the selected patches' files into `BigEarthNet-S2/<tile key>/<patch_id>/`,
-  `Reference_Maps/<tile key>/<patch_id>/` and `BigEarthNet-S1/<S1 product>/<s1_name>/` (hard
-  links to the per-tile outputs, copies where the file system refuses links); each tree is
-  built in `<tree>.tmp` and renamed when complete;
+Per tile, stage_tile_trees links the tile's selected patches (selection drop_reason "") into a
+staging folder already in the dataset's layout, `<staged>/BigEarthNet-S2/<tile key>/<patch_id>/`,
+`<staged>/Reference_Maps/<tile key>/<patch_id>/` and `<staged>/BigEarthNet-S1/<S1 product>/<s1_name>/`
+(hard links to the per-tile outputs, copies where the file system refuses links), so that the
+15 links per patch run in the per-tile jobs, in parallel.
+
+One job for the whole dataset then joins the per-tile tables (all one row per grid patch, in grid
+order), and:
 - writes `metadata.parquet` (kept patches without flags) and
   `metadata_for_patches_with_snow_cloud_or_shadow.parquet` (kept patches with a flag) with
   exactly the DESIGN schema, sorted by patch_id, by DuckDB's Parquet writer as the release
   wrote them (reben.io.write_release_parquet);
 - writes the sidecar `patches.parquet` (GeoParquet, EPSG:4326 footprints, every grid patch of
-  every tile, all that is known of it) and `funnel.csv` (counts per tile and a TOTAL row).
+  every tile, all that is known of it) and `funnel.csv` (counts per tile and a TOTAL row);
+- moves the staged folders into the trees, each built in `<tree>.tmp` and renamed when
+  complete: per tile one rename into `BigEarthNet-S2` and one into `Reference_Maps`; per S1
+  product one rename, or one per patch folder when another tile brought that product first;
+- completes the trees: patch folders of patches dropped dataset-wide (splits.overlapping_tiles
+  drop_later) are removed, and patch folders not staged (a tile without staged trees, or one
+  whose staged folders an interrupted assembly had moved away) are linked from the per-tile
+  outputs, so that a rerun after any failure builds the same trees.
 """
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import shutil
 import time
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import ExitStack
+from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,7 +40,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from .constants import S2_BANDS
+from .constants import DATASET_TREES, S2_BANDS
 from .errors import AssemblyError
 from .flags import read_flag_list, unknown_ids
 from .grid import read_grid_json
@@ -64,7 +75,9 @@ FUNNEL_COLUMNS = ("tile_key", "grid_patches", *DATASET_DROP_REASONS, "kept", "fl
 @dataclass(frozen=True)
 class TileInputs:
     """The per-tile files the assembly reads for one tile (s1_* are None without Sentinel-1,
-    v1_link, the tile's bigearthnet_v1.parquet, is None without the BigEarthNet v1 tables)."""
+    v1_link, the tile's bigearthnet_v1.parquet, is None without the BigEarthNet v1 tables,
+    staged_trees, the output of stage_tile_trees, is None where every patch folder is to be
+    linked from s2_dir, reference_maps_dir and s1_dir)."""
 
     tile: str
     geocoding: str
@@ -78,6 +91,7 @@ class TileInputs:
     s1_pairing: str | None = None
     s1_dir: str | None = None
     v1_link: str | None = None
+    staged_trees: str | None = None
 
 
 def _check_rows(name: str, table: pd.DataFrame, ids: np.ndarray, key: str) -> None:
@@ -262,6 +276,146 @@ def link_trees(jobs: list[tuple[Path, Path, int | None]], threads: int = 1) -> L
     return linker
 
 
+PATCH_FILES = {"s2": len(S2_BANDS), "reference_maps": 1, "s1": 2}
+"""Files in one patch folder of each tree: the 12 bands, the reference map, VV and VH."""
+
+
+def patch_folders(kind: str, patches: pd.DataFrame, sources: dict) -> pd.DataFrame:
+    """The `kind` tree's patch folders of `patches` (tile_key, patch_id, s1_product, s1_name):
+    tile_key, `parent` (the tile key, or the S1 product) and `name` (patch_id, or s1_name),
+    the folder's place in the tree (tree_folder) and in the tile's output folder of that kind
+    (`sources`: tile key -> that folder, None for a tile without S1)."""
+    if kind == "s1":
+        patches = patches[patches["s1_name"].fillna("").ne("") & patches["tile_key"].map(sources).notna()]
+        parent, name = patches["s1_product"].astype(str), patches["s1_name"].astype(str)
+    else:
+        parent, name = patches["tile_key"], patches["patch_id"]
+    return pd.DataFrame({"tile_key": patches["tile_key"], "parent": parent, "name": name})
+
+
+def folder_jobs(kind: str, folders: pd.DataFrame, sources: dict, tree: Path) -> list:
+    """Link jobs (source folder, destination folder, expected files) of patch_folders rows."""
+    expected, jobs = PATCH_FILES[kind], []
+    for key, parent, name in zip(folders["tile_key"], folders["parent"], folders["name"]):
+        folder = f"{parent}/{name}" if kind == "s1" else name  # in the tile's output folder
+        jobs.append((Path(sources[key]) / folder, tree / tree_folder(kind, key, folder), expected))
+    return jobs
+
+
+def stage_tile_trees(
+    geocoding,
+    selection,
+    s2_dir,
+    reference_maps_dir,
+    out_dir,
+    s1_pairing=None,
+    s1_dir=None,
+    threads: int = 1,
+) -> Linker:
+    """Link one tile's selected patches into `out_dir` in the dataset's layout (see the module
+    doc; rule stage_tile_trees); `out_dir` is built as `<out_dir>.tmp` and renamed."""
+    start = time.monotonic()
+    key = read_grid_json(geocoding).tile_key
+    table = pd.read_parquet(selection, columns=["patch_id", "drop_reason"])
+    if s1_pairing:
+        pairing = pd.read_parquet(s1_pairing, columns=["patch_id", "s1_product", "s1_name"])
+        _check_rows("s1_pairing.parquet", pairing, table["patch_id"].to_numpy(dtype=object), key)
+        table["s1_product"] = pairing["s1_product"].to_numpy(dtype=object)
+        table["s1_name"] = pairing["s1_name"].fillna("").to_numpy(dtype=object)
+    else:
+        table["s1_product"], table["s1_name"] = None, ""
+    kept = table[table["drop_reason"] == ""].assign(tile_key=key)
+    sources = {"s2": {key: s2_dir}, "reference_maps": {key: reference_maps_dir}, "s1": {key: s1_dir}}
+    with staged_dir(out_dir) as tmp:
+        jobs = []
+        for kind, tree in DATASET_TREES.items():
+            (tmp / tree).mkdir()
+            jobs += folder_jobs(kind, patch_folders(kind, kept, sources[kind]), sources[kind], tmp / tree)
+        linker = link_trees(jobs, threads)
+    LOG.info(
+        "%s: %d kept patches, %d patch folders, %d files %s in %.1f s",
+        key,
+        len(kept),
+        len(jobs),
+        linker.files,
+        "copied" if linker.copying else "linked",
+        time.monotonic() - start,
+    )
+    return linker
+
+
+def move_staged_trees(staged: dict[str, Path], trees: dict[str, Path], moves: list) -> None:
+    """Move the staged folders of every tile (tile key -> its stage_tile_trees folder) into the
+    trees being built (kind -> folder), recording each rename as (source, destination) in
+    `moves`."""
+
+    def move(src, dst) -> None:
+        os.rename(src, dst)
+        moves.append((src, dst))
+
+    for key, root in staged.items():
+        for kind in ("s2", "reference_maps"):
+            folder = root / DATASET_TREES[kind] / key
+            if folder.is_dir():
+                move(folder, trees[kind] / key)
+        s1 = root / DATASET_TREES["s1"]
+        if not s1.is_dir():
+            continue
+        for product in os.scandir(s1):
+            target = trees["s1"] / product.name
+            if not target.exists():
+                move(product.path, target)
+                continue
+            for patch in os.scandir(product.path):  # another tile brought this S1 product first
+                if (target / patch.name).exists():
+                    raise AssemblyError(f"{target / patch.name}: two tiles put this S1 patch into the dataset")
+                move(patch.path, target / patch.name)
+
+
+@contextmanager
+def moved_back_on_error():
+    """Yield a list for move_staged_trees; if the block fails, every folder is moved back to its
+    staged trees (latest first), so that a rerun moves them again instead of linking them."""
+    moves = []
+    try:
+        yield moves
+    except BaseException:
+        for src, dst in reversed(moves):
+            with suppress(OSError):
+                os.rename(dst, src)
+        raise
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path)
+    else:
+        path.unlink()
+
+
+def complete_trees(kept: pd.DataFrame, sources: dict, trees: dict[str, Path], threads: int = 1):
+    """Make each tree (kind -> folder) hold exactly the patch folders of `kept`: remove the
+    others, link the missing ones from the per-tile outputs (`sources`: kind -> tile key ->
+    folder). Returns the number of folders removed, of folders linked, and the Linker."""
+    removed, missing = 0, []
+    for kind, tree in trees.items():
+        folders = patch_folders(kind, kept, sources[kind])
+        wanted = {parent: set(group) for parent, group in folders.groupby("parent", sort=False)["name"]}
+        for parent in os.listdir(tree):
+            if parent not in wanted:  # a tile or S1 product none of whose patches is kept
+                removed += len(os.listdir(tree / parent)) if (tree / parent).is_dir() else 1
+                _remove(tree / parent)
+        present = {}
+        for parent, names in wanted.items():
+            present[parent] = set(os.listdir(tree / parent)) if (tree / parent).is_dir() else set()
+            for name in present[parent] - names:
+                _remove(tree / parent / name)
+                removed += 1
+        absent = np.array([n not in present[p] for p, n in zip(folders["parent"], folders["name"])], dtype=bool)
+        missing += folder_jobs(kind, folders[absent], sources[kind], tree)
+    return removed, len(missing), link_trees(missing, threads)
+
+
 def assemble_dataset(
     tiles: list[TileInputs],
     s2_tree,
@@ -275,8 +429,8 @@ def assemble_dataset(
     threads: int = 1,
     overlapping_tiles: str = "none",
 ) -> pd.DataFrame:
-    """Build the dataset from the per-tile outputs; returns the funnel table.
-    `overlapping_tiles` is splits.overlapping_tiles (reben.overlaps)."""
+    """Build the dataset from the per-tile outputs and, where given, the tiles' staged trees;
+    returns the funnel table. `overlapping_tiles` is splits.overlapping_tiles (reben.overlaps)."""
     import geopandas as gpd
 
     start = time.monotonic()
@@ -304,48 +458,62 @@ def assemble_dataset(
     kept = patches[patches["drop_reason"] == ""]
     flagged = kept["contains_cloud_or_shadow"] | kept["contains_seasonal_snow"]
     by_key = {read_grid_json(t.geocoding).tile_key: t for t in tiles}
+    sources = {
+        "s2": {key: t.s2_dir for key, t in by_key.items()},
+        "reference_maps": {key: t.reference_maps_dir for key, t in by_key.items()},
+        "s1": {key: t.s1_dir for key, t in by_key.items()},
+    }
+    staged = {key: Path(t.staged_trees) for key, t in by_key.items() if t.staged_trees}
     trees = {
         name: Path(path) for name, path in (("s2", s2_tree), ("s1", s1_tree), ("reference_maps", reference_maps_tree))
     }
+    files = (metadata, flagged_metadata, sidecar, funnel_csv)
     try:
-        with ExitStack() as staged:
-            tmp = {name: staged.enter_context(staged_dir(path)) for name, path in trees.items()}
-            jobs = []
-            for key, pid, s1_product, s1_name in zip(
-                kept["tile_key"], kept["patch_id"], kept["s1_product"], kept["s1_name"]
-            ):
-                t = by_key[key]
-                jobs.append((Path(t.s2_dir) / pid, tmp["s2"] / tree_folder("s2", key, pid), len(S2_BANDS)))
-                jobs.append(
-                    (
-                        Path(t.reference_maps_dir) / pid,
-                        tmp["reference_maps"] / tree_folder("reference_maps", key, pid),
-                        1,
-                    )
+        # The files first: a failure there (a full disk) leaves the staged trees as they are.
+        write_release_parquet(metadata_table(kept[~flagged]), metadata)
+        write_release_parquet(metadata_table(kept[flagged]), flagged_metadata)
+        write_parquet(patches, sidecar)
+        write_csv(table, funnel_csv)
+        with ExitStack() as building:
+            tmp = {name: building.enter_context(staged_dir(path)) for name, path in trees.items()}
+            moves = building.enter_context(moved_back_on_error())
+            try:
+                move_staged_trees(staged, tmp, moves)
+            except OSError as e:
+                if e.errno != errno.EXDEV:
+                    raise
+                LOG.warning(
+                    "%s: on another file system than %s; linking (or copying) the patch folders instead of moving them",
+                    trees["s2"].parent,
+                    e.filename,
                 )
-                if t.s1_dir and s1_name:
-                    folder = f"{s1_product}/{s1_name}"
-                    jobs.append((Path(t.s1_dir) / folder, tmp["s1"] / tree_folder("s1", key, folder), 2))
-            linker = link_trees(jobs, threads)
-            write_release_parquet(metadata_table(kept[~flagged]), metadata)
-            write_release_parquet(metadata_table(kept[flagged]), flagged_metadata)
-            write_parquet(patches, sidecar)
-            write_csv(table, funnel_csv)
-    except OSError as e:
-        for path in (metadata, flagged_metadata, sidecar, funnel_csv):
+            removed, linked, linker = complete_trees(kept, sources, tmp, threads)
+    except BaseException as e:
+        for path in files:
             Path(path).unlink(missing_ok=True)
+        if not isinstance(e, OSError):
+            raise
         # A full disk ([Errno 28]) or a refused write: one line naming the file, no traceback.
         raise AssemblyError(
             f"{e.filename or 'dataset'}: {e.strerror or e}; assembly stopped, its outputs are removed"
         ) from None
+    if staged and linked:
+        LOG.warning(
+            "%d patch folders were not in the tiles' staged trees (moved away by an interrupted "
+            "assembly, or not movable); linked from the per-tile outputs",
+            linked,
+        )
     total = table.iloc[-1]
     LOG.info(
-        "dataset: %d tiles, %d grid patches, %d kept (%d clean, %d flagged), %d files %s in %.1f s",
+        "dataset: %d tiles, %d grid patches, %d kept (%d clean, %d flagged); %d staged folders moved, "
+        "%d patch folders removed (dropped dataset-wide), %d files %s in %.1f s",
         len(tiles),
         total["grid_patches"],
         total["kept"],
         total["clean"],
         total["flagged"],
+        len(moves),
+        removed,
         linker.files,
         "copied" if linker.copying else "linked",
         time.monotonic() - start,

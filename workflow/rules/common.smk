@@ -350,6 +350,20 @@ def selection_inputs(wildcards):
     return inputs
 
 
+def staging_inputs(wildcards):
+    """What stage_tile_trees links from: the tile's selection and patch folders (S1 when on)."""
+    inputs = {
+        "geocoding": tile_path(wildcards.tile, "geocoding.json"),
+        "selection": tile_path(wildcards.tile, "selection.parquet"),
+        "s2_dir": tile_path(wildcards.tile, "s2"),
+        "reference_maps_dir": tile_path(wildcards.tile, "reference_maps"),
+    }
+    if config["sentinel1"]["enabled"]:
+        inputs["s1_pairing"] = tile_path(wildcards.tile, "s1_pairing.parquet")
+        inputs["s1_dir"] = tile_path(wildcards.tile, "s1")
+    return inputs
+
+
 def dataset_inputs(wildcards):
     """Every per-tile output the dataset is assembled from, each as a list in TILES order."""
     names = {
@@ -362,6 +376,7 @@ def dataset_inputs(wildcards):
         "selection": "selection.parquet",
         "s2_dir": "s2",
         "reference_maps_dir": "reference_maps",
+        "staged_trees": "staged_trees",
     }
     if config["sentinel1"]["enabled"]:
         names.update(s1_pairing="s1_pairing.parquet", s1_dir="s1")

@@ -27,6 +27,26 @@ rule select_patches:
         "../scripts/select_patches.py"
 
 
+rule stage_tile_trees:
+    input:
+        unpack(staging_inputs),
+    output:
+        # Consumed by assemble_dataset, which moves its folders into the dataset's trees.
+        trees=temp(directory(tile_path("{tile}", "staged_trees"))),
+    log:
+        log_path("stage_tile_trees", "{tile}"),
+    benchmark:
+        benchmark_path("stage_tile_trees", "{tile}")
+    # Light (hard links, no pixel read): runs where Snakemake runs, not as a cluster job.
+    localrule: True
+    threads: 1
+    resources:
+        mem_mb=mem_mb_grows(1000),
+        runtime=10,
+    script:
+        "../scripts/stage_tile_trees.py"
+
+
 rule assemble_dataset:
     input:
         unpack(dataset_inputs),

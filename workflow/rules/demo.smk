@@ -1,8 +1,12 @@
 # The demo's synthetic inputs, made on first use under results/demo/ (see reben.synthetic).
-# A configuration that points at real inputs never needs these rules.
+# A configuration that points at real inputs never needs these rules. Each waits for the input
+# check (an ancient() input, as for the tile jobs): the check reads the demo's inputs from the
+# next run on, never half of them while they are being made.
 
 
 rule synthesize_sentinel2_product:
+    input:
+        check=input_check_report,
     output:
         product=directory(f"{RESULTS}/demo/sentinel2/{{product}}.SAFE"),
     log:
@@ -16,6 +20,8 @@ rule synthesize_sentinel2_product:
 
 
 rule synthesize_l1c_product:
+    input:
+        check=input_check_report,
     output:
         product=f"{RESULTS}/demo/l1c/{{l1c}}.zip",
     log:
@@ -33,6 +39,8 @@ rule synthesize_l1c_product:
 
 
 rule synthesize_clc:
+    input:
+        check=input_check_report,
     output:
         clc=f"{RESULTS}/demo/clc/clc2018_demo.gpkg",
     log:
@@ -46,6 +54,8 @@ rule synthesize_clc:
 
 
 rule synthesize_country_borders:
+    input:
+        check=input_check_report,
     output:
         borders=f"{RESULTS}/demo/borders/countries.gpkg",
     log:
@@ -61,6 +71,8 @@ rule synthesize_country_borders:
 rule synthesize_sentinel1_product:
     # Like every demo rule, writes only under <results>/demo/, never into a folder a user
     # configured as input; only the demo's own product names match.
+    input:
+        check=input_check_report,
     output:
         vv=f"{RESULTS}/demo/sentinel1/{{s1}}_VV.tif",
         vh=f"{RESULTS}/demo/sentinel1/{{s1}}_VH.tif",

@@ -23,6 +23,7 @@ if __name__ == "__main__":
             s1_pairing=inputs.s1_pairing[i] if s1 else None,
             s1_dir=inputs.s1_dir[i] if s1 else None,
             v1_link=inputs.v1_link[i] if v1 else None,
+            staged_trees=inputs.staged_trees[i],
         )
         for i in range(len(inputs.tile))
     ]
