@@ -152,6 +152,31 @@ def test_the_stream_and_zstd_do_not_depend_on_how_the_tar_is_cut(tmp_path, monke
     assert summary["tar_bytes"] == len(whole.getvalue()) and summary["members"] == 5
 
 
+@pytest.mark.parametrize("read_threads, ahead", [(1, 1), (8, 2), (3, 256)])
+def test_reading_ahead_gives_gnu_tars_bytes_for_small_and_large_files(tree, read_threads, ahead):
+    """Files read ahead whole (up to 1 MiB) and files streamed in chunks (larger), in any mix of
+    reader threads and window: the same bytes as GNU tar's."""
+    patch = next(tree.glob("*/*_26_57"))
+    big = bytes(range(256)) * (4096 + 3)  # just over 1 MiB: streamed, in pieces of 777 bytes
+    (patch / next(p.name for p in patch.glob("*_B01.tif"))).write_bytes(big)
+    (tree / "a" / "z").write_bytes(b"z" * (1024**2))  # exactly 1 MiB: read ahead whole
+    pieces = list(TarStream(tree_files(tree), 1_704_067_200, 777, read_threads=read_threads, ahead=ahead))
+    assert b"".join(pieces) == gnu_tar_of(tree, 1_704_067_200)
+
+
+def test_a_file_that_shrinks_while_read_ahead_is_one_line(tree, monkeypatch):
+    real_fstat = os.fstat
+
+    def bigger(fd):  # the file looks larger than what can be read from it
+        st = real_fstat(fd)
+        return os.stat_result((st.st_mode, *st[1:6], st.st_size + 10, *st[7:]))
+
+    monkeypatch.setattr("reben.archives.os.fstat", bigger)
+    with pytest.raises(DistributionError) as e:
+        list(TarStream(tree_files(tree)))
+    assert "shrank while being archived" in str(e.value) and "\n" not in str(e.value)
+
+
 def test_an_error_in_a_stage_is_one_line_and_leaves_no_archive(tree, tmp_path, monkeypatch):
     def full_disk(self, data):
         raise OSError(28, "No space left on device")

@@ -33,6 +33,7 @@ _BLOCK = tarfile.BLOCKSIZE  # 512
 _RECORD = tarfile.RECORDSIZE  # 20 blocks: the archive's length is a multiple of this, as tar writes
 _CHUNK = 1024**2
 _TAR_CHUNK = 8 * 1024**2  # the tar stream goes to its stages in pieces of this size
+_READ_WHOLE = 1024**2  # files up to this size are read ahead whole (a patch's GeoTIFF: 1-60 KB)
 FILE_MODE = 0o644
 
 
@@ -126,39 +127,91 @@ class _Headers:
 _ZEROS = bytes(_RECORD)
 
 
+def _read_whole(path, limit: int) -> tuple[int, bytes | None]:
+    """(size, content) of a file; content None when it is larger than `limit` (it is then read
+    in chunks by the tar stream itself)."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        size = os.fstat(fd).st_size
+        if size > limit:
+            return size, None
+        pieces, left = [], size
+        while left:
+            data = os.read(fd, left)
+            if not data:
+                raise DistributionError(f"{path}: shrank while being archived")
+            pieces.append(data)
+            left -= len(data)
+        return size, pieces[0] if len(pieces) == 1 else b"".join(pieces)
+    finally:
+        os.close(fd)
+
+
 class TarStream:
     """The uncompressed GNU tar of a tree's files (`tree_files`), as the release built it, in
-    chunks of about `chunk_bytes`; `members` and `bytes` count what was produced."""
+    chunks of about `chunk_bytes`; `members` and `bytes` count what was produced.
 
-    def __init__(self, files, mtime: int = 0, chunk_bytes: int | None = None):
+    Files up to 1 MiB are read ahead by `read_threads` threads, up to `ahead` files
+    before the one being streamed: a dataset tree is millions of small files, mostly no longer
+    in the page cache, and one reader at a time leaves the disk idle between requests (a cold
+    S2 tree here: 65 MB/s with one reader, 107 MB/s with 8). Larger files are streamed in
+    chunks when their turn comes."""
+
+    def __init__(self, files, mtime: int = 0, chunk_bytes: int | None = None, read_threads: int = 8, ahead: int = 256):
         self.files, self.chunk_bytes = files, chunk_bytes or _TAR_CHUNK
+        self.read_threads, self.ahead = max(1, read_threads), max(1, ahead)
         self.headers = _Headers(int(mtime))
         self.members = self.bytes = 0
+
+    def _contents(self):
+        """(name, path, size, content or None) of every file, in order, read ahead."""
+        from collections import deque
+        from concurrent.futures import ThreadPoolExecutor
+
+        files = iter(self.files)
+        pending: deque = deque()
+        with ThreadPoolExecutor(max_workers=self.read_threads) as pool:
+            try:
+                for name, path in files:
+                    pending.append((name, path, pool.submit(_read_whole, path, min(_READ_WHOLE, self.chunk_bytes))))
+                    if len(pending) >= self.ahead:
+                        name, path, read = pending.popleft()
+                        yield (name, path, *read.result())
+                while pending:
+                    name, path, read = pending.popleft()
+                    yield (name, path, *read.result())
+            finally:
+                for *_, read in pending:
+                    read.cancel()
+
+    def _stream_large(self, path, size: int):
+        """A large file's bytes in chunks of at most `chunk_bytes`."""
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            left = size
+            while left:
+                data = os.read(fd, min(left, self.chunk_bytes))
+                if not data:
+                    raise DistributionError(f"{path}: shrank while being archived")
+                yield data
+                left -= len(data)
+        finally:
+            os.close(fd)
 
     def __iter__(self):
         pieces: list[bytes] = []
         held = 0
         headers = self.headers
-        for name, path in self.files:
-            fd = os.open(path, os.O_RDONLY)
-            try:
-                size = os.fstat(fd).st_size
-                header = headers(name.encode("utf-8", "surrogateescape"), size)
-                pieces.append(header)
-                held += len(header)
-                left = size
-                while left:
-                    if held >= self.chunk_bytes:
-                        yield b"".join(pieces)
-                        pieces, held = [], 0
-                    data = os.read(fd, min(left, self.chunk_bytes))
-                    if not data:
-                        raise DistributionError(f"{path}: shrank while being archived")
-                    pieces.append(data)
-                    held += len(data)
-                    left -= len(data)
-            finally:
-                os.close(fd)
+        for name, path, size, content in self._contents():
+            header = headers(name.encode("utf-8", "surrogateescape"), size)
+            pieces.append(header)
+            held += len(header)
+            for data in (content,) if content is not None else self._stream_large(path, size):
+                if held >= self.chunk_bytes:
+                    yield b"".join(pieces)
+                    pieces, held = [], 0
+                pieces.append(data)
+                held += len(data)
             pad = -size % _BLOCK
             if pad:
                 pieces.append(_ZEROS[:pad])
