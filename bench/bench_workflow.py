@@ -311,6 +311,18 @@ def config_for(user: Path, results: Path, specs) -> dict:
     }
 
 
+def reben_node_threads() -> list[str]:
+    """--set-threads for the per-tile rules whose threads follow the run (reben.slurm.tile_threads):
+    the threads they get building reBEN's 115 tiles on one 16-core node, so that every tile is
+    measured as the projection counts it (here a run of 1 tile on 2 cores would give 2)."""
+    from reben.slurm import tile_threads
+
+    class Node:
+        cores = NODE_CORES
+
+    return ["--set-threads", f"cut_s2_patches={tile_threads(2, Node, REBEN_TILES)}"]
+
+
 def snakemake_cmd(run_dir: Path, configfile: Path, cores: int, *extra: str) -> list[str]:
     snakemake = Path(sys.executable).with_name("snakemake")
     return [
@@ -323,6 +335,7 @@ def snakemake_cmd(run_dir: Path, configfile: Path, cores: int, *extra: str) -> l
         str(configfile),
         "--cores",
         str(cores),
+        *reben_node_threads(),
         *extra,
     ]
 
@@ -621,7 +634,7 @@ def report(ns, runs, final_bench, threads, disk, nodes, edges, out: Path) -> Non
     total = head_projected + per_tile_s + path_s
     print("\nProjection to reBEN on one 16-core node (sen2cor excluded)")
     print("  model: every per-tile job reserves its threads for its wall time; a 16-core node runs")
-    print("  16/threads jobs of a rule at once (8 cut_s2_patches of 2 threads, 16 jobs of 1), packed without")
+    print("  16/threads jobs of a rule at once (16 jobs of 1 thread, 8 of 2), packed without")
     print("  gaps, at the wall measured here (no slowdown from 16 jobs sharing memory bandwidth and")
     print("  disk); the tiles here are full size, so per-tile cost is not rescaled. The dataset-wide")
     print("  jobs run after the last tile; those on the DAG's critical path add up, the others run")
