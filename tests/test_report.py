@@ -749,3 +749,45 @@ def test_the_clean_patch_set_counts_metadata_parquet_only(tmp_path):
     assert report["patch_set"]["patches"] == 11
     assert report["labels"]["frequencies"]["Marine waters"]["total"] == 0  # only on the flagged patch
     assert report["leakage"]["test"]["patches"] == 5
+
+
+def test_tree_sizes_come_from_the_archive_summaries_and_equal_a_walk(tmp_path):
+    """The report takes a tree's files and bytes from archive_tree's summary instead of walking
+    millions of files again; they are the walk's numbers. A summary without them (written
+    before they were recorded) falls back to the walk."""
+    from reben.archives import write_tar_zst
+    from reben.io import write_json
+    from reben.report.stats import dataset_sizes, folder_bytes
+
+    tree = tmp_path / "BigEarthNet-S2"
+    for i, size in enumerate((0, 1, 511, 512, 70_000)):
+        (tree / f"T{i % 2}" / f"p{i}").mkdir(parents=True)
+        (tree / f"T{i % 2}" / f"p{i}" / f"p{i}_B01.tif").write_bytes(b"x" * size)
+    (tree / ".snakemake_timestamp").write_bytes(b"bookkeeping")
+    summary = write_tar_zst(tree, tmp_path / "BigEarthNet-S2.tar.zst", level=1)
+    write_json(summary, tmp_path / "s2.json")
+    walked = folder_bytes(tree)
+    assert walked == (5, 71_024)
+    assert (summary["members"], summary["file_bytes"]) == walked
+    (tree / "T0" / "p0" / "p0_B01.tif").write_bytes(b"changed after the archive")
+    from_summary = dataset_sizes({"BigEarthNet-S2": tree}, [], [tmp_path / "s2.json"])["trees"]["BigEarthNet-S2"]
+    assert (from_summary["files"], from_summary["bytes"]) == walked  # the summary, not a walk
+    del summary["file_bytes"]
+    write_json(summary, tmp_path / "old.json")
+    old = dataset_sizes({"BigEarthNet-S2": tree}, [], [tmp_path / "old.json"])["trees"]["BigEarthNet-S2"]
+    assert old["bytes"] == walked[1] + len(b"changed after the archive")
+
+
+def test_tile_outlines_are_the_union_of_the_grid_footprints():
+    import geopandas as gpd
+    import shapely
+
+    from reben.report.stats import tile_outlines
+
+    grid = TileGrid("S2A_MSIL2A_20170613T101031_N9999_R022_T33UUP", 32633, 300000.0, 5400000.0, 12000.0, 12000.0)
+    frame = grid.to_frame().to_crs(4326)
+    frame["tile_key"] = grid.tile_key
+    outline = tile_outlines(gpd.GeoDataFrame(frame, crs=4326))[grid.tile_key]
+    union = shapely.union_all(shapely.set_precision(frame.geometry.to_numpy(), 1e-7))
+    assert shapely.normalize(outline).equals_exact(shapely.normalize(union), 0)
+    assert outline.geom_type == "Polygon" and outline.bounds == union.bounds

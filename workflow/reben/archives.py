@@ -149,7 +149,8 @@ def _read_whole(path, limit: int) -> tuple[int, bytes | None]:
 
 class TarStream:
     """The uncompressed GNU tar of a tree's files (`tree_files`), as the release built it, in
-    chunks of about `chunk_bytes`; `members` and `bytes` count what was produced.
+    chunks of about `chunk_bytes`; `members` and `bytes` count what was produced, `file_bytes` the
+    bytes of the files archived (the tree's size).
 
     Files up to 1 MiB are read ahead by `read_threads` threads, up to `ahead` files
     before the one being streamed: a dataset tree is millions of small files, mostly no longer
@@ -161,7 +162,7 @@ class TarStream:
         self.files, self.chunk_bytes = files, chunk_bytes or _TAR_CHUNK
         self.read_threads, self.ahead = max(1, read_threads), max(1, ahead)
         self.headers = _Headers(int(mtime))
-        self.members = self.bytes = 0
+        self.members = self.bytes = self.file_bytes = 0
 
     def _contents(self):
         """(name, path, size, content or None) of every file, in order, read ahead."""
@@ -218,6 +219,7 @@ class TarStream:
                 held += pad
             self.bytes += len(header) + size + pad
             self.members += 1
+            self.file_bytes += size
             if held >= self.chunk_bytes:
                 yield b"".join(pieces)
                 pieces, held = [], 0
@@ -337,6 +339,7 @@ def write_tar_zst(tree, out_path, level: int = 10, threads: int = 1, mtime: int 
     return {
         "archive": out_path.name,
         "members": stream.members,
+        "file_bytes": stream.file_bytes,
         "tar_bytes": stream.bytes,
         "bytes": out_path.stat().st_size,
         "sha256": sha256.hexdigest(),

@@ -513,6 +513,7 @@ def report_inputs(wildcards):
         "tiles": per_tile("tile.json"),
         "provenance": dataset_path("PROVENANCE.json"),
         "dist": [*dist_archives(), *(dist_path(name) for name in METADATA_FILES)],
+        "archive_summaries": [archive_summary_path(tree) for tree in dataset_trees().values()],
         "band_statistics": report_path("band_statistics.json"),
         "borders": borders_file(wildcards),
         "template": REPORT_TEMPLATE,

@@ -25,6 +25,7 @@ if __name__ == "__main__":
         provenance_path=snakemake.input.provenance,
         trees={name: snakemake.input.get(kind) for kind, name in DATASET_TREES.items() if snakemake.input.get(kind)},
         dist_files=snakemake.input.dist,
+        archive_summaries=snakemake.input.archive_summaries,
         patch_set=snakemake.params.patch_set,
         max_overlapping_share=snakemake.params.max_overlapping_share,
         map_max_footprints=snakemake.params.map_max_footprints,

@@ -94,6 +94,7 @@ def build_report(
     provenance_path=None,
     trees=None,
     dist_files=(),
+    archive_summaries=(),
     patch_set: str = "kept",
     max_overlapping_share: float = 0.0,
     map_max_footprints: int = 20000,
@@ -106,7 +107,8 @@ def build_report(
     report.json's contents. Every section counts `patch_set` (PATCH_SETS); labels go by the
     configured class table (report_class_table). `tiles` are the
     tile.json files, `provenance_path` PROVENANCE.json, `trees` {name: folder} the dataset's
-    trees and `dist_files` the files of results/dist whose sizes the page shows. Folders are
+    trees and `dist_files` the files of results/dist whose sizes the page shows, `archive_summaries`
+    archive_tree's summaries (the trees' file counts and bytes). Folders are
     built as `<name>.tmp` and renamed, files written to temporary names, the page last."""
     import json
 
@@ -188,7 +190,7 @@ def build_report(
             info["bbox"] = list(outlines[key].bounds) if key in outlines else None
             info["epsg"] = int(epsg[key]) if key in epsg.index else None
         provenance = provenance_summary(read_json(provenance_path)) if provenance_path else None
-        sizes = dataset_sizes(trees or {}, dist_files)
+        sizes = dataset_sizes(trees or {}, dist_files, archive_summaries)
 
         tables = {
             "funnel.csv": funnel,

