@@ -15,7 +15,7 @@ import shutil
 from contextlib import contextmanager
 from pathlib import Path
 
-from .errors import OutputError
+from .errors import DistributionError, OutputError
 
 LOG = logging.getLogger("reben")
 
@@ -149,3 +149,19 @@ def write_release_parquet(table, path, order_by: str = "patch_id") -> None:
             )
     finally:
         con.close()
+
+
+def read_kept_patches(metadata_paths) -> list[tuple[str, list[str], list[str]]]:
+    """(file name, patch ids, S1 names) of each metadata file (metadata.parquet and the flagged
+    one: every kept patch; an S1 name is "" without Sentinel-1); one line naming a file that
+    cannot be read."""
+    import pyarrow.parquet as pq
+
+    out = []
+    for path in metadata_paths:
+        try:
+            table = pq.read_table(path, columns=["patch_id", "s1_name"])
+        except (OSError, ValueError, KeyError) as e:
+            raise DistributionError(f"{path}: cannot read patch_id and s1_name ({e})") from None
+        out.append((Path(path).name, table.column("patch_id").to_pylist(), table.column("s1_name").to_pylist()))
+    return out

@@ -27,13 +27,12 @@ from pathlib import Path
 
 import lmdb
 import numpy as np
-import pandas as pd
 import pyarrow.parquet as pq
 
 from .constants import S1_POLARISATIONS, S2_BAND_RESOLUTION, S2_BANDS
 from .errors import DistributionError
 from .grid import read_grid_json, tile_key_of
-from .io import staged_dir, staging_dir, write_text
+from .io import read_kept_patches, staged_dir, staging_dir, write_text
 from .logs import LOG, Progress
 from .sentinel1 import s1_product_of
 from .shards import decode
@@ -136,13 +135,8 @@ def read_selection(metadata_paths) -> Selection:
     s2: list[str] = []
     s1: set[str] = set()
     source: dict[str, str] = {}
-    for path in metadata_paths:
-        try:
-            table = pd.read_parquet(path, columns=["patch_id", "s1_name"])
-        except (OSError, ValueError, KeyError) as e:
-            raise DistributionError(f"{path}: cannot read patch_id and s1_name ({e})") from None
-        name = Path(path).name
-        for pid, s1_name in zip(table["patch_id"], table["s1_name"]):
+    for path, (name, patch_ids, s1_names) in zip(metadata_paths, read_kept_patches(metadata_paths)):
+        for pid, s1_name in zip(patch_ids, s1_names):
             if pid in source:
                 raise DistributionError(f"{path}: patch {pid} is listed twice (also in {source[pid]})")
             source[pid] = name
@@ -409,9 +403,8 @@ def verify_sample(
 
 def _s1_by_patch(metadata_paths) -> dict[str, str]:
     out: dict[str, str] = {}
-    for path in metadata_paths:
-        t = pd.read_parquet(path, columns=["patch_id", "s1_name"])
-        out.update((p, s) for p, s in zip(t["patch_id"], t["s1_name"]) if s)
+    for _, patch_ids, s1_names in read_kept_patches(metadata_paths):
+        out.update((p, s) for p, s in zip(patch_ids, s1_names) if s)
     return out
 
 

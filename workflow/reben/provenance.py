@@ -22,7 +22,7 @@ import pyarrow.parquet as pq
 
 from .errors import DistributionError, OutputError
 from .grid import tile_key_of
-from .io import sha256_file, staged_file, write_json
+from .io import read_kept_patches, sha256_file, staged_file, write_json
 from .logs import LOG
 from .sentinel1 import s1_product_of
 
@@ -64,24 +64,18 @@ def provenance_config(config: dict) -> dict:
 def _kept_folders(metadata_paths, kinds) -> tuple[dict[str, dict[str, list[str]]], dict[str, str]]:
     """The patch folders of the kept patches, by kind and tile, as the tiles' sha256 tables
     name them (`<patch_id>`, `<S1 product>/<s1_name>`); and the metadata file of each folder."""
-    import pandas as pd
-
     folders: dict[str, dict[str, list[str]]] = {kind: {} for kind in kinds}
     source: dict[str, str] = {}
-    for path in metadata_paths:
-        try:
-            table = pd.read_parquet(path, columns=["patch_id", "s1_name"])
-        except (OSError, ValueError, KeyError) as e:
-            raise DistributionError(f"{path}: cannot read patch_id and s1_name ({e})") from None
-        for pid, s1_name in zip(table["patch_id"], table["s1_name"]):
+    for name, patch_ids, s1_names in read_kept_patches(metadata_paths):
+        for pid, s1_name in zip(patch_ids, s1_names):
             tile = tile_key_of(pid)
             for kind in ("s2", "reference_maps"):
                 folders[kind].setdefault(tile, []).append(pid)
-            source[pid] = Path(path).name
+            source[pid] = name
             if "s1" in folders and s1_name:
                 folder = f"{s1_product_of(s1_name)}/{s1_name}"
                 folders["s1"].setdefault(tile, []).append(folder)
-                source[folder] = Path(path).name
+                source[folder] = name
     return folders, source
 
 
