@@ -34,6 +34,7 @@ _RECORD = tarfile.RECORDSIZE  # 20 blocks: the archive's length is a multiple of
 _CHUNK = 1024**2
 _TAR_CHUNK = 8 * 1024**2  # the tar stream goes to its stages in pieces of this size
 _READ_WHOLE = 1024**2  # files up to this size are read ahead whole (a patch's GeoTIFF: 1-60 KB)
+_READ_BATCH = 16  # files read ahead by one task
 FILE_MODE = 0o644
 
 
@@ -127,6 +128,10 @@ class _Headers:
 _ZEROS = bytes(_RECORD)
 
 
+def _read_batch(paths, limit: int) -> list[tuple[int, bytes | None]]:
+    return [_read_whole(path, limit) for path in paths]
+
+
 def _read_whole(path, limit: int) -> tuple[int, bytes | None]:
     """(size, content) of a file; content None when it is larger than `limit` (it is then read
     in chunks by the tar stream itself)."""
@@ -165,24 +170,30 @@ class TarStream:
         self.members = self.bytes = self.file_bytes = 0
 
     def _contents(self):
-        """(name, path, size, content or None) of every file, in order, read ahead."""
+        """(name, path, size, content or None) of every file, in order, read ahead in batches of
+        `_READ_BATCH` files (a future per file costs more than reading a warm file)."""
         from collections import deque
         from concurrent.futures import ThreadPoolExecutor
 
-        files = iter(self.files)
+        limit = min(_READ_WHOLE, self.chunk_bytes)
+        files = self.files if isinstance(self.files, list) else list(self.files)
+        batches = max(1, self.ahead // _READ_BATCH)
         pending: deque = deque()
         with ThreadPoolExecutor(max_workers=self.read_threads) as pool:
             try:
-                for name, path in files:
-                    pending.append((name, path, pool.submit(_read_whole, path, min(_READ_WHOLE, self.chunk_bytes))))
-                    if len(pending) >= self.ahead:
-                        name, path, read = pending.popleft()
-                        yield (name, path, *read.result())
+                for start in range(0, len(files), _READ_BATCH):
+                    batch = files[start : start + _READ_BATCH]
+                    pending.append((batch, pool.submit(_read_batch, [path for _, path in batch], limit)))
+                    if len(pending) > batches:
+                        batch, read = pending.popleft()
+                        for (name, path), got in zip(batch, read.result()):
+                            yield (name, path, *got)
                 while pending:
-                    name, path, read = pending.popleft()
-                    yield (name, path, *read.result())
+                    batch, read = pending.popleft()
+                    for (name, path), got in zip(batch, read.result()):
+                        yield (name, path, *got)
             finally:
-                for *_, read in pending:
+                for _, read in pending:
                     read.cancel()
 
     def _stream_large(self, path, size: int):
