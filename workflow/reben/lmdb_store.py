@@ -53,6 +53,7 @@ class Selection:
     reference_maps: list[str]
     s1: list[str]
     source: dict[str, str]  # key -> metadata file that asks for it
+    s1_of: dict[str, str]  # patch_id -> its s1_name, for patches with one
 
     @property
     def keys(self) -> set[str]:
@@ -135,6 +136,7 @@ def read_selection(metadata_paths) -> Selection:
     s2: list[str] = []
     s1: set[str] = set()
     source: dict[str, str] = {}
+    s1_of: dict[str, str] = {}
     for path, (name, patch_ids, s1_names) in zip(metadata_paths, read_kept_patches(metadata_paths)):
         for pid, s1_name in zip(patch_ids, s1_names):
             if pid in source:
@@ -144,9 +146,12 @@ def read_selection(metadata_paths) -> Selection:
             s2.append(pid)
             if s1_name:
                 s1.add(s1_name)
+                s1_of[pid] = s1_name
                 source.setdefault(s1_name, name)
     s2.sort()
-    return Selection(s2=s2, reference_maps=[p + REFERENCE_MAP_SUFFIX for p in s2], s1=sorted(s1), source=source)
+    return Selection(
+        s2=s2, reference_maps=[p + REFERENCE_MAP_SUFFIX for p in s2], s1=sorted(s1), source=source, s1_of=s1_of
+    )
 
 
 def _shard_keys(path) -> list[str]:
@@ -401,13 +406,6 @@ def verify_sample(
     return len(picks)
 
 
-def _s1_by_patch(metadata_paths) -> dict[str, str]:
-    out: dict[str, str] = {}
-    for _, patch_ids, s1_names in read_kept_patches(metadata_paths):
-        out.update((p, s) for p, s in zip(patch_ids, s1_names) if s)
-    return out
-
-
 def _free(path: Path) -> str:
     try:
         return f"{shutil.disk_usage(path.parent).free / 1024**2:.1f} MiB free there"
@@ -422,7 +420,6 @@ def _fill(
     digests: ValueDigests,
     check,
     selection,
-    metadata_paths,
     trees,
     out_dir: Path,
     sample_size: int,
@@ -455,7 +452,7 @@ def _fill(
         # Every put was a wanted key, so equal counts mean equal key sets (and every digest set).
         if n != len(digests.slot):
             raise DistributionError(f"{out_dir}: {n} entries written, the metadata files ask for {len(digests.slot)}")
-        checked = verify_sample(env, selection, _s1_by_patch(metadata_paths), trees, sample_size, seed)
+        checked = verify_sample(env, selection, selection.s1_of, trees, sample_size, seed)
     finally:
         env.close()
     return n, checked, progress
@@ -491,7 +488,7 @@ def encode_lmdb(
         out_dir.parent.mkdir(parents=True, exist_ok=True)
         with staged_dir(out_dir) as tmp:
             n, checked, progress = _fill(
-                tmp, map_size, order, digests, check, selection, metadata_paths, trees, out_dir, sample_size, seed
+                tmp, map_size, order, digests, check, selection, trees, out_dir, sample_size, seed
             )
     except (lmdb.Error, OSError) as e:
         reason = e.strerror if isinstance(e, OSError) and e.strerror else str(e)

@@ -14,6 +14,7 @@ import pandas as pd
 
 from ..assembly import DATASET_DROP_REASONS as DROP_REASONS
 from ..errors import ReportError
+from ..io import read_json
 from ..labels import class_table, configured_table
 from ..splits import SPLITS
 
@@ -325,8 +326,6 @@ def dataset_sizes(trees: dict, dist_files, archive_summaries=()) -> dict:
     """Files and bytes of each dataset tree, and the bytes of each file of results/dist. A tree's
     files and bytes come from its archive's summary (archive_tree counted them as it read them:
     millions of files are not walked again); a tree without one is walked."""
-    from ..io import read_json
-
     counted = {}
     for path in archive_summaries:
         record = read_json(path)
