@@ -128,8 +128,15 @@ class _Headers:
 _ZEROS = bytes(_RECORD)
 
 
-def _read_batch(paths, limit: int) -> list[tuple[int, bytes | None]]:
-    return [_read_whole(path, limit) for path in paths]
+def _chunks(fd: int, path, size: int, chunk: int):
+    """The `size` bytes of an open file in pieces of at most `chunk`; one line if it has fewer."""
+    left = size
+    while left:
+        data = os.read(fd, min(left, chunk))
+        if not data:
+            raise DistributionError(f"{path}: shrank while being archived")
+        yield data
+        left -= len(data)
 
 
 def _read_whole(path, limit: int) -> tuple[int, bytes | None]:
@@ -138,18 +145,13 @@ def _read_whole(path, limit: int) -> tuple[int, bytes | None]:
     fd = os.open(path, os.O_RDONLY)
     try:
         size = os.fstat(fd).st_size
-        if size > limit:
-            return size, None
-        pieces, left = [], size
-        while left:
-            data = os.read(fd, left)
-            if not data:
-                raise DistributionError(f"{path}: shrank while being archived")
-            pieces.append(data)
-            left -= len(data)
-        return size, pieces[0] if len(pieces) == 1 else b"".join(pieces)
+        return size, (b"".join(_chunks(fd, path, size, size)) if size <= limit else None)
     finally:
         os.close(fd)
+
+
+def _read_batch(paths, limit: int) -> list[tuple[int, bytes | None]]:
+    return [_read_whole(path, limit) for path in paths]
 
 
 class TarStream:
@@ -179,19 +181,21 @@ class TarStream:
         files = self.files if isinstance(self.files, list) else list(self.files)
         batches = max(1, self.ahead // _READ_BATCH)
         pending: deque = deque()
+
+        def oldest():
+            batch, read = pending.popleft()
+            for (name, path), got in zip(batch, read.result()):
+                yield (name, path, *got)
+
         with ThreadPoolExecutor(max_workers=self.read_threads) as pool:
             try:
                 for start in range(0, len(files), _READ_BATCH):
                     batch = files[start : start + _READ_BATCH]
                     pending.append((batch, pool.submit(_read_batch, [path for _, path in batch], limit)))
                     if len(pending) > batches:
-                        batch, read = pending.popleft()
-                        for (name, path), got in zip(batch, read.result()):
-                            yield (name, path, *got)
+                        yield from oldest()
                 while pending:
-                    batch, read = pending.popleft()
-                    for (name, path), got in zip(batch, read.result()):
-                        yield (name, path, *got)
+                    yield from oldest()
             finally:
                 for _, read in pending:
                     read.cancel()
@@ -200,13 +204,7 @@ class TarStream:
         """A large file's bytes in chunks of at most `chunk_bytes`."""
         fd = os.open(path, os.O_RDONLY)
         try:
-            left = size
-            while left:
-                data = os.read(fd, min(left, self.chunk_bytes))
-                if not data:
-                    raise DistributionError(f"{path}: shrank while being archived")
-                yield data
-                left -= len(data)
+            yield from _chunks(fd, path, size, self.chunk_bytes)
         finally:
             os.close(fd)
 
