@@ -2,7 +2,7 @@
 
 Dry-runs `snakemake -n --configfile config/reben.yaml` (reBEN's 125 L1C products) in a
 scratch working directory where empty placeholders stand in for the 8 GB CLC GeoPackage and
-the 55 GB BigEarthNet-S1 v1.0 archive, as tests/test_config_model.py does, in two states:
+the 55 GB BigEarthNet-S1 v1.0 archive, as tests/workflow/test_config_model.py does, in two states:
   to fetch     the products are not there: the DAG plans their retrieval and sen2cor (nothing
                is downloaded in a dry run)
   on disk      every product is there, as after the downloads: a tiny synthetic L1C zip of
@@ -52,7 +52,7 @@ def tiny_l1c_products(folder: Path) -> None:
     import mgrs
 
     sys.path.insert(0, str(REPO / "workflow"))
-    from reben.sentinel2 import parse_product_name
+    from reben.names import parse_product_name
     from reben.synthetic.l1c import write_l1c_zip
     from reben.synthetic.scenario import SyntheticProduct
 

@@ -23,13 +23,13 @@ import pandas as pd
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "workflow"))
 
-from reben.assembly import TileInputs, assemble_dataset, stage_tile_trees  # noqa: E402
 from reben.constants import REBEN_COUNTRIES, S2_BANDS  # noqa: E402
-from reben.countries import assign_countries, read_borders  # noqa: E402
-from reben.flags import compute_flags  # noqa: E402
+from reben.dataset.assembly import TileInputs, assemble_dataset, stage_tile_trees  # noqa: E402
+from reben.dataset.countries import assign_countries, read_borders  # noqa: E402
+from reben.dataset.flags import compute_flags  # noqa: E402
+from reben.dataset.selection import select_patches  # noqa: E402
+from reben.dataset.splits import assign_splits  # noqa: E402
 from reben.grid import TileGrid  # noqa: E402
-from reben.selection import select_patches  # noqa: E402
-from reben.splits import assign_splits  # noqa: E402
 
 BORDERS = REPO.parent / "shared/data/countries/naturalearth_lowres/naturalearth_lowres.shp"
 

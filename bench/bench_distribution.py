@@ -28,8 +28,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "workflow"))
 
 import zstandard  # noqa: E402
 
-from reben.archives import write_tar, write_tar_zst  # noqa: E402
-from reben.lmdb_store import encode_lmdb  # noqa: E402
+from reben.distribution.archives import write_tar, write_tar_zst  # noqa: E402
+from reben.distribution.lmdb import encode_lmdb  # noqa: E402
 
 TILE = "S2A_MSIL2A_20170613T101031_N9999_R022_T33UUP"
 TREES = ("BigEarthNet-S2", "BigEarthNet-S1", "Reference_Maps")
@@ -116,7 +116,7 @@ def run_lmdb(root: str) -> dict:
 
 
 def run_recompute(root: str) -> tuple[str, int]:
-    from reben.lmdb_store import check_content_hash
+    from reben.distribution.lmdb import check_content_hash
 
     return check_content_hash(Path(root) / "dataset/lmdb", Path(root) / "dataset/LMDB_CONTENT.sha256")
 

@@ -4,7 +4,7 @@
 A full T33UUP grid (10980 x 10980 px, 8,281 patches) and a synthetic 10 m land-cover raster in
 EPSG:3035 (uint16 CLC codes in 500 m blocks, DEFLATE, tiled) that covers the tile with a
 margin, as CLC+ Backbone or WorldCover would. Measured in this process: the window read and
-nearest-neighbour warp onto the tile's 10 m grid (reben.label_raster.read_tile_codes), then
+nearest-neighbour warp onto the tile's 10 m grid (reben.labels.raster.read_tile_codes), then
 the whole job (reference maps, shard, labels with labels_43); wall time and peak resident
 memory.
 
@@ -80,10 +80,10 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "out")
     args = parser.parse_args()
 
-    from reben.clc import rasterize_reference_maps
     from reben.grid import TileGrid
     from reben.io import write_json
-    from reben.label_raster import open_label_raster, read_tile_codes
+    from reben.labels.clc import rasterize_reference_maps
+    from reben.labels.raster import open_label_raster, read_tile_codes
 
     grid = TileGrid(**TILE)
     args.out.mkdir(parents=True, exist_ok=True)

@@ -73,9 +73,9 @@ def measure(clc: Path, out: Path) -> None:
     import logging
     import shutil
 
-    from reben.clc import rasterize_reference_maps
     from reben.grid import TileGrid
     from reben.io import write_json
+    from reben.labels.clc import rasterize_reference_maps
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     grid = TileGrid(**TILE)

@@ -4,8 +4,8 @@ Builds (once, cached in bench/out/) a full-size synthetic L2A product of realist
 lossless JPEG2000, then measures in fresh processes, each with its own wall time and peak
 memory (ru_maxrss):
   decode floor     read every band of the product once with rasterio (12 bands + SCL)
-  inspect_tile     reben.tiles.inspect_tile (metadata, band discovery, geometry checks)
-  cut_s2_patches   reben.patches.cut_tile (validity, SCL fractions, 8,281 x 12 GeoTIFFs, shard)
+  inspect_tile     reben.sentinel2.tiles.inspect_tile (metadata, band discovery, geometry checks)
+  cut_s2_patches   reben.sentinel2.patches.cut_tile (validity, SCL fractions, 8,281 x 12 GeoTIFFs, shard)
 and prints a table with the ratio cut / decode floor. Target: cut within 1.5x the decode
 floor and under 3 GiB peak memory.
 
@@ -50,12 +50,12 @@ with ThreadPoolExecutor({threads}) as pool:
 """
 
 INSPECT = """
-from reben.tiles import inspect_tile
+from reben.sentinel2.tiles import inspect_tile
 inspect_tile({product!r}, {key!r}, 1200, {tile_json!r})
 """
 
 CUT = """
-from reben.patches import cut_tile
+from reben.sentinel2.patches import cut_tile
 cut_tile({tile_json!r}, {out!r} + "/s2", {out!r} + "/s2_patches.parquet", {out!r} + "/s2_shard.parquet",
          {out!r} + "/s2_band_stats.parquet",
          threads={threads})
@@ -76,7 +76,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "out")
     args = parser.parse_args()
 
-    from reben.sentinel2 import tile_key
+    from reben.names import tile_key
     from reben.synthetic.scenario import full_size_product
     from reben.synthetic.sentinel2 import write_l2a_product
 

@@ -82,8 +82,8 @@ def make_inputs(work: Path) -> list[dict]:
 def timed(work: Path) -> None:
     import logging
 
-    from reben.s1_pairing import pair_tile
-    from reben.s1_patches import cut_tile
+    from reben.sentinel1.pairing import pair_tile
+    from reben.sentinel1.patches import cut_tile
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     products = [{"name": NAME, "VV": str(work / f"{NAME}_VV.tif"), "VH": str(work / f"{NAME}_VH.tif")}]

@@ -40,11 +40,11 @@ import pyarrow as pa  # noqa: E402
 import zstandard  # noqa: E402
 from bench_distribution import TILE, TREES, make_tile  # noqa: E402
 
-from reben.archives import TarStream, tree_files, write_tar_zst  # noqa: E402
-from reben.file_hashes import FileHashes  # noqa: E402
+from reben.distribution.archives import TarStream, tree_files, write_tar_zst  # noqa: E402
+from reben.distribution.lmdb import encode_lmdb  # noqa: E402
+from reben.distribution.provenance import write_manifest  # noqa: E402
+from reben.hashes import FileHashes  # noqa: E402
 from reben.io import sha256_file, write_arrow  # noqa: E402
-from reben.lmdb_store import encode_lmdb  # noqa: E402
-from reben.provenance import write_manifest  # noqa: E402
 
 META = ("metadata.parquet", "metadata_for_patches_with_snow_cloud_or_shadow.parquet")
 KINDS = {"s2": "BigEarthNet-S2", "reference_maps": "Reference_Maps", "s1": "BigEarthNet-S1"}

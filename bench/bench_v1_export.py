@@ -20,9 +20,9 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "workflow"))
 
 from reben.constants import S1_POLARISATIONS, S2_BANDS  # noqa: E402
+from reben.distribution.v1_export import export_v1  # noqa: E402
 from reben.grid import TileGrid  # noqa: E402
-from reben.sentinel1 import s1_name  # noqa: E402
-from reben.v1_export import export_v1  # noqa: E402
+from reben.sentinel1.products import s1_name  # noqa: E402
 
 S1_PRODUCT = "S1A_IW_GRDH_1SDV_20170613T165043"
 

@@ -153,7 +153,7 @@ def product_specs() -> list:
 
 def s1_name(spec, i: int) -> str:
     """An S1 product one day after the S2 sensing time, in the real naming scheme."""
-    from reben.sentinel2 import parse_product_name
+    from reben.names import parse_product_name
 
     start = parse_product_name(spec.name).sensing_time + timedelta(days=1, hours=7)
     stop = start + timedelta(seconds=25)
@@ -301,7 +301,7 @@ def make_inputs(user: Path, specs) -> None:
 
 
 def config_for(user: Path, results: Path, specs) -> dict:
-    """A user's own minimal config (as tests/test_config_model.py's), on the first products."""
+    """A user's own minimal config (as tests/workflow/test_config_model.py's), on the first products."""
     return {
         "results": str(results),
         "sentinel2": {"input_dir": str(user / "s2"), "products": [{"name": s.name} for s in specs]},
@@ -312,10 +312,10 @@ def config_for(user: Path, results: Path, specs) -> dict:
 
 
 def reben_node_threads() -> list[str]:
-    """--set-threads for the per-tile rules whose threads follow the run (reben.slurm.tile_threads):
+    """--set-threads for the per-tile rules whose threads follow the run (reben.run.slurm.tile_threads):
     the threads they get building reBEN's 115 tiles on one 16-core node, so that every tile is
     measured as the projection counts it (here a run of 1 tile on 2 cores would give 2)."""
-    from reben.slurm import tile_threads
+    from reben.run.slurm import tile_threads
 
     class Node:
         cores = NODE_CORES

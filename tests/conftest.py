@@ -37,7 +37,7 @@ def shared(*parts) -> Path:
 
 def folder_sha256(root) -> list[tuple[str, str, str]]:
     """(patch folder relative to `root`, file name, sha256) of every file below `root`, hashed
-    from the files: what a tile's `<kind>_sha256.parquet` must list (reben.file_hashes)."""
+    from the files: what a tile's `<kind>_sha256.parquet` must list (reben.hashes)."""
     import hashlib
 
     root = Path(root)

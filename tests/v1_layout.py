@@ -1,5 +1,6 @@
 """Test helpers: the BigEarthNet v1 layout export of a finished demo run, with a sidecar that
-carries a 43-class column written here (tests/test_v1_export.py, tests/test_reader_torchgeo.py)."""
+carries a 43-class column written here (tests/distribution/test_v1_export.py and
+test_reader_torchgeo.py)."""
 
 from __future__ import annotations
 
@@ -9,8 +10,8 @@ import pandas as pd
 from bigearthnet_common.constants import OLD2NEW_LABELS_DICT
 from conftest import demo_config
 
-from reben.sentinel2 import tile_key
-from reben.v1_export import export_v1
+from reben.distribution.v1_export import export_v1
+from reben.names import tile_key
 
 # One 43-class name for each 19-class name (the first of bigearthnet-common's table), and a
 # 43-class class without a 19-class counterpart added to every third patch.

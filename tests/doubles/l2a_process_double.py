@@ -29,7 +29,8 @@ import numpy as np  # noqa: E402
 import rasterio  # noqa: E402
 
 from reben.constants import PATCH_SIZE_M, S2_BAND_RESOLUTION, S2_BANDS, SCL_RESOLUTION  # noqa: E402
-from reben.sentinel2 import ProductFiles, find_tile_metadata, parse_product_name, read_geocoding, read_product_metadata  # noqa: E402
+from reben.names import parse_product_name
+from reben.sentinel2.products import ProductFiles, find_tile_metadata, read_geocoding, read_product_metadata  # noqa: E402
 from reben.synthetic import landscape as ls  # noqa: E402
 from reben.synthetic.l1c import B10_CIRRUS, PATH_RADIANCE, TRANSMITTANCE  # noqa: E402
 from reben.synthetic.scenario import SyntheticProduct  # noqa: E402

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# A real single-node SLURM cluster on localhost, for the SLURM tests (tests/test_slurm.py).
+# A real single-node SLURM cluster on localhost, for the SLURM tests (tests/run/test_slurm.py).
 #
 #   tests/slurm/cluster.sh start   install slurm-wlm and munge if missing (Debian, as root),
 #                                  write a minimal configuration for one node "localhost"

@@ -1,6 +1,6 @@
-"""`python -m reben check --configfile X`: the input check, before any job (see reben.check).
+"""`python -m reben check --configfile X`: the input check, before any job (see reben.run.check).
 `python -m reben lmdb-content LMDB_DIR [--check LMDB_CONTENT.sha256]`: an LMDB's content hash,
-recomputed from the LMDB (see reben.lmdb_store.content_hash), or compared with the file
+recomputed from the LMDB (see reben.distribution.lmdb.content_hash), or compared with the file
 encode_lmdb wrote."""
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ def load_config(configfile) -> dict:
     """The config as the workflow sees it: validated, defaults filled, `{results}` resolved."""
     import yaml
 
-    from .config import resolve_results_placeholder, validate_config
+    from reben.config import resolve_results_placeholder, validate_config
 
     path = Path(configfile) if configfile else REPO / "config" / "demo.yaml"
     config = yaml.safe_load(path.read_text()) or {}
@@ -25,9 +25,9 @@ def load_config(configfile) -> dict:
 
 
 def run_check(config: dict):
-    from .check import check_inputs
-    from .config import product_table
-    from .sentinel1 import configured_products
+    from reben.config import product_table
+    from reben.run.check import check_inputs
+    from reben.sentinel1.products import configured_products
 
     products = product_table(config, REPO)
     clc_path = config["clc"]["path"]
@@ -46,7 +46,7 @@ def main(argv=None) -> int:
     content.add_argument("--check", metavar="FILE", help="compare with this LMDB_CONTENT.sha256; exit 1 if it differs")
     args = parser.parse_args(argv)
 
-    from .errors import RebenError
+    from reben.errors import RebenError
 
     try:
         if args.command == "lmdb-content":
@@ -60,7 +60,7 @@ def main(argv=None) -> int:
 
 
 def run_lmdb_content(lmdb_dir, content_path) -> int:
-    from .lmdb_store import check_content_hash, content_line, lmdb_content_hash
+    from reben.distribution.lmdb import check_content_hash, content_line, lmdb_content_hash
 
     if content_path is None:
         print(content_line(*lmdb_content_hash(lmdb_dir)), end="")

@@ -33,10 +33,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .constants import S1_POLARISATIONS, S2_BANDS
-from .errors import BandStatisticsError
-from .grid import tile_key_of
-from .io import write_json, write_parquet
+from reben.constants import S1_POLARISATIONS, S2_BANDS
+from reben.errors import BandStatisticsError
+from reben.grid import tile_key_of
+from reben.io import write_json, write_parquet
 
 LOG = logging.getLogger("reben.bandstats")
 
@@ -46,7 +46,7 @@ S1_STATS = ("count", "mean", "m2", "min", "max")
 
 def s2_block_stats(blocks: np.ndarray) -> dict[str, np.ndarray]:
     """Per-patch count, sum, sum of squares, min and max (arrays of shape (ny, nx)) of uint16
-    patch blocks (ny, px, nx, px), as reben.patches.blocks views a band; sums exact in int64.
+    patch blocks (ny, px, nx, px), as reben.sentinel2.patches.blocks views a band; sums exact in int64.
 
     One row of patches at a time: its squares (uint32, exact for uint16) take a few MB where a
     whole 10 m band's would take 480 MB."""

@@ -8,8 +8,8 @@ from pathlib import Path
 import yaml
 from jsonschema import Draft202012Validator, validators
 
-from .errors import ConfigError
-from .sentinel2 import parse_product_name, tile_key
+from reben.errors import ConfigError
+from reben.names import parse_product_name, tile_key
 
 
 def _with_defaults(cls):

@@ -19,7 +19,7 @@ the rasterio wheels) compresses each strip with one `libdeflate_zlib_compress` c
 level 7 when no ZLEVEL is set (it maps zlib's default level to 7, "to get results as good as
 zlib"); a libtiff without libdeflate uses zlib at its default level 6. The `deflate` package
 (libdeflate bindings) at level 7 gives the same bytes as the GDAL of the rasterio 1.4.4 wheels on
-the published reference map and on thousands of patches (tests/test_clc.py). The writer tries
+the published reference map and on thousands of patches (tests/labels/test_clc.py). The writer tries
 both on a probe when it is built; if neither reproduces this GDAL's bytes (another build, another
 libdeflate), every reference map goes through rasterio: the same bytes, about ten times slower.
 """

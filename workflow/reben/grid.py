@@ -13,8 +13,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .constants import PATCH_SIZE_M, S2_RESOLUTIONS
-from .errors import GridError
+from reben.constants import PATCH_SIZE_M, S2_RESOLUTIONS
+from reben.errors import GridError
 
 
 @dataclass(frozen=True)

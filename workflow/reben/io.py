@@ -15,7 +15,7 @@ import shutil
 from contextlib import contextmanager
 from pathlib import Path
 
-from .errors import DistributionError, OutputError
+from reben.errors import AssemblyError, DistributionError, OutputError
 
 LOG = logging.getLogger("reben")
 
@@ -165,3 +165,35 @@ def read_kept_patches(metadata_paths) -> list[tuple[str, list[str], list[str]]]:
             raise DistributionError(f"{path}: cannot read patch_id and s1_name ({e})") from None
         out.append((Path(path).name, table.column("patch_id").to_pylist(), table.column("s1_name").to_pylist()))
     return out
+
+
+class Linker:
+    """Hard links files into a tree, falling back to copies where the file system refuses."""
+
+    def __init__(self):
+        self.copying = False
+        self.files = 0
+
+    def link(self, src: str, dst: str) -> None:
+        if not self.copying:
+            try:
+                os.link(src, dst)
+                return
+            except OSError as e:
+                if not Path(src).is_file():
+                    raise AssemblyError(f"{src}: missing; rebuild the tile's outputs") from None
+                LOG.warning("hard links impossible (%s); copying the files instead", e.strerror)
+                self.copying = True
+        shutil.copyfile(src, dst)
+
+    def link_folder(self, src: Path, dst: Path, expected: int | None = None) -> None:
+        try:
+            names = [e.name for e in os.scandir(src) if e.is_file()]
+        except FileNotFoundError:
+            raise AssemblyError(f"{src}: patch folder missing; rebuild the tile's outputs") from None
+        if expected is not None and len(names) != expected:
+            raise AssemblyError(f"{src}: {len(names)} files, expected {expected}; rebuild the tile's outputs")
+        dst.mkdir(parents=True)
+        for name in names:
+            self.link(os.path.join(src, name), os.path.join(dst, name))
+        self.files += len(names)

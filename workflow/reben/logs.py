@@ -6,7 +6,7 @@ import logging
 import sys
 import time
 
-from .errors import RebenError
+from reben.errors import RebenError
 
 LOG = logging.getLogger("reben")
 

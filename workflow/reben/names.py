@@ -1,10 +1,15 @@
 """The name patterns of Sentinel products and tiles: one regular expression each, used by the
-parsers (reben.sentinel2, reben.sentinel1) and, without their group names, as the workflow's
+parsers (reben.sentinel2.products, reben.sentinel1.products) and, without their group names, as the workflow's
 wildcard constraints, so that a rule matches exactly the names the package can parse."""
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+from reben.errors import ProductError
 
 _SENSING = r"\d{8}T\d{6}"
 
@@ -52,3 +57,51 @@ S1_BACKSCATTER = wildcard(S1_PRODUCT) + r"\w*"
 S1_GRD = wildcard(_S1_FIELDS + _S1_REST)
 """A complete Sentinel-1 product name (stop time, orbit, data take, CRC): the GRD products
 retrieve_sentinel1 fetches and gpt turns into backscatter."""
+
+
+PRODUCT_NAME = re.compile(rf"^{S2_PRODUCT}$")
+
+
+@dataclass(frozen=True)
+class ProductName:
+    mission: str
+    level: str
+    sensing: str
+    baseline: str
+    orbit: str
+    tile: str
+    processed: str | None
+
+    @property
+    def mgrs(self) -> str:
+        """The MGRS tile without its leading T (33UUP), as in an s1_name."""
+        return self.tile[1:]
+
+    @property
+    def sensing_time(self) -> datetime:
+        return datetime.strptime(self.sensing, "%Y%m%dT%H%M%S").replace(tzinfo=timezone.utc)
+
+
+def parse_product_name(name: str) -> ProductName:
+    """Split a Sentinel-2 product name (with or without processing time, .SAFE or .zip)."""
+    m = PRODUCT_NAME.match(Path(name).name)
+    if not m:
+        raise ProductError(
+            name,
+            "not a Sentinel-2 L1C or L2A product name "
+            "(expected S2x_MSIL1C|MSIL2A_<time>_N<baseline>_R<orbit>_T<tile>_...)",
+        )
+    return ProductName(**m.groupdict())
+
+
+def tile_key(name: str, l2a_baseline: str = "N9999") -> str:
+    """The tile key of a product: the L2A name without processing time and `.SAFE`.
+
+    For an L1C product it is the name sen2cor will give its output: MSIL1C becomes MSIL2A and
+    the baseline becomes `l2a_baseline` (N9999 for a local sen2cor run).
+    """
+    p = parse_product_name(name)
+    level, baseline = p.level, p.baseline
+    if level == "MSIL1C":
+        level, baseline = "MSIL2A", l2a_baseline
+    return f"{p.mission}_{level}_{p.sensing}_{baseline}_{p.orbit}_{p.tile}"

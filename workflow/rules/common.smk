@@ -18,8 +18,8 @@ from reben.config import (
 )
 from reben.constants import DATASET_TREES
 from reben.errors import RebenError
-from reben.identity import Identities
-from reben.slurm import mem_mb_grows
+from reben.run.identity import Identities
+from reben.run.slurm import mem_mb_grows
 
 put_package_first_for_jobs(REPO / "workflow")
 try:
@@ -93,7 +93,7 @@ def geocoding_source(wildcards):
 
 def check_input_files_exist():
     """At parse time (a dry run too): every missing input file at once, before any job."""
-    from reben.check import missing_input_files
+    from reben.run.check import missing_input_files
 
     borders = config["countries"]["borders"] and borders_path()
     s1 = {name: p for name, p in S1_PRODUCTS.items() if name not in S1_GRD}
@@ -135,8 +135,8 @@ def l1c_name(wildcards):
 
 
 # ------------------------------------------------------------------ reference maps and labels (labels.smk)
-from reben.clc import clc_identity
-from reben.labels import CLC_NODATA, configured_table
+from reben.labels.clc import clc_identity
+from reben.labels.classes import CLC_NODATA, configured_table
 
 # "{results}" in clc.path stands for the results folder (the demo's CLC is made there).
 CLC_PATH = (config["clc"]["path"] or "").replace("{results}", RESULTS) or None
@@ -189,11 +189,11 @@ def clc_file(wildcards):
 # ------------------------------------------------------------------ Sentinel-1 pairing and patches (sentinel1.smk)
 
 
-from reben.sentinel1 import candidates as s1_candidates
-from reben.sentinel1 import configured_products as s1_configured_products
-from reben.sentinel1 import parse_s1_name
-from reben.sentinel1 import grd_table as s1_grd_table
-from reben.sentinel2 import parse_product_name as parse_s2_name
+from reben.sentinel1.products import candidates as s1_candidates
+from reben.sentinel1.products import configured_products as s1_configured_products
+from reben.sentinel1.products import parse_s1_name
+from reben.sentinel1.products import grd_table as s1_grd_table
+from reben.names import parse_product_name as parse_s2_name
 
 S1 = config["sentinel1"]
 S1_ENABLED = S1["enabled"]
@@ -202,7 +202,7 @@ S1_GRD = {}
 try:
     if S1_ENABLED and S1["grd"]["gpt"]:
         S1_GRD = {parse_s1_name(Path(p).name).name: p for p in S1["grd"]["products"]}
-        # The GRD scenes of sentinel1.product_table (e.g. from `python -m reben.cdse search
+        # The GRD scenes of sentinel1.product_table (e.g. from `python -m reben.catalogue.retrieval search
         # --pair-with`): in grd.input_dir, or fetched there from CDSE with retrieval on.
         S1_GRD.update(s1_grd_table(S1, config["retrieval"]["enabled"], REPO))
     S1_PRODUCTS = (
@@ -294,7 +294,7 @@ def flag_list_identities():
 
 
 # BigEarthNet v1 links (bigearthnet_v1.smk): the tables of bigearthnet-common, indexed once.
-from reben.bigearthnet_v1 import check_v1_config, table_files, tables_identity
+from reben.bigearthnet_v1.links import check_v1_config, table_files, tables_identity
 
 V1 = config["bigearthnet_v1"]
 try:
@@ -429,7 +429,7 @@ def archive_summary_path(tree):
     return f"{RESULTS}/archives/{tree}.json"
 
 
-from reben.provenance import provenance_config
+from reben.distribution.provenance import provenance_config
 
 
 def provenance_inputs():
@@ -523,8 +523,8 @@ def report_inputs(wildcards):
 
 
 # ------------------------------------------------------------------ Run handlers: input check, SLURM checks (profiles/slurm), closing line
-from reben import slurm
-from reben.check import check_settings, recheck_at_start, write_settings
+from reben.run import slurm
+from reben.run.check import check_settings, recheck_at_start, write_settings
 
 RUN_STARTED = time.time()
 CHECK_SETTINGS = f"{RESULTS}/check/settings.json"
@@ -554,7 +554,7 @@ onerror:
 
 def closing_summary_line():
     """What the run built, in one line, after Snakemake's own (when the dataset was built)."""
-    from reben.summary import closing_summary
+    from reben.run.summary import closing_summary
 
     funnel_csv = dataset_path("funnel.csv")
     if Path(funnel_csv).exists():

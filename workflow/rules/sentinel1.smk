@@ -47,7 +47,7 @@ if config["retrieval"]["enabled"]:
             runtime=config["retrieval"]["runtime"],
             cdse_downloads=1,
         run:
-            from reben.cdse import retrieve_for_rule
+            from reben.catalogue.retrieval import retrieve_for_rule
 
             retrieve_for_rule(wildcards.s1, output.product, log[0], config["retrieval"])
 

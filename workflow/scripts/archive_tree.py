@@ -1,6 +1,6 @@
 """Archive one dataset tree as a reproducible tar.zst (rule archive_tree)."""
 
-from reben.archives import write_tar_zst
+from reben.distribution.archives import write_tar_zst
 from reben.io import write_json
 
 if __name__ == "__main__":

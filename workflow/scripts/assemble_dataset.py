@@ -1,6 +1,6 @@
 """Assemble results/dataset/: trees, metadata parquet files, sidecar and funnel (rule assemble_dataset)."""
 
-from reben.assembly import TileInputs, assemble_dataset
+from reben.dataset.assembly import TileInputs, assemble_dataset
 
 if __name__ == "__main__":
     from reben.logs import to_snakemake_log

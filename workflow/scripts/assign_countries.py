@@ -1,6 +1,6 @@
 """The nearest configured country of each patch of one tile (rule assign_countries)."""
 
-from reben.countries import write_countries
+from reben.dataset.countries import write_countries
 
 if __name__ == "__main__":
     from reben.logs import to_snakemake_log

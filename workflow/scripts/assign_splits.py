@@ -1,6 +1,6 @@
 """reBEN's tile-ring split of one tile's patches (rule assign_splits)."""
 
-from reben.splits import write_splits
+from reben.dataset.splits import write_splits
 
 if __name__ == "__main__":
     from reben.logs import to_snakemake_log

@@ -1,6 +1,6 @@
 """Check every input's metadata before any tile job (rule check_inputs)."""
 
-from reben.check import run_check_settings
+from reben.run.check import run_check_settings
 
 if __name__ == "__main__":
     from reben.logs import to_snakemake_log

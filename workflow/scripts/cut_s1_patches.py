@@ -1,10 +1,10 @@
 """Resample the paired Sentinel-1 products onto one tile's patches (rule cut_s1_patches)."""
 
-from reben.s1_patches import cut_tile
+from reben.sentinel1.patches import cut_tile
 
 if __name__ == "__main__":
     from reben.logs import to_snakemake_log
-    from reben.sentinel1 import product_files
+    from reben.sentinel1.products import product_files
 
     to_snakemake_log(snakemake.log[0])
     cut_tile(

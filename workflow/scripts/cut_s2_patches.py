@@ -1,6 +1,6 @@
 """Cut one Sentinel-2 L2A product into the patches of its grid (rule cut_s2_patches)."""
 
-from reben.patches import cut_tile
+from reben.sentinel2.patches import cut_tile
 
 if __name__ == "__main__":
     from reben.logs import to_snakemake_log

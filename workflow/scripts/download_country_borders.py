@@ -1,6 +1,6 @@
 """Download Natural Earth admin-0 country borders, checked against a sha256 (rule download_country_borders)."""
 
-from reben.countries import download_borders
+from reben.dataset.countries import download_borders
 
 if __name__ == "__main__":
     from reben.logs import to_snakemake_log

@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from reben.lmdb_store import encode_lmdb
+from reben.distribution.lmdb import encode_lmdb
 
 if __name__ == "__main__":
     from reben.logs import to_snakemake_log

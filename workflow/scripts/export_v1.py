@@ -1,6 +1,6 @@
 """The dataset in the BigEarthNet v1.0 / BigEarthNet-MM folder layout (rule export_v1)."""
 
-from reben.v1_export import export_v1
+from reben.distribution.v1_export import export_v1
 
 if __name__ == "__main__":
     from reben.logs import to_snakemake_log

@@ -1,6 +1,6 @@
 """Extract the S1 patch files of the BigEarthNet-S1 v1.0 archive, once (rule extract_bigearthnet_v1_s1)."""
 
-from reben.s1_v1 import extract_archive
+from reben.bigearthnet_v1.sentinel1 import extract_archive
 
 if __name__ == "__main__":
     from reben.logs import to_snakemake_log

@@ -1,6 +1,6 @@
 """Turn one raw Sentinel-1 GRD product into VV and VH backscatter with SNAP gpt (rule grd_to_backscatter)."""
 
-from reben.s1_grd import grd_to_backscatter
+from reben.sentinel1.grd import grd_to_backscatter
 
 if __name__ == "__main__":
     from reben.logs import to_snakemake_log

@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from reben.bigearthnet_v1 import write_v1_index
+from reben.bigearthnet_v1.links import write_v1_index
 
 if __name__ == "__main__":
     from reben.logs import to_snakemake_log

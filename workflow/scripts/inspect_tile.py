@@ -1,6 +1,6 @@
 """Record what an L2A product holds in tile.json (rule inspect_tile)."""
 
-from reben.tiles import inspect_tile
+from reben.sentinel2.tiles import inspect_tile
 
 if __name__ == "__main__":
     from reben.logs import to_snakemake_log

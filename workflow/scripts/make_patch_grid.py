@@ -1,6 +1,6 @@
 """Patch grid of one tile from its MTD_TL.xml geocoding (rule make_patch_grid)."""
 
-from reben.tiles import make_patch_grid
+from reben.sentinel2.tiles import make_patch_grid
 
 if __name__ == "__main__":
     from reben.logs import to_snakemake_log

@@ -1,10 +1,10 @@
 """Pair every patch of one tile with its Sentinel-1 product (rule pair_sentinel1)."""
 
-from reben.s1_pairing import pair_tile
+from reben.sentinel1.pairing import pair_tile
 
 if __name__ == "__main__":
     from reben.logs import to_snakemake_log
-    from reben.sentinel1 import product_files
+    from reben.sentinel1.products import product_files
 
     to_snakemake_log(snakemake.log[0])
     pair_tile(

@@ -1,6 +1,6 @@
 """Reference maps, their shard and the labels of one tile (rule rasterize_reference_maps)."""
 
-from reben.clc import rasterize_reference_maps
+from reben.labels.clc import rasterize_reference_maps
 
 if __name__ == "__main__":
     from reben.logs import to_snakemake_log

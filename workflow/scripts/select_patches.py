@@ -1,6 +1,6 @@
 """Which patches of one tile enter the dataset, with the reason for the others (rule select_patches)."""
 
-from reben.selection import write_selection
+from reben.dataset.selection import write_selection
 
 if __name__ == "__main__":
     from reben.logs import to_snakemake_log

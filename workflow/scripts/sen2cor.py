@@ -1,6 +1,6 @@
 """Turn one L1C product into the tile's L2A product with sen2cor (rule sen2cor)."""
 
-from reben.sen2cor import run_sen2cor
+from reben.sentinel2.sen2cor import run_sen2cor
 
 if __name__ == "__main__":
     from reben.logs import to_snakemake_log

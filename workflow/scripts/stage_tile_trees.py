@@ -1,6 +1,6 @@
 """Link one tile's selected patches into its staged trees, in the dataset's layout (rule stage_tile_trees)."""
 
-from reben.assembly import stage_tile_trees
+from reben.dataset.assembly import stage_tile_trees
 
 if __name__ == "__main__":
     from reben.logs import to_snakemake_log

@@ -1,6 +1,6 @@
 """One tile's S1 patches from the extracted BigEarthNet-S1 v1.0 archive (rule take_v1_s1_patches)."""
 
-from reben.s1_v1 import take_tile
+from reben.bigearthnet_v1.sentinel1 import take_tile
 
 if __name__ == "__main__":
     from reben.logs import to_snakemake_log

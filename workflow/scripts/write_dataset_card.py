@@ -1,6 +1,6 @@
 """Dataset card, STAC catalogue and Croissant description in results/dist (rule write_dataset_card)."""
 
-from reben.dataset_card import write_dataset_card
+from reben.distribution.card import write_dataset_card
 
 if __name__ == "__main__":
     from reben.logs import to_snakemake_log

@@ -2,7 +2,7 @@
 as archive_tree computed them while writing), and the md5 of each uncompressed .tar (rule
 write_dist_checksums)."""
 
-from reben.archives import archive_digests, copy_file, write_checksums, write_tar_md5sums
+from reben.distribution.archives import archive_digests, copy_file, write_checksums, write_tar_md5sums
 
 if __name__ == "__main__":
     from reben.logs import to_snakemake_log

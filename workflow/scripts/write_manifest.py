@@ -3,7 +3,7 @@ per-tile sha256 tables merged, the metadata files hashed, a sample of tree files
 
 from pathlib import Path
 
-from reben.provenance import write_manifest
+from reben.distribution.provenance import write_manifest
 
 if __name__ == "__main__":
     from reben.logs import to_snakemake_log

@@ -1,6 +1,6 @@
 """PROVENANCE.json: config, inputs, software, output hashes (rule write_provenance)."""
 
-from reben.provenance import write_provenance
+from reben.distribution.provenance import write_provenance
 
 if __name__ == "__main__":
     from reben.logs import to_snakemake_log

@@ -13,9 +13,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..errors import ReportError
-from ..io import read_json, staged_dir, write_json, write_text
-from ..logs import Progress
+from reben.errors import ReportError
+from reben.io import read_json, staged_dir, write_json, write_text
+from reben.logs import Progress
+
 from .figures import (
     class_colours,
     plot_cooccurrence,
@@ -115,7 +116,7 @@ def build_report(
     import geopandas as gpd
     import pyarrow.parquet as pq
 
-    from ..overlaps import split_overlaps
+    from reben.dataset.overlaps import split_overlaps
 
     if patch_set not in PATCH_SETS:
         raise ReportError(f"report.patch_set: {patch_set!r} is not one of {', '.join(PATCH_SETS)}")

@@ -12,9 +12,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..grid import tile_key_of
-from ..labels import class_table
-from ..splits import SPLITS
+from reben.dataset.splits import SPLITS
+from reben.grid import tile_key_of
+from reben.labels.classes import class_table
+
 from .stats import report_class_table
 
 SPLIT_COLOURS = {"train": "#1f77b4", "validation": "#ff7f0e", "test": "#2ca02c"}

@@ -8,8 +8,8 @@ from __future__ import annotations
 import base64
 from pathlib import Path
 
-from ..assembly import DATASET_DROP_REASONS as DROP_REASONS
-from ..splits import SPLITS
+from reben.dataset.assembly import DATASET_DROP_REASONS as DROP_REASONS
+from reben.dataset.splits import SPLITS
 
 
 def lookup(report: dict, key: str):

@@ -12,11 +12,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..assembly import DATASET_DROP_REASONS as DROP_REASONS
-from ..errors import ReportError
-from ..io import read_json
-from ..labels import class_table, configured_table
-from ..splits import SPLITS
+from reben.dataset.assembly import DATASET_DROP_REASONS as DROP_REASONS
+from reben.dataset.splits import SPLITS
+from reben.errors import ReportError
+from reben.io import read_json
+from reben.labels.classes import class_table, configured_table
 
 FUNNEL_COLUMNS = ("grid_patches", *DROP_REASONS, "kept", "flagged", "clean", *SPLITS)
 FLAG_COLUMNS = ("contains_cloud_or_shadow", "contains_seasonal_snow")

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..labels import CLC_NODATA, class_table
+from reben.labels.classes import CLC_NODATA, class_table
 
 CLC_LAYER = "U2018_CLC2018_V2020_20u1"
 CLC_EPSG = 3035

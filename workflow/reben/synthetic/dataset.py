@@ -13,11 +13,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..constants import DATASET_TREES, PATCH_SIZE_M, S1_POLARISATIONS, S2_BAND_RESOLUTION, S2_BANDS
-from ..geotiff import PatchTiffWriter
-from ..grid import TileGrid
-from ..io import write_json
-from ..shards import ShardWriter, encode
+from reben.constants import DATASET_TREES, PATCH_SIZE_M, S1_POLARISATIONS, S2_BAND_RESOLUTION, S2_BANDS
+from reben.geotiff import PatchTiffWriter
+from reben.grid import TileGrid
+from reben.io import write_json
+from reben.shards import ShardWriter, encode
 
 ORIGIN = (300000.0, 5400000.0)  # upper-left corner of the synthetic tiles (EPSG:32633)
 CRS = "EPSG:32633"

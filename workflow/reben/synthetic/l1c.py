@@ -26,8 +26,10 @@ from pathlib import Path
 
 import numpy as np
 
-from ..constants import S2_BAND_RESOLUTION, S2_BANDS
-from ..sentinel2 import METADATA_BAND_IDS, parse_product_name
+from reben.constants import S2_BAND_RESOLUTION, S2_BANDS
+from reben.names import parse_product_name
+from reben.sentinel2.products import METADATA_BAND_IDS
+
 from . import landscape as ls
 from .scenario import DEMO_PRODUCTS, SyntheticProduct
 from .sentinel2 import (

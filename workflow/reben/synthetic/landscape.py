@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..constants import S2_BANDS
+from reben.constants import S2_BANDS
 
 WATER, FOREST, CROP, BARE, GRASS, URBAN = range(6)
 CLASSES = ("water", "forest", "crop", "bare", "grass", "urban")

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ..constants import PATCH_SIZE_M
+from reben.constants import PATCH_SIZE_M
 
 
 @dataclass(frozen=True)

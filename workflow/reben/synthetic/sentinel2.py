@@ -19,8 +19,10 @@ from pathlib import Path
 
 import numpy as np
 
-from ..constants import QUALITY_INDICATORS, S2_BAND_RESOLUTION, S2_BANDS, SCL_RESOLUTION
-from ..sentinel2 import METADATA_BAND_IDS, parse_product_name
+from reben.constants import QUALITY_INDICATORS, S2_BAND_RESOLUTION, S2_BANDS, SCL_RESOLUTION
+from reben.names import parse_product_name
+from reben.sentinel2.products import METADATA_BAND_IDS
+
 from . import landscape as ls
 from .scenario import SyntheticProduct
 
