@@ -2,7 +2,7 @@
 #   make demo   build the demo dataset from the embedded synthetic inputs into results/
 #   make test   run the whole test suite: the SLURM tests on a real single-node cluster
 #               (skipped with the reason where SLURM cannot be installed), then all the rest
-# Parts: make lint (ruff, snakefmt, snakemake --lint), make test-slurm, make test-main
+# Parts: make lint (ruff, snakefmt, lint-imports: the wings' import contract, snakemake --lint), make test-slurm, make test-main
 # (pytest -m "not slurm").
 PYTHON ?= python3
 VENV := .venv
@@ -30,6 +30,7 @@ lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/snakefmt --check Snakefile workflow/rules
+	$(BIN)/lint-imports --no-cache
 	$(BIN)/python .ci/snakemake_lint.py $(BIN)/snakemake
 
 test-main: venv browser

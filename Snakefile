@@ -12,10 +12,14 @@ if not workflow.overwrite_configfiles:
     configfile: f"{workflow.basedir}/config/demo.yaml"
 
 
+# `snakemake --report report.zip`: the dataset report, its figures, the funnel and the checksums.
+report: "workflow/report/workflow.rst"
+
+
 include: "workflow/rules/common.smk"
-include: "workflow/rules/demo.smk"
 include: "workflow/rules/tiles.smk"
 include: "workflow/rules/l1c.smk"
+include: "workflow/rules/demo.smk"
 include: "workflow/rules/patches.smk"
 include: "workflow/rules/labels.smk"
 include: "workflow/rules/sentinel1.smk"
@@ -25,6 +29,7 @@ include: "workflow/rules/dataset.smk"
 include: "workflow/rules/distribution.smk"
 include: "workflow/rules/export.smk"
 include: "workflow/rules/report.smk"
+include: "workflow/rules/run.smk"
 
 
 rule all:

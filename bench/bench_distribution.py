@@ -4,7 +4,7 @@ Synthesizes a tile's shards (8,281 S2 + 8,281 S1 + 8,281 reference maps, realist
 its GeoTIFF trees directly, then measures, each step in a fresh process (for its peak memory):
   - encode_lmdb (index, copy and hash each value, sample check against the GeoTIFFs, write
     LMDB_CONTENT.sha256): patches/s;
-  - the content hash recomputed from the LMDB (`python -m reben lmdb-content`, not in the
+  - the content hash recomputed from the LMDB (`reben lmdb-content`, not in the
     workflow), which must equal the one encode_lmdb wrote;
   - write_tar_zst of the three trees, against the same tar bytes written to nowhere (the
     Python and file-reading share) and zstd alone on those bytes in memory (the zstd share).

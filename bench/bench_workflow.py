@@ -13,7 +13,7 @@ Printed: a per-rule table (per-tile rules: mean and max over tiles; dataset-wide
 N and a least-squares slope a + b*N, also per kept patch), the disk the benchmark took, and
 the projection to reBEN (115 tiles, 549,488 kept patches) on one 16-core node against 1 h:
 
-  head      = check_inputs (serial, before any tile job): `python -m reben check` (the same
+  head      = check_inputs (serial, before any tile job): `reben check` (the same
               check) timed at every N, fitted a + b*N and taken at 115 tiles
   per-tile  = sum over per-tile rules of mean wall x threads x 115 / 16: every job reserves
               its threads for its wall time, a 16-core node runs 16 / threads such jobs at
@@ -613,7 +613,7 @@ def report(ns, runs, final_bench, threads, disk, nodes, edges, out: Path) -> Non
     sums = [sum(j.walls[i] for j in tail) for i in range(len(ns))]
     print(f"{'sum (serial)':<42}" + "".join(f"{s:>8.1f}" for s in sums))
 
-    # check_inputs ran as a job at the first N only; `python -m reben check` (the same check)
+    # check_inputs ran as a job at the first N only; `reben check` (the same check)
     # was timed at every N.
     head_rule_s = sum(v["s"] for v in runs[0]["bench"].get(HEAD_RULE, {}).values())
     head_a, head_b = fit(ns, [run["check_s"] for run in runs])
@@ -640,7 +640,7 @@ def report(ns, runs, final_bench, threads, disk, nodes, edges, out: Path) -> Non
     print("  jobs run after the last tile; those on the DAG's critical path add up, the others run")
     print("  beside them; each at its fit on kept patches, a + b*549,488, with the threads it had here.")
     print(
-        f"  head      {HEAD_RULE}: job {head_rule_s:.1f} s at N={ns[0]}; `python -m reben check` at N = {ns}: "
+        f"  head      {HEAD_RULE}: job {head_rule_s:.1f} s at N={ns[0]}; `reben check` at N = {ns}: "
         + ", ".join(f"{run['check_s']:.1f}" for run in runs)
         + f" s; fit {head_a:.1f} + {head_b:.2f} x {REBEN_TILES} tiles = {head_projected:.0f} s"
     )

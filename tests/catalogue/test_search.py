@@ -20,7 +20,6 @@ from shapely.geometry import box, mapping
 from test_retrieval import cdse  # noqa: F401  (the local CDSE server fixture)
 
 from reben.catalogue.search import (
-    main,
     odata_filter,
     one_per_tile_and_season,
     parse_bbox,
@@ -32,6 +31,7 @@ from reben.catalogue.search import (
 )
 from reben.config import product_table
 from reben.errors import ConfigError, SearchError
+from reben.run.cli import main as reben
 from reben.sentinel1.products import grd_table
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "cdse"
@@ -171,8 +171,9 @@ def test_december_belongs_to_the_winter_of_the_next_year(catalogue):
 def test_an_empty_answer_is_an_empty_table(catalogue, tmp_path):
     out = tmp_path / "s2.csv"
     assert (
-        main(
+        reben(
             [
+                "search",
                 "--tiles",
                 "T33UUP",
                 "--start",
@@ -205,8 +206,9 @@ def test_a_429_is_retried_after_its_retry_after(catalogue):
 def test_the_command_writes_a_table_the_workflow_reads(catalogue, tmp_path):
     out = tmp_path / "s2.csv"
     assert (
-        main(
+        reben(
             [
+                "search",
                 "--tiles",
                 "33UUP",
                 "--start",
@@ -245,8 +247,9 @@ def test_s1_scenes_are_paired_with_each_s2_product_within_the_gap(catalogue, tmp
     s2.write_text(f"name\n{L2A_A}\n")
     out = tmp_path / "s1.csv"
     assert (
-        main(
+        reben(
             [
+                "search",
                 "--pair-with",
                 str(s2),
                 "--max-time-gap-days",
@@ -276,8 +279,9 @@ def test_s1_scenes_are_paired_with_each_s2_product_within_the_gap(catalogue, tmp
     configfile = tmp_path / "run.yaml"
     configfile.write_text("sentinel1:\n  max_time_gap_days: 5\n")
     assert (
-        main(
+        reben(
             [
+                "search",
                 "--pair-with",
                 str(s2),
                 "--configfile",
@@ -323,7 +327,7 @@ def test_s1_scenes_are_paired_with_each_s2_product_within_the_gap(catalogue, tmp
 def test_bad_input_is_one_line_before_any_request(catalogue, tmp_path, capsys, argv, message):
     defaults = ["--start", "2017-06-01", "--end", "2017-08-31"] if "--start" not in argv else []
     out = tmp_path / "t.csv"
-    code = main([*argv, *defaults, "--catalogue-url", catalogue.endpoints.catalogue, "-o", str(out)])
+    code = reben(["search", *argv, *defaults, "--catalogue-url", catalogue.endpoints.catalogue, "-o", str(out)])
     err = capsys.readouterr().err
     assert code == 1 and message in err and err.count("\n") == 1
     assert searches(catalogue) == [] and not out.exists()
@@ -384,7 +388,7 @@ def test_an_area_from_a_vector_file_in_any_crs_and_s1_scenes_of_it(catalogue, tm
         "--catalogue-url",
         catalogue.endpoints.catalogue,
     ]
-    assert main([*common, "--product-type", "L2A", "-o", str(s2)]) == 0
+    assert reben(["search", *common, "--product-type", "L2A", "-o", str(s2)]) == 0
     assert [r["name"] for r in csv.DictReader(s2.open())] == [L2A_A, L2A_I, L2A_F]
-    assert main([*common, "--product-type", "S1_GRD_IW", "-o", str(s1)]) == 0
+    assert reben(["search", *common, "--product-type", "S1_GRD_IW", "-o", str(s1)]) == 0
     assert [r["name"] for r in csv.DictReader(s1.open())] == [S1_A, S1_B, S1_C]  # not S1_D, far east

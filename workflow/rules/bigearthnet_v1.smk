@@ -2,6 +2,43 @@
 # linked to their v1 counterparts (s2v1_name, v1 flags, v1 S1 partner). With
 # sentinel1.source: bigearthnet_v1, the S1 patches come from the BigEarthNet-S1 v1.0 archive.
 
+from reben.bigearthnet_v1.links import check_v1_config, table_files, tables_identity
+
+V1 = config["bigearthnet_v1"]
+try:
+    check_v1_config(config)
+    V1_TABLES = table_files(V1["tables"])  # None without v1 links
+except RebenError as e:
+    raise WorkflowError(str(e)) from None
+V1_INDEX = f"{RESULTS}/bigearthnet_v1/v1_patches.parquet"
+V1_ARCHIVE = S1["v1_archive"]["path"]
+V1_S1_DOWNLOAD = f"{RESULTS}/downloads/bigearthnet_v1/BigEarthNet-S1-v1.0.tar.gz"
+V1_S1_EXTRACTED = f"{RESULTS}/bigearthnet_v1/BigEarthNet-S1-v1.0"
+
+
+def v1_table_inputs(wildcards):
+    return {role: ancient(str(path)) for role, path in V1_TABLES.items()}
+
+
+def v1_tables_identity():
+    """The package and its version, or the sha256 of each table of a folder."""
+    return tables_identity(V1["tables"]) or {role: IDENTITIES.file(p) for role, p in V1_TABLES.items()}
+
+
+def v1_s1_archive(wildcards):
+    """The archive to extract: as configured (when it exists: else the extraction job says so
+    in one line), or the download."""
+    if not V1_ARCHIVE:
+        return V1_S1_DOWNLOAD
+    return ancient(V1_ARCHIVE) if Path(V1_ARCHIVE).exists() else []
+
+
+def v1_s1_folder(wildcards):
+    """The extracted v1 S1 patches: a folder the user configured, or our extraction."""
+    if V1_ARCHIVE and Path(V1_ARCHIVE).is_dir():
+        return ancient(V1_ARCHIVE)
+    return V1_S1_EXTRACTED
+
 
 if V1_TABLES:
 

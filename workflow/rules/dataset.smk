@@ -1,6 +1,72 @@
 # Selection and dataset assembly (metadata parquet files, trees).
 
 
+def flag_lists():
+    """The configured lists of flagged patch ids, by flag (None where the threshold applies)."""
+    flags = config["flags"]
+    return {"cloud_or_shadow": flags["cloud_or_shadow_list"], "snow": flags["snow_list"]}
+
+
+def flag_list_identities():
+    return {flag: IDENTITIES.file(path) for flag, path in flag_lists().items()}
+
+
+def selection_inputs(wildcards):
+    """The tables select_patches reads for one tile (S1 pairing only when Sentinel-1 is on)."""
+    inputs = {
+        "tile": tile_path(wildcards.tile, "tile.json"),
+        "s2_patches": tile_path(wildcards.tile, "s2_patches.parquet"),
+        "labels": tile_path(wildcards.tile, "labels.parquet"),
+    }
+    for flag, path in flag_lists().items():
+        if path:
+            inputs[f"{flag}_list"] = ancient(path)
+    if config["sentinel1"]["enabled"]:
+        inputs["s1_pairing"] = tile_path(wildcards.tile, "s1_pairing.parquet")
+    if V1_TABLES:
+        inputs["v1_link"] = tile_path(wildcards.tile, "bigearthnet_v1.parquet")
+    return inputs
+
+
+def staging_inputs(wildcards):
+    """What stage_tile_trees links from: the tile's selection and patch folders (S1 when on)."""
+    inputs = {
+        "geocoding": tile_path(wildcards.tile, "geocoding.json"),
+        "selection": tile_path(wildcards.tile, "selection.parquet"),
+        "s2_dir": tile_path(wildcards.tile, "s2"),
+        "reference_maps_dir": tile_path(wildcards.tile, "reference_maps"),
+    }
+    if config["sentinel1"]["enabled"]:
+        inputs["s1_pairing"] = tile_path(wildcards.tile, "s1_pairing.parquet")
+        inputs["s1_dir"] = tile_path(wildcards.tile, "s1")
+    return inputs
+
+
+def dataset_inputs(wildcards):
+    """Every per-tile output the dataset is assembled from, each as a list in TILES order."""
+    names = {
+        "tile": "tile.json",
+        "geocoding": "geocoding.json",
+        "s2_patches": "s2_patches.parquet",
+        "labels": "labels.parquet",
+        "splits": "splits.parquet",
+        "countries": "countries.parquet",
+        "selection": "selection.parquet",
+        "s2_dir": "s2",
+        "reference_maps_dir": "reference_maps",
+        "staged_trees": "staged_trees",
+    }
+    if config["sentinel1"]["enabled"]:
+        names.update(s1_pairing="s1_pairing.parquet", s1_dir="s1")
+    inputs = {key: per_tile(name) for key, name in names.items()}
+    for flag, path in flag_lists().items():
+        if path:
+            inputs[f"{flag}_list"] = ancient(path)
+    if V1_TABLES:
+        inputs["v1_link"] = per_tile("bigearthnet_v1.parquet")
+    return inputs
+
+
 rule select_patches:
     input:
         unpack(selection_inputs),
@@ -57,7 +123,7 @@ rule assemble_dataset:
         metadata=dataset_path("metadata.parquet"),
         flagged_metadata=dataset_path("metadata_for_patches_with_snow_cloud_or_shadow.parquet"),
         sidecar=dataset_path("patches.parquet"),
-        funnel=dataset_path("funnel.csv"),
+        funnel=report(dataset_path("funnel.csv"), caption="../report/funnel.rst", category="Dataset"),
     log:
         log_path("assemble_dataset", "dataset"),
     benchmark:

@@ -2,6 +2,47 @@
 # download it (reproducible tar.zst with checksums) and check it (manifest, provenance).
 
 
+def lmdb_inputs(wildcards):
+    """What encode_lmdb copies (the per-tile shards) and checks against (metadata, trees)."""
+    inputs = {
+        "metadata": dataset_path(METADATA_FILES[0]),
+        "flagged_metadata": dataset_path(METADATA_FILES[1]),
+        "s2_shards": per_tile("s2_shard.parquet"),
+        "reference_map_shards": per_tile("reference_maps_shard.parquet"),
+        "grids": per_tile("geocoding.json"),  # the patch size every tensor must have
+    }
+    if config["sentinel1"]["enabled"]:
+        inputs["s1_shards"] = per_tile("s1_shard.parquet")
+    inputs.update({f"{kind}_tree": dataset_path(tree) for kind, tree in dataset_trees().items()})
+    return inputs
+
+
+def dist_archives():
+    return [dist_path(f"{tree}.tar.zst") for tree in dataset_trees().values()]
+
+
+def archive_summary_path(tree):
+    """What archive_tree measured of one archive (members, sizes, md5 of the uncompressed tar)."""
+    return f"{RESULTS}/archives/{tree}.json"
+
+
+from reben.distribution.provenance import provenance_config
+
+
+def provenance_inputs():
+    """Inputs recorded by name in PROVENANCE.json."""
+    inputs = {"sentinel2_products": [p["name"] for p in PRODUCTS.values()]}
+    if V1_TABLES:
+        inputs["bigearthnet_v1_tables"] = v1_tables_identity()
+    return inputs
+
+
+def provenance_input_files():
+    """Input files recorded by name, size and sha256 in PROVENANCE.json (where configured)."""
+    files = {"clc": CLC_PATH, "label_raster": LABEL_RASTER_PATH, "borders": borders_path()}
+    return {label: path for label, path in files.items() if path}
+
+
 rule encode_lmdb:
     input:
         unpack(lmdb_inputs),
@@ -10,7 +51,7 @@ rule encode_lmdb:
         # .snakemake_timestamp to the published LMDB folder.
         lmdb=dataset_path("lmdb/data.mdb"),
         # The content's identity, from each value's sha256 taken as it was written: no second
-        # read of the LMDB (`python -m reben lmdb-content` recomputes it from the LMDB).
+        # read of the LMDB (`reben lmdb-content` recomputes it from the LMDB).
         content=dataset_path("LMDB_CONTENT.sha256"),
     log:
         log_path("encode_lmdb", "dataset"),
@@ -59,9 +100,9 @@ rule write_dist_checksums:
     output:
         metadata=dist_path(METADATA_FILES[0]),
         flagged_metadata=dist_path(METADATA_FILES[1]),
-        sha256=dist_path("SHA256SUMS"),
-        md5=dist_path("MD5SUMS"),
-        tar_md5=dist_path("TAR_MD5SUMS"),
+        sha256=report(dist_path("SHA256SUMS"), caption="../report/checksums.rst", category="Distribution"),
+        md5=report(dist_path("MD5SUMS"), caption="../report/checksums.rst", category="Distribution"),
+        tar_md5=report(dist_path("TAR_MD5SUMS"), caption="../report/checksums.rst", category="Distribution"),
     log:
         log_path("write_dist_checksums", "dist"),
     benchmark:

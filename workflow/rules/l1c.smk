@@ -6,6 +6,29 @@
 # fetched from the Copernicus Data Space into `sentinel2.input_dir` (credentials from the
 # environment); an L2A product goes to inspect_tile as it is, without sen2cor.
 
+L1C_DIR = config["sentinel2"]["input_dir"]
+if config["retrieval"]["enabled"]:
+    expect_retrievals(PRODUCTS, L1C_DIR)
+
+# Snakemake removes the empty folders of outputs that are missing at the end of a run, and so
+# the user's own (still empty) input folder after a failed download: it is restored.
+L1C_DIR_EXISTED = Path(L1C_DIR).is_dir()
+
+
+def keep_input_dir():
+    if L1C_DIR_EXISTED:
+        Path(L1C_DIR).mkdir(parents=True, exist_ok=True)
+
+
+def l1c_product(wildcards):
+    """The L1C product (zip or SAFE folder) sen2cor turns into the tile's L2A product; a raw
+    input, so touching it reruns nothing (its name is the sen2cor rule's `l1c` param)."""
+    return ancient(PRODUCTS[wildcards.tile]["path"])
+
+
+def l1c_name(wildcards):
+    return PRODUCTS[wildcards.tile]["name"]
+
 
 rule sen2cor:
     input:

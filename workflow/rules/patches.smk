@@ -14,7 +14,7 @@ rule cut_s2_patches:
         log_path("cut_s2_patches", "{tile}"),
     benchmark:
         benchmark_path("cut_s2_patches", "{tile}")
-    threads: slurm.tile_threads(2, workflow, len(TILES))
+    threads: tile_threads(2, workflow, len(TILES))
     resources:
         mem_mb=mem_mb_grows(4000),
         runtime=30,

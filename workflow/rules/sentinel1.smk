@@ -2,6 +2,66 @@
 # covers it with valid pixels, and the S1 patch pairs (VV, VH in dB) on the S2 patch grid.
 # Only when sentinel1.enabled; the products are found when the workflow is parsed (common.smk).
 
+from reben.sentinel1.products import candidates as s1_candidates
+from reben.sentinel1.products import configured_products as s1_configured_products
+from reben.sentinel1.products import parse_s1_name
+from reben.sentinel1.products import grd_table as s1_grd_table
+from reben.names import parse_product_name as parse_s2_name
+
+# Raw GRD products turned into backscatter by SNAP's gpt (optional): name -> GRD file.
+S1_GRD = {}
+try:
+    if S1_ENABLED and S1["grd"]["gpt"]:
+        S1_GRD = {parse_s1_name(Path(p).name).name: p for p in S1["grd"]["products"]}
+        # The GRD scenes of sentinel1.product_table (e.g. from `reben search
+        # --pair-with`): in grd.input_dir, or fetched there from CDSE with retrieval on.
+        S1_GRD.update(s1_grd_table(S1, config["retrieval"]["enabled"], REPO))
+    S1_PRODUCTS = (
+        s1_configured_products(
+            S1,
+            extra={
+                name: {pol: f"{RESULTS}/sentinel1/backscatter/{name}_{pol}_linear.tif" for pol in ("VV", "VH")}
+                for name in S1_GRD
+            },
+        )
+        if S1_ENABLED and S1["source"] == "backscatter"
+        else {}
+    )
+except RebenError as e:
+    raise WorkflowError(str(e)) from None
+
+
+def s1_tile_products(wildcards):
+    """Names of the S1 products acquired within the maximum gap of the tile's S2 sensing time."""
+    sensing = parse_s2_name(wildcards.tile).sensing_time
+    return s1_candidates(S1_PRODUCTS, sensing, S1["max_time_gap_days"])
+
+
+def _s1_files(wildcards, pol):
+    # Raw backscatter files enter through ancient(); GRD-derived ones are ordinary intermediates.
+    return [
+        S1_PRODUCTS[name][pol] if name in S1_GRD else ancient(S1_PRODUCTS[name][pol])
+        for name in s1_tile_products(wildcards)
+    ]
+
+
+def s1_vv_files(wildcards):
+    return _s1_files(wildcards, "VV")
+
+
+def s1_vh_files(wildcards):
+    return _s1_files(wildcards, "VH")
+
+
+def s1_grd_product(wildcards):
+    return ancient(S1_GRD[wildcards.s1])
+
+
+def s1_grd_graph(wildcards):
+    """The gpt graph: as configured, or shipped in this checkout's resources/."""
+    graph = Path(S1["grd"]["graph"])
+    return ancient(str(graph if graph.is_absolute() or graph.exists() else REPO / graph))
+
 
 rule grd_to_backscatter:
     input:

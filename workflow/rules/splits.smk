@@ -1,5 +1,25 @@
 # Splits and countries: from the patch grid alone (and the borders), never from pixels or labels.
 
+NATURAL_EARTH_BORDERS = f"{RESULTS}/downloads/naturalearth/{Path(config['countries']['download']['url']).name}"
+
+
+def borders_path():
+    """The configured borders file ("{results}" stands for the results folder, where the demo's
+    synthetic borders are made), or Natural Earth admin-0 1:110m (downloaded) when unset."""
+    configured = config["countries"]["borders"]
+    return configured.replace("{results}", RESULTS) if configured else NATURAL_EARTH_BORDERS
+
+
+def borders_file(wildcards):
+    return ancient(borders_path())
+
+
+def borders_identity():
+    if not config["countries"]["borders"]:
+        download = config["countries"]["download"]
+        return f"{download['url']} sha256:{download['sha256']}"
+    return IDENTITIES.file(borders_path())
+
 
 rule assign_splits:
     input:

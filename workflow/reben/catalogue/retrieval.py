@@ -1,5 +1,5 @@
 """Retrieval of Sentinel-2 (L1C, L2A) and Sentinel-1 GRD products from the Copernicus Data Space
-Ecosystem (CDSE); `python -m reben.catalogue.retrieval search ...` is the product search (reben.catalogue.search).
+Ecosystem (CDSE); `reben search ...` is the product search (reben.catalogue.search).
 
 The documented calls: the OData catalogue (`GET <catalogue>/Products?$filter=Name eq '<name>.SAFE'`,
 answering `{"value": [{"Id", "Name", "ContentLength", "Online", "Checksum": [{"Algorithm":
@@ -393,16 +393,3 @@ def retrieve_for_rule(name: str, dest, log_path, settings: dict) -> Path:
     finally:
         logger.removeHandler(handler)
         handler.close()
-
-
-if __name__ == "__main__":
-    # `python -m reben.catalogue.retrieval search ...` is the product search; reben.catalogue.search builds on this
-    # module, so the command is dispatched here, where this module runs as a script.
-    import sys
-
-    if sys.argv[1:2] != ["search"]:
-        print("usage: python -m reben.catalogue.retrieval search [--help]", file=sys.stderr)
-        raise SystemExit(2)
-    from reben.catalogue.search import main as search_main
-
-    raise SystemExit(search_main(sys.argv[2:]))

@@ -1,6 +1,6 @@
 """Product search in the Copernicus Data Space catalogue, outside the workflow's DAG.
 
-`python -m reben.catalogue.retrieval search ...` asks the OData catalogue for the Sentinel-2 L2A or L1C products
+`reben search ...` asks the OData catalogue for the Sentinel-2 L2A or L1C products
 of some MGRS tiles (or of an area) in a date range under a cloud limit, or for the Sentinel-1 GRD
 IW scenes of an area, or for the S1 GRD scenes that meet each S2 product's tile within a time
 gap, and writes a CSV product table that `sentinel2.product_table` or `sentinel1.product_table`
@@ -23,7 +23,6 @@ import argparse
 import csv
 import logging
 import re
-import sys
 import time
 import warnings
 from dataclasses import dataclass
@@ -384,8 +383,11 @@ def config_time_gap(configfile: str | None) -> float:
     return float(gap)
 
 
-def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m reben.catalogue.retrieval search", description=__doc__.split("\n\n")[1])
+DESCRIPTION = __doc__.split("\n\n")[1]
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """The options of `reben search` (reben.run.cli)."""
     where = p.add_mutually_exclusive_group()
     where.add_argument("--tiles", nargs="+", metavar="TILE", help="MGRS tiles (33UUP or T33UUP)")
     where.add_argument("--bbox", help="west,south,east,north in degrees (EPSG:4326)")
@@ -412,11 +414,10 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--configfile", help="with --pair-with: the run's config, for sentinel1.max_time_gap_days")
     p.add_argument("--catalogue-url", default=Endpoints.catalogue)
     p.add_argument("--output", "-o", required=True, help="the CSV product table to write")
-    return p
 
 
-def run(argv: list[str]) -> Path:
-    args = parser().parse_args(argv)
+def run(args: argparse.Namespace) -> Path:
+    """The search `args` (add_arguments) ask for, written as a CSV product table; its path."""
     endpoints = Endpoints(catalogue=args.catalogue_url)
     with requests.Session() as session:
         if args.pair_with:
@@ -471,14 +472,3 @@ def run(argv: list[str]) -> Path:
             found = rows
     LOG.info("%d products written to %s", len(found), path)
     return path
-
-
-def main(argv: list[str] | None = None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
-    try:
-        path = run(sys.argv[1:] if argv is None else argv)
-    except RebenError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
-    print(path)
-    return 0

@@ -12,7 +12,7 @@ LMDB pages are not byte-deterministic, so `content_hash` defines the identity of
 (LMDB_CONTENT.sha256): sha256 over the entries in key order of (len(key) as 8 bytes little-endian,
 key, sha256(value)). Two levels, so that encode_lmdb hashes each value as it puts it (in shard
 order, with no second read of the LMDB) and still gives a pure function of the content, which
-`lmdb_content_hash` recomputes from the LMDB alone (`python -m reben lmdb-content`).
+`lmdb_content_hash` recomputes from the LMDB alone (`reben lmdb-content`).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The input check (rule check_inputs, and `python -m reben check --configfile X`).
+"""The input check (rule check_inputs, and `reben check --configfile X`).
 
 Reads the metadata of every input, never its pixels, and reports every problem at once, one
 line each, with a summary table per tile: the Sentinel-2 products (files, geocoding, quality

@@ -146,7 +146,7 @@ def configured_products(s1_config: dict, extra: dict | None = None) -> dict[str,
 
 def grd_table(s1_config: dict, retrieval: bool, basedir: Path | None = None) -> dict[str, str]:
     """The raw GRD products of `sentinel1.product_table` (a CSV with a `name` column, as
-    `python -m reben.catalogue.retrieval search --pair-with` writes it; a name listed twice counts once), each
+    `reben search --pair-with` writes it; a name listed twice counts once), each
     as `<grd.input_dir>/<name>.zip` or `.SAFE`. With `retrieval` a product not on disk is
     expected as the `.zip` that rule retrieve_sentinel1 fetches; without it, one line names it."""
     from reben.config import read_product_table
