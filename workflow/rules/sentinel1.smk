@@ -1,6 +1,6 @@
 # Sentinel-1 pairing and patches: for every grid patch the S1 product closest in time that
 # covers it with valid pixels, and the S1 patch pairs (VV, VH in dB) on the S2 patch grid.
-# Only when sentinel1.enabled; the products are found when the workflow is parsed (common.smk).
+# Only when sentinel1.enabled; the products are found when the workflow is parsed (below).
 
 from reben.sentinel1.products import candidates as s1_candidates
 from reben.sentinel1.products import configured_products as s1_configured_products

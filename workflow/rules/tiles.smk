@@ -48,7 +48,7 @@ def geocoding_source(wildcards):
 # config change of its inputs or params) would mask the tiles' own rerun reasons (Snakemake does
 # not look past an ancient() input of a job that reruns), so it runs when its report is missing;
 # inputs the workflow makes itself (the demo's) are checked once they exist, since every later
-# run repeats the check at its start (common.smk).
+# run repeats the check at its start (run.smk).
 rule check_inputs:
     output:
         report=f"{RESULTS}/check/inputs.txt",

@@ -106,7 +106,7 @@ def table_files(tables: str | None) -> dict[str, Path] | None:
 
 def tables_identity(tables: str | None) -> str | None:
     """What reruns the v1 index: the package and its version (the tables of a folder go by
-    their files, see common.smk)."""
+    their files, see bigearthnet_v1.smk)."""
     if tables == FROM_PACKAGE:
         from importlib import metadata
 

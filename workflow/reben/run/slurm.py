@@ -2,7 +2,7 @@
 before anything is submitted (sbatch on the PATH, the partition and account are real), and the
 diagnosis of jobs SLURM killed for exceeding their memory.
 
-Used by the handlers in workflow/rules/common.smk; plain functions over strings and paths, so
+Used by the handlers in workflow/rules/run.smk; plain functions over strings and paths, so
 they are tested without a cluster.
 """
 
