@@ -48,6 +48,11 @@ class ClcError(RebenError):
     """The CLC input cannot be used: missing file, layer, CRS or code field, or a bad code."""
 
 
+class DatasetCheckError(RebenError):
+    """A check of the built dataset failed and the config does not accept it; names the check and
+    the setting that would."""
+
+
 class DistributionError(RebenError):
     """An output of the distribution stage cannot be built from its inputs, or cannot be written."""
 

@@ -90,11 +90,11 @@ def dataset_trees():
 # ------------------------------------------------------------------ The default target (rule all)
 
 
-def final_targets(wildcards):
-    """What `snakemake` builds by default: the dataset (trees, metadata files, sidecar, funnel,
-    manifest, provenance, LMDB content hash), the distribution (LMDB, archives, checksums, dataset
-    card), the report and, when configured, the BigEarthNet v1 export. Every per-tile
-    intermediate is built because one of these needs it."""
+def final_artefacts(wildcards):
+    """What a run makes: the dataset (trees, metadata files, sidecar, funnel, manifest,
+    provenance, LMDB content hash), the distribution (LMDB, archives, checksums, dataset card),
+    the report and, when configured, the BigEarthNet v1 export. Every per-tile intermediate is
+    built because one of these needs it."""
     targets = [dataset_path(tree) for tree in dataset_trees().values()]
     targets += [dataset_path(name) for name in (*METADATA_FILES, "patches.parquet", "funnel.csv")]
     targets += [dataset_path(name) for name in ("MANIFEST.sha256", "LMDB_CONTENT.sha256", "PROVENANCE.json")]
@@ -105,3 +105,10 @@ def final_targets(wildcards):
     if config["export_v1"]["enabled"]:
         targets.append(export_path("bigearthnet_v1"))
     return targets
+
+
+def final_targets(wildcards):
+    """What `snakemake` builds by default: every artefact, then the verdict on the dataset's
+    checks (rule check_dataset), which fails the run, last, on a failed check the config does not
+    accept."""
+    return [*final_artefacts(wildcards), report_path("checks.txt")]

@@ -95,9 +95,29 @@ rule write_report:
         map_max_footprints=config["report"]["map_max_footprints"],
         patch_set=config["report"]["patch_set"],
         max_overlapping_share=config["report"]["max_overlapping_share"],
+        min_train_patches_per_class=config["report"]["min_train_patches_per_class"],
         nomenclature=config["labels"]["nomenclature"],
         class_table=CLASS_TABLE_PATH,
         class_table_content=LABEL_TABLE_CONTENT,
         unlabeled_codes=LABEL_UNLABELED_CODES,
     script:
         "../scripts/write_report.py"
+
+
+rule check_dataset:
+    """The run's verdict, its last job: fails when a check of the report failed and the config does
+    not accept it. It waits for every other final output, so a failed check loses nothing."""
+    input:
+        report=report_path("report.json"),
+        artefacts=final_artefacts,
+    output:
+        checks=report_path("checks.txt"),
+    log:
+        log_path("check_dataset", "dataset"),
+    localrule: True
+    threads: 1
+    resources:
+        mem_mb=mem_mb_grows(200),
+        runtime=5,
+    script:
+        "../scripts/check_dataset.py"

@@ -41,15 +41,20 @@ onerror:
     if slurm.submits_to_slurm(workflow):
         slurm.report_memory_kills(workflow, RUN_STARTED, logger)
     keep_input_dir()
+    closing_summary_line()
 
 
 def closing_summary_line():
-    """What the run built, in one line, after Snakemake's own (when the dataset was built)."""
-    from reben.run.summary import closing_summary
+    """What the run built, in one line, after Snakemake's own (when the dataset was built); then
+    each failed check of the report with the setting that accepts it (a failed check is why
+    rule check_dataset failed the run), and each check the config accepted."""
+    from reben.run.summary import checks_summary, closing_summary
 
     funnel_csv = dataset_path("funnel.csv")
     if Path(funnel_csv).exists():
         logger.info(closing_summary(funnel_csv, len(TILES), report_path("index.html")))
+    for line in checks_summary(report_path("report.json"), report_path("checks.txt")):
+        (logger.info if line.startswith("accepted") else logger.warning)(line)
 
 
 check_input_files_exist()

@@ -28,6 +28,7 @@ if __name__ == "__main__":
         archive_summaries=snakemake.input.archive_summaries,
         patch_set=snakemake.params.patch_set,
         max_overlapping_share=snakemake.params.max_overlapping_share,
+        min_train_patches_per_class=snakemake.params.min_train_patches_per_class,
         map_max_footprints=snakemake.params.map_max_footprints,
         name_field=snakemake.params.name_field,
         nomenclature=snakemake.params.nomenclature,

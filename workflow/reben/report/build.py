@@ -28,6 +28,7 @@ from .figures import (
 )
 from .page import render_html
 from .stats import (
+    CHECK_DEFAULTS,
     FLAG_COLUMNS,
     choose_examples,
     class_balance,
@@ -47,6 +48,7 @@ from .stats import (
     split_shares,
     tile_outlines,
     tile_rows,
+    train_coverage_check,
 )
 
 LOG = logging.getLogger("reben.report")
@@ -97,7 +99,8 @@ def build_report(
     dist_files=(),
     archive_summaries=(),
     patch_set: str = "kept",
-    max_overlapping_share: float = 0.0,
+    max_overlapping_share: float = CHECK_DEFAULTS["report.max_overlapping_share"],
+    min_train_patches_per_class: int = CHECK_DEFAULTS["report.min_train_patches_per_class"],
     map_max_footprints: int = 20000,
     name_field: str | None = None,
     nomenclature: str = "reben19",
@@ -172,10 +175,11 @@ def build_report(
         overlaps, overlap_pairs = split_overlaps(members)
         leakage["overlaps"] = overlaps
         checks.append(leakage_check(overlaps, max_overlapping_share))
+        coverage = train_coverage_check(labels["frequencies"], min_train_patches_per_class)
+        checks.append(coverage)
         for c in checks:
-            (LOG.info if c["ok"] else LOG.warning)(
-                "check %s: %s %s", "passed" if c["ok"] else "FAILED", c["name"], c["detail"]
-            )
+            outcome = "FAILED" if not c["ok"] else "accepted" if c["accepted"] else "passed"
+            (LOG.info if c["ok"] else LOG.warning)("check %s: %s: %s", outcome, c["name"], c["detail"])
         LOG.info(
             "leakage: distances and overlaps of %d validation and %d test patches in %.1f s",
             leakage["validation"]["patches"],
@@ -233,6 +237,7 @@ def build_report(
                     "flagged_patches": len(flagged),
                     "kept_patches": len(metadata) + len(flagged),
                     "checks_failed": sum(not c["ok"] for c in checks),
+                    "checks_accepted": sum(bool(c["accepted"]) for c in checks),
                 },
                 "patch_set": {"name": patch_set, "description": PATCH_SETS[patch_set], "patches": len(chosen)},
                 "checks": checks,
@@ -244,6 +249,8 @@ def build_report(
                     "classes": classes,
                     "frequencies": _table_dict(labels["frequencies"]),
                     "balance": balance,
+                    # Classes in validation or test with fewer train patches than the minimum.
+                    "too_few_train": coverage["classes"],
                     "cooccurrence": _table_dict(labels["cooccurrence"]),
                     "labels_per_patch": _table_dict(labels["labels_per_patch"]),
                 },

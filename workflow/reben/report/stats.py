@@ -75,7 +75,9 @@ def funnel_checks(
     def check(name, ok_rows, detail=""):
         bad = [str(t) for t, ok in ok_rows.items() if not ok] if isinstance(ok_rows, pd.Series) else []
         ok = not bad if isinstance(ok_rows, pd.Series) else bool(ok_rows)
-        checks.append({"name": name, "ok": ok, "detail": detail or (f"fails for {', '.join(bad)}" if bad else "")})
+        detail = detail or (f"fails for {', '.join(bad)}" if bad else "")
+        # No setting accepts these: the dataset's own tables disagree, which is a bug to report.
+        checks.append({"name": name, "ok": ok, "detail": detail, "setting": None, "accepted": False})
 
     f = funnel
     check(
@@ -344,9 +346,17 @@ def dataset_sizes(trees: dict, dist_files, archive_summaries=()) -> dict:
     return out
 
 
+CHECK_DEFAULTS = {"report.max_overlapping_share": 0.0, "report.min_train_patches_per_class": 10}
+"""The schema defaults of the settings that accept a failed check (tested to equal the schema): a
+check that passes only because its setting is above (or below) its default is *accepted*, and
+the run says so."""
+
+
 def leakage_check(overlaps: dict, max_share: float) -> dict:
-    """Fails when a larger share of validation or test patches than `max_share` overlaps train."""
-    bad, parts = [], []
+    """Fails when a larger share of validation or test patches than `max_share` overlaps train;
+    accepted when it passes with a share the default (CHECK_DEFAULTS) would fail."""
+    setting = "report.max_overlapping_share"
+    bad, over_default, parts = [], [], []
     for pair in ("validation_vs_train", "test_vs_train"):
         o = overlaps[pair]
         first = pair.split("_vs_")[0]
@@ -356,13 +366,61 @@ def leakage_check(overlaps: dict, max_share: float) -> dict:
         )
         if o["overlapping_share"] > max_share:
             bad.append(first)
-    detail = "; ".join(parts) + f"; accepted share: report.max_overlapping_share = {max_share:g}"
-    if bad:
-        detail += "; set splits.overlapping_tiles, or accept it with report.max_overlapping_share"
+        if o["overlapping_share"] > CHECK_DEFAULTS[setting]:
+            over_default.append(f"{first} {100 * o['overlapping_share']:.0f} %")
+    detail = "; ".join(parts) + f"; accepted share: {setting} = {max_share:g}"
     return {
-        "name": "validation and test patches overlapping train: within report.max_overlapping_share",
+        "name": f"validation and test patches overlapping train: within {setting}",
         "ok": not bad,
         "detail": detail,
+        "setting": setting,
+        "value": max_share,
+        "remedy": f"set splits.overlapping_tiles, or accept it with {setting} in the config",
+        "accepted": not bad and bool(over_default),
+        "finding": f"{' and '.join(over_default)} of the patches overlap train" if over_default else "",
+    }
+
+
+def train_coverage_check(frequencies: pd.DataFrame, min_train: int) -> dict:
+    """Every class that occurs in validation or test has at least `min_train` train patches (a
+    class with fewer is one a model cannot learn from this dataset). `classes` lists the classes
+    that fail; accepted when it passes with a minimum below the default (CHECK_DEFAULTS)."""
+    setting = "report.min_train_patches_per_class"
+    evaluated = frequencies[(frequencies["validation"] + frequencies["test"]) > 0]
+
+    def under(minimum):
+        return [str(c) for c in evaluated.index[evaluated["train"] < minimum]]
+
+    def described(classes):
+        return "; ".join(
+            f"{c}: {int(frequencies.at[c, 'train'])} train, {int(frequencies.at[c, 'validation'])} validation, "
+            f"{int(frequencies.at[c, 'test'])} test"
+            for c in classes
+        )
+
+    failing, under_default = under(min_train), under(CHECK_DEFAULTS[setting])
+    if failing:
+        detail = (
+            f"{len(failing)} of {len(evaluated)} classes in validation or test have fewer than {min_train} train "
+            f"patches: {described(failing)}"
+        )
+    else:
+        detail = f"{len(evaluated)} classes in validation or test, each with at least {min_train} train patches"
+    return {
+        "name": f"every class in validation or test has train patches: at least {setting}",
+        "ok": not failing,
+        "detail": detail,
+        "setting": setting,
+        "value": min_train,
+        "remedy": f"add products where these classes occur, or accept it with {setting} in the config",
+        "accepted": not failing and bool(under_default),
+        "finding": (
+            f"{len(under_default)} classes with fewer than {CHECK_DEFAULTS[setting]} train patches "
+            f"({described(under_default)})"
+            if under_default
+            else ""
+        ),
+        "classes": failing,
     }
 
 

@@ -1,4 +1,5 @@
-"""The closing summary of a successful run: one line a person reads, from funnel.csv."""
+"""The closing lines of a run: what was built (one line from funnel.csv), then every check of the
+report that failed, with the setting that accepts it, and every check the config accepted."""
 
 from __future__ import annotations
 
@@ -26,3 +27,19 @@ def closing_summary(funnel_csv, products: int, report=None) -> str:
     if report and Path(report).exists():
         line += f", report {report}"
     return line
+
+
+def checks_summary(report_json, verdict=None) -> list[str]:
+    """The report's failed and accepted checks, one line each (reben.report.verdict). Failed
+    checks are said only while the run's verdict (`verdict`, rule check_dataset's output) is
+    missing: once it is written, the report it judged passed."""
+    from reben.io import read_json
+    from reben.report.verdict import acceptance_line, accepted_checks, failed_checks, failure_line
+
+    if not Path(report_json).exists():
+        return []
+    report = read_json(report_json)
+    lines = [acceptance_line(c) for c in accepted_checks(report)]
+    if not (verdict and Path(verdict).exists()):
+        lines = [failure_line(c) for c in failed_checks(report)] + lines
+    return lines
