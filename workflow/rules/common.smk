@@ -18,6 +18,7 @@ from reben.config import (
 from reben.constants import DATASET_TREES
 from reben.errors import RebenError
 from reben.run.identity import Identities
+from reben.run.ownership import config_identity, refuse_results_of_another_dataset
 from reben.run.slurm import mem_mb_grows, tile_threads
 
 put_package_first_for_jobs(REPO / "workflow")
@@ -29,6 +30,11 @@ except RebenError as e:
     raise WorkflowError(str(e)) from None
 
 RESULTS = config["results"]
+# A results folder holds one dataset's build: another's is refused before anything is written.
+try:
+    SETTINGS_CHANGED = refuse_results_of_another_dataset(RESULTS, config_identity(config, workflow.configfiles))
+except RebenError as e:
+    raise WorkflowError(str(e)) from None
 TILES = list(PRODUCTS)
 IDENTITIES = Identities(RESULTS)
 # The Sentinel-1 switches several stages read (pairing, v1 archive, selection, trees, report).

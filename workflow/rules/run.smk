@@ -16,6 +16,7 @@ def check_input_files_exist():
 
 
 from reben.run import slurm
+from reben.run.ownership import claim_results
 from reben.run.check import check_settings, recheck_at_start, write_settings
 
 RUN_STARTED = time.time()
@@ -28,6 +29,8 @@ onstart:
             slurm.check_submission(workflow)
     except RebenError as e:
         raise WorkflowError(str(e)) from None
+    # The results folder now holds this dataset's build (refused at parse time if another's).
+    claim_results(RESULTS, config_identity(config, workflow.configfiles))
 
 
 onsuccess:
@@ -58,6 +61,11 @@ def closing_summary_line():
 
 
 check_input_files_exist()
+if SETTINGS_CHANGED:
+    logger.info(
+        f"results: {RESULTS} holds {config['dataset']['name']!r}; settings changed since its last run (what they "
+        f"change reruns): {', '.join(SETTINGS_CHANGED[:8])}{' and more' if len(SETTINGS_CHANGED) > 8 else ''}"
+    )
 write_settings(
     check_settings(
         provenance_config(config), PRODUCTS, CLC_PATH, borders_path(), S1_PRODUCTS, config["retrieval"]["enabled"]
