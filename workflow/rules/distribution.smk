@@ -175,6 +175,10 @@ rule write_dataset_card:
         report=report_path("report.json"),
         tiles=per_tile("tile.json"),
         sha256=dist_path("SHA256SUMS"),
+        # The config (its `dataset` keys: name, licence, citation, ...) and the input files the
+        # run used: every statement of the card comes from these.
+        provenance=dataset_path("PROVENANCE.json"),
+        metadata=[dist_path(name) for name in METADATA_FILES],
     output:
         readme=dist_path("README.md"),
         stac=directory(dist_path("stac")),

@@ -10,6 +10,7 @@ if __name__ == "__main__":
         report_path=snakemake.input.report,
         tile_paths=snakemake.input.tiles,
         sha256sums=snakemake.input.sha256,
+        provenance_path=snakemake.input.provenance,
         out_readme=snakemake.output.readme,
         out_stac=snakemake.output.stac,
         out_croissant=snakemake.output.croissant,
