@@ -11,11 +11,15 @@ CORES ?= all
 
 .PHONY: demo test lint test-main test-slurm venv browser clean
 
+# envs/requirements.txt is the complete set (a freeze): installed with --no-deps, so that pip
+# resolves nothing (bigearthnet-common's `typer[all]`, an extra the pinned typer does not have,
+# would print a warning); `pip check` then confirms that every requirement is met.
 $(BIN)/snakemake: envs/requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -r envs/requirements.txt
+	$(BIN)/pip install --quiet --no-deps -r envs/requirements.txt
 	$(BIN)/pip install --quiet --no-deps -e .
+	$(BIN)/pip check
 	touch $@
 
 venv: $(BIN)/snakemake

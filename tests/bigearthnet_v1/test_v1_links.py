@@ -443,7 +443,8 @@ def test_workflow_with_v1_links_flags_and_s1_from_the_archive(demo_copy, example
         source="bigearthnet_v1", v1_archive={"path": str(demo_copy / "BigEarthNet-S1-v1.0.tar.gz")}
     )
     (demo_copy / "v1.yaml").write_text(yaml.safe_dump(config))
-    proc = run_snakemake(demo_copy, configfile=demo_copy / "v1.yaml")
+    # Snakemake's rule blocks (--logger-reben-detail) name each job that ran.
+    proc = run_snakemake(demo_copy, "--logger-reben-detail", configfile=demo_copy / "v1.yaml")
     out = proc.stdout + proc.stderr
     assert out.count("rule extract_bigearthnet_v1_s1:") == 1
     assert "rule pair_sentinel1:" not in out and "rule cut_s1_patches:" not in out

@@ -250,7 +250,7 @@ def _dry_run(tmp_path: Path, export: dict) -> str:
     config["export_v1"] = export
     path = tmp_path / "config.yaml"
     path.write_text(yaml.safe_dump(config))
-    return run_snakemake(tmp_path, "-n", configfile=path).stdout
+    return run_snakemake(tmp_path, "-n", "--logger-reben-detail", configfile=path).stdout
 
 
 def test_the_default_target_has_the_export_only_when_enabled(tmp_path):

@@ -120,7 +120,7 @@ def test_the_filled_in_template_validates_and_dry_runs(demo_run, tmp_path):
     path.write_text(yaml.safe_dump(config))
     workdir = tmp_path / "run"
     workdir.mkdir()
-    out = run_snakemake(workdir, "-n", configfile=path).stdout
+    out = run_snakemake(workdir, "-n", "--logger-reben-detail", configfile=path).stdout
     for rule in (
         "make_patch_grid",
         "cut_s2_patches",
