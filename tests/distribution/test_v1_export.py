@@ -266,9 +266,11 @@ def test_the_rule_builds_the_export_in_a_demo_run(demo_copy):
     config["export_v1"] = {"enabled": True}
     path = demo_copy / "export.yaml"
     path.write_text(yaml.safe_dump(config, sort_keys=False))  # the demo's key order, as the run had it
-    planned = run_snakemake(demo_copy, "-n", configfile=path).stdout
-    # Turning the export on builds the export and nothing else (the provenance leaves it out).
-    assert set(re.findall(r"^rule (\w+):", planned, re.M)) == {"export_v1", "all"}, planned[-3000:]
+    planned = run_snakemake(demo_copy, "-n", "--logger-reben-detail", configfile=path).stdout
+    # Turning the export on builds the export and nothing else (the provenance leaves it out); the
+    # verdict on the checks, which waits for every final output, is given again.
+    rules = set(re.findall(r"^(?:local)?rule (\w+):", planned, re.M))
+    assert rules == {"export_v1", "check_dataset", "all"}, planned[-3000:]
     run_snakemake(demo_copy, configfile=path)
     export = demo_copy / "results" / "export" / "bigearthnet_v1"
     metadata = pd.read_parquet(demo_copy / "results" / "dataset" / "metadata.parquet")

@@ -399,6 +399,7 @@ def test_new_clc_version_reruns_only_reference_maps_and_touch_reruns_nothing(dem
         "compute_band_statistics": 1,
         "write_report": 1,
         "write_dataset_card": 1,
+        "check_dataset": 1,
         "all": 1,
     }
     # ...and a new L2A (inspect_tile rerun) is not upstream of the reference maps.
