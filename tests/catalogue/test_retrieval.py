@@ -63,6 +63,15 @@ class FakeCDSE:
         self.issued = 0  # tokens handed out so far (the valid ones are in `tokens`)
         self.catalogue = []  # entries answered to filtered searches (fixtures and derived)
         self.throttle = 0  # this many catalogue searches first get a 429 with Retry-After
+        self._footprints = {}
+
+    def footprint(self, entry):
+        """An entry's GeoFootprint as a shapely geometry, read once per product."""
+        from shapely.geometry import shape
+
+        if entry["Id"] not in self._footprints:
+            self._footprints[entry["Id"]] = shape(entry["GeoFootprint"])
+        return self._footprints[entry["Id"]]
 
     def add(self, name, data: bytes, mode="ok", md5=None):
         self.products[name + ".SAFE"] = {
@@ -114,13 +123,16 @@ COMPARE = {
 COLLECTIONS = {"S1": "SENTINEL-1", "S2": "SENTINEL-2"}
 
 
-def catalogue_filter(text: str):
+def catalogue_filter(text: str, footprint=None):
     """A predicate on catalogue entries for the documented filter forms the search uses; any
-    other clause is a ValueError (answered with HTTP 400, as the catalogue does)."""
+    other clause is a ValueError (answered with HTTP 400, as the catalogue does). `footprint`
+    gives an entry's footprint as a shapely geometry (by default read from its GeoFootprint)."""
+    import shapely
     from shapely import wkt
     from shapely.geometry import shape
 
-    tests = []
+    footprint = footprint or (lambda e: shape(e["GeoFootprint"]))
+    tests, spatial = [], []
     for clause in _top_level_and(text):
         if m := re.fullmatch(r"Collection/Name eq '([\w-]+)'", clause):
             tests.append(lambda e, v=m[1]: COLLECTIONS[e["Name"][:2]] == v)
@@ -135,7 +147,8 @@ def catalogue_filter(text: str):
             )
         elif m := re.fullmatch(r"OData\.CSC\.Intersects\(area=geography'SRID=4326;(POLYGON\(\(.+\)\))'\)", clause):
             area = wkt.loads(m[1])
-            tests.append(lambda e, a=area: shape(e["GeoFootprint"]).intersects(a))
+            shapely.prepare(area)
+            spatial.append(lambda e, a=area: a.intersects(footprint(e)))
         elif m := re.fullmatch(
             r"Attributes/OData\.CSC\.(String|Double)Attribute/any\(att:att/Name eq '(\w+)' and "
             r"att/OData\.CSC\.\1Attribute/Value (eq|lt|le|gt|ge) ('[^']*'|[\d.]+)\)",
@@ -150,6 +163,7 @@ def catalogue_filter(text: str):
             )
         else:
             raise ValueError(f"unsupported filter clause: {clause}")
+    tests += spatial  # the costliest last, for the entries that pass the others
     return lambda entry: all(t(entry) for t in tests)
 
 
@@ -246,8 +260,14 @@ def make_handler(cdse: FakeCDSE):
                 self.send_header("Content-Length", "0")
                 self.end_headers()
                 return
+            top, skip = int(query.get("$top", ["20"])[0]), int(query.get("$skip", ["0"])[0])
+            if top > 1000 or skip > 10000:  # the catalogue's documented limits, and its answer
+                field, limit = ("$top", 1000) if top > 1000 else ("$skip", 10000)
+                return self.send_json(
+                    422, {"detail": [{"type": "less_than_equal", "loc": ["query", field], "ctx": {"le": limit}}]}
+                )
             try:
-                keep = catalogue_filter(query["$filter"][0])
+                keep = catalogue_filter(query["$filter"][0], cdse.footprint)
             except ValueError as e:
                 return self.send_json(400, {"detail": str(e)})
             order = query.get("$orderby", ["ContentDate/Start asc"])[0].split()
@@ -257,8 +277,6 @@ def make_handler(cdse: FakeCDSE):
                 key=lambda e: e["ContentDate"]["Start"],
                 reverse=order[-1] == "desc",
             )
-            top, skip = int(query.get("$top", ["20"])[0]), int(query.get("$skip", ["0"])[0])
-            assert top <= 1000 and skip <= 10000, (top, skip)  # the catalogue's documented limits
             page = found[skip : skip + top]
             if query.get("$expand") != ["Attributes"]:
                 page = [{k: v for k, v in e.items() if k != "Attributes"} for e in page]
