@@ -9,7 +9,7 @@ import csv
 
 import pytest
 import yaml
-from conftest import run_snakemake
+from conftest import planned_jobs, run_snakemake
 from test_retrieval import cdse  # noqa: F401  (the local CDSE server fixture)
 from test_search import catalogue, search  # noqa: F401  (the catalogue of baseline twins)
 
@@ -25,18 +25,6 @@ L2A_ACQUISITIONS = L1C_ACQUISITIONS | {
     ("S2A", "20170831T101021"),
     ("S2B", "20170902T100019"),
 }
-
-
-def planned(proc) -> dict[str, int]:
-    """Jobs per rule in a dry run's job stats."""
-    lines = (proc.stdout + proc.stderr).splitlines()
-    jobs = {}
-    for line in lines[lines.index("Job stats:") + 3 :]:
-        parts = line.split()
-        if len(parts) != 2 or parts[0] == "total":
-            break
-        jobs[parts[0]] = int(parts[1])
-    return jobs
 
 
 def own_config(tmp_path, product_table) -> str:
@@ -75,7 +63,7 @@ def test_a_searched_table_over_a_reprocessed_year_feeds_a_dry_run_one_tile_per_a
     assert {p.baseline for p in parsed} == {"N0500"}  # the newest of each acquisition
     workdir = tmp_path / "run"
     workdir.mkdir()
-    jobs = planned(run_snakemake(workdir, "--dry-run", configfile=own_config(tmp_path, out)))
+    jobs = planned_jobs(run_snakemake(workdir, "--dry-run", configfile=own_config(tmp_path, out)))
     n = len(acquisitions)
     assert jobs["retrieve_sentinel2"] == n and jobs["make_patch_grid"] == n and jobs["cut_s2_patches"] == n, jobs
     assert jobs.get("sen2cor", 0) == (n if level == "L1C" else 0), jobs
