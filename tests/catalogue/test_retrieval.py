@@ -425,21 +425,22 @@ def test_refused_credentials_fail_with_one_line(cdse, tmp_path):
 
 @pytest.mark.integration
 def test_retrieval_rules_keep_going_past_a_product_that_never_arrives(cdse, tmp_path, monkeypatch):
-    """Through the workflow with --keep-going: an L1C and an L2A product and an S1 GRD scene of
-    sentinel1.product_table arrive (protected; the scene goes on through gpt to backscatter);
-    the stalled product fails after its retries with one line naming it."""
+    """Through the workflow with --keep-going: an L1C and an L2A product (of another acquisition:
+    a run processes each acquisition once) and an S1 GRD scene of sentinel1.product_table arrive
+    (protected; the scene goes on through gpt to backscatter); the stalled product fails after
+    its retries with one line naming it."""
     import sys
 
     for variable in CREDENTIAL_VARIABLES:
         monkeypatch.setenv(variable, ENV[variable])
-    cdse.add(L2A, product_zip(L2A))
+    cdse.add(L2A_JULY, product_zip(L2A_JULY))
     cdse.add(S1_GRD, product_zip(S1_GRD))
     s1_table = tmp_path / "s1.csv"
-    s1_table.write_text(f"name,s2_name\n{S1_GRD},{L2A}\n")
+    s1_table.write_text(f"name,s2_name\n{S1_GRD},{L2A_JULY}\n")
     repo = Path(__file__).resolve().parents[2]
     config = {
         "results": "results",
-        "sentinel2": {"input_dir": "downloads", "products": [{"name": GOOD}, {"name": STALLED}, {"name": L2A}]},
+        "sentinel2": {"input_dir": "downloads", "products": [{"name": GOOD}, {"name": STALLED}, {"name": L2A_JULY}]},
         "sentinel1": {
             "enabled": True,
             "input_dir": "no_backscatter",
@@ -458,14 +459,14 @@ def test_retrieval_rules_keep_going_past_a_product_that_never_arrives(cdse, tmp_
     targets = [
         f"downloads/{GOOD}.zip",
         f"downloads/{STALLED}.zip",
-        f"downloads/{L2A}.zip",
+        f"downloads/{L2A_JULY}.zip",
         f"results/sentinel1/backscatter/{S1_GRD}_VV_linear.tif",
     ]
     proc = run_snakemake(
         workdir, "--keep-going", *targets, "--resources", "cdse_downloads=2", configfile=configfile, check=False
     )
     assert proc.returncode != 0
-    for name, target in ((GOOD, targets[0]), (L2A, targets[2]), (S1_GRD, f"grd/{S1_GRD}.zip")):
+    for name, target in ((GOOD, targets[0]), (L2A_JULY, targets[2]), (S1_GRD, f"grd/{S1_GRD}.zip")):
         path = workdir / target
         assert path.is_file(), proc.stderr[-3000:]
         assert path.read_bytes() == cdse.products[name + ".SAFE"]["data"], name
@@ -479,6 +480,7 @@ def test_retrieval_rules_keep_going_past_a_product_that_never_arrives(cdse, tmp_
 
 
 L2A = "S2A_MSIL2A_20170613T101031_N0500_R022_T33UUP_20230727T151702"
+L2A_JULY = "S2B_MSIL2A_20170708T101029_N0500_R022_T33UUP_20230801T093415"
 S1_GRD = "S1A_IW_GRDH_1SDV_20170613T165043_20170613T165108_017042_01C6A2_5C2B"
 
 
