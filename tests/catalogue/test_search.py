@@ -334,6 +334,10 @@ def test_one_product_per_acquisition_by_baseline_then_processing_time(catalogue,
     config["sentinel2"]["product_table"] = str(twins)
     with pytest.raises(ConfigError, match=f"^config: sentinel2.products: {L1C_A} and {L1C_A_OLD} are one acquisition"):
         product_table(config)
+    # L2A twins too (their tile keys differ by the baseline: they would be processed as two tiles).
+    twins.write_text(f"name\n{L2A_A_OLD}\n{L2A_A}\n")
+    with pytest.raises(ConfigError, match=f"^config: sentinel2.products: {L2A_A} and {L2A_A_OLD} are one acquisition"):
+        product_table(config)
 
 
 def test_an_empty_search_exits_1_and_says_why(catalogue, tmp_path, capsys):
