@@ -201,7 +201,10 @@ def query(
             break
         if r.status_code != 200:
             raise RetrievalError(f"CDSE catalogue at {host} refused the search (HTTP {r.status_code}: {r.text[:200]})")
-        page = r.json().get("value", [])
+        try:
+            page = r.json()["value"]
+        except (ValueError, KeyError):
+            raise RetrievalError(f"CDSE catalogue at {host} answered no OData product list (HTTP 200)") from None
         found += [selection.found(e) for e in page]
         if len(page) < page_size:
             return found
