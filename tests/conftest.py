@@ -80,6 +80,19 @@ def run_snakemake(
     return proc
 
 
+def planned_jobs(proc: subprocess.CompletedProcess) -> dict[str, int]:
+    """Jobs per rule in a dry run's job stats."""
+    jobs, lines = {}, (proc.stdout + proc.stderr).splitlines()
+    if "Job stats:" not in lines:
+        return jobs
+    for line in lines[lines.index("Job stats:") + 3 :]:
+        parts = line.split()
+        if len(parts) != 2 or parts[0] == "total":
+            break
+        jobs[parts[0]] = int(parts[1])
+    return jobs
+
+
 @pytest.fixture(scope="session")
 def demo_run(tmp_path_factory) -> Path:
     """A working directory holding a finished run of the default (demo) configuration."""

@@ -63,6 +63,15 @@ class FakeCDSE:
         self.issued = 0  # tokens handed out so far (the valid ones are in `tokens`)
         self.catalogue = []  # entries answered to filtered searches (fixtures and derived)
         self.throttle = 0  # this many catalogue searches first get a 429 with Retry-After
+        self._footprints = {}
+
+    def footprint(self, entry):
+        """An entry's GeoFootprint as a shapely geometry, read once per product."""
+        from shapely.geometry import shape
+
+        if entry["Id"] not in self._footprints:
+            self._footprints[entry["Id"]] = shape(entry["GeoFootprint"])
+        return self._footprints[entry["Id"]]
 
     def add(self, name, data: bytes, mode="ok", md5=None):
         self.products[name + ".SAFE"] = {
@@ -114,13 +123,16 @@ COMPARE = {
 COLLECTIONS = {"S1": "SENTINEL-1", "S2": "SENTINEL-2"}
 
 
-def catalogue_filter(text: str):
+def catalogue_filter(text: str, footprint=None):
     """A predicate on catalogue entries for the documented filter forms the search uses; any
-    other clause is a ValueError (answered with HTTP 400, as the catalogue does)."""
+    other clause is a ValueError (answered with HTTP 400, as the catalogue does). `footprint`
+    gives an entry's footprint as a shapely geometry (by default read from its GeoFootprint)."""
+    import shapely
     from shapely import wkt
     from shapely.geometry import shape
 
-    tests = []
+    footprint = footprint or (lambda e: shape(e["GeoFootprint"]))
+    tests, spatial = [], []
     for clause in _top_level_and(text):
         if m := re.fullmatch(r"Collection/Name eq '([\w-]+)'", clause):
             tests.append(lambda e, v=m[1]: COLLECTIONS[e["Name"][:2]] == v)
@@ -135,7 +147,8 @@ def catalogue_filter(text: str):
             )
         elif m := re.fullmatch(r"OData\.CSC\.Intersects\(area=geography'SRID=4326;(POLYGON\(\(.+\)\))'\)", clause):
             area = wkt.loads(m[1])
-            tests.append(lambda e, a=area: shape(e["GeoFootprint"]).intersects(a))
+            shapely.prepare(area)
+            spatial.append(lambda e, a=area: a.intersects(footprint(e)))
         elif m := re.fullmatch(
             r"Attributes/OData\.CSC\.(String|Double)Attribute/any\(att:att/Name eq '(\w+)' and "
             r"att/OData\.CSC\.\1Attribute/Value (eq|lt|le|gt|ge) ('[^']*'|[\d.]+)\)",
@@ -150,6 +163,7 @@ def catalogue_filter(text: str):
             )
         else:
             raise ValueError(f"unsupported filter clause: {clause}")
+    tests += spatial  # the costliest last, for the entries that pass the others
     return lambda entry: all(t(entry) for t in tests)
 
 
@@ -246,8 +260,14 @@ def make_handler(cdse: FakeCDSE):
                 self.send_header("Content-Length", "0")
                 self.end_headers()
                 return
+            top, skip = int(query.get("$top", ["20"])[0]), int(query.get("$skip", ["0"])[0])
+            if top > 1000 or skip > 10000:  # the catalogue's documented limits, and its answer
+                field, limit = ("$top", 1000) if top > 1000 else ("$skip", 10000)
+                return self.send_json(
+                    422, {"detail": [{"type": "less_than_equal", "loc": ["query", field], "ctx": {"le": limit}}]}
+                )
             try:
-                keep = catalogue_filter(query["$filter"][0])
+                keep = catalogue_filter(query["$filter"][0], cdse.footprint)
             except ValueError as e:
                 return self.send_json(400, {"detail": str(e)})
             order = query.get("$orderby", ["ContentDate/Start asc"])[0].split()
@@ -257,8 +277,6 @@ def make_handler(cdse: FakeCDSE):
                 key=lambda e: e["ContentDate"]["Start"],
                 reverse=order[-1] == "desc",
             )
-            top, skip = int(query.get("$top", ["20"])[0]), int(query.get("$skip", ["0"])[0])
-            assert top <= 1000 and skip <= 10000, (top, skip)  # the catalogue's documented limits
             page = found[skip : skip + top]
             if query.get("$expand") != ["Attributes"]:
                 page = [{k: v for k, v in e.items() if k != "Attributes"} for e in page]
@@ -407,21 +425,22 @@ def test_refused_credentials_fail_with_one_line(cdse, tmp_path):
 
 @pytest.mark.integration
 def test_retrieval_rules_keep_going_past_a_product_that_never_arrives(cdse, tmp_path, monkeypatch):
-    """Through the workflow with --keep-going: an L1C and an L2A product and an S1 GRD scene of
-    sentinel1.product_table arrive (protected; the scene goes on through gpt to backscatter);
-    the stalled product fails after its retries with one line naming it."""
+    """Through the workflow with --keep-going: an L1C and an L2A product (of another acquisition:
+    a run processes each acquisition once) and an S1 GRD scene of sentinel1.product_table arrive
+    (protected; the scene goes on through gpt to backscatter); the stalled product fails after
+    its retries with one line naming it."""
     import sys
 
     for variable in CREDENTIAL_VARIABLES:
         monkeypatch.setenv(variable, ENV[variable])
-    cdse.add(L2A, product_zip(L2A))
+    cdse.add(L2A_JULY, product_zip(L2A_JULY))
     cdse.add(S1_GRD, product_zip(S1_GRD))
     s1_table = tmp_path / "s1.csv"
-    s1_table.write_text(f"name,s2_name\n{S1_GRD},{L2A}\n")
+    s1_table.write_text(f"name,s2_name\n{S1_GRD},{L2A_JULY}\n")
     repo = Path(__file__).resolve().parents[2]
     config = {
         "results": "results",
-        "sentinel2": {"input_dir": "downloads", "products": [{"name": GOOD}, {"name": STALLED}, {"name": L2A}]},
+        "sentinel2": {"input_dir": "downloads", "products": [{"name": GOOD}, {"name": STALLED}, {"name": L2A_JULY}]},
         "sentinel1": {
             "enabled": True,
             "input_dir": "no_backscatter",
@@ -440,14 +459,14 @@ def test_retrieval_rules_keep_going_past_a_product_that_never_arrives(cdse, tmp_
     targets = [
         f"downloads/{GOOD}.zip",
         f"downloads/{STALLED}.zip",
-        f"downloads/{L2A}.zip",
+        f"downloads/{L2A_JULY}.zip",
         f"results/sentinel1/backscatter/{S1_GRD}_VV_linear.tif",
     ]
     proc = run_snakemake(
         workdir, "--keep-going", *targets, "--resources", "cdse_downloads=2", configfile=configfile, check=False
     )
     assert proc.returncode != 0
-    for name, target in ((GOOD, targets[0]), (L2A, targets[2]), (S1_GRD, f"grd/{S1_GRD}.zip")):
+    for name, target in ((GOOD, targets[0]), (L2A_JULY, targets[2]), (S1_GRD, f"grd/{S1_GRD}.zip")):
         path = workdir / target
         assert path.is_file(), proc.stderr[-3000:]
         assert path.read_bytes() == cdse.products[name + ".SAFE"]["data"], name
@@ -461,6 +480,7 @@ def test_retrieval_rules_keep_going_past_a_product_that_never_arrives(cdse, tmp_
 
 
 L2A = "S2A_MSIL2A_20170613T101031_N0500_R022_T33UUP_20230727T151702"
+L2A_JULY = "S2B_MSIL2A_20170708T101029_N0500_R022_T33UUP_20230801T093415"
 S1_GRD = "S1A_IW_GRDH_1SDV_20170613T165043_20170613T165108_017042_01C6A2_5C2B"
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 import yaml
 from conftest import DEMO_CONFIG, REPO, SNAKEMAKE, run_snakemake
+from conftest import planned_jobs as planned
 
 from reben.config import load_schema
 
@@ -50,19 +51,6 @@ def schema_defaults(schema: dict) -> dict:
         elif "default" in sub:
             out[name] = sub["default"]
     return out
-
-
-def planned(proc: subprocess.CompletedProcess) -> dict[str, int]:
-    """Jobs per rule in a dry run's job stats."""
-    jobs, lines = {}, (proc.stdout + proc.stderr).splitlines()
-    if "Job stats:" not in lines:
-        return jobs
-    for line in lines[lines.index("Job stats:") + 3 :]:
-        parts = line.split()
-        if len(parts) != 2 or parts[0] == "total":
-            break
-        jobs[parts[0]] = int(parts[1])
-    return jobs
 
 
 def tree_digest(root: Path) -> dict[str, str]:

@@ -105,7 +105,8 @@ def product_table(config: dict, basedir: Path | None = None) -> dict[str, dict]:
 
     Products come from `sentinel2.products` (a list) and `sentinel2.product_table` (a CSV with a
     `name` column and an optional `path` column). A product without a path is looked for as
-    `<sentinel2.input_dir>/<name>.SAFE`, then `.zip`.
+    `<sentinel2.input_dir>/<name>.SAFE`, then `.zip`. Two products of one acquisition (platform,
+    tile, sensing time) are one line of error: `reben search` keeps one per acquisition.
     """
     s2 = config["sentinel2"]
     rows = [dict(r) for r in s2.get("products") or []]
@@ -115,17 +116,23 @@ def product_table(config: dict, basedir: Path | None = None) -> dict[str, dict]:
             for r in read_product_table(s2["product_table"], "sentinel2.product_table", basedir)
         ]
     products: dict[str, dict] = {}
+    acquisitions: dict[tuple, str] = {}
     for row in rows:
         name = Path(row["name"]).name.removesuffix(".zip").removesuffix(".SAFE")
         try:
             parsed = parse_product_name(name)
         except Exception as e:
             raise ConfigError(f"config: sentinel2.products: {e}") from None
-        key = tile_key(name, s2["l2a_baseline"])
-        if key in products:
+        # One acquisition is processed once: its twins (another baseline, processing time or
+        # level) would make a second tile of the same pixels, or collide on the L1C tile key.
+        acquisition = (parsed.mission, parsed.tile, parsed.sensing)
+        if acquisition in acquisitions:
             raise ConfigError(
-                f"config: sentinel2.products: {name} and {products[key]['name']} have the same tile key {key}"
+                f"config: sentinel2.products: {name} and {acquisitions[acquisition]} are one acquisition "
+                f"({parsed.mission} {parsed.tile} {parsed.sensing}); keep one"
             )
+        acquisitions[acquisition] = name
+        key = tile_key(name, s2["l2a_baseline"])
         path = row.get("path")
         if not path:
             base = Path(s2["input_dir"]) / name

@@ -1,12 +1,14 @@
 """The name patterns of Sentinel products and tiles: one regular expression each, used by the
 parsers (reben.sentinel2.products, reben.sentinel1.products) and, without their group names, as the workflow's
-wildcard constraints, so that a rule matches exactly the names the package can parse."""
+wildcard constraints, so that a rule matches exactly the names the package can parse. And the
+time window that pairs a Sentinel-1 product with a Sentinel-2 product by their names' times,
+one rule for the search (reben.catalogue.search) and the workflow (reben.sentinel1)."""
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from reben.errors import ProductError
@@ -105,3 +107,18 @@ def tile_key(name: str, l2a_baseline: str = "N9999") -> str:
     if level == "MSIL1C":
         level, baseline = "MSIL2A", l2a_baseline
     return f"{p.mission}_{level}_{p.sensing}_{baseline}_{p.orbit}_{p.tile}"
+
+
+def within_time_gap(time: datetime, reference: datetime, max_gap_days: float) -> bool:
+    """Whether `time` lies in [reference - gap, reference + gap], closed on both sides: the
+    pairing window of a Sentinel-1 product (its name's start time) and a Sentinel-2 product (its
+    name's sensing time)."""
+    return abs((time - reference).total_seconds()) <= max_gap_days * 86400
+
+
+def time_window(reference: datetime, max_gap_days: float) -> tuple[datetime, datetime]:
+    """The first and last catalogue start time (ContentDate/Start, milliseconds) of a product
+    whose name's time is `within_time_gap` of `reference` (a name's time, whole seconds): a
+    name gives its start time cut to the second, so the last is reference + gap + 0.999 s."""
+    gap = timedelta(seconds=int(max_gap_days * 86400))  # whole seconds, as the names' times differ
+    return reference - gap, reference + gap + timedelta(milliseconds=999)

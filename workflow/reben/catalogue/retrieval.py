@@ -71,6 +71,31 @@ def credentials_from_env(environ=None) -> tuple[str, str]:
     return environ[CREDENTIAL_VARIABLES[0]], environ[CREDENTIAL_VARIABLES[1]]
 
 
+def host_of(url: str) -> str:
+    """The host (and port) of a URL: what an error line names instead of the whole request."""
+    return urlsplit(url).netloc or url
+
+
+def failure(e: requests.RequestException, timeout_s: float | None = None) -> str:
+    """What went wrong with a request, in a few words and without its URL (which, for a catalogue
+    search, holds the whole encoded filter): the operating system's reason (Connection refused,
+    Name or service not known), a timeout, or the innermost error's own message."""
+    if isinstance(e, requests.Timeout):
+        return f"no answer within {timeout_s:g} s" if timeout_s else "no answer in time"
+    cause, seen = e, set()
+    while cause is not None and id(cause) not in seen:
+        seen.add(id(cause))
+        if isinstance(cause, OSError) and cause.strerror:
+            return cause.strerror
+        inner = getattr(cause, "reason", None) or cause.__cause__ or cause.__context__
+        if inner is None:
+            inner = next((a for a in cause.args if isinstance(a, BaseException)), None)
+        if not isinstance(inner, BaseException):
+            break
+        cause = inner
+    return f"{type(cause).__name__}: {str(cause)[:200]}"
+
+
 def _safe_name(name: str) -> str:
     name = Path(name).name.removesuffix(".zip")
     return name if name.endswith(".SAFE") else name + ".SAFE"
@@ -82,10 +107,17 @@ def search_product(session: requests.Session, endpoints: Endpoints, name: str, t
     label = safe.removesuffix(".SAFE")
     try:
         r = session.get(f"{endpoints.catalogue}/Products", params={"$filter": f"Name eq '{safe}'"}, timeout=timeout_s)
-        r.raise_for_status()
+    except requests.RequestException as e:
+        raise RetrievalError(
+            f"{label}: CDSE catalogue at {host_of(endpoints.catalogue)} unreachable: {failure(e, timeout_s)}"
+        ) from None
+    host = host_of(endpoints.catalogue)
+    if r.status_code >= 400:
+        raise RetrievalError(f"{label}: CDSE catalogue at {host} refused the search (HTTP {r.status_code})")
+    try:
         values = r.json().get("value", [])
-    except (requests.RequestException, ValueError) as e:
-        raise RetrievalError(f"{label}: CDSE catalogue search failed ({e})") from None
+    except ValueError:
+        raise RetrievalError(f"{label}: CDSE catalogue at {host} answered something other than JSON") from None
     if not values:
         raise RetrievalError(
             f"{label}: the CDSE catalogue knows no product of that name; check the name in the product list"
@@ -139,7 +171,9 @@ class Tokens:
         try:
             r = self.session.post(self.endpoints.token, data=self._form, timeout=self.timeout_s)
         except requests.RequestException as e:
-            raise RetrievalError(f"CDSE identity service unreachable ({e})") from None
+            raise RetrievalError(
+                f"CDSE identity service at {host_of(self.endpoints.token)} unreachable: {failure(e, self.timeout_s)}"
+            ) from None
         if r.status_code in (400, 401):
             raise RetrievalError(
                 f"CDSE refused the credentials in {' and '.join(CREDENTIAL_VARIABLES)} "
@@ -224,7 +258,7 @@ def _attempt(session, url: str, part: Path, tokens: Tokens, timeout_s: float, la
     try:
         r = _open_download(session, url, tokens, have, timeout_s)
     except requests.RequestException as e:
-        raise _Retry(f"no connection ({e})") from None
+        raise _Retry(f"no connection to {host_of(url)}: {failure(e, timeout_s)}") from None
     with r:
         if r.status_code == 401:
             tokens.refresh()

@@ -2,7 +2,8 @@
 
 A patch's partner is the product that covers the whole patch with valid pixels (in the sense
 of reben.sentinel1.resample.coverage: no resampled pixel touches nodata) and was acquired closest in
-time to the Sentinel-2 sensing, within a maximum gap; a tie goes to the earlier acquisition.
+time to the Sentinel-2 sensing, within a maximum gap on either side, both ends included
+(reben.names.within_time_gap, the window of the search too); a tie goes to the earlier acquisition.
 The Sentinel-2 sensing time comes from the tile key, so pairing is not downstream of sen2cor.
 """
 
@@ -17,7 +18,7 @@ import pandas as pd
 
 from reben.grid import TileGrid, read_grid_json
 from reben.io import write_parquet
-from reben.names import parse_product_name
+from reben.names import parse_product_name, within_time_gap
 from reben.sentinel1.products import S1Source, parse_s1_name, s1_name
 from reben.sentinel1.resample import PatchSampler, coverage
 
@@ -40,7 +41,7 @@ def choose_partners(
     if covered.ndim != 2 or covered.shape[0] != len(times):
         raise ValueError(f"covered has shape {covered.shape}, expected ({len(times)}, patches)")
     gaps = np.array([abs((t - s2_time).total_seconds()) / 86400 for t in times], dtype=np.float64)
-    order = [i for i in preference_order(s2_time, times, names) if gaps[i] <= max_gap_days]
+    order = [i for i in preference_order(s2_time, times, names) if within_time_gap(times[i], s2_time, max_gap_days)]
     n = covered.shape[1]
     choice = np.full(n, -1, dtype=np.int64)
     if order:
@@ -99,12 +100,11 @@ def pair_tile(
     n = grid.n_rows * grid.n_cols
     names = [p["name"] for p in products]
     times = [parse_s1_name(name).acquisition_time for name in names]
-    gaps = [abs((t - s2.sensing_time).total_seconds()) / 86400 for t in times]
     covered = np.zeros((len(products), n), dtype=bool)
     todo = np.ones(n, dtype=bool)
     used = []
     for i in preference_order(s2.sensing_time, times, names):
-        if gaps[i] > max_gap_days or not todo.any():
+        if not within_time_gap(times[i], s2.sensing_time, max_gap_days) or not todo.any():
             continue
         p = products[i]
         with S1Source(p["name"], p["VV"], p["VH"], unit=unit, nodata=nodata) as source:

@@ -146,7 +146,7 @@ def configured_products(s1_config: dict, extra: dict | None = None) -> dict[str,
 
 def grd_table(s1_config: dict, retrieval: bool, basedir: Path | None = None) -> dict[str, str]:
     """The raw GRD products of `sentinel1.product_table` (a CSV with a `name` column, as
-    `reben search --pair-with` writes it; a name listed twice counts once), each
+    `reben search --pair-with` writes it; a name listed twice counts once; not a COG_SAFE copy), each
     as `<grd.input_dir>/<name>.zip` or `.SAFE`. With `retrieval` a product not on disk is
     expected as the `.zip` that rule retrieve_sentinel1 fetches; without it, one line names it."""
     from reben.config import read_product_table
@@ -161,6 +161,12 @@ def grd_table(s1_config: dict, retrieval: bool, basedir: Path | None = None) -> 
         if not S1_NAME.match(Path(text).name):
             raise ConfigError(f"config: sentinel1.product_table: {text}: not a Sentinel-1 product name")
         name = parse_s1_name(text).name
+        if Path(text).name.removesuffix(".zip").removesuffix(".SAFE") == f"{name}_COG":
+            # CDSE's COG_SAFE copy has its own CRC: cutting `_COG` would name no product.
+            raise ConfigError(
+                f"config: sentinel1.product_table: {text}: a COG_SAFE copy of a GRD scene; list the "
+                f"original GRD product of the scene (as reben search --pair-with does)"
+            )
         on_disk = [folder / f"{name}{suffix}" for suffix in (".zip", ".SAFE") if (folder / f"{name}{suffix}").exists()]
         if not on_disk and not retrieval:
             raise ConfigError(
@@ -172,8 +178,9 @@ def grd_table(s1_config: dict, retrieval: bool, basedir: Path | None = None) -> 
 
 
 def candidates(products: dict[str, dict], s2_time: datetime, max_gap_days: float) -> list[str]:
-    """Names of the products acquired within `max_gap_days` of the Sentinel-2 sensing time."""
-    return [name for name, p in products.items() if abs((p["time"] - s2_time).total_seconds()) <= max_gap_days * 86400]
+    """Names of the products acquired within `max_gap_days` of the Sentinel-2 sensing time, on
+    either side, both ends included (names.within_time_gap, the rule of the search too)."""
+    return [name for name, p in products.items() if names.within_time_gap(p["time"], s2_time, max_gap_days)]
 
 
 # --- reading -----------------------------------------------------------------------------------
