@@ -15,7 +15,7 @@ from reben.config import (
     resolve_results_placeholder,
     validate_config,
 )
-from reben.constants import DATASET_TREES
+from reben.constants import DATASET_TREES, METADATA_FILES
 from reben.errors import RebenError
 from reben.run.identity import Identities
 from reben.run.slurm import mem_mb_grows, tile_threads
@@ -77,9 +77,6 @@ def report_path(name):
 def export_path(name):
     """A folder of an export of the dataset: results/export/<name>."""
     return f"{RESULTS}/export/{name}"
-
-
-METADATA_FILES = ("metadata.parquet", "metadata_for_patches_with_snow_cloud_or_shadow.parquet")
 
 
 def dataset_trees():
