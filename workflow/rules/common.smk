@@ -90,8 +90,8 @@ def dataset_trees():
 def final_targets(wildcards):
     """What `snakemake` builds by default: the dataset (trees, metadata files, sidecar, funnel,
     manifest, provenance, LMDB content hash), the distribution (LMDB, archives, checksums, dataset
-    card), the report and, when configured, the BigEarthNet v1 export. Every per-tile
-    intermediate is built because one of these needs it."""
+    card), the report and, when configured, the BigEarthNet v1 export and the Zarr stores. Every
+    per-tile intermediate is built because one of these needs it."""
     targets = [dataset_path(tree) for tree in dataset_trees().values()]
     targets += [dataset_path(name) for name in (*METADATA_FILES, "patches.parquet", "funnel.csv")]
     targets += [dataset_path(name) for name in ("MANIFEST.sha256", "LMDB_CONTENT.sha256", "PROVENANCE.json")]
@@ -101,4 +101,6 @@ def final_targets(wildcards):
     targets += [report_path(name) for name in ("index.html", "report.json", "band_statistics.json")]
     if config["export_v1"]["enabled"]:
         targets.append(export_path("bigearthnet_v1"))
+    if config["export_zarr"]["enabled"]:
+        targets += [zarr_store_root(split) for split in SPLITS]
     return targets
