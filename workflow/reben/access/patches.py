@@ -10,6 +10,7 @@ What the metadata knows of the patch is in its attributes.
 from __future__ import annotations
 
 import numpy as np
+import rioxarray  # noqa: F401 - registers the .rio accessor select_patch writes the CRS with
 import xarray as xr
 
 from reben.access.arrays import BOUNDS

@@ -34,9 +34,10 @@ opening a split reads nothing."""
 _ENVIRONMENTS: dict[tuple[str, int], object] = {}
 
 
-def _environment(path: Path):
+def lmdb_environment(path: Path):
     """The process's read-only environment of an LMDB folder: LMDB allows one per process and
-    folder, shared by every split opened on it, and none across a fork."""
+    folder, so every split opened on it shares it (none is shared across a fork). Code that reads
+    the same LMDB beside open_dataset in one process opens it through this."""
     key = (os.path.realpath(path), os.getpid())
     if key not in _ENVIRONMENTS:
         import lmdb
@@ -71,7 +72,7 @@ class LmdbReader:
 
     def _open(self):
         if self._env is None or self._pid != os.getpid():
-            self._env, self._pid = _environment(self.path), os.getpid()
+            self._env, self._pid = lmdb_environment(self.path), os.getpid()
         return self._env
 
     def __getstate__(self):
