@@ -141,6 +141,23 @@ def test_to_10m_of_the_native_split_is_the_10m_split(demo):
     )
 
 
+def _batch_values(ds, rows):
+    return ds.isel(patch=rows).B04.values
+
+
+@pytest.mark.parametrize("method", ["fork", "spawn"])
+def test_a_split_reads_in_worker_processes(demo, method):
+    """As DataLoader workers use it: the Dataset is pickled (spawn) or inherited (fork), and each
+    worker opens the LMDB for itself."""
+    import multiprocessing as mp
+
+    ds = reben.open_dataset(demo, split="train")
+    expected = _batch_values(ds, [4, 1])  # the parent has its environment open before the fork
+    with mp.get_context(method).Pool(2) as pool:
+        got = pool.starmap(_batch_values, [(ds, [4, 1]), (ds, [4, 1])])
+    assert all(np.array_equal(g, expected) for g in got)
+
+
 def test_importing_reben_does_not_import_xarray():
     import subprocess
     import sys

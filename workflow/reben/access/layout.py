@@ -29,6 +29,7 @@ from reben.constants import (
     S2_BANDS,
     SEASONS,
 )
+from reben.dataset.assembly import METADATA_SCHEMA
 from reben.dataset.splits import SPLITS
 from reben.errors import AccessError, ProductError
 from reben.labels.classes import CLASS_TABLE, NOMENCLATURES, class_table
@@ -85,7 +86,13 @@ COLUMNS = (
 )
 """The per-patch coordinates every opened patch or split carries, after its patch_id."""
 
-_OPTIONAL = {"country": "", "s1_name": "", "s2v1_name": "", "contains_seasonal_snow": False}
+_OPTIONAL = {
+    "country": "",
+    "s1_name": "",
+    "s2v1_name": "",
+    "contains_seasonal_snow": False,
+    "contains_cloud_or_shadow": False,
+}
 
 
 class DatasetFolder:
@@ -140,6 +147,8 @@ class DatasetFolder:
     # ---------------------------------------------------------------- the patch table
 
     def _read(self, path: Path, filters=None) -> pa.Table:
+        """The rows of a metadata file in the DESIGN schema (a column the published files may
+        lack filled with its empty value; an empty file's columns whatever type they have)."""
         try:
             table = pq.read_table(path, filters=filters)
         except (OSError, ValueError) as e:
@@ -147,10 +156,15 @@ class DatasetFolder:
         for column in ("patch_id", "labels", "split"):
             if column not in table.column_names:
                 raise AccessError(f"{path}: no column {column}; not a dataset metadata file")
+        if table.num_rows == 0:
+            return METADATA_SCHEMA.empty_table()
         for column, value in _OPTIONAL.items():
             if column not in table.column_names:
                 table = table.append_column(column, pa.array([value] * table.num_rows))
-        return table.select(["patch_id", "labels", *(c for c in COLUMNS if c in table.column_names)])
+        try:
+            return table.select(METADATA_SCHEMA.names).cast(METADATA_SCHEMA)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as e:
+            raise AccessError(f"{path}: its columns are not those of a metadata file ({e})") from None
 
     def metadata_files(self, include_flagged: bool) -> list[Path]:
         """metadata.parquet, and the flagged patches' file where asked for and present."""
@@ -184,9 +198,10 @@ class DatasetFolder:
             if path.is_file():
                 try:
                     labels = pq.read_table(path, columns=["labels"]).column("labels").combine_chunks()
-                except (OSError, ValueError, KeyError) as e:
-                    raise AccessError(f"{path}: cannot read its labels ({e})") from None
-                found.update(labels.flatten().unique().to_pylist())
+                    if len(labels):
+                        found.update(pc.unique(pc.list_flatten(labels)).to_pylist())
+                except (OSError, ValueError, KeyError, pa.ArrowNotImplementedError) as e:
+                    raise AccessError(f"{path}: cannot read its labels as lists of class names ({e})") from None
         for table in (CLASS_TABLE, NOMENCLATURES["bigearthnet43"]):
             classes = set(class_table(table).classes)
             if found <= classes:

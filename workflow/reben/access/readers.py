@@ -42,6 +42,11 @@ def lmdb_environment(path: Path):
     if key not in _ENVIRONMENTS:
         import lmdb
 
+        for inherited in [k for k in _ENVIRONMENTS if k[0] == key[0]]:
+            # a forked worker: the parent's environment may not be used here, and lmdb refuses
+            # a second one while it counts the parent's as open; closing it in this process
+            # (read-only, no lock file) leaves the parent's untouched
+            _ENVIRONMENTS.pop(inherited).close()
         try:
             _ENVIRONMENTS[key] = lmdb.open(
                 str(path), readonly=True, lock=False, subdir=True, readahead=False, max_readers=512

@@ -63,7 +63,7 @@ def file_digests(root: Path) -> list[dict]:
 
 def write_split_store(
     dataset,
-    split: str,
+    split: str | None,
     out_dir,
     *,
     include_flagged: bool = False,
@@ -72,9 +72,9 @@ def write_split_store(
     zstd_level: int = 3,
     summary_path=None,
 ) -> dict:
-    """Write the Zarr v3 store of one split of `dataset` to `out_dir` (built in `<out_dir>.tmp`);
-    the summary (the store relative to the dataset folder, patches, bands, files with size, sha256
-    and md5) goes to `summary_path` and is returned."""
+    """Write the Zarr v3 store of one split of `dataset` (None: every split) to `out_dir` (built in
+    `<out_dir>.tmp`); the summary (the store relative to the dataset folder, patches, bands, files
+    with size, sha256 and md5) goes to `summary_path` and is returned."""
     import zarr
     from zarr.codecs import ZstdCodec
 
