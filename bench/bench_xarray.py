@@ -1,12 +1,13 @@
 """Benchmark of the access wing (issue 24) on one full-size tile, run by hand:
 
-    .venv/bin/python bench/bench_xarray.py [work_dir] [--batches N] [--keep]
+    .venv/bin/python bench/bench_xarray.py [work_dir] [--batches N] [--keep] [--reuse]
 
 Synthesises a tile of 91 x 91 = 8,281 patches of 1200 m with Sentinel-1 (reben.synthetic.dataset,
 as bench_distribution.py: shards and the GeoTIFF trees), builds its LMDB (encode_lmdb) and a Zarr
 store of all its patches (write_split_store, shards of 256 patches), then reads the same random
 batches of 32 patches from each (every band: the 12 S2 bands at their native size, VV, VH and the
-reference map, as arrays per band of the batch) and prints patches per second:
+reference map, as arrays per band of the batch) and prints patches per second (from the median
+time of a batch, the readers taking turns batch by batch):
 
 - the LMDB directly, as a training loader reads it (ConfigILM's BENv2 reader: one `txn.get` per
   key, `safetensors.numpy.load` of the value), the batch stacked per band;
@@ -18,7 +19,8 @@ reference map, as arrays per band of the batch) and prints patches per second:
 and the size on disk of each store (allocated blocks). Every reader first runs once over all the
 batches (page cache warm for all, as in an epoch after the first), then is timed. Target:
 open_dataset over the LMDB within 1.5x of the LMDB directly (its patches per second at least
-two thirds of the LMDB's). The work folder is deleted at the end unless --keep.
+two thirds of the LMDB's). The work folder is deleted at the end unless --keep; --reuse reads
+the stores a --keep run left instead of building them again.
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ from reben.constants import DATASET_TREES, S1_POLARISATIONS, S2_BANDS  # noqa: E
 TILE = "S2A_MSIL2A_20170613T101031_N9999_R022_T33UUP"
 SIDE = 91
 BATCH = 32
+LMDB = "LMDB directly (txn.get + safetensors load)"
 
 
 def build(root: Path) -> Path:
@@ -141,14 +144,20 @@ def trees_direct(dataset: Path):
     return read
 
 
-def timed(read, batches) -> float:
-    """Patches per second of `read` over `batches`, after a first untimed pass over them."""
-    for batch in batches:
-        read(batch)
-    t0 = time.perf_counter()
-    for batch in batches:
-        read(batch)
-    return BATCH * len(batches) / (time.perf_counter() - t0)
+def timed(plan: dict) -> dict[str, float]:
+    """Patches per second of each reader over its batches: one untimed pass over all of them,
+    then each batch timed, the readers taking turns batch by batch (so that a change in the load
+    of the machine falls on all alike), the rate from the median batch time."""
+    for read, batches in plan.values():
+        for batch in batches:
+            read(batch)
+    seconds = {name: [] for name in plan}
+    for i in range(max(len(batches) for _, batches in plan.values())):
+        for name, (read, batches) in plan.items():
+            t0 = time.perf_counter()
+            read(batches[i])
+            seconds[name].append(time.perf_counter() - t0)
+    return {name: BATCH / float(np.median(s)) for name, s in seconds.items()}
 
 
 def disk_bytes(path: Path) -> int:
@@ -162,23 +171,27 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("work_dir", nargs="?", default=str(REPO / "bench" / "out" / "xarray"))
     parser.add_argument("--batches", type=int, default=50)
-    parser.add_argument("--keep", action="store_true")
+    parser.add_argument("--keep", action="store_true", help="keep the work folder")
+    parser.add_argument("--reuse", action="store_true", help="read the stores a --keep run left")
     args = parser.parse_args()
     import xarray as xr
 
     import reben
 
     root = Path(args.work_dir)
-    if root.exists():
-        shutil.rmtree(root)
-    root.mkdir(parents=True)
     print(f"load average before: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
-    dataset = build(root)
+    if args.reuse and (root / "all.zarr" / "zarr.json").exists():
+        dataset = root / "dataset"
+    else:
+        if root.exists():
+            shutil.rmtree(root)
+        root.mkdir(parents=True)
+        dataset = build(root)
     n = SIDE * SIDE
     rng = np.random.default_rng(0)
     batches = [rng.choice(n, BATCH, replace=False) for _ in range(args.batches)]
     readers = {
-        "LMDB directly (txn.get + safetensors load)": lmdb_direct(dataset),
+        LMDB: lmdb_direct(dataset),
         "open_dataset, LMDB, native grids": through_xarray(reben.open_dataset(dataset, resolution="native")),
         "open_dataset, LMDB, 10 m grid": through_xarray(reben.open_dataset(dataset)),
         "Zarr store, xarray.open_zarr": through_xarray(xr.open_zarr(root / "all.zarr")),
@@ -187,16 +200,17 @@ def main() -> None:
             reben.open_dataset(dataset, resolution="native", source="trees")
         ),
     }
-    reference = readers["LMDB directly (txn.get + safetensors load)"](batches[0])
-    rates = {}
+    reference = readers[LMDB](batches[0])
     for name, read in readers.items():
         got = read(batches[0])
         for band, values in reference.items():  # the same arrays from every store
             assert np.array_equal(got[band], values) or got[band].shape[1] != values.shape[1], (name, band)
-        rates[name] = timed(read, batches)
     # A loader that shuffles shards and reads runs of patches: 32 consecutive patches of one shard
+    zarr_runs = "Zarr store, xarray.open_zarr, 32 consecutive patches"
     runs = [np.arange(start, start + BATCH) for start in rng.choice(n - BATCH, len(batches)) // BATCH * BATCH]
-    rates["Zarr store, xarray.open_zarr, 32 consecutive patches"] = timed(readers["Zarr store, xarray.open_zarr"], runs)
+    plan = {name: (read, batches) for name, read in readers.items()}
+    plan[zarr_runs] = (readers["Zarr store, xarray.open_zarr"], runs)
+    rates = timed(plan)
     sizes = {
         "LMDB (lmdb/data.mdb)": disk_bytes(dataset / "lmdb" / "data.mdb"),
         "Zarr store": disk_bytes(root / "all.zarr"),
@@ -204,7 +218,7 @@ def main() -> None:
     }
     print(f"\n{len(batches)} random batches of {BATCH} of {n} patches; load average after: {os.getloadavg()[0]:.1f}")
     print("| reader | patches/s | vs LMDB directly |\n|---|---:|---:|")
-    lmdb_rate = rates["LMDB directly (txn.get + safetensors load)"]
+    lmdb_rate = rates[LMDB]
     for name, rate in rates.items():
         print(f"| {name} | {rate:,.0f} | {lmdb_rate / rate:.2f}x |")
     print("\n| store | size on disk |\n|---|---:|")
