@@ -10,6 +10,7 @@ import os
 import re
 import shutil
 import subprocess
+from pathlib import Path
 
 import pandas as pd
 import pyarrow.compute as pc
@@ -17,7 +18,13 @@ import pyarrow.parquet as pq
 import pytest
 from conftest import REPO
 
-from reben.distribution.provenance import file_identity, git_commit, write_manifest, write_provenance
+from reben.distribution.provenance import (
+    file_identity,
+    git_commit,
+    provenance_config,
+    write_manifest,
+    write_provenance,
+)
 from reben.errors import DistributionError
 from reben.hashes import FileHashes
 
@@ -148,6 +155,50 @@ def test_a_missing_metadata_file_is_one_line(dataset):
     (dataset / META[1]).unlink()
     with pytest.raises(DistributionError, match=rf"{META[1]}: missing; it must be in the manifest$"):
         manifest(dataset)
+
+
+def listed_store(dataset, tmp_path, store="zarr/train.zarr") -> Path:
+    """A folder another rule wrote into the dataset (as export_zarr its store), and its summary."""
+    files = {"zarr.json": b"{}", "B02/zarr.json": b"{ }", "B02/c/0/0/0": b"shard", "patch/c/0": b"ids"}
+    for name, data in files.items():
+        (dataset / store / name).parent.mkdir(parents=True, exist_ok=True)
+        (dataset / store / name).write_bytes(data)
+    summary = tmp_path / "train.json"
+    listed = [{"path": n, "sha256": hashlib.sha256(d).hexdigest()} for n, d in sorted(files.items())]
+    summary.write_text(json.dumps({"store": store, "files": listed}))
+    return summary
+
+
+def test_a_listed_store_joins_the_manifest_in_order(dataset, tmp_path):
+    summary = listed_store(dataset, tmp_path)
+    n = manifest(dataset, listed=[summary])
+    text = (dataset / "MANIFEST.sha256").read_text()
+    names = sorted(p.relative_to(dataset).as_posix() for p in (dataset / "zarr").rglob("*") if p.is_file())
+    store = [f"{hashlib.sha256((dataset / n).read_bytes()).hexdigest()}  {n}\n" for n in names]
+    assert text == hashed_file_by_file(dataset) + "".join(store)  # "zarr/" sorts after the rest
+    assert n == 4 * 4 + 3 * 2 + 2 + 4
+    if shutil.which("sha256sum"):
+        subprocess.run(["sha256sum", "-c", "--strict", "--quiet", "MANIFEST.sha256"], cwd=dataset, check=True)
+
+
+def test_a_listed_folder_outside_the_dataset_is_one_line(dataset, tmp_path):
+    summary = listed_store(dataset, tmp_path, store="../zarr/train.zarr")
+    with pytest.raises(
+        DistributionError, match=r"train\.json: its folder \.\./zarr/train\.zarr is not inside the dataset folder$"
+    ):
+        manifest(dataset, listed=[summary])
+    summary.write_text("{}")
+    with pytest.raises(
+        DistributionError, match=r"train\.json: not a summary of written files \('store'\); rerun its rule$"
+    ):
+        manifest(dataset, listed=[summary])
+
+
+def test_provenance_records_export_zarr_only_when_it_is_on():
+    config = {"results": "r", "export_v1": {"enabled": True}, "export_zarr": {"enabled": False, "zstd_level": 3}}
+    assert provenance_config(config) == {"results": "r"}
+    config["export_zarr"]["enabled"] = True  # its stores are then in the manifest
+    assert provenance_config(config) == {"results": "r", "export_zarr": {"enabled": True, "zstd_level": 3}}
 
 
 def test_provenance_records_config_inputs_software_commit_and_output_hashes(dataset, tmp_path):

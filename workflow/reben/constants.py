@@ -80,5 +80,9 @@ REBEN_COUNTRIES = (
 DATASET_TREES = {"s2": "BigEarthNet-S2", "s1": "BigEarthNet-S1", "reference_maps": "Reference_Maps"}
 """The dataset's patch folders by kind, as reBEN names them; each is also an archive's name."""
 
+METADATA_FILES = ("metadata.parquet", "metadata_for_patches_with_snow_cloud_or_shadow.parquet")
+"""The dataset's metadata files: the kept patches without a snow or cloud/shadow flag, and those
+with one (DESIGN.md schema)."""
+
 REFERENCE_MAP_RESOLUTION = 10
 """Pixel size (m) of the reference maps: the 10 m grid of the tile's finest bands."""

@@ -28,6 +28,11 @@ class OutputError(RebenError):
     """An output file cannot be written (a full disk, a refused write); names the file."""
 
 
+class AccessError(RebenError):
+    """A dataset folder cannot be opened as asked: not a dataset, an unknown patch or split, a
+    band the dataset does not hold, a patch file or LMDB entry that is missing or of another shape."""
+
+
 class AssemblyError(RebenError):
     """The per-tile outputs cannot be put together into the dataset."""
 

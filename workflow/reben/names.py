@@ -80,6 +80,13 @@ class ProductName:
         return self.tile[1:]
 
     @property
+    def epsg(self) -> int:
+        """The EPSG code of the tile's CRS: Sentinel-2 tiles lie in WGS 84 / UTM of their MGRS
+        zone, 326zz north of the equator (latitude bands N to X), 327zz south (C to M)."""
+        zone, band = int(self.tile[1:3]), self.tile[3]
+        return (32600 if band >= "N" else 32700) + zone
+
+    @property
     def sensing_time(self) -> datetime:
         return datetime.strptime(self.sensing, "%Y%m%dT%H%M%S").replace(tzinfo=timezone.utc)
 

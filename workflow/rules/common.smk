@@ -15,7 +15,7 @@ from reben.config import (
     resolve_results_placeholder,
     validate_config,
 )
-from reben.constants import DATASET_TREES
+from reben.constants import DATASET_TREES, METADATA_FILES
 from reben.errors import RebenError
 from reben.run.identity import Identities
 from reben.run.ownership import config_identity, refuse_results_of_another_dataset
@@ -85,9 +85,6 @@ def export_path(name):
     return f"{RESULTS}/export/{name}"
 
 
-METADATA_FILES = ("metadata.parquet", "metadata_for_patches_with_snow_cloud_or_shadow.parquet")
-
-
 def dataset_trees():
     """The dataset's patch trees, by kind (Sentinel-1 only when it is on)."""
     return {kind: tree for kind, tree in DATASET_TREES.items() if kind != "s1" or S1_ENABLED}
@@ -99,8 +96,8 @@ def dataset_trees():
 def final_artefacts(wildcards):
     """What a run makes: the dataset (trees, metadata files, sidecar, funnel, manifest,
     provenance, LMDB content hash), the distribution (LMDB, archives, checksums, dataset card),
-    the report and, when configured, the BigEarthNet v1 export. Every per-tile intermediate is
-    built because one of these needs it."""
+    the report and, when configured, the BigEarthNet v1 export and the Zarr stores. Every
+    per-tile intermediate is built because one of these needs it."""
     targets = [dataset_path(tree) for tree in dataset_trees().values()]
     targets += [dataset_path(name) for name in (*METADATA_FILES, "patches.parquet", "funnel.csv")]
     targets += [dataset_path(name) for name in ("MANIFEST.sha256", "LMDB_CONTENT.sha256", "PROVENANCE.json")]
@@ -110,6 +107,8 @@ def final_artefacts(wildcards):
     targets += [report_path(name) for name in ("index.html", "report.json", "band_statistics.json")]
     if config["export_v1"]["enabled"]:
         targets.append(export_path("bigearthnet_v1"))
+    if config["export_zarr"]["enabled"]:
+        targets += [zarr_store_root(split) for split in SPLITS]
     return targets
 
 

@@ -115,6 +115,12 @@ rule write_dist_checksums:
         "../scripts/write_dist_checksums.py"
 
 
+def manifest_zarr_summaries(wildcards):
+    """The Zarr stores' summaries (export.smk): with export_zarr on, the manifest lists every
+    file of the stores, with the sha256 export_zarr recorded."""
+    return zarr_summaries()
+
+
 rule write_manifest:
     input:
         trees=[dataset_path(tree) for tree in dataset_trees().values()],
@@ -123,6 +129,7 @@ rule write_manifest:
         s2_sha256=per_tile("s2_sha256.parquet"),
         reference_maps_sha256=per_tile("reference_maps_sha256.parquet"),
         s1_sha256=per_tile("s1_sha256.parquet") if config["sentinel1"]["enabled"] else [],
+        zarr=manifest_zarr_summaries,
     output:
         manifest=dataset_path("MANIFEST.sha256"),
     log:

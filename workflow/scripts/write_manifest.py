@@ -16,6 +16,7 @@ if __name__ == "__main__":
         trees=params.trees,
         tile_hashes={kind: dict(zip(params.tiles, tables[kind])) for kind in params.trees},
         metadata_paths=list(inp.metadata),
+        listed=list(inp.zarr),
         out_path=snakemake.output.manifest,
         sample_size=params.sample_size,
         seed=params.seed,

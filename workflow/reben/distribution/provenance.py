@@ -13,7 +13,7 @@ import os
 import platform
 import subprocess
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import numpy as np
 import pyarrow as pa
@@ -22,7 +22,7 @@ import pyarrow.parquet as pq
 
 from reben.errors import DistributionError, OutputError
 from reben.grid import tile_key_of
-from reben.io import read_kept_patches, sha256_file, staged_file, write_json
+from reben.io import read_json, read_kept_patches, sha256_file, staged_file, write_json
 from reben.logs import LOG
 from reben.sentinel1.products import s1_product_of
 
@@ -50,15 +50,19 @@ that more threads or memory rerun nothing."""
 
 def provenance_config(config: dict) -> dict:
     """The resolved config as PROVENANCE.json records it: without HOW_NOT_WHAT settings, without
-    `retrieval` (where a product came from; its MD5 is checked either way) and without `export_v1`
-    (another layout of the same files: turning it on rebuilds nothing of the dataset)."""
+    `retrieval` (where a product came from; its MD5 is checked either way), without `export_v1`
+    (another layout of the same files: turning it on rebuilds nothing of the dataset), and with
+    `export_zarr` only when it is on (its stores are then part of the dataset's manifest)."""
 
     def strip(node):
         if isinstance(node, dict):
             return {k: strip(v) for k, v in node.items() if k not in HOW_NOT_WHAT}
         return node
 
-    return strip({k: v for k, v in config.items() if k not in ("retrieval", "export_v1")})
+    left_out = {"retrieval", "export_v1"}
+    if not config.get("export_zarr", {}).get("enabled"):
+        left_out.add("export_zarr")
+    return strip({k: v for k, v in config.items() if k not in left_out})
 
 
 def _kept_folders(metadata_paths, kinds) -> tuple[dict[str, dict[str, list[str]]], dict[str, str]]:
@@ -97,6 +101,24 @@ def _tile_rows(kind: str, tile: str, table_path, wanted: list[str], tree: str, s
     prefix = tree if kind == "s1" else f"{tree}/{tile}"  # reben.dataset.assembly.tree_folder
     paths = pc.binary_join_element_wise(prefix, table["folder"], table["file"], "/")
     return pa.table({"path": paths, "sha256": table["sha256"]})
+
+
+def _listed_rows(summary) -> tuple[str, pa.Table]:
+    """The folder (with a trailing /) and (path, sha256) rows of a summary of written files."""
+    try:
+        record = read_json(summary)
+        store = PurePosixPath(record["store"])
+        rows = pa.table(
+            {
+                "path": [f"{store}/{f['path']}" for f in record["files"]],
+                "sha256": [f["sha256"] for f in record["files"]],
+            }
+        )
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise DistributionError(f"{summary}: not a summary of written files ({e}); rerun its rule") from None
+    if store.is_absolute() or ".." in store.parts:
+        raise DistributionError(f"{summary}: its folder {store} is not inside the dataset folder")
+    return f"{store}/", rows
 
 
 def _lines(rows: pa.Table) -> memoryview:
@@ -166,8 +188,10 @@ def write_manifest(
     sample_size: int = 1000,
     seed: int = 0,
     threads: int = 1,
+    listed=(),
 ) -> int:
-    """MANIFEST.sha256 of the dataset: every file of the trees and the metadata files.
+    """MANIFEST.sha256 of the dataset: every file of the trees and the metadata files (and of the
+    stores `listed` describes).
 
     The trees' files are hard links (or copies) of the per-tile files, whose sha256 the per-tile
     jobs recorded as they wrote them (reben.hashes): their lines are a merge of those
@@ -177,7 +201,10 @@ def write_manifest(
     stops the job.
 
     trees: {kind: tree folder name} ("s2", "reference_maps", optionally "s1"); tile_hashes:
-    {kind: {tile key: sha256 table}}; metadata_paths: the metadata files, inside `dataset_dir`.
+    {kind: {tile key: sha256 table}}; metadata_paths: the metadata files, inside `dataset_dir`;
+    listed: summaries (JSON) of folders written into `dataset_dir` by another rule, each with
+    `store` (the folder, relative to `dataset_dir`) and `files` (`path` in it, `sha256`): the Zarr
+    stores of export_zarr, whose lines are taken from the sha256 recorded as they were written.
     Lines are sorted by path, byte order, as `sha256sum` lists them for `sha256sum -c`.
     """
     dataset_dir = Path(dataset_dir)
@@ -203,6 +230,9 @@ def write_manifest(
                 groups = {f"{tree}/{tile}/": wanted}
             for prefix, group in groups.items():
                 units.setdefault(prefix, (kind, []))[1].append((tile, tile_hashes[kind][tile], group))
+    for summary in listed:
+        prefix, rows = _listed_rows(summary)
+        units[prefix] = ("listed", [rows])
     members = {}
     for path in metadata_paths:
         name = Path(os.path.relpath(path, dataset_dir)).as_posix()
@@ -223,6 +253,10 @@ def write_manifest(
                 if kind == "file":
                     out.write(f"{sha256_file(members[prefix])}  {prefix}\n".encode())
                     hashed += 1
+                    continue
+                if kind == "listed":
+                    out.write(_lines(parts[0]))
+                    merged += parts[0].num_rows
                     continue
                 tables = []
                 for tile, table, wanted in parts:
