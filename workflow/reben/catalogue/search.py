@@ -32,6 +32,7 @@ from pathlib import Path
 import requests
 
 from reben.catalogue.retrieval import Endpoints, retry_after_s
+from reben.constants import S2_TILE_SIDE_M as TILE_SIDE_M
 from reben.constants import SEASONS
 from reben.errors import RebenError, RetrievalError, SearchError
 from reben.io import staged_file
@@ -47,7 +48,6 @@ PRODUCT_TYPES = {
 PAGE_SIZE = 100
 MAX_SKIP = 10000
 """The catalogue answers `$skip` up to 10,000; a search that needs more pages must be narrower."""
-TILE_SIDE_M = 109_800
 SQUARE_M = 100_000
 MGRS_LATITUDES = (-80.0, 84.0)
 """The UTM part of MGRS, where Sentinel-2 tiles are; the polar (UPS) parts have none."""
