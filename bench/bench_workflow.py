@@ -13,8 +13,9 @@ Printed: a per-rule table (per-tile rules: mean and max over tiles; dataset-wide
 N and a least-squares slope a + b*N, also per kept patch), the disk the benchmark took, and
 the projection to reBEN (115 tiles, 549,488 kept patches) on one 16-core node against 1 h:
 
-  head      = check_inputs (serial, before any tile job): `reben check` (the same
-              check) timed at every N, fitted a + b*N and taken at 115 tiles
+  head      = the input check (serial, in-process at the start of the run, before any job):
+              `reben check` (the same check) timed at every N, fitted a + b*N and taken at
+              115 tiles
   per-tile  = sum over per-tile rules of mean wall x threads x 115 / 16: every job reserves
               its threads for its wall time, a 16-core node runs 16 / threads such jobs at
               once, packed without gaps (a lower bound from CPU time is printed beside it)
@@ -66,8 +67,6 @@ TILES = (
 # Rules that run once for the whole dataset; everything else with a tile in its benchmark name
 # is per tile (stage_tile_trees too: its temp() output is gone after each assembly, so Snakemake
 # reruns it for every tile with the forced assemble_dataset, and the last N's files are read).
-# check_inputs runs only when its report is missing (the first run), so it is measured once and
-# not forced.
 TAIL_RULES = (
     "assemble_dataset",
     "encode_lmdb",
@@ -79,7 +78,6 @@ TAIL_RULES = (
     "write_report",
     "write_dataset_card",
 )
-HEAD_RULE = "check_inputs"
 DATASET_WIDE_OUTPUTS = ("dataset", "dist", "report", "archives")  # under the results folder
 TILE_NAME = re.compile(r"S2[A-D]_MSIL2A_\d{8}T\d{6}_N\d{4}_R\d{3}_T\d{2}[A-Z]{3}")
 
@@ -613,11 +611,10 @@ def report(ns, runs, final_bench, threads, disk, nodes, edges, out: Path) -> Non
     sums = [sum(j.walls[i] for j in tail) for i in range(len(ns))]
     print(f"{'sum (serial)':<42}" + "".join(f"{s:>8.1f}" for s in sums))
 
-    # check_inputs ran as a job at the first N only; `reben check` (the same check)
-    # was timed at every N.
-    head_rule_s = sum(v["s"] for v in runs[0]["bench"].get(HEAD_RULE, {}).values())
+    # The input check runs in-process at the start of every run (no job, no benchmark file):
+    # `reben check`, the same check, was timed at every N.
     head_a, head_b = fit(ns, [run["check_s"] for run in runs])
-    head_projected = max(head_a + head_b * REBEN_TILES, head_rule_s)
+    head_projected = max(head_a + head_b * REBEN_TILES, 0.0)
 
     path_s, path = critical_path(nodes, edges, {(j.rule, j.name): j.projected for j in tail})
     # The same path from CPU time / threads: the wall each job would take without waiting for
@@ -640,7 +637,7 @@ def report(ns, runs, final_bench, threads, disk, nodes, edges, out: Path) -> Non
     print("  jobs run after the last tile; those on the DAG's critical path add up, the others run")
     print("  beside them; each at its fit on kept patches, a + b*549,488, with the threads it had here.")
     print(
-        f"  head      {HEAD_RULE}: job {head_rule_s:.1f} s at N={ns[0]}; `reben check` at N = {ns}: "
+        f"  head      the input check: `reben check` at N = {ns}: "
         + ", ".join(f"{run['check_s']:.1f}" for run in runs)
         + f" s; fit {head_a:.1f} + {head_b:.2f} x {REBEN_TILES} tiles = {head_projected:.0f} s"
     )

@@ -128,7 +128,8 @@ def main(argv=None) -> None:
     if target.exists():
         fail(f"{target} exists: the output product must not exist")
 
-    files = ProductFiles(l1c)
+    # sen2cor's staging mirrors an L1C SAFE folder with links to the product's files.
+    files = ProductFiles(l1c, links_out=True)
     geo = read_geocoding(files.parse_xml(find_tile_metadata(files)), l1c.name, "MTD_TL.xml")
     l1c_mtd = read_product_metadata(files.parse_xml("MTD_MSIL1C.xml"))
     granule_l1c = sorted(l1c.glob("GRANULE/L1C_*"))[0]

@@ -198,8 +198,21 @@ def test_the_closing_summary_reads_the_funnel(tmp_path):
     path = tmp_path / "funnel.csv"
     funnel(patches).to_csv(path, index=False)
     # A: 3 kept (1 flagged: the first row), B: 1 kept (flagged), C: none.
-    assert closing_summary(path, 3, tmp_path / "absent.html") == (
+    assert closing_summary(path, ["A", "B", "C"], tmp_path / "absent.html") == (
         f"dataset: 4 patches (2 clean, 2 flagged), train/validation/test 2/1/1, 2 of 3 products; funnel {path}"
+    )
+
+
+def test_the_closing_summary_never_counts_another_configs_dataset(tmp_path):
+    """A funnel of other tiles than the run's config (the config went from 3 products to 2)
+    is not described as this run's dataset ("2 of 1 products" was seen)."""
+    patches = pd.concat([_patches("A", [""], ["train"]), _patches("B", [""], ["test"]), _patches("C", [""], ["test"])])
+    path = tmp_path / "funnel.csv"
+    funnel(patches).to_csv(path, index=False)
+    line = closing_summary(path, ["A", "B"])
+    assert line == (
+        f"dataset: {path} describes 3 tiles (1 not in this config), this config has 2 (0 not in the dataset): "
+        "the dataset is not this config's; run the default target to rebuild it"
     )
 
 
@@ -236,7 +249,7 @@ def test_the_check_reports_every_problem_at_once(product, tmp_path):
                 {"name": product.name, "path": str(product)},
                 {"name": missing.name, "path": str(missing)},
             ],
-            "clc.path": str(tmp_path / "no_clc.gpkg"),
+            "clc.path": str(tmp_path / "clc" / "no_clc.gpkg"),
             "sentinel1.enabled": False,
         },
     )
@@ -257,33 +270,97 @@ def test_the_check_reports_every_problem_at_once(product, tmp_path):
     assert any(line.startswith("S2A_MSIL2A_20170613T101031_N9999_R022_T33UUP  MSIL2A  4 ") for line in lines)
     assert "2 problem(s):" in lines
     assert f"S2B_MSIL2A_20171221T100409_N0206_R122_T33UVP: {missing}: product not found" in lines
-    assert f"clc: {tmp_path / 'no_clc.gpkg'} does not exist" in lines
+    assert f"clc: {tmp_path / 'clc' / 'no_clc.gpkg'} does not exist" in lines
 
 
-def test_a_clc_with_a_mislabelled_crs_is_flagged_by_the_check(product, tmp_path):
+def test_a_clc_of_another_region_shows_both_extents_in_one_crs(product, tmp_path):
     import geopandas as gpd
     import shapely
+    from pyproj import Transformer
 
     grid, _ = product_grid(product, "KEY", 1200)
-    # The polygon lies over the tile in its UTM zone, but the file says EPSG:3035.
+    # The polygon lies over the tile in its UTM zone, but the file says EPSG:3035: another region.
     clc = gpd.GeoDataFrame(
         {"Code_18": ["211"]},
         geometry=[shapely.box(grid.ulx, grid.uly - 2400, grid.ulx + 2400, grid.uly)],
         crs="EPSG:3035",
     )
-    clc.to_file(tmp_path / "clc.gpkg", layer="clc", engine="pyogrio")
+    (tmp_path / "clc").mkdir()
+    clc.to_file(tmp_path / "clc" / "clc.gpkg", layer="clc", engine="pyogrio")
     config = _config(
         tmp_path,
         **{
             "sentinel2.products": [{"name": product.name, "path": str(product)}],
-            "clc.path": str(tmp_path / "clc.gpkg"),
+            "clc.path": str(tmp_path / "clc" / "clc.gpkg"),
             "sentinel1.enabled": False,
         },
     )
     proc = _check(config)
     assert proc.returncode == 1
     assert "warning: " in proc.stdout and "no CLC polygon over the tile" in proc.stdout
-    assert f"clc: {tmp_path / 'clc.gpkg'}: no polygon over any of the 1 tiles" in proc.stdout
+    line = next(x for x in proc.stdout.splitlines() if x.startswith(f"clc: {tmp_path / 'clc' / 'clc.gpkg'}: "))
+    to_3035 = Transformer.from_crs(grid.crs, "EPSG:3035", always_xy=True)
+    right, bottom = grid.ulx + grid.n_cols * 1200, grid.uly - grid.n_rows * 1200
+    left, low, east, top = to_3035.transform_bounds(grid.ulx, bottom, right, grid.uly, densify_pts=21)
+    assert line == (
+        f"clc: {tmp_path / 'clc' / 'clc.gpkg'}: no polygon over any of the 1 tiles; the dataset would be empty: "
+        f"the map covers x {grid.ulx:,.0f} to {grid.ulx + 2400:,.0f}, y {grid.uly - 2400:,.0f} to {grid.uly:,.0f}, "
+        f"the tiles x {left:,.0f} to {east:,.0f}, y {low:,.0f} to {top:,.0f} in EPSG:3035 "
+        "(another region, or a layer whose CRS is mislabelled)"
+    )
+
+
+def test_a_mistyped_sentinel1_folder_is_named_as_missing(product, tmp_path):
+    """A Sentinel-1 folder that does not exist is one line naming it, by `reben check` and by a
+    dry run, not "no product overlaps any of the tiles"."""
+    from conftest import run_snakemake
+
+    (tmp_path / "clc").mkdir()
+    clc = shared("clc", "derived_clc2018_malta_EPSG3035.gpkg")
+    config = _config(
+        tmp_path,
+        **{
+            "sentinel2.products": [{"name": product.name, "path": str(product)}],
+            "clc.path": str(clc),
+            "clc.version": "malta",
+            "sentinel1.input_dir": str(tmp_path / "sentinel_1"),
+            "sentinel1.products": [],
+        },
+    )
+    expected = f"sentinel1.input_dir: {tmp_path / 'sentinel_1'} does not exist (the folder of the Sentinel-1 products)"
+    proc = _check(config)
+    assert proc.returncode == 1 and expected in proc.stdout.splitlines()
+    assert "no product overlaps" not in proc.stdout
+    proc = run_snakemake(tmp_path, "-n", configfile=config, check=False)
+    assert proc.returncode != 0 and expected in (proc.stdout + proc.stderr).splitlines()
+
+
+def test_a_yaml_syntax_error_in_the_config_is_one_line(tmp_path):
+    config = tmp_path / "my.yaml"
+    config.write_text("results: out\nsentinel2:\n  products: [\n    {name: S2A\n")
+    proc = _check(config)
+    assert proc.returncode == 1 and proc.stdout == ""
+    assert proc.stderr.count("\n") == 1 and proc.stderr.startswith(f"reben check: {config}:5:1: not valid YAML: ")
+
+
+def test_products_to_make_count_in_the_disk_estimate_at_their_planned_size(tmp_path):
+    """The demo's first check, before its inputs exist: the estimate comes from the configured
+    sizes (the demo's products, 12 x 12 patches), not 0.0 GB."""
+    from reben.config import product_table, resolve_results_placeholder, validate_config
+    from reben.run.check import check_inputs, patch_bytes
+
+    config = demo_config()
+    config["results"] = str(tmp_path / "results")
+    validate_config(config, REPO / "workflow/schemas/config.schema.yaml")
+    resolve_results_placeholder(config)
+    products = product_table(config, REPO)
+    sides = {key: 14_400 for key in products}  # 12 patches of 1200 m
+    result = check_inputs(config, products, config["clc"]["path"], config["countries"]["borders"], {}, False, sides)
+    assert result.errors == [] and result.to_make == 5  # 3 products, the CLC and the borders
+    assert [row.planned for row in result.tiles] == [144, 144, 144]
+    assert "~144" in result.table()
+    estimate = 3 * 144 * 3.5 * patch_bytes(1200, sentinel1=True) / 1e9
+    assert f"the run writes about {estimate:.1f} GB" in result.report() and estimate >= 0.1
 
 
 def test_sentinel1_covering_no_tile_is_flagged_by_the_check(product, tmp_path):
@@ -320,10 +397,37 @@ def test_sentinel1_covering_no_tile_is_flagged_by_the_check(product, tmp_path):
     assert "sentinel1: no product overlaps any of the 1 tiles within 10 days" in proc.stdout
 
 
+def test_the_first_demo_run_ends_with_a_report_of_its_made_inputs(demo_run):
+    """The first run checks before the demo's inputs exist (counted at their configured size),
+    then again at its end, once it has made them: its report is complete, not all '?'."""
+    report = (demo_run / "results" / "check" / "inputs.txt").read_text()
+    table = report.split("\n\n")[0].splitlines()[2:]
+    assert [line.split()[2] for line in table] == ["144", "16", "144"]
+    assert "inputs: 3 tiles checked, no problem" in report and "not on disk yet" not in report
+    assert "SENSOR_QUALITY=FAILED" in report
+    log = sorted((demo_run / ".snakemake" / "log").glob("*.snakemake.log"))[0].read_text()
+    first = next(line for line in log.splitlines() if line.startswith("input check: "))
+    assert first.startswith("input check: 3 tiles, 0 problem(s), 0 warning(s), 11 input(s) to make or fetch first")
+
+
+def test_every_run_with_a_job_rewrites_the_report_and_warns_before_its_first_job(demo_copy, tmp_path):
+    report = demo_copy / "results" / "check" / "inputs.txt"
+    report.write_text("stale\n")
+    config = demo_config()
+    config["report"]["max_overlapping_share"] = 0.29  # reruns the report only
+    configfile = tmp_path / "config.yaml"
+    configfile.write_text(yaml.safe_dump(config))
+    from conftest import run_snakemake
+
+    lines = (lambda p: (p.stdout + p.stderr).splitlines())(run_snakemake(demo_copy, configfile=configfile))
+    warning = next(n for n, line in enumerate(lines) if line.startswith("input check: ") and "SENSOR_QUALITY" in line)
+    first_job = next(n for n, line in enumerate(lines) if line.startswith(("rule ", "localrule ")))
+    assert warning < first_job
+    assert report.read_text().startswith("tile ") and "inputs: 3 tiles checked, no problem" in report.read_text()
+
+
 def test_the_demo_inputs_pass_the_check(demo_run):
-    """The rule's report exists (the first run checks before the demo's inputs are made); the
-    check of the inputs once they exist, as every later run does at its start, finds no problem."""
-    assert (demo_run / "results" / "check" / "inputs.txt").exists()
+    """`reben check` of the demo's inputs once they exist finds no problem."""
     proc = subprocess.run(
         [sys.executable, "-m", "reben", "check", "--configfile", str(DEMO_CONFIG)],
         capture_output=True,
@@ -382,7 +486,7 @@ def test_a_dry_run_names_every_missing_input_file(tmp_path):
         tmp_path,
         **{
             "sentinel2.products": [{"name": missing.name, "path": str(missing)}],
-            "clc.path": str(tmp_path / "no_clc.gpkg"),
+            "clc.path": str(tmp_path / "clc" / "no_clc.gpkg"),
             "clc.version": "2018",
             "sentinel1.enabled": False,
         },
@@ -390,9 +494,9 @@ def test_a_dry_run_names_every_missing_input_file(tmp_path):
     proc = run_snakemake(tmp_path, "-n", configfile=config, check=False)
     assert proc.returncode != 0
     out = proc.stdout + proc.stderr
-    assert "2 input file(s) missing:" in out
+    assert "2 input problem(s):" in out
     assert f"S2A_MSIL2A_20170613T101031_N9999_R022_T33UUP: {missing}: product not found" in out
-    assert f"clc: {tmp_path / 'no_clc.gpkg'} does not exist" in out
+    assert f"clc: {tmp_path / 'clc' / 'no_clc.gpkg'} does not exist" in out
 
 
 def test_a_full_disk_during_assembly_is_one_line_naming_the_file(demo_run, tmp_path, monkeypatch):
@@ -441,7 +545,9 @@ def test_a_full_disk_during_assembly_is_one_line_naming_the_file(demo_run, tmp_p
             out / "patches.parquet",
             out / "funnel.csv",
         )
-    assert str(e.value) == f"{out / 'funnel.csv'}: No space left on device; assembly stopped, its outputs are removed"
+    message = str(e.value)
+    assert message.startswith(f"{out / 'funnel.csv'}: no space left on device (") and "\n" not in message
+    assert f"free at {out}); free some space and run again; assembly stopped, its outputs are removed" in message
     assert list(out.iterdir()) == []  # no half-built tree, no metadata of a dataset that is not there
 
 

@@ -114,3 +114,36 @@ def test_verify_tar_finds_a_tar_checksum_that_differs(demo_copy):
     assert (
         f"{dist / (name + '.zst')}: its tar differs from TAR_MD5SUMS (listed {'0' * 32}, tar {digest})" in proc.stderr
     )
+
+
+def test_verify_checks_the_dataset_folder_against_its_manifest(demo_copy):
+    dataset = demo_copy / "results" / "dataset"
+    proc = reben("verify", dataset)
+    n = len((dataset / "MANIFEST.sha256").read_text().splitlines())
+    assert proc.returncode == 0 and proc.stdout == f"{dataset}: OK, {n} file(s) match their checksums\n"
+    tif = sorted(dataset.glob("Reference_Maps/*/*/*.tif"))[0]
+    tif.unlink()
+    tif.write_bytes(b"not the file")  # the tree file is a hard link: replace it, not its twin
+    proc = reben("verify", dataset)
+    assert proc.returncode == 1 and f"{tif}: differs from MANIFEST.sha256 (listed " in proc.stderr
+
+
+def test_verify_fails_on_a_folder_marked_incomplete(tmp_path):
+    import hashlib
+
+    from reben.distribution.verify import clear_incomplete, mark_incomplete
+
+    dist = tmp_path / "dist"
+    dist.mkdir()
+    (dist / "metadata.parquet").write_bytes(b"rows")
+    (dist / "SHA256SUMS").write_text(f"{hashlib.sha256(b'rows').hexdigest()}  metadata.parquet\n")
+    (dist / "MD5SUMS").write_text(f"{hashlib.md5(b'rows').hexdigest()}  metadata.parquet\n")
+    assert reben("verify", dist).returncode == 0
+    mark_incomplete([dist], "A rebuild of results started at 2026-01-01 00:00:00 and has not finished.")
+    proc = reben("verify", dist)
+    assert proc.returncode == 1
+    assert (
+        f"{dist / 'INCOMPLETE'}: an unfinished rebuild: A rebuild of results started at 2026-01-01 00:00:00 "
+        "and has not finished."
+    ) in proc.stderr.splitlines()
+    assert clear_incomplete([dist, tmp_path]) == [str(dist)] and reben("verify", dist).returncode == 0

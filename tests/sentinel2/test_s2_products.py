@@ -10,6 +10,7 @@ from reben.errors import ProductError
 from reben.names import parse_product_name, tile_key
 from reben.sentinel2.products import (
     ProductFiles,
+    check_product_name,
     find_product_metadata,
     find_tile_metadata,
     inspect_product,
@@ -204,3 +205,107 @@ def test_scl_of_the_real_product_reads_at_20_m():
     values = set(np.unique(window).tolist())
     assert values <= set(range(12))
     assert len(values) > 2  # a real scene, not a constant
+
+
+# ------------------------------------------------------------------ the name against the product
+
+
+def named_products():
+    """Real products whose folder holds their product and tile metadata (the renamed `esa_`
+    copy aside: its folder name is not its product's)."""
+    return [
+        p
+        for p in metadata_products()
+        if not p.name.startswith("esa_") and list(p.glob("MTD_MSIL2*.xml")) and list(p.rglob("MTD_TL.xml"))
+    ]
+
+
+@pytest.mark.parametrize("product", named_products(), ids=lambda p: p.name)
+def test_every_real_product_agrees_with_its_own_name(product):
+    check_product_name(product, product.name.removesuffix(".SAFE"))
+
+
+def test_a_real_product_under_another_products_name_is_one_line_naming_the_mismatch(tmp_path):
+    real = shared("sentinel2", REAL_L2A)
+    other = "S2A_MSIL2A_20221015T115421_N0400_R023_T29UNU_20221015T164454"
+    copy = tmp_path / f"{other}.SAFE"  # product C's content in a folder named as product A
+    for member in ("MTD_MSIL2A.xml", *(str(p.relative_to(real)) for p in real.glob("GRANULE/*/MTD_TL.xml"))):
+        (copy / member).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(real / member, copy / member)
+    with pytest.raises(ProductError) as e:
+        check_product_name(copy, other)
+    assert str(e.value) == (
+        f"{other}: {copy}: its PRODUCT_URI is {REAL_L2A.removesuffix('.SAFE')}, not the configured name's: "
+        "the name and the product disagree"
+    )
+
+
+def test_the_folder_name_must_be_the_configured_name(tmp_path):
+    real = shared("sentinel2", REAL_L2A)
+    with pytest.raises(ProductError, match=r"the product's file name is S2A_MSIL2A_20221005T115411_N0400_R023_T29UNU"):
+        check_product_name(real, "S2B_MSIL2A_20221005T115411_N0400_R023_T29UNU_20221005T164454")
+
+
+def test_a_tile_or_date_that_disagrees_with_the_name_is_named(tmp_path):
+    real = shared("sentinel2", REAL_L2A)
+    name = REAL_L2A.removesuffix(".SAFE")
+    copy = tmp_path / REAL_L2A
+    for member in ("MTD_MSIL2A.xml", *(str(p.relative_to(real)) for p in real.glob("GRANULE/*/MTD_TL.xml"))):
+        (copy / member).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(real / member, copy / member)
+    mtd = copy / "MTD_MSIL2A.xml"
+    mtd.write_text(mtd.read_text().replace("2022-10-05T11:54:11.024Z", "2022-10-25T11:54:11.024Z"))
+    with pytest.raises(ProductError, match=r"its PRODUCT_START_TIME is 2022-10-25T11:54:11.024Z"):
+        check_product_name(copy, name)
+    shutil.copy(real / "MTD_MSIL2A.xml", mtd)
+    tl = next(copy.glob("GRANULE/*/MTD_TL.xml"))
+    tl.write_text(tl.read_text().replace("_T29UNU_N04.00", "_T29UNV_N04.00"))
+    with pytest.raises(
+        ProductError, match=r"the TILE_ID of its MTD_TL.xml is S2A_OPER_MSI_L2A_TL_ATOS_.*_T29UNV_N04.00"
+    ):
+        check_product_name(copy, name)
+
+
+# ------------------------------------------------------------------ every file inside the product
+
+
+def test_a_band_linked_out_of_the_product_is_refused(tmp_path):
+    real = shared("sentinel2", REAL_L2A)
+    copy = Path(shutil.copytree(real, tmp_path / REAL_L2A, symlinks=True))
+    band = next(copy.glob("GRANULE/*/IMG_DATA/R60m/*_B01_60m.jp2"))
+    band.unlink()
+    band.symlink_to("/etc/passwd")
+    with pytest.raises(ProductError) as e:
+        ProductFiles(copy)
+    assert str(e.value) == (
+        f"{REAL_L2A}: {band}: a link to /etc/passwd, outside the product: refused (every file of a product "
+        "must be inside its folder)"
+    )
+
+
+def test_a_link_inside_the_product_and_a_linked_product_folder_are_fine(tmp_path):
+    real = shared("sentinel2", REAL_L2A)
+    copy = Path(shutil.copytree(real, tmp_path / "store" / REAL_L2A, symlinks=True))
+    (copy / "INSPIRE_link.xml").symlink_to(copy / "INSPIRE.xml")
+    linked = tmp_path / "data" / REAL_L2A
+    linked.parent.mkdir()
+    linked.symlink_to(copy)
+    assert "INSPIRE_link.xml" in ProductFiles(linked).glob("INSPIRE_link.xml")
+
+
+@pytest.mark.parametrize("member", ["../../etc/passwd", "/etc/passwd", "link"])
+def test_a_zip_member_outside_the_product_is_refused(tmp_path, member):
+    import stat
+    import zipfile
+
+    path = tmp_path / f"{REAL_L2A.removesuffix('.SAFE')}.zip"
+    with zipfile.ZipFile(path, "w") as z:
+        z.writestr(f"{REAL_L2A}/MTD_MSIL2A.xml", "<x/>")
+        if member == "link":  # a symbolic link member pointing out of the SAFE folder
+            info = zipfile.ZipInfo(f"{REAL_L2A}/GRANULE/B01.jp2")
+            info.external_attr = (stat.S_IFLNK | 0o777) << 16
+            z.writestr(info, "../../../etc/passwd")
+        else:
+            z.writestr(member, "x")
+    with pytest.raises(ProductError, match=r"zip member .* resolves outside the product .*: refused"):
+        ProductFiles(path)

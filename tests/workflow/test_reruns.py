@@ -189,3 +189,60 @@ def test_a_new_clc_version_reruns_reference_maps_and_no_sen2cor_or_patch_job(run
     assert hashes(results, S2_PATCHES) == s2_before and mtimes(results, S2_PATCHES) == s2_times
     assert mtimes(results, ("l2a/*.json",)) == l2a_times
     assert all(t > labels_times[f] for f, t in mtimes(results, ("tiles/*/labels.parquet",)).items())
+
+
+def test_sen2cor_jobs_killed_during_a_version_change_are_redone_and_leave_no_staging_folder(run_copy, tmp_path):
+    """kill -9 of the running sen2cor jobs only (their script and L2A_Process, as an
+    out-of-memory killer or a cluster does), during a change of sen2cor.version. Snakemake removes
+    their outputs; no staging folder stays; the next run makes every tile's L2A product with the
+    new version and inspects and cuts it again, and then there is nothing left to do."""
+    import signal
+    import subprocess
+    import time
+
+    from conftest import SNAKEMAKE
+
+    gate, pids = tmp_path / "gate", tmp_path / "pids"
+    pids.mkdir()
+    # L2A_Process that records (its job's script, itself) and waits at the gate, then runs the double.
+    wrapper = tmp_path / "L2A_Process"
+    wrapper.write_text(
+        f'#!/bin/sh\necho "$PPID $$" > "{pids}/$$"\n'
+        f'while [ ! -e "{gate}" ]; do sleep 0.1; done\n'
+        f'exec "{REPO}/tests/doubles/L2A_Process" "$@"\n'
+    )
+    wrapper.chmod(0o755)
+    configfile = changed(run_copy, version="2.12", command=str(wrapper))
+    cmd = [SNAKEMAKE, "-s", str(REPO / "Snakefile"), "--directory", str(run_copy), "--configfile", str(configfile)]
+    run = subprocess.Popen([*cmd, "--cores", "2"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 300
+        while len(list(pids.iterdir())) < 2 and run.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.2)
+        killed = [line.split() for line in (p.read_text() for p in pids.iterdir())]
+        assert len(killed) == 2, run.communicate(timeout=60)[0][-3000:] if run.poll() is not None else killed
+        l2a = run_copy / RESULTS / "l2a"
+        assert len(list(l2a.glob(".*.sen2cor.*"))) == 2  # the two jobs' staging folders
+        for job_script, l2a_process in killed:
+            for pid in (job_script, l2a_process):
+                os.kill(int(pid), signal.SIGKILL)
+        out, _ = run.communicate(timeout=300)
+    finally:
+        if run.poll() is None:
+            run.kill()
+    assert run.returncode != 0, out[-3000:]
+    assert not list(l2a.glob(".*.sen2cor.*")), "staging folders left by the killed jobs"
+
+    gate.touch()
+    l2a_before = mtimes(run_copy / RESULTS, ("l2a/*.json",))
+    run_snakemake(run_copy, configfile=configfile)
+    results = run_copy / RESULTS
+    for record in sorted(results.glob("l2a/*.json")):
+        key = record.name.removesuffix(".json")
+        assert yaml.safe_load(record.read_text())["sen2cor"]["version"] == "2.12", key
+        tile_json = results / "tiles" / key / "tile.json"
+        shard = results / "tiles" / key / "s2_shard.parquet"
+        assert record.stat().st_mtime_ns <= tile_json.stat().st_mtime_ns <= shard.stat().st_mtime_ns, key
+    assert len(l2a_before) == 1  # Snakemake had removed the killed jobs' outputs
+    assert len(list(results.glob("l2a/*.json"))) == 3
+    assert scheduled(run_copy, configfile) == {}

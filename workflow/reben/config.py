@@ -1,8 +1,11 @@
-"""Configuration: validation against the JSON schema (defaults filled in) and the product table."""
+"""Configuration: the config files read strictly (no duplicate key, no tab in the indentation),
+validation against the JSON schema (defaults filled in), where the results folder may be, and the
+product table."""
 
 from __future__ import annotations
 
 import csv
+import json
 from pathlib import Path
 
 import yaml
@@ -23,6 +26,73 @@ def _with_defaults(cls):
         yield from validate_properties(validator, properties, instance, schema)
 
     return validators.extend(cls, {"properties": set_defaults})
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, but a key given twice in one mapping is an error (PyYAML keeps
+    the last value silently, so `patch_size_m: 1200` then `patch_size_m: 600` gives 600)."""
+
+    def construct_mapping(self, node, deep=False):
+        seen = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)
+            line = key_node.start_mark.line + 1
+            if key in seen:
+                raise ConfigError(
+                    f"{self.name}:{line}: duplicate key {key!r} (first at line {seen[key]}); keep one of them"
+                )
+            seen[key] = line
+        return super().construct_mapping(node, deep)
+
+
+def _refuse_duplicate_json_keys(pairs):
+    keys = [k for k, _ in pairs]
+    twice = sorted({k for k in keys if keys.count(k) > 1})
+    if twice:
+        raise ConfigError(f"duplicate key {twice[0]!r}; keep one of them")
+    return dict(pairs)
+
+
+def load_config_file(path) -> dict:
+    """A config file read strictly: YAML (or JSON, as Snakemake accepts both) whose syntax
+    error, duplicate key or tab in the indentation is one line naming the file and the line.
+    Snakemake reads --configfile itself and keeps the last of two equal keys; the workflow reads
+    every config file again through this (reben.config is the only reader of `reben check`)."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        raise ConfigError(f"{path}: cannot read the config ({getattr(e, 'strerror', None) or e})") from None
+    try:
+        config = json.loads(text, object_pairs_hook=_refuse_duplicate_json_keys)
+    except ConfigError as e:
+        raise ConfigError(f"{path}: {e}") from None
+    except ValueError:
+        config = _load_strict_yaml(text, path)
+    if config is None:
+        return {}
+    if not isinstance(config, dict):
+        raise ConfigError(f"{path}: not a mapping of keys at its top level")
+    return config
+
+
+def _load_strict_yaml(text: str, path: Path):
+    for number, line in enumerate(text.splitlines(), 1):
+        indentation = line[: len(line) - len(line.lstrip(" \t"))]
+        if "\t" in indentation and line.strip():
+            raise ConfigError(f"{path}:{number}: a tab in the indentation; YAML indents with spaces only")
+    loader = _StrictLoader(text)
+    loader.name = str(path)
+    try:
+        return loader.get_single_data()
+    except yaml.MarkedYAMLError as e:
+        mark = e.problem_mark or e.context_mark
+        where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
+        raise ConfigError(f"{where}: not valid YAML: {e.problem or e.context}") from None
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{path}: not valid YAML: {str(e).splitlines()[0]}") from None
+    finally:
+        loader.dispose()
 
 
 def _copy(value):
@@ -83,6 +153,77 @@ def resolve_results_placeholder(config: dict) -> dict:
         if key != "results":
             config[key] = resolve(value)
     return config
+
+
+FOLDER, PRODUCT, FILE = "folder", "product", "file"
+
+
+def configured_inputs(config: dict, products: dict[str, dict]) -> list[tuple[str, Path, str]]:
+    """(config key, path, kind) of every input the run reads. FOLDER: a folder the workflow
+    reads products or tables from (`*.input_dir`, the v1 tables, an extracted v1 archive);
+    PRODUCT: a product, read from its folder (Sentinel-2 SAFE folders and zips, Sentinel-1 files,
+    GRD products); FILE: a single file (the label source, class and product tables, the borders,
+    a DEM, the v1 archive)."""
+    s2, s1 = config["sentinel2"], config["sentinel1"]
+    labels = config.get("labels") or {}
+    inputs = [(f"sentinel2.products: {p['name']}", p["path"], PRODUCT) for p in products.values()]
+    if config.get("retrieval", {}).get("enabled"):
+        inputs.append(("sentinel2.input_dir", s2["input_dir"], FOLDER))
+    inputs += [
+        ("sentinel2.product_table", s2.get("product_table"), FILE),
+        ("clc.path", (config.get("clc") or {}).get("path"), FILE),
+        ("labels.raster.path", (labels.get("raster") or {}).get("path"), FILE),
+        ("labels.class_table", labels.get("class_table"), FILE),
+        ("countries.borders", (config.get("countries") or {}).get("borders"), FILE),
+    ]
+    tables = (config.get("bigearthnet_v1") or {}).get("tables")
+    if tables and tables != "bigearthnet-common":
+        inputs.append(("bigearthnet_v1.tables", tables, FOLDER))
+    if s1.get("enabled") and s1.get("source", "backscatter") == "backscatter":
+        inputs.append(("sentinel1.input_dir", s1["input_dir"], FOLDER))
+        for row in s1.get("products") or []:
+            inputs += [(f"sentinel1.products: {row['name']}", row.get(pol), PRODUCT) for pol in ("vv", "vh")]
+        grd = s1.get("grd") or {}
+        if grd.get("gpt"):
+            inputs += [("sentinel1.grd.products", p, PRODUCT) for p in grd.get("products") or []]
+            inputs += [
+                ("sentinel1.grd.input_dir", grd.get("input_dir"), FOLDER),
+                ("sentinel1.product_table", s1.get("product_table"), FILE),
+                ("sentinel1.grd.external_dem", grd.get("external_dem"), FILE),
+            ]
+    elif s1.get("enabled"):
+        archive = (s1.get("v1_archive") or {}).get("path")
+        inputs.append(("sentinel1.v1_archive.path", archive, FOLDER if archive and Path(archive).is_dir() else FILE))
+    return [(key, Path(path), kind) for key, path, kind in inputs if path]
+
+
+def results_folder_problems(config: dict, products: dict[str, dict], checkout) -> list[str]:
+    """Where the results folder must not be, one line each: the file system root; a folder
+    holding the workflow's checkout; inside (or equal to) a folder the workflow reads inputs
+    from, an input folder or the folder of a product (the next run would read its own outputs
+    as inputs); and the reverse, any input inside the results folder (a rebuild may remove it),
+    but the demo's own inputs, which the workflow makes in `<results>/demo/`."""
+    results = Path(config["results"]).resolve()
+    key = f"config: results: {config['results']}"
+    if results == Path(results.anchor):
+        return [f"{key} is the file system root; give a folder of its own, e.g. results"]
+    if Path(checkout).resolve().is_relative_to(results):
+        return [f"{key} holds the workflow's checkout {Path(checkout).resolve()}; give a folder of its own inside it"]
+    problems = []
+    for input_key, path, kind in configured_inputs(config, products):
+        resolved = path.resolve()
+        folder = {FOLDER: resolved, PRODUCT: resolved.parent}.get(kind)
+        if folder is not None and results.is_relative_to(folder):
+            problems.append(
+                f"{key} is inside {folder}, the folder of {input_key} ({path}): "
+                f"the next run would read its own outputs as inputs; put the results elsewhere"
+            )
+        elif resolved.is_relative_to(results) and not resolved.is_relative_to(results / "demo"):
+            problems.append(
+                f"config: {input_key}: {path} is inside the results folder {config['results']}: "
+                f"a rebuild may replace it; keep inputs outside the results"
+            )
+    return list(dict.fromkeys(problems))
 
 
 def read_product_table(table, key: str, basedir: Path | None = None) -> list[dict]:

@@ -8,6 +8,10 @@ PATCH_SIZE_M = 1200
 stage takes the size of its patches from the tile's grid (`TileGrid.patch_size_m`,
 `TileGrid.pixels`), never from this constant."""
 
+S2_TILE_SIDE_M = 109_800
+"""Side of a Sentinel-2 tile (an MGRS 100 km square and its 9.8 km overlap), in metres: the size
+the input check counts for a product that is not on disk yet."""
+
 S2_BANDS = ("B01", "B02", "B03", "B04", "B05", "B06", "B07", "B08", "B8A", "B09", "B11", "B12")
 """The 12 spectral bands of a reBEN Sentinel-2 patch, in file and tensor order (no B10)."""
 

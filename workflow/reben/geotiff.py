@@ -34,6 +34,8 @@ from pathlib import Path
 
 import numpy as np
 
+from reben.io import write_bytes
+
 LOG = logging.getLogger("reben.geotiff")
 
 # The corner of every template, so that its tie point can be told from other values.
@@ -193,8 +195,7 @@ class PatchTiffWriter:
         return bytes(header) + np.ascontiguousarray(array, dtype=self.dtype).tobytes()
 
     def write(self, path, array: np.ndarray, left: float, top: float) -> None:
-        with open(path, "wb") as f:
-            f.write(self.to_bytes(array, left, top))
+        write_bytes(path, self.to_bytes(array, left, top))
 
 
 def long_strip_byte_counts(header: bytes) -> bytes:
@@ -365,5 +366,4 @@ class ReferenceMapWriter:
         return b"".join([header, *strips])
 
     def write(self, path, array: np.ndarray, left: float, top: float) -> None:
-        with open(path, "wb") as f:
-            f.write(self.to_bytes(array, left, top))
+        write_bytes(path, self.to_bytes(array, left, top))

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from reben.io import sha256_file, write_arrow
+from reben.io import sha256_file, write_arrow, write_bytes
 
 SCHEMA = pa.schema([("folder", pa.string()), ("file", pa.string()), ("sha256", pa.string())])
 
@@ -33,8 +33,7 @@ class FileHashes:
         self._digests: list[str] = []
 
     def write(self, path, data: bytes) -> None:
-        with open(path, "wb") as f:
-            f.write(data)
+        write_bytes(path, data)
         self._record(path, hashlib.sha256(data).hexdigest())
 
     def add(self, path) -> None:

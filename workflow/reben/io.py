@@ -7,6 +7,7 @@ release (write_release_parquet), so that the same rows give the same bytes."""
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import logging
@@ -15,7 +16,7 @@ import shutil
 from contextlib import contextmanager
 from pathlib import Path
 
-from reben.errors import AssemblyError, DistributionError, OutputError
+from reben.errors import AssemblyError, DistributionError, OutputError, RebenError
 
 LOG = logging.getLogger("reben")
 
@@ -24,16 +25,83 @@ def _tmp(path: Path) -> Path:
     return path.with_name(f".{path.name}.tmp{os.getpid()}")
 
 
+DISK_FULL_ERRNOS = (errno.ENOSPC, errno.EDQUOT)
+DISK_FULL_WORDS = ("No space left on device", "Disk quota exceeded")
+"""How GDAL, pyarrow, DuckDB and LMDB say it when they do not raise an OSError with its errno."""
+
+
+def is_disk_full(error: BaseException) -> bool:
+    """A full disk or an exhausted quota, whichever library raised it."""
+    if isinstance(error, OSError) and error.errno in DISK_FULL_ERRNOS:
+        return True
+    return any(words in str(error) for words in DISK_FULL_WORDS)
+
+
+def free_space(path) -> str:
+    """`1.2 GB free at <folder>`: the free space of the file system `path` is (or will be) on."""
+    folder = Path(path).absolute()
+    while not folder.is_dir() and folder != folder.parent:
+        folder = folder.parent
+    try:
+        free = shutil.disk_usage(folder).free
+    except OSError:
+        return f"free space at {folder} unknown"
+    amount = f"{free / 1e9:.1f} GB" if free >= 1e8 else f"{free / 1e6:.1f} MB"
+    return f"{amount} free at {folder}"
+
+
+def disk_full_message(path) -> str:
+    """The one line of a full disk: the file that could not be written and the free space."""
+    return f"{path}: no space left on device ({free_space(path)}); free some space and run again"
+
+
+@contextmanager
+def naming_a_full_disk(path, tmp=None):
+    """Turn a full disk inside the block into an OutputError of one line naming the file (the
+    final name of a file written under the temporary `tmp`, else `path`) and the free space. The
+    package's own errors pass as they are."""
+    try:
+        yield
+    except RebenError:
+        raise
+    except Exception as e:
+        if not is_disk_full(e):
+            raise
+        raise OutputError(disk_full_message(_final_name(getattr(e, "filename", None), tmp, path))) from None
+
+
+def _final_name(failed, tmp, path) -> Path:
+    if failed is None or tmp is None:
+        return Path(failed or path)
+    failed, tmp = Path(failed), Path(tmp)
+    if failed == tmp:
+        return Path(path)
+    return Path(path) / failed.relative_to(tmp) if failed.is_relative_to(tmp) else failed
+
+
+def write_bytes(path, data: bytes) -> None:
+    """Write a whole file; an OSError names it (a write on a full disk does not by itself)."""
+    try:
+        with open(path, "wb") as f:
+            f.write(data)
+    except OSError as e:
+        if e.filename is None:
+            raise OSError(e.errno, e.strerror, str(path)) from None
+        raise
+
+
 @contextmanager
 def staged_file(path, keep_suffix: bool = False):
     """Yield a temporary path beside `path` (hidden, `.<name>.tmp<pid>`, or
     `.<stem>.tmp<pid><suffix>` with keep_suffix, for tools that go by the extension); rename it
-    to `path` when the block ends without error, remove it otherwise."""
+    to `path` when the block ends without error, remove it otherwise. A full disk is one line
+    naming `path` and the free space."""
     path = Path(path)
     tmp = path.with_name(f".{path.stem}.tmp{os.getpid()}{path.suffix}") if keep_suffix else _tmp(path)
     try:
-        yield tmp
-        os.replace(tmp, path)
+        with naming_a_full_disk(path, tmp):
+            yield tmp
+            os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
 
@@ -56,15 +124,17 @@ def staging_dir(out_dir, suffix: str = ".tmp") -> Path:
 def staged_dir(out_dir, suffix: str = ".tmp"):
     """Yield a fresh empty folder `<out_dir><suffix>` (one left by an interrupted job is
     removed first); it replaces `out_dir` when the block ends without error and is removed
-    otherwise."""
+    otherwise. A full disk is one line naming the file (at its place in `out_dir`) and the free
+    space."""
     tmp = staging_dir(out_dir, suffix)
     if tmp.exists():
         LOG.info("removing %s left by an interrupted job", tmp)
         shutil.rmtree(tmp)
-    tmp.mkdir(parents=True)
     try:
-        yield tmp
-        replace_dir(tmp, out_dir)
+        with naming_a_full_disk(out_dir, tmp):
+            tmp.mkdir(parents=True)
+            yield tmp
+            replace_dir(tmp, out_dir)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 

@@ -7,13 +7,16 @@ import sys
 import time
 
 from reben.errors import RebenError
+from reben.io import disk_full_message, is_disk_full
 
 LOG = logging.getLogger("reben")
 
 
 def to_snakemake_log(path: str | None, level: int = logging.INFO) -> logging.Logger:
     """Send the package's log records to the job's log file (and stderr), and log uncaught
-    errors as one line, so that a failed job's log ends with what went wrong."""
+    errors as one line, so that a failed job's log ends with what went wrong: the package's
+    own errors, and a full disk wherever it struck (the file, or the job's output, and the free
+    space)."""
     handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
     if path:
         handlers.append(logging.FileHandler(path, mode="w"))
@@ -23,11 +26,20 @@ def to_snakemake_log(path: str | None, level: int = logging.INFO) -> logging.Log
 
         if isinstance(value, RebenError):
             LOG.error("%s", value)  # the one line is the whole story: no traceback
+        elif is_disk_full(value):
+            LOG.error("%s", disk_full_message(getattr(value, "filename", None) or _job_output()))
         else:
             LOG.error("unexpected error: %s", value, exc_info=(kind, value, tb))
 
     sys.excepthook = excepthook
     return LOG
+
+
+def _job_output() -> str:
+    """The first output of the Snakemake job this script runs (its `snakemake` object), else '.'."""
+    job = getattr(sys.modules.get("__main__"), "snakemake", None)
+    outputs = list(getattr(job, "output", None) or [])
+    return str(outputs[0]) if outputs else "."
 
 
 class Progress:

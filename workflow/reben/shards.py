@@ -17,6 +17,8 @@ import pyarrow.parquet as pq
 from safetensors.numpy import load as st_load
 from safetensors.numpy import save as st_save
 
+from reben.io import naming_a_full_disk
+
 SCHEMA = pa.schema([("key", pa.string()), ("value", pa.large_binary())])
 
 
@@ -49,17 +51,26 @@ class ShardWriter:
 
     def _flush(self) -> None:
         if self._keys:
-            self._writer.write_table(pa.table({"key": self._keys, "value": self._values}, schema=SCHEMA))
+            with naming_a_full_disk(self.path):
+                self._writer.write_table(pa.table({"key": self._keys, "value": self._values}, schema=SCHEMA))
             self.rows += len(self._keys)
             self._keys, self._values = [], []
 
     def close(self) -> None:
-        self._flush()
-        self._writer.close()
-        os.replace(self.tmp, self.path)
+        try:
+            self._flush()
+            with naming_a_full_disk(self.path):
+                self._writer.close()
+                os.replace(self.tmp, self.path)
+        except BaseException:
+            self.abort()
+            raise
 
     def abort(self) -> None:
-        self._writer.close()
+        try:
+            self._writer.close()
+        except Exception:  # closing writes the footer, which a full disk refuses too
+            pass
         self.tmp.unlink(missing_ok=True)
 
     def __enter__(self):

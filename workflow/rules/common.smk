@@ -10,9 +10,11 @@ sys.path.insert(0, str(REPO / "workflow"))
 from reben import names
 from reben.config import (
     expect_retrievals,
+    load_config_file,
     product_table,
     put_package_first_for_jobs,
     resolve_results_placeholder,
+    results_folder_problems,
     validate_config,
 )
 from reben.constants import DATASET_TREES, METADATA_FILES
@@ -23,9 +25,15 @@ from reben.run.slurm import mem_mb_grows, tile_threads
 
 put_package_first_for_jobs(REPO / "workflow")
 try:
+    # Snakemake has read the config files already, keeping the last of two equal keys: each is
+    # read again strictly, so that a duplicate key or a tab in the indentation names its line.
+    for path in workflow.configfiles:
+        load_config_file(path)
     validate_config(config, REPO / "workflow/schemas/config.schema.yaml")
     resolve_results_placeholder(config)
     PRODUCTS = product_table(config, REPO)
+    if problems := results_folder_problems(config, PRODUCTS, REPO):
+        raise WorkflowError("\n".join(problems))
 except RebenError as e:
     raise WorkflowError(str(e)) from None
 

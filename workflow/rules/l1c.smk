@@ -30,10 +30,31 @@ def l1c_name(wildcards):
     return PRODUCTS[wildcards.tile]["name"]
 
 
+def l1c_identity(wildcards):
+    """The L1C product's content identity: a re-downloaded or repaired product reruns sen2cor."""
+    return product_identity_of(PRODUCTS[wildcards.tile]["path"])
+
+
+SEN2COR_SETTINGS = ("command", "version", "resolution", "extra_args")
+
+
+def sen2cor_identity(wildcards):
+    """What a tile's L2A product is made of: its L1C product and sen2cor's settings, the params
+    of rule sen2cor. inspect_tile takes it as a param (tiles.smk)."""
+    return {"l1c": l1c_identity(wildcards), **{key: config["sen2cor"][key] for key in SEN2COR_SETTINGS}}
+
+
+def remove_sen2cor_leftovers():
+    """The staging folders of sen2cor jobs that were killed (no cleanup runs on SIGKILL), at the
+    start and the end of every run, when no sen2cor job of this run is running."""
+    from reben.sentinel2.sen2cor import remove_staging_leftovers
+
+    return remove_staging_leftovers(f"{RESULTS}/l2a")
+
+
 rule sen2cor:
     input:
         l1c=l1c_product,
-        check=input_check_report,
     output:
         product=directory(f"{RESULTS}/l2a/{{tile}}.SAFE"),
         record=f"{RESULTS}/l2a/{{tile}}.json",
@@ -48,6 +69,7 @@ rule sen2cor:
         runtime=config["sen2cor"]["runtime"],
     params:
         l1c=l1c_name,
+        l1c_identity=l1c_identity,
         command=config["sen2cor"]["command"],
         version=config["sen2cor"]["version"],
         resolution=config["sen2cor"]["resolution"],

@@ -1,13 +1,5 @@
-# Tile inspection: the input check, the patch grid from the tile geocoding, and what the L2A
-# product holds.
-
-CHECK_SETTINGS = f"{RESULTS}/check/settings.json"
-
-
-def input_check_report(wildcards):
-    """The check's report, as ancient(): a tile job waits for the check, but a rerun check (after
-    a config change) reruns no tile by itself."""
-    return ancient(f"{RESULTS}/check/inputs.txt")
+# Tile inspection: the patch grid from the tile geocoding, and what the L2A product holds. (The
+# input check runs before any job, outside the DAG: run.smk.)
 
 
 def l2a_product(wildcards):
@@ -20,9 +12,12 @@ def l2a_product(wildcards):
 
 def l2a_product_identity(wildcards):
     """A configured L2A product's content identity (metadata XML, image file sizes): a repaired
-    file reruns its tile, a touched one nothing. sen2cor's output goes by its rule."""
+    file reruns its tile, a touched one nothing. For sen2cor's output, what it is made of (the
+    L1C product's identity and sen2cor's settings, l1c.smk): a tile whose L2A product is of
+    another setting reruns, and so does sen2cor when that product is missing (Snakemake removes
+    the outputs of a killed sen2cor job, and would not look for them again otherwise)."""
     product = PRODUCTS[wildcards.tile]
-    return product_identity_of(product["path"]) if product["level"] == "MSIL2A" else None
+    return product_identity_of(product["path"]) if product["level"] == "MSIL2A" else sen2cor_identity(wildcards)
 
 
 def geocoding_source_identity(wildcards):
@@ -42,35 +37,9 @@ def geocoding_source(wildcards):
     return ancient(PRODUCTS[wildcards.tile]["path"])
 
 
-# Every tile's first job (make_patch_grid, sen2cor) waits for this one: it reads the metadata of
-# every input and reports every problem at once (also `reben check --configfile X`).
-# It has no inputs and its settings come in a file, not as params: a rerun of this job (after a
-# config change of its inputs or params) would mask the tiles' own rerun reasons (Snakemake does
-# not look past an ancient() input of a job that reruns), so it runs when its report is missing;
-# inputs the workflow makes itself (the demo's) are checked once they exist, since every later
-# run repeats the check at its start (run.smk).
-rule check_inputs:
-    output:
-        report=f"{RESULTS}/check/inputs.txt",
-    log:
-        log_path("check_inputs", "inputs"),
-    benchmark:
-        benchmark_path("check_inputs", "inputs")
-    localrule: True
-    threads: 1
-    resources:
-        mem_mb=mem_mb_grows(1000),
-        runtime=10,
-    params:
-        settings=CHECK_SETTINGS,
-    script:
-        "../scripts/check_inputs.py"
-
-
 rule make_patch_grid:
     input:
         product=geocoding_source,
-        check=input_check_report,
     output:
         grid=tile_path("{tile}", "grid.parquet"),
         geocoding=tile_path("{tile}", "geocoding.json"),

@@ -18,9 +18,9 @@ import warnings
 from dataclasses import dataclass
 from functools import lru_cache
 
+from reben.constants import S2_TILE_SIDE_M as TILE_SIDE_M
 from reben.errors import SearchError
 
-TILE_SIDE_M = 109_800
 SQUARE_M = 100_000
 MGRS_LATITUDES = (-80.0, 84.0)
 """The UTM part of MGRS, where Sentinel-2 tiles are; the polar (UPS) parts have none."""

@@ -47,7 +47,16 @@ from reben.dataset.selection import DROP_REASONS, selection_counts
 from reben.dataset.splits import SPLITS
 from reben.errors import AssemblyError
 from reben.grid import read_grid_json
-from reben.io import Linker, read_json, staged_dir, write_csv, write_parquet, write_release_parquet
+from reben.io import (
+    Linker,
+    disk_full_message,
+    is_disk_full,
+    read_json,
+    staged_dir,
+    write_csv,
+    write_parquet,
+    write_release_parquet,
+)
 from reben.labels.classes import LABELS_43
 from reben.logs import Progress
 
@@ -462,9 +471,9 @@ def assemble_dataset(
         if not isinstance(e, OSError):
             raise
         # A full disk ([Errno 28]) or a refused write: one line naming the file, no traceback.
-        raise AssemblyError(
-            f"{e.filename or 'dataset'}: {e.strerror or e}; assembly stopped, its outputs are removed"
-        ) from None
+        where = e.filename or Path(metadata).parent
+        problem = disk_full_message(where) if is_disk_full(e) else f"{where}: {e.strerror or e}"
+        raise AssemblyError(f"{problem}; assembly stopped, its outputs are removed") from None
     if staged and linked:
         LOG.warning(
             "%d patch folders were not in the tiles' staged trees (moved away by an interrupted "

@@ -1,11 +1,17 @@
-"""The input check (rule check_inputs, and `reben check --configfile X`).
+"""The input check: at the start of every run (in-process, outside the DAG: run.smk's onstart),
+and `reben check --configfile X`.
 
 Reads the metadata of every input, never its pixels, and reports every problem at once, one
-line each, with a summary table per tile: the Sentinel-2 products (files, geocoding, quality
-indicators, band file sizes against manifest.safe), the CLC layer, field, CRS and its coverage
-of each tile (one spatial-index query per tile), the Sentinel-1 products that overlap each tile
-within the date window, the country names of the borders file, and the free disk space against
-an estimate of what the run writes.
+line each, with a summary table per tile: the Sentinel-2 products (their names against their
+files and metadata, files inside the product, geocoding, quality indicators, band file sizes
+against manifest.safe), the CLC layer, field, CRS and its coverage of each tile (one
+spatial-index query per tile; the map's and the tiles' extents when it covers none), the
+Sentinel-1 folder and the products that overlap each tile within the date window, the country
+names of the borders file, and the free disk space against an estimate of what the run writes
+(products not on disk yet at their configured size).
+
+What can be checked without reading the inputs' content runs when the workflow is parsed, so
+also in a dry run (`parse_time_problems`).
 """
 
 from __future__ import annotations
@@ -14,7 +20,7 @@ import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from reben.constants import S2_BAND_RESOLUTION
+from reben.constants import S2_BAND_RESOLUTION, S2_TILE_SIDE_M
 from reben.errors import InputCheckError, RebenError
 from reben.io import write_text
 
@@ -49,6 +55,7 @@ class TileRow:
     clc: str = "-"
     s1: str = "-"
     s1_overlapping: int = 0
+    planned: int = 0  # patches of a product not on disk yet, at its configured size
     problems: list[str] = field(default_factory=list)
 
 
@@ -57,6 +64,13 @@ class CheckResult:
     tiles: list[TileRow]
     problems: list[str]
     notes: list[str]
+    to_make: int = 0
+    """Inputs not on disk yet that the run makes (the demo's) or fetches: checked once they exist."""
+
+    @property
+    def warnings(self) -> list[str]:
+        errors = self.errors
+        return [p for p in self.all_problems if p not in errors]
 
     @property
     def all_problems(self) -> list[str]:
@@ -73,7 +87,7 @@ class CheckResult:
             (
                 r.tile,
                 r.level,
-                "?" if r.patches is None else str(r.patches),
+                str(r.patches) if r.patches is not None else f"~{r.planned}" if r.planned else "?",
                 r.quality,
                 r.clc,
                 r.s1,
@@ -89,8 +103,7 @@ class CheckResult:
         return "\n".join([line(header), line(["-" * w for w in widths]), *map(line, rows)])
 
     def report(self) -> str:
-        errors = self.errors
-        warnings = [p for p in self.all_problems if p not in errors]
+        errors, warnings = self.errors, self.warnings
         parts = [self.table(), "", *self.notes]
         if warnings:
             parts += [f"{len(warnings)} warning(s):", *warnings]
@@ -98,13 +111,27 @@ class CheckResult:
             parts += [f"{len(errors)} problem(s):", *errors]
         else:
             parts.append(f"inputs: {len(self.tiles)} tiles checked, no problem")
+        if self.to_make:
+            parts.append(
+                f"{self.to_make} input(s) not on disk yet, made or fetched by the run: checked once they exist"
+            )
         return "\n".join(parts) + "\n"
+
+    def summary(self, report_path) -> str:
+        """One line for the run's console: what was checked and where the report is."""
+        later = f", {self.to_make} input(s) to make or fetch first" if self.to_make else ""
+        return (
+            f"input check: {len(self.tiles)} tiles, {len(self.errors)} problem(s), {len(self.warnings)} "
+            f"warning(s){later}; report {report_path}"
+        )
 
 
 def check_product(row: TileRow, path: str, patch_size_m: int, inside_results: bool):
-    """The product's files, geocoding and quality indicators; returns its TileGrid or None."""
+    """The product's name against its files and metadata, its files, geocoding and quality
+    indicators; returns its TileGrid or None."""
     from reben.sentinel2.products import (
         ProductFiles,
+        check_product_name,
         find_band_files,
         find_product_metadata,
         find_tile_metadata,
@@ -119,6 +146,7 @@ def check_product(row: TileRow, path: str, patch_size_m: int, inside_results: bo
             row.problems.append(f"{row.tile}: {path}: product not found")
         return None
     try:
+        check_product_name(path, row.product)
         grid, _ = product_grid(path, row.tile, patch_size_m)
         files = ProductFiles(path)
         find_tile_metadata(files)
@@ -181,9 +209,35 @@ def check_clc(rows: list[TileRow], grids: dict, clc: dict, clc_path: str | None,
     checked = [r for r in rows if r.clc != "-"]
     if checked and all(r.clc == "0" for r in checked):
         problems.append(
-            f"clc: {clc_path}: no polygon over any of the {len(checked)} tiles; the "
-            f"dataset would be empty (is the layer's CRS {source.crs.splitlines()[0][:60]!r} right?)"
+            f"clc: {clc_path}: no polygon over any of the {len(checked)} tiles; the dataset would be empty: "
+            + extents_apart(source, [grids[r.tile] for r in checked])
         )
+
+
+def extents_apart(source, grids: list) -> str:
+    """The map's extent against the tiles' extent, both in the layer's CRS, in one line."""
+    import pyogrio
+    from pyproj import CRS
+
+    from reben.labels.clc import tile_bbox
+
+    boxes = [tile_bbox(source, grid) for grid in grids]
+    tiles = (min(b[0] for b in boxes), min(b[1] for b in boxes), max(b[2] for b in boxes), max(b[3] for b in boxes))
+    crs = CRS.from_user_input(source.crs)
+    name = crs.to_string() if crs.to_epsg() else crs.name
+    try:
+        bounds = pyogrio.read_info(source.path, layer=source.layer, force_total_bounds=True)["total_bounds"]
+    except Exception as e:  # GDAL raises several types for a layer without an extent
+        return f"the tiles cover {_extent(tiles)} in {name}; the map's extent is unknown ({e})"
+    return (
+        f"the map covers {_extent(bounds)}, the tiles {_extent(tiles)} in {name} "
+        f"(another region, or a layer whose CRS is mislabelled)"
+    )
+
+
+def _extent(bounds) -> str:
+    left, bottom, right, top = (float(v) for v in bounds)
+    return f"x {left:,.0f} to {right:,.0f}, y {bottom:,.0f} to {top:,.0f}"
 
 
 def s1_footprint_in(path: str, crs: str):
@@ -195,6 +249,21 @@ def s1_footprint_in(path: str, crs: str):
     with rasterio.open(path) as src:
         bounds = transform_bounds(src.crs, crs, *src.bounds, densify_pts=21)
     return shapely.box(*bounds)
+
+
+def s1_folder_problem(s1: dict, results: str) -> str | None:
+    """A Sentinel-1 folder that does not exist, where the products are read from it (a list of
+    names, or a scan when none is listed): one line naming it, rather than one per missing file,
+    or a dataset with no Sentinel-1 product. Folders the workflow makes (the demo's) are made."""
+    if not s1.get("enabled") or s1.get("source", "backscatter") != "backscatter":
+        return None
+    folder = s1["input_dir"]
+    listed = s1.get("products") or []
+    reads_folder = not listed or any(not (row.get("vv") and row.get("vh")) for row in listed)
+    grd = (s1.get("grd") or {}).get("gpt") and not listed
+    if reads_folder and not grd and not Path(folder).is_dir() and not _inside(folder, results):
+        return f"sentinel1.input_dir: {folder} does not exist (the folder of the Sentinel-1 products)"
+    return None
 
 
 def check_s1(rows: list[TileRow], grids: dict, s1_products: dict, max_gap_days: float, results: str):
@@ -259,11 +328,13 @@ def check_borders(countries: dict, borders_path: str | None, problems: list[str]
 
 def estimate_output_bytes(rows: list[TileRow], patch_size_m: int, sentinel1: bool, results=None) -> tuple[float, int]:
     """Bytes the run still writes, and how many tiles' per-tile outputs are on disk already
-    (under `results`): those tiles count only their dataset-wide copies."""
+    (under `results`): those tiles count only their dataset-wide copies. A product not on disk
+    yet counts its planned patches (TileRow.planned)."""
     per_patch = patch_bytes(patch_size_m, sentinel1)
     done = {r.tile for r in rows if results and (Path(results) / "tiles" / r.tile / TILE_DONE).is_file()}
-    patches = sum(r.patches or 0 for r in rows)
-    to_cut = sum(r.patches or 0 for r in rows if r.tile not in done)
+    counted = {r.tile: r.patches if r.patches is not None else r.planned for r in rows}
+    patches = sum(counted.values())
+    to_cut = sum(n for tile, n in counted.items() if tile not in done)
     l1c = sum(r.level == "MSIL1C" and r.tile not in done for r in rows)
     return (patches * DATASET_COPIES + to_cut * TILE_COPIES) * per_patch + l1c * L2A_PRODUCT_BYTES, len(done)
 
@@ -292,20 +363,32 @@ def check_inputs(
     borders_path: str | None,
     s1_products: dict,
     retrieval: bool = False,
+    planned_side_m: dict[str, float] | None = None,
 ) -> CheckResult:
     """Check every input of a validated config; `products` is reben.config.product_table's.
-    With `retrieval`, a missing product is to be fetched, not a problem."""
+    With `retrieval`, a missing product is to be fetched, not a problem. A product not on disk
+    yet is counted in the disk estimate at its side in `planned_side_m` (the demo's, made by the
+    workflow), else, when it is to be fetched, as a full Sentinel-2 tile."""
     results = config["results"]
+    patch_size_m = config["patch_size_m"]
     rows, grids, problems, notes = [], {}, [], []
+    to_make = unsized = 0
     for key, product in products.items():
         row = TileRow(tile=key, product=product["name"], level=product["level"])
-        to_fetch = retrieval and not Path(product["path"]).exists()
-        grid = check_product(
-            row, product["path"], config["patch_size_m"], _inside(product["path"], results) or to_fetch
-        )
+        missing = not Path(product["path"]).exists()
+        made_or_fetched = _inside(product["path"], results) or (retrieval and missing)
+        grid = check_product(row, product["path"], patch_size_m, made_or_fetched)
         if grid is not None:
             grids[key] = grid
+        if missing and made_or_fetched:
+            to_make += 1
+            made = _inside(product["path"], results)
+            side = (planned_side_m or {}).get(key, None if made else S2_TILE_SIDE_M)
+            row.planned = int(side // patch_size_m) ** 2 if side else 0
+            unsized += side is None
         rows.append(row)
+    for path in (clc_path, borders_path):
+        to_make += bool(path and not Path(path).exists() and _inside(path, results))
     if clc_path and not Path(clc_path).exists() and not _inside(clc_path, results):
         problems.append(f"clc: {clc_path} does not exist")
     raster = ((config.get("labels") or {}).get("raster") or {}).get("path")
@@ -315,101 +398,63 @@ def check_inputs(
     else:
         check_clc(rows, grids, config["clc"], clc_path, problems)
     s1 = config["sentinel1"]
-    if s1["enabled"] and s1.get("source", "backscatter") == "backscatter":
+    if folder_problem := s1_folder_problem(s1, results):
+        problems.append(folder_problem)
+    elif s1["enabled"] and s1.get("source", "backscatter") == "backscatter":
         problems += check_s1(rows, grids, s1_products, s1["max_time_gap_days"], results)
+        files = [p[pol] for p in s1_products.values() for pol in ("VV", "VH")]
+        to_make += sum(not Path(f).exists() and _inside(f, results) for f in files)
     elif s1["enabled"]:  # the BigEarthNet v1 archive: its patches are v1's pairs, no overlap to check
         archive = (s1.get("v1_archive") or {}).get("path")
         if archive and not Path(archive).exists() and not _inside(archive, results):
             problems.append(f"sentinel1.v1_archive.path: {archive} does not exist")
     check_borders(config["countries"], borders_path, problems)
-    needed, tiles_done = estimate_output_bytes(rows, config["patch_size_m"], config["sentinel1"]["enabled"], results)
+    needed, tiles_done = estimate_output_bytes(rows, patch_size_m, s1["enabled"], results)
     check_disk(results, needed, problems, notes, tiles_done)
-    return CheckResult(rows, problems, notes)
+    if unsized:
+        notes.append(f"disk: {unsized} product(s) the run makes are not counted (their size is known once made)")
+    return CheckResult(rows, problems, notes, to_make)
 
 
 def write_check_report(result: CheckResult, path) -> None:
-    """Write the report; fail with every problem (warnings alone do not fail)."""
-    path = Path(path)
+    """Write the report (every run rewrites it, problems or not); then fail with every problem
+    (warnings alone do not fail)."""
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    write_text(result.report(), path)
     errors = result.errors
     if errors:
-        raise InputCheckError(f"{len(errors)} input problem(s):\n" + "\n".join(errors))
-    write_text(result.report(), path)
+        raise InputCheckError(f"{len(errors)} input problem(s) (report {path}):\n" + "\n".join(errors))
 
 
-def missing_input_files(
-    products: dict, clc_path, borders_path, s1_products: dict, results: str, retrieval: bool
+def parse_time_problems(
+    products: dict, clc_path, borders_path, s1_config: dict, s1_products: dict, results: str, retrieval: bool
 ) -> list[str]:
-    """What can be checked when the workflow is parsed (so also by a dry run): the input files
-    that do not exist, one line each. Files under the results folder are made by the workflow
-    (the demo's), and with retrieval on, a missing L1C zip is fetched: neither is reported."""
+    """What is checked when the workflow is parsed (so also by a dry run), one line each: the
+    input files that do not exist, a Sentinel-1 folder that does not exist, and every product on
+    disk whose name disagrees with its file or metadata or that holds a file outside itself.
+    Files under the results folder are made by the workflow (the demo's), and with retrieval on,
+    a missing L1C zip is fetched: neither is reported missing."""
+    from reben.sentinel2.products import check_product_name
+
     problems = []
     for key, product in products.items():
         path = product["path"]
-        if Path(path).exists() or _inside(path, results) or (retrieval and path.endswith(".zip")):
+        if Path(path).exists():
+            try:
+                check_product_name(path, product["name"])
+            except RebenError as e:
+                problems.append(str(e))
+            continue
+        if _inside(path, results) or (retrieval and path.endswith(".zip")):
             continue
         problems.append(f"{key}: {path}: product not found")
     for label, path in (("clc", clc_path), ("countries.borders", borders_path)):
         if path and not Path(path).exists() and not _inside(path, results):
             problems.append(f"{label}: {path} does not exist")
+    if folder_problem := s1_folder_problem(s1_config, results):
+        return problems + [folder_problem]
     for name, files in s1_products.items():
         for pol in ("VV", "VH"):
             if not Path(files[pol]).exists() and not _inside(files[pol], results):
                 problems.append(f"sentinel1: {name}: {files[pol]} does not exist")
     return problems
-
-
-def check_settings(
-    config: dict, products: dict, clc_path, borders_path, s1_products: dict, retrieval: bool = False
-) -> dict:
-    """What check_inputs needs, as JSON (rule check_inputs reads it from a file)."""
-    return {
-        "config": config,
-        "products": products,
-        "clc_path": clc_path,
-        "borders_path": borders_path,
-        "retrieval": retrieval,
-        "s1_products": {name: {pol: p[pol] for pol in ("VV", "VH")} for name, p in s1_products.items()},
-    }
-
-
-def run_check_settings(settings_path, report_path=None) -> CheckResult:
-    """The check from a settings file; writes the report, or fails with every problem."""
-    import logging
-
-    from reben.io import read_json
-    from reben.sentinel1.products import parse_s1_name
-
-    s = read_json(settings_path)
-    s1 = {name: {**files, "time": parse_s1_name(name).acquisition_time} for name, files in s["s1_products"].items()}
-    result = check_inputs(s["config"], s["products"], s["clc_path"], s["borders_path"], s1, s.get("retrieval", False))
-    logging.getLogger("reben.run.check").info("input check:\n%s", result.report())
-    if report_path:
-        write_check_report(result, report_path)
-    elif result.errors:
-        raise InputCheckError(f"{len(result.errors)} input problem(s):\n" + "\n".join(result.errors))
-    return result
-
-
-def write_settings(settings: dict, path) -> bool:
-    """Write the check's settings to `path` only when they changed (the file's mtime is what
-    Snakemake sees); returns whether it was written."""
-    import json
-
-    from reben.io import write_json
-
-    path = Path(path)
-    text = json.dumps(settings, indent=2, sort_keys=True, default=str) + "\n"
-    if path.exists() and path.read_text() == text:
-        return False
-    path.parent.mkdir(parents=True, exist_ok=True)
-    write_json(json.loads(text), path)
-    return True
-
-
-def recheck_at_start(rules_to_run: set[str], settings_path) -> None:
-    """Every run but the first checks its inputs again before any job (the first runs rule
-    check_inputs): a config changed since, or an input replaced, is caught here. Nothing to do
-    when check_inputs itself runs, or when no tile job runs (e.g. downloads only)."""
-    if "check_inputs" in rules_to_run or not rules_to_run & {"make_patch_grid", "sen2cor"}:
-        return
-    run_check_settings(settings_path)

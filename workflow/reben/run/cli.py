@@ -3,7 +3,9 @@
     reben check [--configfile X]      every input's metadata checked, before any job (reben.run.check)
     reben search ...                  a product table from the Copernicus Data Space catalogue
     reben lmdb-content LMDB [--check FILE]   an LMDB's content hash, recomputed from the LMDB
-    reben verify DIST_DIR [--tar]     the distribution against its SHA256SUMS and MD5SUMS
+    reben verify DIR [--tar]          the distribution against its SHA256SUMS and MD5SUMS (or the
+                                      dataset folder against its MANIFEST.sha256), and no
+                                      unfinished rebuild (an INCOMPLETE marker)
 
 Installed with the package (`pip install -e .`: a console script), and also `python -m reben`.
 Every failure a user can act on is one line on stderr and exit 1, a wrong option too.
@@ -29,27 +31,27 @@ class _Parser(argparse.ArgumentParser):
 
 
 def load_config(configfile) -> dict:
-    """The config as the workflow sees it: validated, defaults filled, `{results}` resolved."""
-    import yaml
-
-    from reben.config import resolve_results_placeholder, validate_config
+    """The config as the workflow sees it: read strictly (a YAML error, a duplicate key or a tab
+    in the indentation is one line naming its line), validated, defaults filled, `{results}`
+    resolved."""
+    from reben.config import load_config_file, resolve_results_placeholder, validate_config
 
     path = Path(configfile) if configfile else REPO / "config" / "demo.yaml"
-    try:
-        config = yaml.safe_load(path.read_text()) or {}
-    except OSError as e:
-        raise RebenError(f"{path}: cannot read the config ({e.strerror or e})") from None
+    config = load_config_file(path)
     validate_config(config, REPO / "workflow/schemas/config.schema.yaml")
     return resolve_results_placeholder(config)
 
 
 def run_check(args) -> int:
-    from reben.config import product_table
+    from reben.config import product_table, results_folder_problems
+    from reben.errors import ConfigError
     from reben.run.check import check_inputs
     from reben.sentinel1.products import configured_products
 
     config = load_config(args.configfile)
     products = product_table(config, REPO)
+    if problems := results_folder_problems(config, products, REPO):
+        raise ConfigError("\n".join(problems))
     s1 = configured_products(config["sentinel1"]) if config["sentinel1"]["enabled"] else {}
     result = check_inputs(
         config, products, config["clc"]["path"], config["countries"]["borders"], s1, config["retrieval"]["enabled"]
@@ -77,9 +79,9 @@ def run_lmdb_content(args) -> int:
 
 
 def run_verify(args) -> int:
-    from reben.distribution.verify import verify_dist
+    from reben.distribution.verify import verify_folder
 
-    verdict = verify_dist(args.dist, tar=args.tar)
+    verdict = verify_folder(args.dist, tar=args.tar)
     for problem in verdict.problems:
         print(problem, file=sys.stderr)
     if verdict.problems:
@@ -107,8 +109,14 @@ def parser() -> argparse.ArgumentParser:
     content.add_argument("lmdb", help="the LMDB folder (results/dataset/lmdb)")
     content.add_argument("--check", metavar="FILE", help="compare with this LMDB_CONTENT.sha256; exit 1 if it differs")
     content.set_defaults(run=run_lmdb_content)
-    verify = commands.add_parser("verify", help="check the distribution against its SHA256SUMS and MD5SUMS")
-    verify.add_argument("dist", metavar="DIST_DIR", help="the distribution folder (results/dist)")
+    verify = commands.add_parser(
+        "verify", help="check the distribution against its SHA256SUMS and MD5SUMS (or the dataset's MANIFEST.sha256)"
+    )
+    verify.add_argument(
+        "dist",
+        metavar="DIST_DIR",
+        help="the distribution folder (results/dist), or the dataset folder (results/dataset)",
+    )
     verify.add_argument(
         "--tar", action="store_true", help="also decompress each archive and check its tar against TAR_MD5SUMS"
     )

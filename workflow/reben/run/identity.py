@@ -20,6 +20,7 @@ class Identities:
     def __init__(self, results):
         self.results = Path(results).resolve()
         self._files: dict[str, str] = {}
+        self._products: dict[str, str] = {}
 
     def made_here(self, path) -> bool:
         """A file under the results folder: one the workflow makes itself."""
@@ -39,7 +40,11 @@ class Identities:
 
     def product(self, path) -> str:
         """A Sentinel-2 product's content identity (metadata XML, image file sizes): a repaired
-        file reruns its tile, a touched one nothing."""
+        file reruns its tile, a touched one nothing. Read once per parse (several rules of a
+        tile take it)."""
         from reben.sentinel2.products import product_identity
 
-        return Path(path).name if self.made_here(path) else product_identity(path)
+        path = str(path)
+        if path not in self._products:
+            self._products[path] = Path(path).name if self.made_here(path) else product_identity(path)
+        return self._products[path]

@@ -29,9 +29,14 @@ def season(month: int) -> str:
 
 
 class ProductFiles:
-    """The files of a product, as a SAFE folder or a zip of one; paths are relative to the SAFE root."""
+    """The files of a product, as a SAFE folder or a zip of one; paths are relative to the SAFE root.
 
-    def __init__(self, path):
+    Every file must be inside the product: a symbolic link that resolves outside the folder (to
+    /etc/passwd, say), or a zip member named with `..`, an absolute path or a link out, is
+    refused with one line naming it, so that GDAL never opens it. `links_out` lets the test
+    double of sen2cor read the mirror of links that sen2cor's staging makes of a SAFE folder."""
+
+    def __init__(self, path, links_out: bool = False):
         self.path = Path(path)
         self.name = self.path.name
         if not self.path.exists():
@@ -39,15 +44,47 @@ class ProductFiles:
         if self.path.is_dir():
             self._members = sorted(str(p.relative_to(self.path)) for p in self.path.rglob("*"))
             self._zip = None
+            if not links_out:
+                self._refuse_links_out()
         elif zipfile.is_zipfile(self.path):
             self._zip = zipfile.ZipFile(self.path)
             names = self._zip.namelist()
+            self._refuse_members_out()
             # A zip holds one top-level X.SAFE/ folder; strip it.
             roots = {n.split("/", 1)[0] for n in names}
             self._prefix = roots.pop() + "/" if len(roots) == 1 else ""
             self._members = sorted(n[len(self._prefix) :] for n in names if n.startswith(self._prefix))
         else:
             raise ProductError(self.name, "neither a SAFE folder nor a readable zip", str(self.path))
+
+    def _refuse_links_out(self) -> None:
+        root = self.path.resolve()
+        for member in self._members:
+            path = self.path / member
+            if path.is_symlink() and not path.resolve().is_relative_to(root):
+                raise ProductError(
+                    self.name,
+                    f"a link to {path.resolve()}, outside the product: refused (every file of a "
+                    f"product must be inside its folder)",
+                    str(path),
+                )
+
+    def _refuse_members_out(self) -> None:
+        import posixpath
+        import stat
+
+        for info in self._zip.infolist():
+            name = info.filename
+            target = name
+            if stat.S_ISLNK(info.external_attr >> 16):
+                target = posixpath.join(posixpath.dirname(name), self._zip.read(info).decode(errors="replace"))
+            normal = posixpath.normpath(target)
+            if posixpath.isabs(target) or normal == ".." or normal.startswith("../"):
+                raise ProductError(
+                    self.name,
+                    f"zip member {name} resolves outside the product ({target}): refused",
+                    str(self.path),
+                )
 
     def glob(self, pattern: str) -> list[str]:
         """Members matching a shell pattern, case-insensitive (MTD_MSIL2a.xml exists in the wild)."""
@@ -119,6 +156,40 @@ def find_tile_metadata(files: ProductFiles) -> str:
     if not found:
         raise ProductError(files.name, "no tile metadata MTD_TL.xml (looked in GRANULE/*/ and below)")
     return found[0]
+
+
+def check_product_name(product_path, name: str) -> None:
+    """The configured name, the folder or zip name and the product's own metadata
+    (PRODUCT_URI, the tile of TILE_ID, PRODUCT_START_TIME) name the same product; the first
+    disagreement is one line naming both (a product configured under another's name would give
+    its tile another's data and date). Metadata a product lacks is not compared here: the input
+    check and the tile's inspection name it."""
+    files = ProductFiles(product_path)
+    wanted = parse_product_name(name)
+    where = str(files.path)
+
+    def differs(what: str, found: str) -> None:
+        raise ProductError(
+            name, f"{what} is {found}, not the configured name's: the name and the product disagree", where
+        )
+
+    stem = files.name.removesuffix(".zip").removesuffix(".SAFE")
+    if stem != name:
+        differs("the product's file name", stem)
+    if files._zip is not None and files._prefix.removesuffix("/").removesuffix(".SAFE") not in ("", name):
+        differs("the SAFE folder in the zip", files._prefix.removesuffix("/"))
+    if files.glob("MTD_MSIL*.xml"):  # a product without it fails its tile's checks, not this one
+        mtd = read_product_metadata(files.parse_xml(find_product_metadata(files)))
+        uri = (mtd["product_uri"] or "").removesuffix(".SAFE")
+        if uri and uri != name:
+            differs("its PRODUCT_URI", uri)
+        start = (mtd["product_start_time"] or "")[:19]
+        if start and start != wanted.sensing_time.strftime("%Y-%m-%dT%H:%M:%S"):
+            differs("its PRODUCT_START_TIME", mtd["product_start_time"])
+    if files.glob("GRANULE/*/MTD_TL.xml") or files.glob("*MTD_TL.xml"):
+        tile_id = _find(files.parse_xml(find_tile_metadata(files)), "TILE_ID")
+        if tile_id is not None and tile_id.text and f"_{wanted.tile}_" not in tile_id.text.strip() + "_":
+            differs("the TILE_ID of its MTD_TL.xml", tile_id.text.strip())
 
 
 # --- tile geocoding -------------------------------------------------------------------------

@@ -24,7 +24,7 @@ import zipfile
 from pathlib import Path
 
 from reben.errors import RebenError, Sen2corError
-from reben.io import write_json
+from reben.io import DISK_FULL_WORDS, free_space, write_json
 from reben.names import parse_product_name, tile_key
 from reben.safe import check_l1c_zip
 
@@ -73,6 +73,17 @@ def repair_empty_folders(safe) -> list[str]:
                 (parent / leaf).mkdir()
                 made.append(str((parent / leaf).relative_to(safe)))
     return made
+
+
+def remove_staging_leftovers(l2a_dir, key: str = "*") -> list[str]:
+    """Remove the staging folders `.<tile key>.sen2cor.*` in `l2a_dir` (of one tile, or of all)
+    that killed sen2cor jobs left: only call it when no sen2cor job of that tile runs."""
+    removed = []
+    for leftover in sorted(Path(l2a_dir).glob(f".{key}.sen2cor.*")):
+        LOG.info("removing %s, left by an interrupted sen2cor job", leftover)
+        shutil.rmtree(leftover, ignore_errors=True)
+        removed.append(str(leftover))
+    return removed
 
 
 def resolve_command(command: str) -> list[str]:
@@ -134,10 +145,8 @@ def run_sen2cor(
     if tile_key(l1c_name, l2a_baseline) != key:
         raise Sen2corError(f"{l1c_name}: its tile key is {tile_key(l1c_name, l2a_baseline)}, not {key}")
     # A killed run leaves its staging folder behind (no `finally` runs on SIGKILL): the next
-    # run of this tile removes it before it starts.
-    for leftover in out_product.parent.glob(f".{key}.sen2cor.*"):
-        LOG.info("%s: removing %s, left by an interrupted run", key, leftover.name)
-        shutil.rmtree(leftover, ignore_errors=True)
+    # run of this tile removes it before it starts (and every run at its start and end).
+    remove_staging_leftovers(out_product.parent, key)
     cmd = resolve_command(command)
     tool_log = Path(tool_log) if tool_log else out_product.with_name(key + ".L2A_Process.log")
     tool_log.parent.mkdir(parents=True, exist_ok=True)
@@ -176,9 +185,11 @@ def run_sen2cor(
         seconds = time.monotonic() - start
         if proc.returncode != 0:
             _append_reports(work, tool_log)
+            full = any(words in tool_log.read_text(errors="replace") for words in DISK_FULL_WORDS)
             raise Sen2corError(
                 f"{l1c_name}: L2A_Process exited with status {proc.returncode} "
                 f"({_last_line(tool_log)}); its output is in {tool_log}"
+                + (f"; no space left on device ({free_space(work)})" if full else "")
             )
         written = sorted(p for p in output_dir.iterdir() if p.is_dir() and p.name.endswith(".SAFE"))
         if len(written) != 1:
