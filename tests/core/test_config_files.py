@@ -19,17 +19,19 @@ def write(tmp_path: Path, text: str, name: str = "my.yaml") -> Path:
     return path
 
 
-def test_a_duplicate_key_names_both_lines(tmp_path):
-    path = write(tmp_path, "results: out\npatch_size_m: 1200\nsentinel2: {}\npatch_size_m: 600\n")
+@pytest.mark.parametrize(
+    "text, line, key, first",
+    [
+        ("results: out\npatch_size_m: 1200\nsentinel2: {}\npatch_size_m: 600\n", 4, "patch_size_m", 2),
+        ("sentinel1:\n  enabled: true\n  max_time_gap_days: 10\n  enabled: false\n", 4, "enabled", 2),
+    ],
+    ids=["top level", "nested"],
+)
+def test_a_duplicate_key_names_both_lines(tmp_path, text, line, key, first):
+    path = write(tmp_path, text)
     with pytest.raises(ConfigError) as e:
         load_config_file(path)
-    assert str(e.value) == f"{path}:4: duplicate key 'patch_size_m' (first at line 2); keep one of them"
-
-
-def test_a_duplicate_key_in_a_nested_section_is_found_too(tmp_path):
-    path = write(tmp_path, "sentinel1:\n  enabled: true\n  max_time_gap_days: 10\n  enabled: false\n")
-    with pytest.raises(ConfigError, match=r"my\.yaml:4: duplicate key 'enabled' \(first at line 2\)"):
-        load_config_file(path)
+    assert str(e.value) == f"{path}:{line}: duplicate key {key!r} (first at line {first}); keep one of them"
 
 
 def test_equal_keys_in_different_sections_are_fine(tmp_path):

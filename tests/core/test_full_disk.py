@@ -9,6 +9,7 @@ import subprocess
 import sys
 import textwrap
 import uuid
+from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
@@ -17,23 +18,15 @@ from conftest import REPO
 
 from reben.errors import OutputError
 from reben.io import disk_full_message, staged_dir, write_json, write_parquet
+from reben.names import tile_key
 from reben.sentinel2.patches import cut_tile
 from reben.sentinel2.tiles import inspect_tile
 from reben.shards import ShardWriter
-from reben.synthetic.scenario import SyntheticProduct
+from reben.synthetic.scenario import DEMO_PRODUCTS
 from reben.synthetic.sentinel2 import write_l2a_product
 
-SMALL = SyntheticProduct(
-    name="S2A_MSIL2A_20170613T101031_N9999_R022_T33UUP_20230105T120000",
-    epsg=32633,
-    ulx=300000,
-    uly=5400000,
-    n_patches=2,
-    baseline="99.99",
-    boa_add_offset=-1000,
-    seed=11,
-)
-KEY = "S2A_MSIL2A_20170613T101031_N9999_R022_T33UUP"
+SMALL = replace(DEMO_PRODUCTS[0], n_patches=2)  # 2 x 2 patches
+KEY = tile_key(SMALL.name)
 
 
 @pytest.fixture

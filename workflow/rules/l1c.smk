@@ -30,18 +30,15 @@ def l1c_name(wildcards):
     return PRODUCTS[wildcards.tile]["name"]
 
 
-def l1c_identity(wildcards):
-    """The L1C product's content identity: a re-downloaded or repaired product reruns sen2cor."""
-    return product_identity_of(PRODUCTS[wildcards.tile]["path"])
-
-
 SEN2COR_SETTINGS = ("command", "version", "resolution", "extra_args")
 
 
 def sen2cor_identity(wildcards):
-    """What a tile's L2A product is made of: its L1C product and sen2cor's settings, the params
-    of rule sen2cor. inspect_tile takes it as a param (tiles.smk)."""
-    return {"l1c": l1c_identity(wildcards), **{key: config["sen2cor"][key] for key in SEN2COR_SETTINGS}}
+    """What a tile's L2A product is made of: the params of rule sen2cor (the L1C product's name
+    and sen2cor's settings). inspect_tile takes it as a param (tiles.smk). The name, not the
+    content identity: a product fetched by the run has none before it is on disk, and a second
+    sen2cor run after every download would cost hours."""
+    return {"l1c": l1c_name(wildcards), **{key: config["sen2cor"][key] for key in SEN2COR_SETTINGS}}
 
 
 def remove_sen2cor_leftovers():
@@ -69,7 +66,6 @@ rule sen2cor:
         runtime=config["sen2cor"]["runtime"],
     params:
         l1c=l1c_name,
-        l1c_identity=l1c_identity,
         command=config["sen2cor"]["command"],
         version=config["sen2cor"]["version"],
         resolution=config["sen2cor"]["resolution"],

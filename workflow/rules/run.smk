@@ -9,11 +9,22 @@
 import time
 
 from reben.distribution.verify import clear_incomplete, mark_incomplete
+from reben.errors import InputCheckError
 from reben.run import slurm
 from reben.run.check import check_inputs, parse_time_problems, write_check_report
 from reben.run.ownership import claim_results
 
 CHECK_REPORT = f"{RESULTS}/check/inputs.txt"
+# The rules that fetch or make inputs: a run of these alone (the downloads, say) is not stopped by
+# a problem of the check (which reads the inputs of the other rules); it still gets the report.
+MAKES_INPUTS = {
+    "retrieve_sentinel2",
+    "retrieve_sentinel1",
+    "grd_to_backscatter",
+    "download_country_borders",
+    "fetch_bigearthnet_v1_s1",
+    "extract_bigearthnet_v1_s1",
+}
 # The folders a rebuild may leave with files of two builds: marked INCOMPLETE until it is done.
 BUILD_FOLDERS = (f"{RESULTS}/dataset", f"{RESULTS}/dist")
 RUN = {"started": time.time()}
@@ -30,9 +41,15 @@ def refuse_bad_inputs_at_parse():
         raise WorkflowError(f"{len(problems)} input problem(s):\n" + "\n".join(problems))
 
 
-def input_check():
+def reads_inputs(jobs):
+    """Whether a job of these does more than fetch or make inputs."""
+    return any(job.rule.name not in MAKES_INPUTS and not job.rule.name.startswith("synthesize_") for job in jobs)
+
+
+def input_check(stop=True):
     """The input check (reben.run.check): its report rewritten, a line and every warning on the
-    console, and every problem at once, which stops the run before its first job."""
+    console, and every problem at once, which stops the run before its first job (`stop`), or is
+    a warning."""
     result = check_inputs(
         config,
         PRODUCTS,
@@ -45,7 +62,12 @@ def input_check():
     logger.info(result.summary(CHECK_REPORT))
     for line in result.warnings:
         logger.warning(f"input check: {line}")
-    write_check_report(result, CHECK_REPORT)
+    try:
+        write_check_report(result, CHECK_REPORT)
+    except InputCheckError as e:
+        if stop:
+            raise
+        logger.warning(f"input check: {e}")
     return result
 
 
@@ -64,7 +86,7 @@ onstart:
     try:
         for leftover in remove_sen2cor_leftovers():
             logger.info(f"removed {leftover}, left by a killed sen2cor job")
-        RUN["check"] = input_check()
+        RUN["check"] = input_check(stop=reads_inputs(workflow.dag.needrun_jobs()))
         if writes_into(workflow.dag.needrun_jobs(), BUILD_FOLDERS):
             mark_incomplete(
                 BUILD_FOLDERS,
@@ -105,8 +127,8 @@ def recheck_made_inputs():
     """The inputs the run made or fetched (the demo's, downloads), checked now that they exist:
     the report describes every input after the run that made them."""
     try:
-        input_check()
-    except RebenError as e:
+        input_check(stop=False)
+    except RebenError as e:  # an input that cannot be read at all
         logger.error(str(e))
 
 

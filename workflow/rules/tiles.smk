@@ -13,7 +13,7 @@ def l2a_product(wildcards):
 def l2a_product_identity(wildcards):
     """A configured L2A product's content identity (metadata XML, image file sizes): a repaired
     file reruns its tile, a touched one nothing. For sen2cor's output, what it is made of (the
-    L1C product's identity and sen2cor's settings, l1c.smk): a tile whose L2A product is of
+    L1C product's name and sen2cor's settings, l1c.smk): a tile whose L2A product is of
     another setting reruns, and so does sen2cor when that product is missing (Snakemake removes
     the outputs of a killed sen2cor job, and would not look for them again otherwise)."""
     product = PRODUCTS[wildcards.tile]
