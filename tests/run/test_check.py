@@ -419,7 +419,9 @@ def test_every_run_with_a_job_rewrites_the_report_and_warns_before_its_first_job
     configfile.write_text(yaml.safe_dump(config))
     from conftest import run_snakemake
 
-    lines = (lambda p: (p.stdout + p.stderr).splitlines())(run_snakemake(demo_copy, configfile=configfile))
+    # Snakemake's rule blocks mark where each job starts: shown with the detail switch.
+    proc = run_snakemake(demo_copy, "--logger-reben-detail", configfile=configfile)
+    lines = (proc.stdout + proc.stderr).splitlines()
     warning = next(n for n, line in enumerate(lines) if line.startswith("input check: ") and "SENSOR_QUALITY" in line)
     first_job = next(n for n, line in enumerate(lines) if line.startswith(("rule ", "localrule ")))
     assert warning < first_job
