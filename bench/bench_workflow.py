@@ -310,10 +310,10 @@ def config_for(user: Path, results: Path, specs) -> dict:
 
 
 def reben_node_threads() -> list[str]:
-    """--set-threads for the per-tile rules whose threads follow the run (reben.run.slurm.tile_threads):
+    """--set-threads for the per-tile rules whose threads follow the run (reben.run.cores.tile_threads):
     the threads they get building reBEN's 115 tiles on one 16-core node, so that every tile is
     measured as the projection counts it (here a run of 1 tile on 2 cores would give 2)."""
-    from reben.run.slurm import tile_threads
+    from reben.run.cores import tile_threads
 
     class Node:
         cores = NODE_CORES

@@ -14,8 +14,6 @@ import zstandard
 
 from reben.distribution.archives import (
     TarStream,
-    _header,
-    _Headers,
     archive_digests,
     file_digests,
     tree_files,
@@ -24,7 +22,9 @@ from reben.distribution.archives import (
     write_tar_md5sums,
     write_tar_zst,
 )
+from reben.distribution.tar_format import TarHeaders, tar_header
 from reben.errors import DistributionError, OutputError
+from reben.io import write_json
 
 LONG = "S2A_MSIL2A_20170613T101031_N9999_R022_T33UUP"
 
@@ -126,9 +126,9 @@ def test_the_bytes_are_gnu_tars_own(tree):
 @pytest.mark.parametrize("length", [1, 99, 100, 101, 511, 512, 513, 1024])
 def test_fast_headers_are_tarfiles_for_every_name_length_and_size(length):
     name = "d/" + "é" * ((length - 2) // 2) + "x" * ((length - 2) % 2)  # multi-byte UTF-8 too
-    headers = _Headers(1_704_067_200)
+    headers = TarHeaders(1_704_067_200)
     for size in (0, 1, 511, 512, 123_456_789, 8**11 - 1, 8**11):
-        assert headers(name.encode(), size) == _header(name, size, 1_704_067_200), (length, size)
+        assert headers(name.encode(), size) == tar_header(name, size, 1_704_067_200), (length, size)
 
 
 def test_the_stream_and_zstd_do_not_depend_on_how_the_tar_is_cut(tmp_path, monkeypatch):
@@ -152,15 +152,17 @@ def test_the_stream_and_zstd_do_not_depend_on_how_the_tar_is_cut(tmp_path, monke
     assert summary["tar_bytes"] == len(whole.getvalue()) and summary["members"] == 5
 
 
-@pytest.mark.parametrize("read_threads, ahead", [(1, 1), (8, 2), (3, 256)])
-def test_reading_ahead_gives_gnu_tars_bytes_for_small_and_large_files(tree, read_threads, ahead):
-    """Files read ahead whole (up to 1 MiB) and files streamed in chunks (larger), in any mix of
-    reader threads and window: the same bytes as GNU tar's."""
+@pytest.mark.parametrize("workers", [0, 1, 3])
+def test_worker_processes_give_gnu_tars_bytes_for_small_and_large_files(tree, workers, monkeypatch):
+    """Files turned into tar bytes whole by worker processes (or this thread: 0 workers) and
+    files streamed in pieces from this thread (larger than a piece: 777 bytes here), in runs of
+    2 files, with any number of workers: the same bytes as GNU tar's."""
     patch = next(tree.glob("*/*_26_57"))
     big = bytes(range(256)) * (4096 + 3)  # just over 1 MiB: streamed, in pieces of 777 bytes
     (patch / next(p.name for p in patch.glob("*_B01.tif"))).write_bytes(big)
-    (tree / "a" / "z").write_bytes(b"z" * (1024**2))  # exactly 1 MiB: read ahead whole
-    pieces = list(TarStream(tree_files(tree), 1_704_067_200, 777, read_threads=read_threads, ahead=ahead))
+    (tree / "a" / "z").write_bytes(b"z" * 777)  # exactly one piece: read whole
+    monkeypatch.setattr("reben.distribution.archives._BATCH_FILES", 2)  # runs of 2 files: many runs
+    pieces = list(TarStream(tree_files(tree), 1_704_067_200, 777, workers=workers))
     assert b"".join(pieces) == gnu_tar_of(tree, 1_704_067_200)
 
 
@@ -175,6 +177,16 @@ def test_a_file_that_shrinks_while_read_ahead_is_one_line(tree, monkeypatch):
     with pytest.raises(DistributionError) as e:
         list(TarStream(tree_files(tree)))
     assert "shrank while being archived" in str(e.value) and "\n" not in str(e.value)
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+def test_a_file_gone_before_it_is_archived_is_one_line(tree, workers, monkeypatch):
+    monkeypatch.setattr("reben.distribution.archives._BATCH_FILES", 2)
+    files = tree_files(tree)
+    files[3][1].unlink()
+    with pytest.raises(DistributionError) as e:
+        list(TarStream(files, workers=workers))
+    assert str(e.value) == f"{files[3][1]}: cannot be read to archive it (No such file or directory)"
 
 
 def test_an_error_in_a_stage_is_one_line_and_leaves_no_archive(tree, tmp_path, monkeypatch):
@@ -204,15 +216,33 @@ def test_two_builds_are_byte_identical_whatever_mtimes_owners_and_worker_count(t
     assert not list((tmp_path / "out1").glob(".*.tmp"))
 
 
-def test_worker_count_does_not_change_a_multi_megabyte_archive(tmp_path):
-    """zstd splits its input into jobs of several MiB: the check needs more data than that."""
+def test_archives_and_their_checksum_files_are_the_same_at_1_2_and_4_workers(tmp_path):
+    """The tail takes every core it is given: zstd's workers and the tar stream's processes
+    follow the job's threads, and nothing of the archive may. zstd splits its input into jobs of
+    several MiB and the stream hands out runs of files: a tree of many files and several MiB."""
     root = tmp_path / "Reference_Maps"
-    root.mkdir()
     data = b"".join(hashlib.sha256(i.to_bytes(4, "little")).digest()[:8] * 512 for i in range(6000))
-    for i in range(4):
-        (root / f"f{i}").write_bytes(data[i::3])
-    outs = [write_tar_zst(root, tmp_path / f"{t}.tar.zst", level=5, threads=t) for t in (1, 2, 3)]
-    assert len({o["sha256"] for o in outs}) == 1
+    for i in range(700):  # 700 files of 1 B to 60 kB in 7 folders: 6 runs of 128 files
+        folder = root / f"d{i % 7}"
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / f"f{i:04d}.tif").write_bytes(data[i * 997 : i * 997 + (i * 7919) % 60_000 + 1])
+    summaries, dists = [], []
+    for threads in (1, 2, 4):
+        dist = tmp_path / f"dist{threads}"
+        summary = write_tar_zst(root, dist / "Reference_Maps.tar.zst", level=5, threads=threads)
+        assert summary["threads"] == threads and summary["stream_workers"] == max(1, threads // 2)
+        write_json(summary, tmp_path / f"summary{threads}.json")
+        write_tar_md5sums([tmp_path / f"summary{threads}.json"], dist / "TAR_MD5SUMS")
+        known = archive_digests([tmp_path / f"summary{threads}.json"], [dist / "Reference_Maps.tar.zst"])
+        write_checksums([dist / "Reference_Maps.tar.zst"], dist / "SHA256SUMS", dist / "MD5SUMS", known)
+        summaries.append(summary)
+        dists.append(dist)
+    for name in ("Reference_Maps.tar.zst", "TAR_MD5SUMS", "SHA256SUMS", "MD5SUMS"):
+        assert len({(d / name).read_bytes() for d in dists}) == 1, name
+    whole = io.BytesIO()
+    assert write_tar(root, whole) == (700, summaries[0]["tar_bytes"])
+    assert summaries[0]["tar_md5"] == hashlib.md5(whole.getvalue()).hexdigest()
+    assert hashlib.sha256((dists[0] / "Reference_Maps.tar.zst").read_bytes()).hexdigest() == summaries[2]["sha256"]
 
 
 def test_gnu_tar_and_zstd_extract_the_tree(tree, tmp_path):

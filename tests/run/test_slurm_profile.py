@@ -149,7 +149,7 @@ def test_noaccounting_layer_is_not_overridden_by_the_workflow_profile():
 def test_a_per_tile_job_gets_the_cores_a_run_leaves_each_tile():
     from snakemake.exceptions import WorkflowError
 
-    from reben.run.slurm import tile_threads
+    from reben.run.cores import tile_threads
 
     class Run:
         def __init__(self, cores):

@@ -162,10 +162,20 @@ def test_validity_needs_every_band_free_of_zero(small_product, tmp_path):
         dst.write(data, 1)
     rewrite_manifest(product)
     tile_json = inspect(product, tmp_path)
-    cut_tile(tile_json, tmp_path / "s2", tmp_path / "t.parquet", tmp_path / "sh.parquet", tmp_path / "st.parquet")
+    out, sha256 = tmp_path / "s2", tmp_path / "s2_sha256.parquet"
+    cut_tile(
+        tile_json, out, tmp_path / "t.parquet", tmp_path / "sh.parquet", tmp_path / "st.parquet", sha256_path=sha256
+    )
     t = pd.read_parquet(tmp_path / "t.parquet").set_index(["x", "y"])
     assert not t.loc[(2, 1), "valid"]
     assert t.loc[(2, 0), "valid"] and t.loc[(2, 2), "valid"] and t.loc[(1, 1), "valid"]
+    # B09 is cut after B01..B8A: the files written for the patch before B09 showed its 0 are
+    # gone, from the folder and from the sha256 the manifest merges, and from the shard.
+    invalid = t.loc[(2, 1), "patch_id"]
+    assert not (out / invalid).exists() and (out / t.loc[(2, 0), "patch_id"]).is_dir()
+    assert sorted(p.name for p in out.iterdir()) == sorted(t.patch_id[t.valid])
+    assert sha256_table_rows(sha256) == folder_sha256(out)
+    assert sorted(dict(iter_shard(tmp_path / "sh.parquet"))) == sorted(t.patch_id[t.valid])
 
 
 def test_scl_fractions_count_cloud_shadow_cirrus_and_snow():

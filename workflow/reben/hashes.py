@@ -49,6 +49,16 @@ class FileHashes:
         self._files.append(name)
         self._digests.append(digest)
 
+    def drop(self, folders) -> None:
+        """Forget the files recorded in these folders (relative to the root: patches a job
+        wrote files for and then removed)."""
+        if not folders:
+            return
+        keep = [i for i, folder in enumerate(self._folders) if folder not in folders]
+        self._folders = [self._folders[i] for i in keep]
+        self._files = [self._files[i] for i in keep]
+        self._digests = [self._digests[i] for i in keep]
+
     def __len__(self) -> int:
         return len(self._files)
 

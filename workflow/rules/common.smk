@@ -21,7 +21,8 @@ from reben.constants import DATASET_TREES, METADATA_FILES
 from reben.errors import RebenError
 from reben.run.identity import Identities
 from reben.run.ownership import config_identity, refuse_results_of_another_dataset
-from reben.run.slurm import mem_mb_grows, tile_threads
+from reben.run.cores import tail_jobs, tail_threads, tile_threads
+from reben.run.slurm import mem_mb_grows
 
 put_package_first_for_jobs(REPO / "workflow")
 try:

@@ -43,6 +43,22 @@ def provenance_input_files():
     return {label: path for label, path in files.items() if path}
 
 
+def tail_job_threads(job):
+    """Threads of a dataset-wide job (archive:<kind>, lmdb, manifest): its share of the run's
+    cores (reben.run.cores.tail_threads); these jobs are ready together once the last tile is
+    done, and take the whole node side by side."""
+    return tail_threads(job, tail_jobs(dataset_trees()), workflow, config["distribution"]["cores"])
+
+
+def archive_threads(wildcards):
+    """An archive's threads: `distribution.zstd_threads` where the config sets it, else its
+    share of the run's cores. The archive's bytes are the same for any number."""
+    if config["distribution"]["zstd_threads"]:
+        return config["distribution"]["zstd_threads"]
+    kind = {tree: kind for kind, tree in dataset_trees().items()}[wildcards.tree]
+    return tail_job_threads(f"archive:{kind}")
+
+
 rule encode_lmdb:
     input:
         unpack(lmdb_inputs),
@@ -57,7 +73,9 @@ rule encode_lmdb:
         log_path("encode_lmdb", "dataset"),
     benchmark:
         benchmark_path("encode_lmdb", "dataset")
-    threads: 2
+    # The long dataset-wide jobs start before the report's when cores are short.
+    priority: 10
+    threads: tail_job_threads("lmdb")
     resources:
         mem_mb=mem_mb_grows(2000),
         runtime=240,
@@ -80,7 +98,8 @@ rule archive_tree:
         benchmark_path("archive_tree", "{tree}")
     wildcard_constraints:
         tree="|".join(DATASET_TREES.values()),
-    threads: config["distribution"]["zstd_threads"]
+    priority: 10
+    threads: archive_threads
     resources:
         mem_mb=mem_mb_grows(2000),
         runtime=600,
@@ -136,7 +155,8 @@ rule write_manifest:
         log_path("write_manifest", "dataset"),
     benchmark:
         benchmark_path("write_manifest", "dataset")
-    threads: 2
+    priority: 10
+    threads: tail_job_threads("manifest")
     resources:
         mem_mb=mem_mb_grows(1000),
         runtime=240,

@@ -20,22 +20,22 @@ import hashlib
 import os
 import queue
 import shutil
-import tarfile
 import threading
+import time
+from collections import deque
 from pathlib import Path
 
 import zstandard
 
+from reben.distribution.tar_format import BLOCK, RECORD, ZEROS, read_chunks, tar_members
 from reben.errors import DistributionError
 from reben.io import read_json, staged_file, write_text
 
-_BLOCK = tarfile.BLOCKSIZE  # 512
-_RECORD = tarfile.RECORDSIZE  # 20 blocks: the archive's length is a multiple of this, as tar writes
 _CHUNK = 1024**2
 _TAR_CHUNK = 8 * 1024**2  # the tar stream goes to its stages in pieces of this size
-_READ_WHOLE = 1024**2  # files up to this size are read ahead whole (a patch's GeoTIFF: 1-60 KB)
-_READ_BATCH = 16  # files read ahead by one task
-FILE_MODE = 0o644
+_READ_WHOLE = 256 * 1024  # files up to this size are read whole by the stream's workers (a patch's GeoTIFF: 1-60 KB)
+_BATCH_FILES = 128  # files a worker turns into tar bytes at a time (S2: ~2 MB)
+_PIPE_BYTES = 1024**2  # the workers' pipes, where the system allows it
 
 
 def is_bookkeeping(name: str) -> bool:
@@ -64,199 +64,179 @@ def tree_files(root) -> list[tuple[str, Path]]:
     return sorted(found, key=lambda item: item[0].encode("utf-8", "surrogateescape"))
 
 
-def _checksum(block: bytearray) -> None:
-    """Recompute a tar header block's checksum field (as tar does: the field counted as spaces)."""
-    block[148:156] = b" " * 8
-    block[148:156] = b"%06o\0 " % sum(block)
+class _Worker:
+    """One `reben.distribution.tar_worker` process: runs of files asked in order, answered in
+    the same order."""
+
+    def __init__(self):
+        import subprocess
+        import sys
+
+        package_root = str(Path(__file__).resolve().parents[2])  # the folder holding `reben`
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, (package_root, os.environ.get("PYTHONPATH"))))}
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "reben.distribution.tar_worker"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            bufsize=0,  # the answers' bytes are read straight into their buffers
+            env=env,
+        )
+        try:  # Linux: 1 MiB pipes, 16x fewer reads and wake-ups than the default 64 KiB
+            import fcntl
+
+            for pipe in (self.proc.stdin, self.proc.stdout):
+                fcntl.fcntl(pipe.fileno(), fcntl.F_SETPIPE_SZ, _PIPE_BYTES)
+        except (ImportError, AttributeError, OSError):
+            pass
+
+    def ask(self, request) -> None:
+        from reben.distribution.tar_worker import write_message
+
+        write_message(self.proc.stdin, request)
+
+    def answer(self):
+        from reben.distribution.tar_worker import read_message
+
+        reply = read_message(self.proc.stdout)
+        if reply is None:
+            raise DistributionError(f"a tar stream worker ended unexpectedly (exit status {self.proc.wait()})")
+        (kind, value), blobs = reply
+        if kind == "ok":
+            layout, members, file_bytes = value
+            blobs = iter(blobs)
+            return [next(blobs) if part is None else part for part in layout], members, file_bytes
+        if kind == "os":
+            raise OSError(*value)
+        raise DistributionError(value)
+
+    def close(self, kill: bool = False) -> None:
+        if kill:
+            self.proc.kill()
+        else:
+            self.proc.stdin.close()
+        self.proc.wait()
+        for pipe in (self.proc.stdin, self.proc.stdout):
+            if not pipe.closed:
+                pipe.close()
 
 
-def _header(name: str, size: int, mtime: int) -> bytes:
-    """The header records of one regular file, byte for byte as GNU tar writes them with the
-    release's options. tarfile writes the same except for the mode of a `././@LongLink` record,
-    which GNU tar sets to 0644 (tarfile: 0)."""
-    info = tarfile.TarInfo(name)
-    info.type = tarfile.REGTYPE
-    info.mode = FILE_MODE
-    info.size = size
-    info.mtime = mtime
-    info.uid = info.gid = 0
-    info.uname = info.gname = ""
-    buf = bytearray(info.tobuf(tarfile.GNU_FORMAT, "utf-8", "surrogateescape"))
-    offset = 0
-    while buf[offset + 156 : offset + 157] == tarfile.GNUTYPE_LONGNAME:
-        block = buf[offset : offset + _BLOCK]
-        block[100:108] = b"%07o\0" % FILE_MODE
-        _checksum(block)
-        buf[offset : offset + _BLOCK] = block
-        long_size = int(bytes(block[124:136]).rstrip(b"\0 ") or b"0", 8)
-        offset += _BLOCK + long_size + (-long_size % _BLOCK)
-    return bytes(buf)
+class _Workers(list):
+    """`n` tar stream workers, closed at the end of a `with` (killed when it ends in an error)."""
 
+    def __init__(self, n: int):
+        super().__init__()
+        try:
+            self.extend(_Worker() for _ in range(n))
+        except BaseException:
+            self.__exit__(Exception, None, None)
+            raise
 
-class _Headers:
-    """`_header`'s bytes for every file of an archive, from two templates filled in per file
-    (name, size, checksum); tarfile's TarInfo costs ten times as much per file, and a reBEN tree
-    has millions. Sizes of 8 GiB and more (GNU's base-256 size field) go through `_header`."""
+    def __enter__(self):
+        return self
 
-    def __init__(self, mtime: int):
-        self.mtime = mtime
-        self._file = bytearray(_header("x", 0, mtime)[-_BLOCK:])
-        self._file[0:100] = bytes(100)
-        self._file[124:136] = bytes(12)
-        self._file[148:156] = b" " * 8
-        self._file_sum = sum(self._file)
-        self._long: dict[int, bytes] = {}  # the ././@LongLink record by name length
-
-    def __call__(self, name: bytes, size: int) -> bytes:
-        if size >= 8**11:
-            return _header(name.decode("utf-8", "surrogateescape"), size, self.mtime)
-        block = self._file.copy()
-        short = name[:100]
-        block[0 : len(short)] = short
-        size_field = b"%011o\0" % size
-        block[124:136] = size_field
-        block[148:155] = b"%06o\0" % (self._file_sum + sum(short) + sum(size_field))
-        if len(name) <= 100:
-            return bytes(block)
-        long = self._long.get(len(name))
-        if long is None:
-            long = self._long[len(name)] = _header("x" * len(name), 0, self.mtime)[:_BLOCK]
-        payload = name + bytes(_BLOCK - len(name) % _BLOCK)  # the name, NUL-terminated, padded
-        return long + payload + bytes(block)
-
-
-_ZEROS = bytes(_RECORD)
-
-
-def _chunks(fd: int, path, size: int, chunk: int):
-    """The `size` bytes of an open file in pieces of at most `chunk`; one line if it has fewer."""
-    left = size
-    while left:
-        data = os.read(fd, min(left, chunk))
-        if not data:
-            raise DistributionError(f"{path}: shrank while being archived")
-        yield data
-        left -= len(data)
-
-
-def _read_whole(path, limit: int) -> tuple[int, bytes | None]:
-    """(size, content) of a file; content None when it is larger than `limit` (it is then read
-    in chunks by the tar stream itself)."""
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        size = os.fstat(fd).st_size
-        return size, (b"".join(_chunks(fd, path, size, size)) if size <= limit else None)
-    finally:
-        os.close(fd)
-
-
-def _read_batch(paths, limit: int) -> list[tuple[int, bytes | None]]:
-    return [_read_whole(path, limit) for path in paths]
+    def __exit__(self, kind, value, tb):
+        for worker in self:
+            worker.close(kill=kind is not None)
 
 
 class TarStream:
     """The uncompressed GNU tar of a tree's files (`tree_files`), as the release built it, in
-    chunks of about `chunk_bytes`; `members` and `bytes` count what was produced, `file_bytes` the
-    bytes of the files archived (the tree's size).
+    pieces; `members` and `bytes` count what was produced, `file_bytes` the bytes of the files
+    archived (the tree's size).
 
-    Files up to 1 MiB are read ahead by `read_threads` threads, up to `ahead` files
-    before the one being streamed: a dataset tree is millions of small files, mostly no longer
-    in the page cache, and one reader at a time leaves the disk idle between requests (a cold
-    S2 tree here: 65 MB/s with one reader, 107 MB/s with 8). Larger files are streamed in
-    chunks when their turn comes."""
+    A dataset tree is millions of small files: each file costs a header and four system calls
+    in Python, about 10 us (1.2 s per GB of a warm S2 tree here), as much as md5 takes on the
+    same bytes, and on a cold tree one reader at a time leaves the disk idle between requests.
+    With `workers`, runs of `_BATCH_FILES` files are read and turned into tar bytes by that many
+    processes (`_members` in reben.distribution.tar_worker), each a run ahead of the one being
+    streamed; this thread only passes the bytes on, in order. Files over 256 KiB (none in a
+    patch tree) are streamed from here in pieces of `chunk_bytes`. `workers=0` does it all in
+    this thread (small trees)."""
 
-    def __init__(self, files, mtime: int = 0, chunk_bytes: int | None = None, read_threads: int = 8, ahead: int = 256):
+    def __init__(self, files, mtime: int = 0, chunk_bytes: int | None = None, workers: int = 0):
         self.files, self.chunk_bytes = files, chunk_bytes or _TAR_CHUNK
-        self.read_threads, self.ahead = max(1, read_threads), max(1, ahead)
-        self.headers = _Headers(int(mtime))
+        self.mtime = int(mtime)
+        self.workers = max(0, int(workers))
         self.members = self.bytes = self.file_bytes = 0
 
-    def _contents(self):
-        """(name, path, size, content or None) of every file, in order, read ahead in batches of
-        `_READ_BATCH` files (a future per file costs more than reading a warm file)."""
-        from collections import deque
-        from concurrent.futures import ThreadPoolExecutor
-
-        limit = min(_READ_WHOLE, self.chunk_bytes)
+    def _runs(self):
+        """(parts, members, file bytes) of each run of files, in order."""
         files = self.files if isinstance(self.files, list) else list(self.files)
-        batches = max(1, self.ahead // _READ_BATCH)
-        pending: deque = deque()
-
-        def oldest():
-            batch, read = pending.popleft()
-            for (name, path), got in zip(batch, read.result()):
-                yield (name, path, *got)
-
-        with ThreadPoolExecutor(max_workers=self.read_threads) as pool:
-            try:
-                for start in range(0, len(files), _READ_BATCH):
-                    batch = files[start : start + _READ_BATCH]
-                    pending.append((batch, pool.submit(_read_batch, [path for _, path in batch], limit)))
-                    if len(pending) > batches:
-                        yield from oldest()
-                while pending:
-                    yield from oldest()
-            finally:
-                for _, read in pending:
-                    read.cancel()
+        limit = min(_READ_WHOLE, self.chunk_bytes)
+        runs = ([(n, str(p)) for n, p in files[i : i + _BATCH_FILES]] for i in range(0, len(files), _BATCH_FILES))
+        if not self.workers or len(files) <= _BATCH_FILES:
+            for run in runs:
+                yield tar_members(run, self.mtime, limit)
+            return
+        with _Workers(min(self.workers, -(-len(files) // _BATCH_FILES))) as workers:
+            # Each worker has one run asked at a time, and is asked its next run as soon as it
+            # has answered (before the answer is passed on): no worker waits, and none is ever
+            # sent a run while it is writing an answer (a pipe full both ways would hang).
+            pending: deque = deque()
+            for worker, run in zip(workers, runs):
+                worker.ask((run, self.mtime, limit))
+                pending.append(worker)
+            while pending:
+                worker = pending.popleft()
+                answer = worker.answer()
+                run = next(runs, None)
+                if run is not None:
+                    worker.ask((run, self.mtime, limit))
+                    pending.append(worker)
+                yield answer
 
     def _stream_large(self, path, size: int):
-        """A large file's bytes in chunks of at most `chunk_bytes`."""
+        """A large file's bytes in pieces of at most `chunk_bytes`."""
         fd = os.open(path, os.O_RDONLY)
         try:
-            yield from _chunks(fd, path, size, self.chunk_bytes)
+            yield from read_chunks(fd, path, size, self.chunk_bytes)
         finally:
             os.close(fd)
 
     def __iter__(self):
-        pieces: list[bytes] = []
-        held = 0
-        headers = self.headers
-        for name, path, size, content in self._contents():
-            header = headers(name.encode("utf-8", "surrogateescape"), size)
-            pieces.append(header)
-            held += len(header)
-            for data in (content,) if content is not None else self._stream_large(path, size):
-                if held >= self.chunk_bytes:
-                    yield b"".join(pieces)
-                    pieces, held = [], 0
-                pieces.append(data)
-                held += len(data)
-            pad = -size % _BLOCK
-            if pad:
-                pieces.append(_ZEROS[:pad])
-                held += pad
-            self.bytes += len(header) + size + pad
-            self.members += 1
-            self.file_bytes += size
-            if held >= self.chunk_bytes:
-                yield b"".join(pieces)
-                pieces, held = [], 0
-        end = 2 * _BLOCK
-        end += -(self.bytes + end) % _RECORD
-        pieces.append(_ZEROS[:end])
+        for parts, members, file_bytes in self._runs():
+            for part in parts:
+                if not isinstance(part, tuple):  # bytes, or a worker's bytearray
+                    self.bytes += len(part)
+                    yield part
+                    continue
+                path, size = part
+                for data in self._stream_large(path, size):
+                    self.bytes += len(data)
+                    yield data
+                if size % BLOCK:
+                    self.bytes += -size % BLOCK
+                    yield ZEROS[: -size % BLOCK]
+            self.members += members
+            self.file_bytes += file_bytes
+        end = 2 * BLOCK
+        end += -(self.bytes + end) % RECORD
         self.bytes += end
-        yield b"".join(pieces)
+        yield ZEROS[:end]
 
 
 class _Stage(threading.Thread):
     """Applies `fn` to each item put, in order, in a thread of its own: hashing, compressing
     and writing release the GIL, so the stages of an archive run side by side. An error comes
-    back at the next `put` or at `close`."""
+    back at the next `put` or at `close`. `busy` is the wall time spent in `fn`: the stage
+    whose busy time is the archive's wall time is the one that binds it."""
 
     def __init__(self, fn, depth: int = 4):
         super().__init__(daemon=True)
-        self.fn, self.error = fn, None
+        self.fn, self.error, self.busy = fn, None, 0.0
         self._items: queue.Queue = queue.Queue(depth)
         self.start()
 
     def run(self):
+        clock = time.perf_counter
         while (item := self._items.get()) is not None:
             if self.error is None:
+                start = clock()
                 try:
                     self.fn(item)
                 except BaseException as e:  # noqa: BLE001 - handed to the caller
                     self.error = e
+                self.busy += clock() - start
 
     def put(self, item) -> None:
         if self.error is not None:
@@ -312,16 +292,22 @@ def write_tar_zst(tree, out_path, level: int = 10, threads: int = 1, mtime: int 
     sizes, the archive's sha256 and md5 and the md5 of the uncompressed tar (all computed while
     writing).
 
-    Five stages overlap: the tar stream (this thread), its md5, zstd (its `threads` workers),
-    the md5 of zstd's output, and its sha256 with the write to the file."""
+    Five stages overlap: the tar stream (`threads` // 2 worker processes read the files and make
+    the tar bytes, this thread passes them on), its md5, zstd (`threads` workers), the md5 of
+    zstd's output, and its sha256 with the write to the file. The md5 of the uncompressed tar
+    is one hash over one stream, on one core: it bounds an archive's speed on a large node.
+    `seconds` in the summary gives each stage's busy time (wall s), and the total."""
     tree, out_path = Path(tree), Path(out_path)
     if not tree.is_dir():
         raise DistributionError(f"{tree}: not a folder; nothing to archive")
     # threads >= 1 always: zstd's multi-threaded format is the same for any worker count, while
     # threads=0 (single-threaded mode) frames the data differently.
-    cctx = zstandard.ZstdCompressor(level=level, threads=max(1, int(threads)), write_checksum=True)
+    threads = max(1, int(threads))
+    cctx = zstandard.ZstdCompressor(level=level, threads=threads, write_checksum=True)
     tar_md5, md5, sha256 = hashlib.md5(), hashlib.md5(), hashlib.sha256()
-    stream = TarStream(tree_files(tree), int(mtime))
+    stream = TarStream(tree_files(tree), int(mtime), workers=max(1, threads // 2))
+    start = time.perf_counter()
+    waited = {"stream": 0.0, "put": 0.0}
     try:
         out_path.parent.mkdir(parents=True, exist_ok=True)
         with staged_file(out_path) as tmp, open(tmp, "wb") as raw:
@@ -335,14 +321,23 @@ def write_tar_zst(tree, out_path, level: int = 10, threads: int = 1, mtime: int 
                 z = cctx.stream_writer(_Fanout(*outputs), closefd=False)
                 inputs = (_Stage(tar_md5.update), _Stage(z.write))
                 try:
-                    for chunk in stream:
+                    pieces, clock = iter(stream), time.perf_counter
+                    while True:
+                        t0 = clock()
+                        chunk = next(pieces, None)
+                        t1 = clock()
+                        waited["stream"] += t1 - t0
+                        if chunk is None:
+                            break
                         for stage in inputs:
                             stage.put(chunk)
+                        waited["put"] += clock() - t1
                 finally:
                     _close(inputs)
                 z.close()  # the end of the frame, once every chunk is in
             finally:
                 _close(outputs)
+            busy = dict(zip(("tar_md5", "zstd", "md5", "sha256_write"), (s.busy for s in (*inputs, *outputs))))
     except OSError as e:
         raise DistributionError(f"{out_path}: cannot write the archive ({e.strerror or e})") from None
     return {
@@ -355,6 +350,14 @@ def write_tar_zst(tree, out_path, level: int = 10, threads: int = 1, mtime: int 
         "md5": md5.hexdigest(),
         "tar": out_path.name.removesuffix(".zst"),
         "tar_md5": tar_md5.hexdigest(),
+        "threads": threads,
+        "stream_workers": stream.workers,
+        "seconds": {
+            "total": round(time.perf_counter() - start, 3),
+            "tar_stream": round(waited["stream"], 3),
+            "stages_full": round(waited["put"], 3),
+            **{k: round(v, 3) for k, v in busy.items()},
+        },
     }
 
 

@@ -43,7 +43,7 @@ SOFTWARE = (
 )
 
 
-HOW_NOT_WHAT = {"threads", "mem_mb", "runtime", "zstd_threads"}
+HOW_NOT_WHAT = {"threads", "mem_mb", "runtime", "zstd_threads", "cores"}
 """Settings that change how jobs run, never what they make: PROVENANCE.json leaves them out, so
 that more threads or memory rerun nothing."""
 

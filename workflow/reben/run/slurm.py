@@ -136,22 +136,6 @@ def mem_mb_grows(first_attempt_mb: int):
     return mem_mb
 
 
-def tile_threads(most: int, workflow, tiles: int) -> int:
-    """Threads of a per-tile job that can use up to `most`: the cores of the run (--cores) over
-    its tiles, at least 1. Decoding a tile's JPEG2000 bands in 2 threads makes cut_s2_patches only
-    1.13x faster for twice the cores (106 s on 1 thread, 93.5 s and 136 CPU s on 2, one full
-    tile): a run of many tiles gets through more of them with one thread per job, a run of one
-    tile on a laptop keeps the speed-up. Without --cores (a cluster: every job its own
-    allocation) a job gets 1."""
-    try:
-        cores = workflow.cores
-    except Exception:  # noqa: BLE001 - Snakemake's WorkflowError when --cores is not set
-        return 1
-    if not isinstance(cores, int) or cores < 1:
-        return 1
-    return max(1, min(most, cores // max(tiles, 1)))
-
-
 def submits_to_slurm(workflow) -> bool:
     """True in the Snakemake process that submits jobs with sbatch (not inside a job)."""
     plugin = workflow.executor_plugin

@@ -2,12 +2,16 @@
 
 Each band is read once, whole, and viewed as (rows, px, cols, px) blocks, so validity, SCL
 fractions and each patch's band statistics (reben.bandstats) come from array reductions over all
-patches at once; only the writing of each valid patch's 12 files loops over patches.
+patches at once; only the writing of the patches' files loops over patches. Each band is cut and
+its files written as soon as it is decoded, while the next bands decode: the writing hides behind
+the decoding instead of following it.
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import shutil
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -121,55 +125,54 @@ def cut_tile(tile_json, out_dir, table_path, shard_path, band_stats_path, thread
         return {"patches": n, "valid": 0}
 
     paths = tile["band_paths"]
-    with ThreadPoolExecutor(max_workers=max(threads, 1)) as pool:
-        arrays = dict(
-            zip(
-                S2_BANDS + ("SCL",),
-                pool.map(lambda band: read_band(paths[band], product, band, grid), S2_BANDS + ("SCL",)),
-            )
-        )
-        decoded = time.monotonic()
-        LOG.info("%s: decoded 12 bands and SCL in %.1f s", key, decoded - start)
-        views = {
-            band: blocks(arrays[band], grid.pixels(S2_BAND_RESOLUTION[band]), grid.n_rows, grid.n_cols)
-            for band in S2_BANDS
-        }
-        stats = dict(zip(S2_BANDS, pool.map(lambda band: s2_block_stats(views[band]), S2_BANDS)))
-    LOG.info("%s: band statistics of every patch in %.1f s", key, time.monotonic() - decoded)
-
-    # Nodata is 0, the smallest uint16: a patch holds a nodata pixel in a band exactly when its
-    # minimum there is 0.
-    valid = np.ones((grid.n_rows, grid.n_cols), dtype=bool)
-    for band in S2_BANDS:
-        valid &= stats[band]["min"] != S2_NODATA
-    cloud, snow = scl_fractions(arrays.pop("SCL"), grid)
-    valid = valid.ravel()
-
     writers = {
         res: PatchTiffWriter((grid.pixels(res),) * 2, "uint16", grid.crs, res, nodata=S2_NODATA)
         for res in sorted(set(S2_BAND_RESOLUTION.values()))
     }
     ids = grid.patch_ids()
     xs, ys = grid.indices()
-    todo = np.flatnonzero(valid)
-    progress = Progress(f"{key}: writing patches", len(todo))
+    corners: dict[int, tuple[float, float]] = {}
+    # Nodata is 0, the smallest uint16: a patch holds a nodata pixel in a band exactly when its
+    # minimum there is 0. `valid` is what the bands decoded so far allow.
+    valid = np.ones(n, dtype=bool)
+    views, stats = {}, {}
+    progress = Progress(f"{key}: bands decoded and cut", len(S2_BANDS))
     with staged_dir(out_dir) as tmp_dir:
         files = FileHashes(tmp_dir)
-        with ShardWriter(shard_path) as shard:
-            for done, i in enumerate(todo, 1):
-                x, y, pid = int(xs[i]), int(ys[i]), ids[i]
-                left, _, _, top = grid.patch_bounds(x, y)
-                folder = tmp_dir / pid
-                folder.mkdir()
-                tensors = {}
-                for band in S2_BANDS:
-                    patch = np.ascontiguousarray(views[band][y, :, x, :])
-                    files.write(
-                        folder / f"{pid}_{band}.tif", writers[S2_BAND_RESOLUTION[band]].to_bytes(patch, left, top)
-                    )
-                    tensors[band] = patch
-                shard.add(pid, encode(tensors))
+        made = np.zeros(n, dtype=bool)  # patch folders made
+        with ThreadPoolExecutor(max_workers=max(threads, 1)) as pool:
+            # Bands are decoded in the pool while this thread cuts and writes each one as it
+            # comes: the files of a band go to disk while the next is decoded, instead of all
+            # 12 x 8,281 after the last. A patch that a later band shows to hold nodata loses
+            # the files written for it (below); where nodata is rare, almost nothing is undone.
+            decoded = pool.map(lambda band: read_band(paths[band], product, band, grid), S2_BANDS + ("SCL",))
+            for done, (band, array) in enumerate(zip(S2_BANDS + ("SCL",), decoded), 1):
+                if band == "SCL":
+                    cloud, snow = scl_fractions(array, grid)
+                    continue
+                views[band] = view = blocks(array, grid.pixels(S2_BAND_RESOLUTION[band]), grid.n_rows, grid.n_cols)
+                stats[band] = s2_block_stats(view)
+                valid &= stats[band]["min"].ravel() != S2_NODATA
+                writer = writers[S2_BAND_RESOLUTION[band]]
+                for i in np.flatnonzero(valid):
+                    x, y, pid = int(xs[i]), int(ys[i]), ids[i]
+                    folder = f"{tmp_dir}/{pid}"
+                    if not made[i]:
+                        os.mkdir(folder)
+                        made[i] = True
+                        corners[i] = grid.patch_bounds(x, y)[::3]  # (left, top)
+                    files.write(f"{folder}/{pid}_{band}.tif", writer.to_bytes(view[y, :, x, :], *corners[i]))
                 progress.update(done)
+        LOG.info("%s: decoded and cut 12 bands and SCL in %.1f s", key, time.monotonic() - start)
+        undone = np.flatnonzero(made & ~valid)
+        for i in undone:
+            shutil.rmtree(f"{tmp_dir}/{ids[i]}")
+        files.drop({ids[i] for i in undone})
+        todo = np.flatnonzero(valid)
+        with ShardWriter(shard_path) as shard:
+            for i in todo:
+                x, y = int(xs[i]), int(ys[i])
+                shard.add(ids[i], encode({band: views[band][y, :, x, :] for band in S2_BANDS}))
         kept = {band: {stat: a.ravel()[todo] for stat, a in stats[band].items()} for band in S2_BANDS}
         write_parquet(s2_stats_table([ids[i] for i in todo], kept), band_stats_path)
         write_parquet(patch_table(grid, valid, cloud, snow), table_path)
