@@ -20,8 +20,16 @@ the projection to reBEN (115 tiles, 549,488 kept patches) on one 16-core node ag
               its threads for its wall time, a 16-core node runs 16 / threads such jobs at
               once, packed without gaps (a lower bound from CPU time is printed beside it)
   tail      = the dataset-wide jobs on the DAG's critical path (snakemake --dag), each at
-              a + b * 549,488 from its fit on kept patches, on 2 cores as measured (no credit
-              for the more threads a 16-core node would give it)
+              a + b * 549,488 from its fit on kept patches, with the threads it had here;
+              except the jobs whose threads follow the run's cores (the archives, the LMDB, the
+              manifest: reben.run.cores), which start together when the last tile is done:
+              each is rerun alone at N = max on 1 and on 2 cores of this machine (taskset,
+              --set-threads), and projected at its share of the 16 cores with that scaling
+              (Amdahl: serial fraction f = 2 t2 / t1 - 1), times its fit's growth to reBEN,
+              and no faster than the disk reads its input (dd iflag=direct, measured in the
+              same run) nor, for an archive, than one core hashes md5 over its tar; their reads
+              together at the disk's rate bound them as a group. Their peak memory side by side
+              is printed against 8 GiB.
   total     = head + per-tile + tail
 
     .venv/bin/python bench/bench_workflow.py [--n 1,2,4] [--cores 2] [--out bench/out/workflow]
@@ -306,10 +314,13 @@ def config_for(user: Path, results: Path, specs) -> dict:
         "clc": {"path": str(user / "clc" / "clc.gpkg"), "version": "bench-workflow-synthetic-clc-1"},
         "sentinel1": {"enabled": True, "input_dir": str(user / "s1")},
         "countries": {"borders": str(user / "borders" / "countries.gpkg"), "names": ["Serbia", "Kosovo"]},
+        # Accepted: on 1 to 4 synthetic tiles, urban classes fall in validation and test only (the
+        # check would fail the run at its end; the benchmark times the run, not the content).
+        "report": {"min_train_patches_per_class": 0},
     }
 
 
-def reben_node_threads() -> list[str]:
+def reben_node_threads(*extra: str) -> list[str]:
     """--set-threads for the per-tile rules whose threads follow the run (reben.run.cores.tile_threads):
     the threads they get building reBEN's 115 tiles on one 16-core node, so that every tile is
     measured as the projection counts it (here a run of 1 tile on 2 cores would give 2)."""
@@ -318,10 +329,10 @@ def reben_node_threads() -> list[str]:
     class Node:
         cores = NODE_CORES
 
-    return ["--set-threads", f"cut_s2_patches={tile_threads(2, Node, REBEN_TILES)}"]
+    return ["--set-threads", f"cut_s2_patches={tile_threads(2, Node, REBEN_TILES)}", *extra]
 
 
-def snakemake_cmd(run_dir: Path, configfile: Path, cores: int, *extra: str) -> list[str]:
+def snakemake_cmd(run_dir: Path, configfile: Path, cores: int, *extra: str, threads: tuple = ()) -> list[str]:
     snakemake = Path(sys.executable).with_name("snakemake")
     return [
         str(snakemake),
@@ -333,7 +344,8 @@ def snakemake_cmd(run_dir: Path, configfile: Path, cores: int, *extra: str) -> l
         str(configfile),
         "--cores",
         str(cores),
-        *reben_node_threads(),
+        "--logger-reben-detail",  # each job's rule block, with its threads (JobThreads)
+        *reben_node_threads(*threads),
         *extra,
     ]
 
@@ -447,6 +459,80 @@ def dag_edges(cmd: list[str]) -> tuple[dict, list]:
     return nodes, edges
 
 
+# ------------------------------------------------------------------ the tail's scaling
+
+# The dataset-wide jobs whose threads follow the run's cores (reben.run.cores.tail_threads), and
+# their keys there: they start together once the last tile is done.
+SCALED_TAIL = {"archive_tree": "archive", "encode_lmdb": "lmdb", "write_manifest": "manifest"}
+TREE_KINDS = {"BigEarthNet-S2": "s2", "BigEarthNet-S1": "s1", "Reference_Maps": "reference_maps"}
+
+
+def tail_key(rule: str, name: str) -> str:
+    """reben.run.cores' key of a scaled tail job (archive:s2, lmdb, manifest)."""
+    key = SCALED_TAIL[rule]
+    return f"{key}:{TREE_KINDS[name]}" if key == "archive" else key
+
+
+def tail_pinned(run_dir: Path, configfile: Path, results: Path, cores: int, out: Path) -> dict:
+    """The scaled tail jobs rerun at `cores` threads each on `cores` CPUs of this machine
+    (taskset: nothing else of the run shares them), one job at a time (--cores = their
+    threads): returns each job's benchmark record, the archives' summaries and the LMDB's size."""
+    cpus = ",".join(str(c) for c in range(cores))
+    threads = tuple(f"{rule}={cores}" for rule in SCALED_TAIL)
+    cmd = [
+        "taskset",
+        "-c",
+        cpus,
+        *snakemake_cmd(run_dir, configfile, cores, "--forcerun", *SCALED_TAIL, threads=threads),
+    ]
+    say(
+        f"phase tail at {cores} core(s): taskset -c {cpus} snakemake --cores {cores} --forcerun {' '.join(SCALED_TAIL)}"
+    )
+    wall, _ = run_workflow(cmd, out / f"snakemake_tail{cores}.log")
+    saved = out / f"benchmarks_tail{cores}"
+    shutil.rmtree(saved, ignore_errors=True)
+    shutil.copytree(results / "benchmarks", saved)
+    bench = read_benchmarks(saved)
+    archives = {p.stem: json.loads(p.read_text()) for p in sorted((results / "archives").glob("*.json"))}
+    say(f"phase tail at {cores} core(s): {wall:.0f} s")
+    return {
+        "cores": cores,
+        "wall_s": wall,
+        "jobs": {f"{rule}|{name}": v for rule in SCALED_TAIL for name, v in bench.get(rule, {}).items()},
+        "archives": archives,
+        "lmdb_bytes": (results / "dataset" / "lmdb" / "data.mdb").stat().st_size,
+    }
+
+
+def disk_rates(folder: Path, gib: int = 4) -> dict:
+    """dd on the results' disk: a write of `gib` GiB with conv=fdatasync, then its read with
+    iflag=direct (from the disk, not the page cache), as bench_tail.py measures its floor."""
+    path = folder / "dd.bin"
+    rates = {}
+    for what, cmd in (
+        ("write", ["dd", "if=/dev/zero", f"of={path}", "bs=4M", f"count={gib * 256}", "conv=fdatasync", "status=none"]),
+        ("read", ["dd", f"if={path}", "of=/dev/null", "bs=4M", "iflag=direct", "status=none"]),
+    ):
+        start = time.monotonic()
+        subprocess.run(cmd, check=True)
+        rates[what] = gib * 1024**3 / (time.monotonic() - start)
+    path.unlink()
+    return rates
+
+
+def md5_rate(mib: int = 1024) -> float:
+    """Bytes per second one core hashes md5 (the archive's one serial stage: the md5 of the
+    uncompressed tar)."""
+    import hashlib
+
+    import numpy as np
+
+    data = np.random.default_rng(0).integers(0, 256, mib * 1024**2, dtype=np.uint8).tobytes()
+    start = time.perf_counter()
+    hashlib.md5(data).digest()
+    return len(data) / (time.perf_counter() - start)
+
+
 # ------------------------------------------------------------------ analysis
 
 
@@ -498,7 +584,65 @@ def critical_path(nodes: dict, edges: list, weight: dict) -> tuple[float, list]:
     return max((longest(n) for n in keyed), default=(0.0, []), key=lambda t: t[0])
 
 
-def report(ns, runs, final_bench, threads, disk, nodes, edges, out: Path) -> None:
+def scaled_tail(tail, kept_n: int, scaling: dict) -> list[dict]:
+    """The projection of the jobs whose threads follow the run's cores, on the node: each at its
+    share of 16 cores (reben.run.cores.tail_shares), from its wall at 1 and 2 cores here (Amdahl:
+    the serial fraction f = 2 t2 / t1 - 1 of the 2-core run), scaled to reBEN's kept patches by
+    its fit over N, and no faster than the disk reads its input (dd iflag=direct) nor, for an
+    archive, than one core hashes md5 over its uncompressed tar. Sets each job's `projected`."""
+    from reben.run.cores import tail_shares
+
+    one, two = scaling["tail"]["1"], scaling["tail"]["2"]
+    read_rate, md5 = scaling["disk"]["read"], scaling["md5_rate"]
+    keys = {f"{j.rule}|{j.name}": j for j in tail if j.rule in SCALED_TAIL}
+    shares = tail_shares([tail_key(j.rule, j.name) for j in keys.values()], NODE_CORES)
+    rows = []
+    for label, job in keys.items():
+        if label not in one["jobs"] or label not in two["jobs"]:
+            print(f"  warning: {label} not measured at 1 and 2 cores; projected from its fit")
+            continue
+        t1, t2 = one["jobs"][label]["s"], two["jobs"][label]["s"]
+        serial = min(1.0, max(0.0, 2 * t2 / t1 - 1))
+        fitted_here = job.a_k + job.b_k * kept_n
+        scale = (job.a_k + job.b_k * REBEN_KEPT) / fitted_here if fitted_here > 0 else REBEN_KEPT / kept_n
+        n = shares[tail_key(job.rule, job.name)]
+        compute = t1 * scale * (serial + (1 - serial) / n)
+        if job.rule == "archive_tree":
+            summary = one["archives"][job.name]
+            read_bytes, tar_bytes = summary["file_bytes"], summary["tar_bytes"]
+        else:  # the LMDB reads the shards, whose values it copies (its size); the manifest, tables
+            read_bytes, tar_bytes = (one["lmdb_bytes"] if job.rule == "encode_lmdb" else 0), 0
+        read_bytes *= REBEN_KEPT / kept_n
+        tar_bytes *= REBEN_KEPT / kept_n
+        disk_s, md5_s = read_bytes / read_rate, tar_bytes / md5
+        job.projected = max(compute, disk_s, md5_s)
+        bound = max((compute, "cores"), (disk_s, "disk read"), (md5_s, "md5"))[1]
+        # Peak memory at reBEN: its fit over N on kept patches, plus what each thread beyond the
+        # first added between the 1- and the 2-core run (zstd's buffers, a stream worker).
+        rss_a, rss_b = fit([float(k) for k in scaling["kept"]], job.rss)
+        per_thread = max(0.0, two["jobs"][label]["max_rss"] - one["jobs"][label]["max_rss"])
+        rss = max(rss_a + rss_b * REBEN_KEPT, max(job.rss)) + per_thread * (n - 1)
+        rows.append(
+            dict(
+                job=label,
+                t1=t1,
+                t2=t2,
+                serial=serial,
+                scale=scale,
+                threads=n,
+                compute=compute,
+                read_gb=read_bytes / 1e9,
+                disk_s=disk_s,
+                md5_s=md5_s,
+                projected=job.projected,
+                bound=bound,
+                rss_mib=rss,
+            )
+        )
+    return rows
+
+
+def report(ns, runs, final_bench, threads, disk, nodes, edges, out: Path, scaling: dict | None = None) -> None:
     per_tile = {}
     for rule, files in final_bench.items():
         tiles = {name: v for name, v in files.items() if TILE_NAME.fullmatch(name)}
@@ -611,6 +755,42 @@ def report(ns, runs, final_bench, threads, disk, nodes, edges, out: Path) -> Non
     sums = [sum(j.walls[i] for j in tail) for i in range(len(ns))]
     print(f"{'sum (serial)':<42}" + "".join(f"{s:>8.1f}" for s in sums))
 
+    scaled = scaled_tail(tail, kept[-1], scaling) if scaling else []
+    if scaled:
+        print(
+            f"\nThe tail on the node: jobs whose threads follow the run's cores, rerun alone at 1 and 2 cores "
+            f"here (taskset) at N = {ns[-1]}; disk here (dd, 4 GiB): read {scaling['disk']['read'] / 1e9:.2f} GB/s "
+            f"(iflag=direct), write {scaling['disk']['write'] / 1e9:.2f} GB/s (conv=fdatasync); md5 "
+            f"{scaling['md5_rate'] / 1e9:.2f} GB/s on one core"
+        )
+        print(
+            f"{'job':<32}{'1 core':>8}{'2 cores':>8}{'serial':>7}{'x reBEN':>8}{'thr@16':>7}{'cores s':>8}"
+            f"{'read GB':>8}{'disk s':>7}{'md5 s':>7}{'reBEN s':>8}{'MiB':>7}  bound"
+        )
+        for r in scaled:
+            print(
+                f"{r['job']:<32}{r['t1']:>8.1f}{r['t2']:>8.1f}{r['serial']:>7.2f}{r['scale']:>8.1f}{r['threads']:>7}"
+                f"{r['compute']:>8.0f}{r['read_gb']:>8.1f}{r['disk_s']:>7.0f}{r['md5_s']:>7.0f}{r['projected']:>8.0f}"
+                f"{r['rss_mib']:>7.0f}  "
+                f"{r['bound']}"
+            )
+        memory = sum(r["rss_mib"] for r in scaled) / 1024
+        print(
+            f"  memory: the jobs side by side at their peaks (fit over N at 549,488 kept patches, plus the "
+            f"per-thread growth from 1 to 2 cores) {memory:.1f} GiB -> {'PASS' if memory < 8 else 'FAIL'} against 8 GiB"
+        )
+        together = sum(r["read_gb"] for r in scaled) * 1e9 / scaling["disk"]["read"]
+        longest = max(r["projected"] for r in scaled)
+        print(
+            f"  they start together and share one disk: {sum(r['read_gb'] for r in scaled):.0f} GB read at "
+            f"{scaling['disk']['read'] / 1e9:.2f} GB/s = {together:.0f} s "
+            f"({'binds' if together > longest else 'does not bind'}: the longest job alone is {longest:.0f} s)"
+        )
+        if together > longest:
+            for job in tail:
+                if job.rule in SCALED_TAIL:
+                    job.projected = max(job.projected, together)
+
     # The input check runs in-process at the start of every run (no job, no benchmark file):
     # `reben check`, the same check, was timed at every N.
     head_a, head_b = fit(ns, [run["check_s"] for run in runs])
@@ -635,7 +815,10 @@ def report(ns, runs, final_bench, threads, disk, nodes, edges, out: Path) -> Non
     print("  gaps, at the wall measured here (no slowdown from 16 jobs sharing memory bandwidth and")
     print("  disk); the tiles here are full size, so per-tile cost is not rescaled. The dataset-wide")
     print("  jobs run after the last tile; those on the DAG's critical path add up, the others run")
-    print("  beside them; each at its fit on kept patches, a + b*549,488, with the threads it had here.")
+    print("  beside them; each at its fit on kept patches, a + b*549,488, with the threads it had here,")
+    print("  except the archives, the LMDB and the manifest, whose threads follow the run's cores: each at its")
+    print("  share of the 16 cores, with the scaling measured from 1 to 2 cores here (Amdahl), capped by the")
+    print("  disk's read rate and, for an archive, by md5 on one core (table above).")
     print(
         f"  head      the input check: `reben check` at N = {ns}: "
         + ", ".join(f"{run['check_s']:.1f}" for run in runs)
@@ -682,6 +865,7 @@ def report(ns, runs, final_bench, threads, disk, nodes, edges, out: Path) -> Non
         f"results {gb(disk['results'] / ns[-1])}"
     )
     summary = dict(
+        scaling=scaling,
         ns=ns,
         runs=runs,
         per_tile=per_tile_rows,
@@ -727,7 +911,7 @@ def report_again(out: Path, cores: int) -> None:
         configfile.write_text(yaml.safe_dump(config_for(out / "user", out / "results", product_specs()[: ns[-1]])))
         nodes, edges = dag_edges(snakemake_cmd(run_dir, configfile, cores, "--dag"))
         shutil.rmtree(run_dir, ignore_errors=True)
-    report(ns, runs, runs[-1]["bench"], threads, summary["disk"], nodes, edges, out)
+    report(ns, runs, runs[-1]["bench"], threads, summary["disk"], nodes, edges, out, summary.get("scaling"))
 
 
 # ------------------------------------------------------------------ main
@@ -849,7 +1033,19 @@ def main() -> None:
         )
 
     disk = {"inputs": du_bytes(user), "results": du_bytes(results, run_dir)}
-    report(ns, runs, runs[-1]["bench"], threads, disk, nodes, edges, out)
+    scaling = {"tail": {}}
+    for cores in (1, 2):
+        for folder in ("dist", "archives", "dataset/lmdb"):  # their disk, before the run's disk check
+            shutil.rmtree(results / folder, ignore_errors=True)
+        scaling["tail"][str(cores)] = tail_pinned(run_dir, configfile, results, cores, out)
+    scaling["kept"] = [run["funnel"]["kept"] for run in runs]
+    scaling["disk"] = disk_rates(out)
+    scaling["md5_rate"] = md5_rate()
+    say(
+        f"disk: read {scaling['disk']['read'] / 1e9:.2f} GB/s, write {scaling['disk']['write'] / 1e9:.2f} GB/s; "
+        f"md5 {scaling['md5_rate'] / 1e9:.2f} GB/s"
+    )
+    report(ns, runs, runs[-1]["bench"], threads, disk, nodes, edges, out, scaling)
 
     if not args.keep:
         say("removing the results (--keep keeps them) ...")

@@ -144,25 +144,3 @@ def test_noaccounting_layer_is_not_overridden_by_the_workflow_profile():
     layer = yaml.safe_load(NOACCOUNTING_PROFILE.read_text())
     assert layer["slurm-status-command"] == "squeue"
     assert set(layer) & set(yaml.safe_load(SLURM_PROFILE.read_text())) == set()
-
-
-def test_a_per_tile_job_gets_the_cores_a_run_leaves_each_tile():
-    from snakemake.exceptions import WorkflowError
-
-    from reben.run.cores import tile_threads
-
-    class Run:
-        def __init__(self, cores):
-            self._cores = cores
-
-        @property
-        def cores(self):
-            if self._cores is None:
-                raise WorkflowError("Workflow requires a total number of cores to be defined")
-            return self._cores
-
-    assert tile_threads(2, Run(2), 1) == 2  # one tile on a laptop: both cores
-    assert tile_threads(2, Run(2), 3) == 1  # the demo's three tiles on two cores
-    assert tile_threads(2, Run(16), 115) == 1  # reBEN on one 16-core node: 16 tiles at once
-    assert tile_threads(2, Run(64), 4) == 2  # never more than the job can use
-    assert tile_threads(2, Run(None), 4) == 1  # no --cores (a cluster): one per job

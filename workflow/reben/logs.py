@@ -43,9 +43,10 @@ def _job_output() -> str:
 
 
 class Progress:
-    """Logs `done/total` for a long loop at most every `every` seconds, with a rate."""
+    """Logs `done/total` for a long loop at most every `every` seconds, with a rate (`done` and
+    the rate alone where the total is not known beforehand: None)."""
 
-    def __init__(self, what: str, total: int, every: float = 10.0, logger: logging.Logger = LOG):
+    def __init__(self, what: str, total: int | None, every: float = 10.0, logger: logging.Logger = LOG):
         self.what, self.total, self.every, self.log = what, total, every, logger
         self.start = self.last = time.monotonic()
 
@@ -53,7 +54,10 @@ class Progress:
         now = time.monotonic()
         if now - self.last >= self.every or done == self.total:
             rate = done / max(now - self.start, 1e-9)
-            self.log.info("%s: %d/%d (%.0f/s)", self.what, done, self.total, rate)
+            if self.total is None:
+                self.log.info("%s: %d (%.0f/s)", self.what, done, rate)
+            else:
+                self.log.info("%s: %d/%d (%.0f/s)", self.what, done, self.total, rate)
             self.last = now
 
     def elapsed(self) -> float:

@@ -30,6 +30,7 @@ import zstandard
 from reben.distribution.tar_format import BLOCK, RECORD, ZEROS, read_chunks, tar_members
 from reben.errors import DistributionError
 from reben.io import read_json, staged_file, write_text
+from reben.logs import Progress
 
 _CHUNK = 1024**2
 _TAR_CHUNK = 8 * 1024**2  # the tar stream goes to its stages in pieces of this size
@@ -43,25 +44,37 @@ def is_bookkeeping(name: str) -> bool:
     return name.startswith(".")
 
 
-def tree_files(root) -> list[tuple[str, Path]]:
-    """(member name, path) of every file below `root`, bookkeeping left out, sorted by member
-    name as the release sorted its file list (whole names, byte order). Member names start at
-    the root's own name (`BigEarthNet-S2/...`)."""
+def iter_tree_files(root):
+    """(member name, path) of every file below `root`, bookkeeping left out, in the order the
+    release sorted its file list (whole member names, byte order), one folder at a time: a
+    reBEN tree has millions of files, and their list alone took 5 GiB. Member names start at the
+    root's own name (`BigEarthNet-S2/...`).
+
+    Each folder's entries are sorted by name, a folder's name followed by "/": every member
+    below a folder starts with that, and no member outside it does, so this order of a
+    depth-first walk is the byte order of the whole names (`a-b/y` < `a.txt` < `a/z`)."""
     root = Path(root)
-    found: list[tuple[str, Path]] = []
 
     def walk(name: str, path: str):
-        for entry in os.scandir(path):
-            if is_bookkeeping(entry.name):
-                continue
-            child = f"{name}/{entry.name}"
+        with os.scandir(path) as entries:
+            children = [
+                ((entry.name + "/" if entry.is_dir() else entry.name).encode("utf-8", "surrogateescape"), entry)
+                for entry in entries
+                if not is_bookkeeping(entry.name)
+            ]
+        children.sort(key=lambda child: child[0])
+        for _, entry in children:
             if entry.is_dir():
-                walk(child, entry.path)
+                yield from walk(f"{name}/{entry.name}", entry.path)
             else:
-                found.append((child, Path(entry.path)))
+                yield f"{name}/{entry.name}", entry.path
 
-    walk(root.name, str(root))
-    return sorted(found, key=lambda item: item[0].encode("utf-8", "surrogateescape"))
+    yield from walk(root.name, str(root))
+
+
+def tree_files(root) -> list[tuple[str, Path]]:
+    """`iter_tree_files` as a list, with paths as Path (for a small tree)."""
+    return [(name, Path(path)) for name, path in iter_tree_files(root)]
 
 
 class _Worker:
@@ -161,14 +174,19 @@ class TarStream:
 
     def _runs(self):
         """(parts, members, file bytes) of each run of files, in order."""
-        files = self.files if isinstance(self.files, list) else list(self.files)
+        import itertools
+
         limit = min(_READ_WHOLE, self.chunk_bytes)
-        runs = ([(n, str(p)) for n, p in files[i : i + _BATCH_FILES]] for i in range(0, len(files), _BATCH_FILES))
-        if not self.workers or len(files) <= _BATCH_FILES:
+        files = iter(self.files)
+        runs = iter(lambda: [(n, str(p)) for n, p in itertools.islice(files, _BATCH_FILES)], [])
+        # Worker processes for a tree of more than one run; its first two runs tell.
+        ahead = list(itertools.islice(runs, 2))
+        runs = itertools.chain(ahead, runs)
+        if not self.workers or len(ahead) < 2:
             for run in runs:
                 yield tar_members(run, self.mtime, limit)
             return
-        with _Workers(min(self.workers, -(-len(files) // _BATCH_FILES))) as workers:
+        with _Workers(self.workers) as workers:
             # Each worker has one run asked at a time, and is asked its next run as soon as it
             # has answered (before the answer is passed on): no worker waits, and none is ever
             # sent a run while it is writing an answer (a pipe full both ways would hang).
@@ -281,7 +299,7 @@ class _Fanout:
 def write_tar(tree, out, mtime: int = 0) -> tuple[int, int]:
     """Write the files of `tree` as an uncompressed GNU tar, as the release built it, to `out`
     (anything with `write`); returns (members, bytes)."""
-    stream = TarStream(tree_files(tree), mtime)
+    stream = TarStream(iter_tree_files(tree), mtime)
     for chunk in stream:
         out.write(chunk)
     return stream.members, stream.bytes
@@ -305,7 +323,8 @@ def write_tar_zst(tree, out_path, level: int = 10, threads: int = 1, mtime: int 
     threads = max(1, int(threads))
     cctx = zstandard.ZstdCompressor(level=level, threads=threads, write_checksum=True)
     tar_md5, md5, sha256 = hashlib.md5(), hashlib.md5(), hashlib.sha256()
-    stream = TarStream(tree_files(tree), int(mtime), workers=max(1, threads // 2))
+    stream = TarStream(iter_tree_files(tree), int(mtime), workers=max(1, threads // 2))
+    progress, reported = Progress(f"{out_path.name}: files archived", None), 0
     start = time.perf_counter()
     waited = {"stream": 0.0, "put": 0.0}
     try:
@@ -332,6 +351,8 @@ def write_tar_zst(tree, out_path, level: int = 10, threads: int = 1, mtime: int 
                         for stage in inputs:
                             stage.put(chunk)
                         waited["put"] += clock() - t1
+                        if stream.members != reported:
+                            progress.update(reported := stream.members)
                 finally:
                     _close(inputs)
                 z.close()  # the end of the frame, once every chunk is in
