@@ -232,7 +232,7 @@ def _row_groups(order, ahead: int = _READ_AHEAD):
     def read():
         try:
             for kind, path in order:
-                f = pq.ParquetFile(path, memory_map=True)
+                f = pq.ParquetFile(path)  # no memory map: its pages would count in the job's memory until the shard is done
                 for i in range(f.num_row_groups):
                     if stop.is_set():
                         return
