@@ -232,7 +232,8 @@ def _row_groups(order, ahead: int = _READ_AHEAD):
     def read():
         try:
             for kind, path in order:
-                f = pq.ParquetFile(path)  # no memory map: its pages would count in the job's memory until the shard is done
+                # No memory map: the mapped pages of a shard would count in the job's memory.
+                f = pq.ParquetFile(path)
                 for i in range(f.num_row_groups):
                     if stop.is_set():
                         return
