@@ -803,6 +803,9 @@ def report(ns, runs, final_bench, threads, disk, nodes, edges, out: Path, scalin
     for job in tail:
         a, b = fit(kept, [c / job.threads for c in job.cpus])
         cpu_projected[(job.rule, job.name)] = max(a + b * REBEN_KEPT, 0.0)
+    for r in scaled:  # those on the node's cores: their CPU time on 1 core here, over their share
+        rule, name = r["job"].split("|")
+        cpu_projected[(rule, name)] = scaling["tail"]["1"]["jobs"][r["job"]]["cpu_time"] * r["scale"] / r["threads"]
     cpu_path_s, cpu_path = critical_path(nodes, edges, cpu_projected)
     off_path = [j for j in tail if (j.rule, j.name) not in path]
 

@@ -91,6 +91,28 @@ def read_chunks(fd: int, path, size: int, chunk: int):
 _HEADERS: dict[int, TarHeaders] = {}  # by mtime, one set of templates per process
 
 
+def _open_all(batch) -> list[int]:
+    """Open every file of a run and ask the system to start reading each (POSIX_FADV_WILLNEED,
+    where there is one): on a cold tree the reads of a run are then under way together instead
+    of one file's after the other's (a tree of small files is read at the disk's latency
+    otherwise, 57 MB/s for the reference maps here)."""
+    fds: list[int] = []
+    advise = getattr(os, "posix_fadvise", None)
+    try:
+        for _, path in batch:
+            try:
+                fds.append(os.open(path, os.O_RDONLY))
+            except OSError as e:
+                raise DistributionError(f"{path}: cannot be read to archive it ({e.strerror or e})") from None
+            if advise is not None:
+                advise(fds[-1], 0, 0, os.POSIX_FADV_WILLNEED)
+    except BaseException:
+        for fd in fds:
+            os.close(fd)
+        raise
+    return fds
+
+
 def tar_members(batch, mtime: int, limit: int) -> tuple[list, int, int]:
     """The tar members of a run of files (name, path), as GNU tar writes them: returns (parts,
     members, file bytes), where parts are bytes (headers, contents and padding of consecutive
@@ -101,12 +123,9 @@ def tar_members(batch, mtime: int, limit: int) -> tuple[list, int, int]:
     parts: list = []
     pieces: list[bytes] = []
     file_bytes = 0
-    for name, path in batch:
-        try:
-            fd = os.open(path, os.O_RDONLY)
-        except OSError as e:
-            raise DistributionError(f"{path}: cannot be read to archive it ({e.strerror or e})") from None
-        try:
+    fds = _open_all(batch)
+    try:
+        for (name, path), fd in zip(batch, fds):
             size = os.fstat(fd).st_size
             pieces.append(headers(name.encode("utf-8", "surrogateescape"), size))
             file_bytes += size
@@ -118,11 +137,12 @@ def tar_members(batch, mtime: int, limit: int) -> tuple[list, int, int]:
             data = os.read(fd, size) if size else b""
             if len(data) < size:
                 data = b"".join((data, *read_chunks(fd, path, size - len(data), size)))
-        finally:
+            pieces.append(data)
+            if size % BLOCK:
+                pieces.append(ZEROS[: -size % BLOCK])
+    finally:
+        for fd in fds:
             os.close(fd)
-        pieces.append(data)
-        if size % BLOCK:
-            pieces.append(ZEROS[: -size % BLOCK])
     if pieces:
         parts.append(b"".join(pieces))
     return parts, len(batch), file_bytes
