@@ -28,6 +28,7 @@ from pathlib import Path
 import zstandard
 
 from reben.distribution.tar_format import BLOCK, RECORD, ZEROS, read_chunks, tar_members
+from reben.distribution.tar_worker import read_message, write_message
 from reben.errors import DistributionError
 from reben.io import read_json, staged_file, write_text
 from reben.logs import Progress
@@ -103,13 +104,9 @@ class _Worker:
             pass
 
     def ask(self, request) -> None:
-        from reben.distribution.tar_worker import write_message
-
         write_message(self.proc.stdin, request)
 
     def answer(self):
-        from reben.distribution.tar_worker import read_message
-
         reply = read_message(self.proc.stdout)
         if reply is None:
             raise DistributionError(f"a tar stream worker ended unexpectedly (exit status {self.proc.wait()})")
@@ -161,7 +158,7 @@ class TarStream:
     in Python, about 10 us (1.2 s per GB of a warm S2 tree here), as much as md5 takes on the
     same bytes, and on a cold tree one reader at a time leaves the disk idle between requests.
     With `workers`, runs of `_BATCH_FILES` files are read and turned into tar bytes by that many
-    processes (`_members` in reben.distribution.tar_worker), each a run ahead of the one being
+    processes (`tar_members` in reben.distribution.tar_worker), each a run ahead of the one being
     streamed; this thread only passes the bytes on, in order. Files over 256 KiB (none in a
     patch tree) are streamed from here in pieces of `chunk_bytes`. `workers=0` does it all in
     this thread (small trees)."""

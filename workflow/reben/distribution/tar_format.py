@@ -46,9 +46,9 @@ def tar_header(name: str, size: int, mtime: int) -> bytes:
 
 
 class TarHeaders:
-    """`_header`'s bytes for every file of an archive, from two templates filled in per file
+    """`tar_header`'s bytes for every file of an archive, from two templates filled in per file
     (name, size, checksum); tarfile's TarInfo costs ten times as much per file, and a reBEN tree
-    has millions. Sizes of 8 GiB and more (GNU's base-256 size field) go through `_header`."""
+    has millions. Sizes of 8 GiB and more (GNU's base-256 size field) go through `tar_header`."""
 
     def __init__(self, mtime: int):
         self.mtime = mtime
@@ -131,7 +131,7 @@ def tar_members(batch, mtime: int, limit: int) -> tuple[list, int, int]:
             file_bytes += size
             if size > limit:
                 parts.append(b"".join(pieces))
-                parts.append((str(path), size))
+                parts.append((path, size))
                 pieces = []
                 continue
             data = os.read(fd, size) if size else b""

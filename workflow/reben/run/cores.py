@@ -15,12 +15,13 @@ from typing import Mapping
 # allocation) when the run has no --cores and the config sets no `distribution.cores`: one node.
 CLUSTER_NODE_CORES = 16
 
-# What each dataset-wide job does with a core, relative to the others (the core-seconds each
-# took at reBEN size in bench/bench_workflow.py, rounded): the S2 archive moves the most bytes
-# (12 files a patch, ~190 kB), the S1 archive about 2/3 of them in float32 that compresses
-# slower, the reference maps are DEFLATE files of ~35 kB. The LMDB writes every value once
-# (copies from the shards, one writer) and the manifest merges tables: neither runs faster on
-# more than `TAIL_MOST` threads.
+# What each dataset-wide job does with a core, relative to the others, after the core-seconds
+# each took on one core in bench/bench_workflow.py (4 full tiles: S2 archive 67 s, S1 archive
+# 33 s, reference maps 2 s, LMDB 40 s, manifest 1 s): the S2 archive moves the most bytes (12
+# files a patch), the S1 archive about 2/3 of them in float32, the reference maps are small
+# DEFLATE files. The LMDB copies every value with one writer and the manifest merges tables:
+# neither runs faster on more than `TAIL_MOST` threads (the LMDB: 1.5x from 1 to 2 cores), so
+# their weights are what they can use, not what they cost.
 TAIL_WEIGHTS = {
     "archive:s2": 8,
     "archive:s1": 4,

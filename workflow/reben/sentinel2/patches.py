@@ -131,7 +131,6 @@ def cut_tile(tile_json, out_dir, table_path, shard_path, band_stats_path, thread
     }
     ids = grid.patch_ids()
     xs, ys = grid.indices()
-    corners: dict[int, tuple[float, float]] = {}
     # Nodata is 0, the smallest uint16: a patch holds a nodata pixel in a band exactly when its
     # minimum there is 0. `valid` is what the bands decoded so far allow.
     valid = np.ones(n, dtype=bool)
@@ -160,8 +159,8 @@ def cut_tile(tile_json, out_dir, table_path, shard_path, band_stats_path, thread
                     if not made[i]:
                         os.mkdir(folder)
                         made[i] = True
-                        corners[i] = grid.patch_bounds(x, y)[::3]  # (left, top)
-                    files.write(f"{folder}/{pid}_{band}.tif", writer.to_bytes(view[y, :, x, :], *corners[i]))
+                    left, _, _, top = grid.patch_bounds(x, y)
+                    files.write(f"{folder}/{pid}_{band}.tif", writer.to_bytes(view[y, :, x, :], left, top))
                 progress.update(done)
         LOG.info("%s: decoded and cut 12 bands and SCL in %.1f s", key, time.monotonic() - start)
         undone = np.flatnonzero(made & ~valid)
